@@ -1,0 +1,58 @@
+# qallegro: the two commands are `make book` and `make test`; everything else is a convenience.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+SCALE ?= quick
+# Local data mirror: the shared folder beside the checkout when it exists (tests and CI), else data/mirror.
+export QALLEGRO_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data/mirror))
+
+.PHONY: install sysdeps mathjax test test-all book html smoke bench bench-race lock clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=25"
+	$(BIN)/pip install -r requirements.txt
+	$(BIN)/pip install --no-deps -e .
+	touch $@
+
+install: $(BIN)/.installed  ## create .venv and install the pinned environment (editable qallegro)
+
+sysdeps:  ## Debian packages the tests use (chromium, PostgreSQL); needs root or sudo
+	bash .ci/install-system.sh
+
+book/_static/mathjax/tex-mml-chtml.js:
+	bash .ci/install-mathjax.sh book/_static/mathjax
+
+mathjax: book/_static/mathjax/tex-mml-chtml.js  ## vendor MathJax 3 from npm (not committed)
+
+test: install sysdeps mathjax  ## the default test suite (about 15 minutes on 2 cores)
+	$(BIN)/python -m pytest -m "not slow"
+
+test-all: install sysdeps mathjax  ## every test, including the slow ones
+	$(BIN)/python -m pytest
+
+book: install mathjax  ## run the notebooks at SCALE (default quick; cached results are reused) and build the book
+	$(BIN)/qallegro reproduce --scale $(SCALE)
+
+html: install mathjax  ## build the HTML from the stored notebook outputs only (no computation)
+	$(BIN)/jupyter-book build book/
+
+smoke: install sysdeps mathjax  ## the whole pipeline at smoke scale in a temporary copy, then a strict build
+	$(BIN)/qallegro reproduce --scale smoke --copy --strict
+
+bench: install  ## print the speed ratios of benchmarks/ (see benchmarks/README.md)
+	$(BIN)/python benchmarks/run_all.py
+
+bench-race: install  ## race against the maintainers' Allegro (installs nequip into .venv-bench)
+	bash benchmarks/race.sh
+
+lock:  ## regenerate requirements.txt pins and environment.yml from the current .venv
+	$(BIN)/python .ci/lock.py
+
+clean:  ## remove the built book (keeps results and the venv)
+	rm -rf _build

@@ -1,0 +1,29 @@
+"""qallegro: Allegro, Allegro+MLP and Allegro+QDI interatomic potentials, reproducibly.
+
+Companion to Laskaris et al., "Multi-objective optimization and quantum hybridization of equivariant deep
+learning interatomic potentials", Comput. Mater. Sci. 270 (2026) 114742 (arXiv 2602.16908).
+
+The public entry points are imported lazily so that `import qallegro` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "build_model": "qallegro.models",
+    "load_model": "qallegro.models",
+    "Calculator": "qallegro.calculator",
+    "load_dataset": "qallegro.data",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'qallegro' has no attribute {name!r}")

@@ -1,0 +1,5 @@
+import sys
+
+from qallegro.cli import main
+
+sys.exit(main())

@@ -1,0 +1,48 @@
+"""The `qallegro` command. Each topic registers its own subcommands from `<topic>/cli.py`.
+
+A topic's `register(subparsers)` adds its parser(s) with `set_defaults(func=...)`; heavy imports happen inside
+`func`, so `qallegro --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from qallegro import __version__
+
+TOPICS = ("qallegro.data.cli", "qallegro.training.cli", "qallegro.culi.cli", "qallegro.hpo.cli",
+          "qallegro.pipeline.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qallegro", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"qallegro {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in TOPICS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name and name.startswith(err.name):  # topic not installed in this checkout
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted; completed work is saved and the same command resumes it", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Datasets as lists of `ase.Atoms` with labels in eV and eV/Å, and the batched graph structure."""

@@ -1,0 +1,41 @@
+"""The three named scales (`smoke`, `quick`, `paper`) and their per-topic settings.
+
+Each topic (training budgets, HPO budgets, Cu-Li generation, ...) keeps its table in
+`qallegro/presets/<topic>.yaml`, keyed first by scale. `settings(topic, scale)` returns a deep copy.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCALES = ("smoke", "quick", "paper")
+DEFAULT_SCALE = "quick"
+PRESETS = Path(__file__).with_name("presets")
+
+
+def check_scale(scale: str) -> str:
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    return scale
+
+
+@cache
+def _load(topic: str) -> dict[str, Any]:
+    path = PRESETS / f"{topic}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no preset file for topic {topic!r}: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    missing = [s for s in SCALES if s not in data]
+    if missing:
+        raise ValueError(f"{path}: missing scale(s) {missing}")
+    return data
+
+
+def settings(topic: str, scale: str = DEFAULT_SCALE) -> dict[str, Any]:
+    """The settings of `topic` at `scale` (a fresh copy the caller may modify)."""
+    return copy.deepcopy(_load(topic)[check_scale(scale)])
