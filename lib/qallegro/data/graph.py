@@ -51,8 +51,8 @@ PER_GRAPH = (CELL, PBC, ENERGY, STRESS)
 LABELS = (ENERGY, FORCES, STRESS)
 
 
-def atoms_to_graph(atoms: Atoms, r_max: float, dtype: torch.dtype = torch.float64) -> Graph:
-    """One structure as a graph (B = 1), with the labels its single-point calculator carries."""
+def atoms_to_graph(atoms: Atoms, r_max: float, dtype: torch.dtype = torch.float64, labels: bool = True) -> Graph:
+    """One structure as a graph (B = 1), with the labels its calculator carries when `labels` is true."""
     pos = atoms.get_positions()
     pbc = np.asarray(atoms.get_pbc(), dtype=bool)
     cell = np.asarray(atoms.get_cell().array, dtype=np.float64)
@@ -68,7 +68,7 @@ def atoms_to_graph(atoms: Atoms, r_max: float, dtype: torch.dtype = torch.float6
         BATCH: torch.zeros(n, dtype=torch.int64),
         PTR: torch.tensor([0, n], dtype=torch.int64),
     }
-    calc = atoms.calc
+    calc = atoms.calc if labels else None
     if calc is not None:
         res = getattr(calc, "results", {})
         if "energy" in res:
