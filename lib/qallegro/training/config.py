@@ -1,0 +1,256 @@
+"""Training configuration: one flat dict with the legacy Allegro/nequip key names.
+
+Resolution order (later wins)::
+
+    MODEL_DEFAULTS (qallegro.models) <- TRAIN_DEFAULTS <- presets/train.yaml[scale]["all"]
+        <- presets/train.yaml[scale][dataset] <- config file <- overrides ("key=value", YAML-typed)
+
+`TRAIN_DEFAULTS` are the training keys of the legacy Allegro example config (`configs/example.yaml` of
+mir-group/allegro v0.2.0), see the book's methods page and `../shared/paper/NOTES.md` section 2.2.
+Dataset statistics (`avg_num_neighbors`, `per_species_rescale_shifts`, `per_species_rescale_scales`) may be
+given as numbers or as the legacy `dataset_*` / `auto` names; the trainer replaces names by numbers computed
+on the training set before `build_model` (see `qallegro.training.statistics`).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qallegro import scales
+from qallegro.utils import config_hash
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    # what to train
+    "dataset": None,                      # a registered dataset name or a path to an ASE-readable file
+    "variant": "allegro",                 # allegro | mlp | qdi
+    "scale": scales.DEFAULT_SCALE,
+    "model_builder": "qallegro.models:build_model",   # "module:function" with build_model's signature
+    # data
+    "n_train": 950,
+    "n_val": 50,
+    "n_test": None,                       # None: the whole test split
+    "dataset_seed": 123456,               # subset / split selection
+    # optimisation (legacy example config)
+    "batch_size": 5,
+    "validation_batch_size": 50,          # evaluation only; does not change the result
+    "learning_rate": 0.001,
+    "max_epochs": 1000000,
+    "max_wall_s": 604800.0,               # early_stopping_upper_bounds: cumulative_wall
+    "lr_scheduler_patience": 50,
+    "lr_scheduler_factor": 0.5,
+    "early_stopping_patience": 100,       # epochs without improvement of `metrics_key`
+    "early_stopping_lr_floor": 1.0e-5,    # early_stopping_lower_bounds: LR
+    "metrics_key": "validation_loss",     # or val_f_mae, val_e_mae, ... (a column of epochs.csv)
+    "use_ema": True,
+    "ema_decay": 0.99,
+    "ema_use_num_updates": True,
+    "loss_coeffs": {"forces": 1.0, "energy_per_atom": 1.0},   # forces: 0 -> energy-only (QM9)
+    "shuffle": True,
+    "seed": 123456,
+    "threads": None,                      # torch threads; None: QALLEGRO_THREADS or all available CPUs
+    "checkpoint_interval_s": 600.0,       # also checkpoint inside long epochs
+    # dataset statistics written into the model config before build_model
+    "avg_num_neighbors": "auto",
+    "per_species_rescale_shifts": "dataset_per_atom_total_energy_mean",
+    "per_species_rescale_scales": "dataset_forces_rms",
+}
+
+# keys that change nothing in the numbers a run produces (not part of the run's identity)
+NON_IDENTITY_KEYS = ("threads", "validation_batch_size", "checkpoint_interval_s")
+# keys a resumed run may change (a longer budget)
+RESUMABLE_CHANGES = ("max_epochs", "max_wall_s") + NON_IDENTITY_KEYS
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 safe loader that also reads `1e-3` (no dot) as a float, as YAML 1.2 does."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                    |[-+]?\.(?:inf|Inf|INF)
+                    |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML text with number handling suited to configs (`1e-3` is a float)."""
+    return yaml.load(text, Loader=_Loader)
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the key and the file it came from."""
+
+
+def model_defaults() -> dict[str, Any]:
+    """`qallegro.models.MODEL_DEFAULTS` (a copy)."""
+    from qallegro.models import MODEL_DEFAULTS
+
+    return copy.deepcopy(dict(MODEL_DEFAULTS))
+
+
+def all_defaults() -> dict[str, Any]:
+    """Model defaults updated by the training defaults: the full set of known keys."""
+    cfg = model_defaults()
+    cfg.update(copy.deepcopy(TRAIN_DEFAULTS))
+    return cfg
+
+
+def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config file: a flat mapping of known keys."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
+    return data
+
+
+def parse_overrides(overrides: Iterable[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """`["key=value", ...]` with YAML-typed values (`lr=1e-3`, `dims=[32, 32]`) into a dict.
+
+    A dotted key sets one entry of a dict-valued key: `loss_coeffs.forces=0`.
+    """
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    out: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key=value")
+        try:
+            value = yaml_load(raw) if raw.strip() else None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {item!r}: value is not valid YAML: {err}") from err
+        out[key] = value
+    return out
+
+
+def _merge(cfg: dict[str, Any], update: Mapping[str, Any], known: set[str], source: str) -> None:
+    """Merge `update` into `cfg` in place; unknown keys raise a ConfigError naming `source`."""
+    for key, value in update.items():
+        top, dot, sub = str(key).partition(".")
+        if top not in known:
+            raise ConfigError(f"{source}: unknown config key {top!r}" + _suggest(top, known))
+        if dot:
+            if not isinstance(cfg.get(top), dict):
+                raise ConfigError(f"{source}: {top!r} is not a mapping, cannot set {key!r}")
+            cfg[top] = {**cfg[top], sub: value}
+        elif isinstance(cfg.get(top), dict) and isinstance(value, dict) and top == "loss_coeffs":
+            cfg[top] = dict(value)  # a given loss_coeffs replaces the default one as a whole
+        else:
+            cfg[top] = copy.deepcopy(value)
+
+
+def _suggest(key: str, known: set[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, sorted(known), n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def preset(scale: str, dataset: str) -> dict[str, Any]:
+    """The `presets/train.yaml` entries for `scale`: the `all` block updated by the `dataset` block."""
+    table = scales.settings("train", scale) or {}
+    out = dict(table.get("all") or {})
+    out.update(table.get(dataset_key(dataset)) or {})
+    return out
+
+
+def dataset_key(dataset: str) -> str:
+    """The name under which a dataset appears in presets and run directories (a file's stem for paths)."""
+    return Path(dataset).stem if ("/" in dataset or os.sep in dataset or Path(dataset).suffix) else dataset
+
+
+def resolve_config(
+    dataset: str | None = None,
+    variant: str | None = None,
+    scale: str | None = None,
+    config_file: str | os.PathLike | None = None,
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+) -> dict[str, Any]:
+    """The full training config: defaults <- scale preset for the dataset <- file <- overrides.
+
+    `dataset`, `variant` and `scale` given here win over the file; when None they come from the file, else
+    from the defaults (variant "allegro", scale "quick"). Unknown keys raise a ConfigError naming the key and
+    where it came from.
+    """
+    cfg = all_defaults()
+    known = set(cfg)
+    file_cfg = load_config_file(config_file) if config_file is not None else {}
+    over = parse_overrides(overrides)
+    explicit = {k: v for k, v in (("dataset", dataset), ("variant", variant), ("scale", scale)) if v is not None}
+    chosen = {**cfg, **{k: v for k, v in file_cfg.items() if k in ("dataset", "variant", "scale")},
+              **{k: v for k, v in over.items() if k in ("dataset", "variant", "scale")}, **explicit}
+    if not chosen["dataset"]:
+        raise ConfigError("no dataset: pass --dataset NAME or set `dataset` in the config file")
+    scale_name = scales.check_scale(str(chosen["scale"]))
+    _merge(cfg, preset(scale_name, str(chosen["dataset"])), known, f"presets/train.yaml[{scale_name}]")
+    if config_file is not None:
+        _merge(cfg, file_cfg, known, str(config_file))
+    _merge(cfg, over, known, "overrides")
+    cfg.update(explicit)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Check the training keys' types and ranges (the model checks its own keys)."""
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            raise ConfigError(msg)
+
+    for key in ("n_train", "n_val", "batch_size", "validation_batch_size", "max_epochs", "early_stopping_patience"):
+        need(isinstance(cfg[key], int) and cfg[key] >= 1, f"{key} must be a positive integer, got {cfg[key]!r}")
+    need(isinstance(cfg["lr_scheduler_patience"], int) and cfg["lr_scheduler_patience"] >= 0,
+         f"lr_scheduler_patience must be an integer >= 0, got {cfg['lr_scheduler_patience']!r}")
+    need(cfg["n_test"] is None or (isinstance(cfg["n_test"], int) and cfg["n_test"] >= 1),
+         f"n_test must be a positive integer or null, got {cfg['n_test']!r}")
+    for key in ("learning_rate", "max_wall_s", "early_stopping_lr_floor", "checkpoint_interval_s"):
+        need(isinstance(cfg[key], (int, float)) and cfg[key] >= 0, f"{key} must be a number >= 0, got {cfg[key]!r}")
+    need(0.0 < float(cfg["lr_scheduler_factor"]) < 1.0, "lr_scheduler_factor must lie in (0, 1)")
+    need(0.0 <= float(cfg["ema_decay"]) < 1.0, "ema_decay must lie in [0, 1)")
+    coeffs = cfg["loss_coeffs"]
+    need(isinstance(coeffs, dict) and set(coeffs) <= {"forces", "energy_per_atom"},
+         f"loss_coeffs must be a mapping with keys forces, energy_per_atom; got {coeffs!r}")
+    need(all(float(v) >= 0 for v in coeffs.values()) and any(float(v) > 0 for v in coeffs.values()),
+         f"loss_coeffs need non-negative weights, at least one positive; got {coeffs!r}")
+    need(cfg.get("default_dtype", "float32") in ("float32", "float64"),
+         f"default_dtype must be float32 or float64, got {cfg.get('default_dtype')!r}")
+    need(":" in str(cfg["model_builder"]), f"model_builder must be 'module:function', got {cfg['model_builder']!r}")
+    need(cfg["threads"] is None or (isinstance(cfg["threads"], int) and cfg["threads"] >= 1),
+         f"threads must be a positive integer or null, got {cfg['threads']!r}")
+
+
+def identity(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a config that determines a run's numbers (used for the run directory's hash)."""
+    return {k: v for k, v in cfg.items() if k not in NON_IDENTITY_KEYS}
+
+
+def results_root() -> Path:
+    """`$QALLEGRO_RESULTS`, else `<repo>/results`."""
+    env = os.environ.get("QALLEGRO_RESULTS")
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "results"
+
+
+def default_run_dir(cfg: Mapping[str, Any]) -> Path:
+    """`results/<scale>/train/<dataset>-<variant>-<hash>/`."""
+    name = f"{dataset_key(str(cfg['dataset']))}-{cfg['variant']}-{config_hash(identity(cfg))}"
+    return results_root() / str(cfg["scale"]) / "train" / name

@@ -1,0 +1,80 @@
+"""Training, validation and test structures of a run, converted to graphs once at the config's r_max.
+
+`dataset` is a registered name (`qallegro.data.load_dataset`: its train/val/test splits, the first `n_train`,
+`n_val`, `n_test` structures of each) or a path to any ASE-readable file with energies (and forces), which is
+split at random (seed `dataset_seed`) into `n_train`, `n_val` and the rest (at most `n_test`) as the test set.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from qallegro.data.graph import ATOMIC_NUMBERS, Graph, atoms_to_graph
+
+SPLITS = ("train", "val", "test")
+
+
+def dtype_of(cfg: Mapping[str, Any]) -> torch.dtype:
+    return {"float32": torch.float32, "float64": torch.float64}[cfg.get("default_dtype", "float32")]
+
+
+def load_structures(cfg: Mapping[str, Any]) -> dict[str, list[Atoms]]:
+    """`{"train": [...], "val": [...], "test": [...]}` as ase.Atoms with single-point labels."""
+    name = str(cfg["dataset"])
+    sizes = {"train": cfg["n_train"], "val": cfg["n_val"], "test": cfg.get("n_test")}
+    path = Path(name)
+    if path.suffix and path.is_file():
+        return _split_file(path, sizes, int(cfg["dataset_seed"]))
+    if path.suffix or "/" in name:
+        raise FileNotFoundError(f"dataset file not found: {path}")
+    from qallegro.data import load_dataset
+
+    accepts_max = "max_frames" in inspect.signature(load_dataset).parameters
+    out = {}
+    for split in SPLITS:
+        n = sizes[split]
+        frames = load_dataset(name, split=split, max_frames=n) if accepts_max else load_dataset(name, split=split)
+        frames = list(frames)
+        if split != "test" and len(frames) < n:
+            raise ValueError(f"dataset {name!r}: split {split!r} has {len(frames)} structures, "
+                             f"the config asks for n_{split}={n}")
+        out[split] = frames[:n] if n is not None else frames
+    return out
+
+
+def _split_file(path: Path, sizes: Mapping[str, int | None], seed: int) -> dict[str, list[Atoms]]:
+    from ase.io import read
+
+    try:
+        frames = read(path, index=":")
+    except Exception as err:  # ASE raises many types for unreadable files
+        raise ValueError(f"{path}: cannot read structures with ASE: {err}") from err
+    n_train, n_val = int(sizes["train"]), int(sizes["val"])
+    if len(frames) < n_train + n_val + 1:
+        raise ValueError(f"{path}: {len(frames)} structures, need n_train + n_val + 1 = {n_train + n_val + 1}")
+    order = np.random.default_rng(seed).permutation(len(frames))
+    test = order[n_train + n_val:]
+    if sizes["test"] is not None:
+        test = test[: int(sizes["test"])]
+    return {"train": [frames[i] for i in order[:n_train]], "val": [frames[i] for i in order[n_train:n_train + n_val]],
+            "test": [frames[i] for i in test]}
+
+
+def to_graphs(structures: Sequence[Atoms], r_max: float, dtype: torch.dtype) -> list[Graph]:
+    return [atoms_to_graph(a, r_max, dtype) for a in structures]
+
+
+def species_of(*graph_sets: Sequence[Graph]) -> list[int]:
+    """Sorted atomic numbers occurring in any of the sets."""
+    zs: set[int] = set()
+    for graphs in graph_sets:
+        for g in graphs:
+            zs.update(int(z) for z in torch.unique(g[ATOMIC_NUMBERS]))
+    return sorted(zs)
