@@ -221,7 +221,7 @@ def test_training_reduces_error_and_writes_run_files(dataset: Path, tmp_path: Pa
     from qallegro.training.evaluate import evaluate
     from qallegro.training.data import load_structures, to_graphs
 
-    test_graphs = to_graphs(load_structures(make_config(dataset))["test"], 3.0, torch.float64)
+    test_graphs = to_graphs(load_structures(make_config(dataset))["test"], 3.0)
     again = evaluate(load_run(run), test_graphs, batch_size=5)
     assert again["f_mae"] == pytest.approx(res["test"]["f_mae"], rel=1e-10)
     # a finished run with the same config is returned, not repeated

@@ -35,8 +35,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # data
     "n_train": 950,
     "n_val": 50,
-    "n_test": None,                       # None: the whole test split
-    "dataset_seed": 123456,               # subset / split selection
+    "n_test": None,                       # None: the whole split
+    "dataset_seed": 123456,               # split of a dataset given as a file
+    "dataset_options": {},                # passed to qallegro.data.load_dataset (split_index, seed, energy, ...)
     # optimisation (legacy example config)
     "batch_size": 5,
     "validation_batch_size": 50,          # evaluation only; does not change the result
@@ -153,9 +154,7 @@ def _merge(cfg: dict[str, Any], update: Mapping[str, Any], known: set[str], sour
             if not isinstance(cfg.get(top), dict):
                 raise ConfigError(f"{source}: {top!r} is not a mapping, cannot set {key!r}")
             cfg[top] = {**cfg[top], sub: value}
-        elif isinstance(cfg.get(top), dict) and isinstance(value, dict) and top == "loss_coeffs":
-            cfg[top] = dict(value)  # a given loss_coeffs replaces the default one as a whole
-        else:
+        else:  # a mapping given whole (loss_coeffs: {...}) replaces the default one
             cfg[top] = copy.deepcopy(value)
 
 
@@ -166,11 +165,25 @@ def _suggest(key: str, known: set[str]) -> str:
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
+PAPER_EPOCHS = "paper_final_training_epochs"
+
+
 def preset(scale: str, dataset: str) -> dict[str, Any]:
-    """The `presets/train.yaml` entries for `scale`: the `all` block updated by the `dataset` block."""
+    """The `presets/train.yaml` entries for `scale`: the `all` block updated by the `dataset` block.
+
+    `max_epochs: paper_final_training_epochs` becomes the paper's final-run epochs for the dataset.
+    """
     table = scales.settings("train", scale) or {}
     out = dict(table.get("all") or {})
     out.update(table.get(dataset_key(dataset)) or {})
+    if out.get("max_epochs") == PAPER_EPOCHS:
+        from qallegro.paper import values
+
+        epochs = values()["final_training_epochs"]
+        if dataset not in epochs:
+            out.pop("max_epochs")  # a dataset of the user's: keep the default
+        else:
+            out["max_epochs"] = int(epochs[dataset])
     return out
 
 
@@ -217,12 +230,13 @@ def validate(cfg: Mapping[str, Any]) -> None:
         if not cond:
             raise ConfigError(msg)
 
-    for key in ("n_train", "n_val", "batch_size", "validation_batch_size", "max_epochs", "early_stopping_patience"):
+    for key in ("batch_size", "validation_batch_size", "max_epochs", "early_stopping_patience"):
         need(isinstance(cfg[key], int) and cfg[key] >= 1, f"{key} must be a positive integer, got {cfg[key]!r}")
     need(isinstance(cfg["lr_scheduler_patience"], int) and cfg["lr_scheduler_patience"] >= 0,
          f"lr_scheduler_patience must be an integer >= 0, got {cfg['lr_scheduler_patience']!r}")
-    need(cfg["n_test"] is None or (isinstance(cfg["n_test"], int) and cfg["n_test"] >= 1),
-         f"n_test must be a positive integer or null, got {cfg['n_test']!r}")
+    for key in ("n_train", "n_val", "n_test"):
+        need(cfg[key] is None or (isinstance(cfg[key], int) and cfg[key] >= 1),
+             f"{key} must be a positive integer or null (the whole split), got {cfg[key]!r}")
     for key in ("learning_rate", "max_wall_s", "early_stopping_lr_floor", "checkpoint_interval_s"):
         need(isinstance(cfg[key], (int, float)) and cfg[key] >= 0, f"{key} must be a number >= 0, got {cfg[key]!r}")
     need(0.0 < float(cfg["lr_scheduler_factor"]) < 1.0, "lr_scheduler_factor must lie in (0, 1)")
@@ -234,6 +248,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
          f"loss_coeffs need non-negative weights, at least one positive; got {coeffs!r}")
     need(cfg.get("default_dtype", "float32") in ("float32", "float64"),
          f"default_dtype must be float32 or float64, got {cfg.get('default_dtype')!r}")
+    need(isinstance(cfg["dataset_options"], dict),
+         f"dataset_options must be a mapping, got {cfg['dataset_options']!r}")
     need(":" in str(cfg["model_builder"]), f"model_builder must be 'module:function', got {cfg['model_builder']!r}")
     need(cfg["threads"] is None or (isinstance(cfg["threads"], int) and cfg["threads"] >= 1),
          f"threads must be a positive integer or null, got {cfg['threads']!r}")

@@ -1,13 +1,16 @@
 """Training, validation and test structures of a run, converted to graphs once at the config's r_max.
 
 `dataset` is a registered name (`qallegro.data.load_dataset`: its train/val/test splits, the first `n_train`,
-`n_val`, `n_test` structures of each) or a path to any ASE-readable file with energies (and forces), which is
-split at random (seed `dataset_seed`) into `n_train`, `n_val` and the rest (at most `n_test`) as the test set.
+`n_val`, `n_test` structures of each, with `dataset_options` passed to the loader) or a path to any
+ASE-readable file with energies (and forces), which is split at random (seed `dataset_seed`) into `n_train`,
+`n_val` and the rest (at most `n_test`) as the test set.
+
+Graphs are always float64 (positions and labels: an aspirin total energy of -17,600 eV keeps only ~2 meV in
+float32); the model casts edge vectors to its own dtype.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ SPLITS = ("train", "val", "test")
 
 
 def dtype_of(cfg: Mapping[str, Any]) -> torch.dtype:
+    """The model's dtype (`default_dtype`)."""
     return {"float32": torch.float32, "float64": torch.float64}[cfg.get("default_dtype", "float32")]
 
 
@@ -31,18 +35,20 @@ def load_structures(cfg: Mapping[str, Any]) -> dict[str, list[Atoms]]:
     sizes = {"train": cfg["n_train"], "val": cfg["n_val"], "test": cfg.get("n_test")}
     path = Path(name)
     if path.suffix and path.is_file():
+        if sizes["train"] is None or sizes["val"] is None:
+            raise ValueError(f"dataset file {path}: n_train and n_val must be numbers (the file is split at random)")
         return _split_file(path, sizes, int(cfg["dataset_seed"]))
     if path.suffix or "/" in name:
         raise FileNotFoundError(f"dataset file not found: {path}")
     from qallegro.data import load_dataset
 
-    accepts_max = "max_frames" in inspect.signature(load_dataset).parameters
+    options = dict(cfg.get("dataset_options") or {})
     out = {}
     for split in SPLITS:
         n = sizes[split]
-        frames = load_dataset(name, split=split, max_frames=n) if accepts_max else load_dataset(name, split=split)
-        frames = list(frames)
-        if split != "test" and len(frames) < n:
+        frames = list(load_dataset(name, split=split, max_frames=n, **options) if n is not None
+                      else load_dataset(name, split=split, **options))
+        if split != "test" and n is not None and len(frames) < n:
             raise ValueError(f"dataset {name!r}: split {split!r} has {len(frames)} structures, "
                              f"the config asks for n_{split}={n}")
         out[split] = frames[:n] if n is not None else frames
@@ -67,8 +73,9 @@ def _split_file(path: Path, sizes: Mapping[str, int | None], seed: int) -> dict[
             "test": [frames[i] for i in test]}
 
 
-def to_graphs(structures: Sequence[Atoms], r_max: float, dtype: torch.dtype) -> list[Graph]:
-    return [atoms_to_graph(a, r_max, dtype) for a in structures]
+def to_graphs(structures: Sequence[Atoms], r_max: float) -> list[Graph]:
+    """float64 graphs with labels, built once per run."""
+    return [atoms_to_graph(a, r_max, torch.float64) for a in structures]
 
 
 def species_of(*graph_sets: Sequence[Graph]) -> list[int]:

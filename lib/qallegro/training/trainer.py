@@ -125,10 +125,8 @@ class Trainer:
     def prepare(self, checkpoint: dict[str, Any] | None) -> None:
         cfg = self.cfg
         t0 = time.perf_counter()
-        dtype = tdata.dtype_of(cfg)
         structures = tdata.load_structures(cfg)
-        r_max = float(cfg["r_max"])
-        self.graphs = {k: tdata.to_graphs(v, r_max, dtype) for k, v in structures.items()}
+        self.graphs = {k: tdata.to_graphs(v, float(cfg["r_max"])) for k, v in structures.items()}
         if checkpoint is None:
             self.species = tdata.species_of(*self.graphs.values())
             self.stats = resolve_statistics(cfg, self.graphs["train"], self.species)

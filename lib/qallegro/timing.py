@@ -1,0 +1,91 @@
+"""Inference time, the paper's second objective: wall time to predict energies AND forces for a whole test set.
+
+`inference_time` runs the model over all structures in batches, `warmup` untimed passes first, then `repeats`
+timed passes, and reports the median pass (`total_s`), per structure and per atom, with the thread count and
+the hardware. Neighbour lists (graph construction) are timed separately and reported as `graph_s`; they are
+NOT part of `total_s` unless `include_graphs=True` (the paper does not say; we keep the model's cost apart from
+the data pipeline's). Batches are collated before timing.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from ase import Atoms
+
+from qallegro.data.graph import EDGE_INDEX, PTR, Graph, atoms_to_graph, collate
+from qallegro.utils import hardware_info
+
+
+def _graphs(structures: Sequence[Graph] | Sequence[Atoms], r_max: float) -> tuple[list[Graph], float | None]:
+    if structures and isinstance(structures[0], Atoms):
+        t = time.perf_counter()
+        graphs = [atoms_to_graph(a, r_max, labels=False) for a in structures]
+        return graphs, time.perf_counter() - t
+    return list(structures), None
+
+
+def _one_pass(model: torch.nn.Module, batches: list[Graph]) -> float:
+    t = time.perf_counter()
+    for batch in batches:
+        out = model(batch, compute_forces=True)
+        out["energy"].detach()
+        out["forces"].detach()
+    return time.perf_counter() - t
+
+
+def inference_time(model: torch.nn.Module, structures: Sequence[Graph] | Sequence[Atoms], batch_size: int = 1,
+                   repeats: int = 5, warmup: int = 1, threads: int | None = None,
+                   include_graphs: bool = False) -> dict[str, Any]:
+    """Median wall time of predicting energies and forces for all `structures` (graphs or ase.Atoms).
+
+    Returns `total_s` (median over `repeats` timed passes; plus `graph_s` when `include_graphs`),
+    `per_structure_s`, `per_atom_s`, `times_s` (every timed pass), `graph_s` (neighbour lists, only when
+    Atoms are given), `includes_graphs`, `n_structures`, `n_atoms`, `n_edges`, `batch_size`, `repeats`,
+    `warmup`, `threads`, `dtype` and `hardware`. With `threads`, torch uses that many threads during the
+    measurement (restored afterwards).
+    """
+    if not structures:
+        raise ValueError("inference_time needs at least one structure")
+    if batch_size < 1 or repeats < 1 or warmup < 0:
+        raise ValueError(f"need batch_size >= 1, repeats >= 1, warmup >= 0; got {batch_size}, {repeats}, {warmup}")
+    r_max = float(getattr(model, "r_max", None) or model.config["r_max"])
+    graphs, graph_s = _graphs(structures, r_max)
+    batches = [collate(graphs[k:k + batch_size]) for k in range(0, len(graphs), batch_size)]
+    previous = torch.get_num_threads()
+    was_training = model.training
+    model.eval()
+    try:
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        for _ in range(warmup):
+            _one_pass(model, batches)
+        times = [_one_pass(model, batches) for _ in range(repeats)]
+        used_threads = torch.get_num_threads()
+        hardware = hardware_info()
+    finally:
+        torch.set_num_threads(previous)
+        model.train(was_training)
+    total = statistics.median(times) + ((graph_s or 0.0) if include_graphs else 0.0)
+    n_atoms = sum(int(b[PTR][-1]) for b in batches)
+    return {
+        "total_s": total,
+        "per_structure_s": total / len(graphs),
+        "per_atom_s": total / n_atoms,
+        "times_s": times,
+        "graph_s": graph_s,
+        "includes_graphs": bool(include_graphs and graph_s is not None),
+        "n_structures": len(graphs),
+        "n_atoms": n_atoms,
+        "n_edges": sum(int(b[EDGE_INDEX].shape[1]) for b in batches),
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "warmup": warmup,
+        "threads": used_threads,
+        "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
+        "hardware": hardware,
+    }
