@@ -98,14 +98,16 @@ class AllegroBody(nn.Module):
         n_sh = self.l_max + 1
         sh_ = sh.unsqueeze(1)  # [E, 1, d_sh]
         w_feat, w = self.env_embed[0](h).split(self.u * n_sh, dim=-1)
-        feats = w_feat.reshape(n_edges, self.u, n_sh)[:, :, self.sh_l_index] * sh_  # [E, u, d_sh]
+        w_feat = w_feat.reshape(n_edges, self.u, n_sh)  # initial features are w_feat (x) Y: kept in rank-1 form
+        feats = None
         coeffs = torch.sigmoid(self.resnet_params)
         for layer in range(self.num_layers):
             env_edge = w.reshape(n_edges, self.u, n_sh)[:, :, self.sh_l_index] * sh_  # [E, u, d_sh]
             env = torch.zeros(n_atoms, self.u, sh.shape[-1], dtype=env_edge.dtype, device=env_edge.device)
             env = env.index_add(0, center, env_edge) * self.inv_sqrt_nbar  # [N, u, d_sh]
-            tp_out = self.tps[layer](feats, env[center])  # [E, u, K]
-            n0 = self.tps[layer].n_scalar
+            tp = self.tps[layer]
+            tp_out = tp.forward_rank1(w_feat, sh, env[center]) if feats is None else tp(feats, env[center])  # [E,u,K]
+            n0 = tp.n_scalar
             scalars = tp_out[:, :, :n0].reshape(n_edges, self.u * n0)
             new_h = cut_ * self.latents[layer](torch.cat([h, scalars], dim=-1))
             if self.latent_resnet:

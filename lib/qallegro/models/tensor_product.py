@@ -135,6 +135,17 @@ class ChannelwiseTensorProduct(nn.Module):
             self.register_buffer("cg", torch.diagonal(cg, dim1=0, dim2=1).T.contiguous().to(dtype))  # [d, K]
         else:
             self.register_buffer("cg", cg.reshape(d_in * d_sh, -1).to(dtype))  # [d_in * d_sh, K]
+        # Rank-1 form for inputs x[e, c, (l1, m1)] = a[e, c, l1] * Y[e, (l1, m1)] (the first layer):
+        # T[e, c, :] = v[e, c, :] @ B_e with v = a (x) y per channel and B_e[(l1, j), k] = sum_m1 Y[e, m1] C[m1, j, k]
+        # computed per edge, never per channel.
+        n_in = len(irreps.irreps_in)
+        rank1 = torch.zeros(d_in, n_in, d_sh, block_start[-1], dtype=torch.float64)
+        for b in range(n_in):
+            rank1[oi[b]:oi[b + 1], b] = cg[oi[b]:oi[b + 1]]
+        self.n_in = n_in
+        self.register_buffer("cg_rank1", rank1.reshape(d_in, -1).to(dtype))  # [d_in, n_in * d_sh * K]
+        self.register_buffer("in_index", torch.repeat_interleave(
+            torch.arange(n_in), torch.tensor([2 * l + 1 for l, _ in irreps.irreps_in])), persistent=False)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         e, u = x.shape[0], x.shape[1]
@@ -142,6 +153,18 @@ class ChannelwiseTensorProduct(nn.Module):
             return torch.matmul(x * y, self.cg)
         outer = (x.unsqueeze(-1) * y.unsqueeze(-2)).reshape(e, u, self.d_in * self.d_sh)
         return torch.matmul(outer, self.cg)
+
+    def forward_rank1(self, a: torch.Tensor, sh: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Same product for x = a (per channel and input irrep) times the spherical harmonics `sh`.
+
+        Shapes: a [E, u, n_in], sh [E, d_in], y [E, u, d_sh] -> [E, u, K].
+        """
+        e, u = a.shape[0], a.shape[1]
+        if self.diagonal:
+            return self.forward(a[:, :, self.in_index] * sh.unsqueeze(1), y)
+        b = torch.matmul(sh, self.cg_rank1).reshape(e, self.n_in * self.d_sh, self.dim_out)
+        v = (a.unsqueeze(-1) * y.unsqueeze(-2)).reshape(e, u, self.n_in * self.d_sh)
+        return torch.bmm(v, b)
 
 
 class ChannelPathLinear(nn.Module):
