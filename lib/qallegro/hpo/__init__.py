@@ -1,0 +1,44 @@
+"""Multi-objective hyperparameter optimisation (validation error vs inference time), as in the paper and beyond.
+
+Modules: `space` (search spaces), `objective` (one trial: train, then time inference), `samplers` and
+`samo_cobra` (our SAMO-COBRA-style sampler), `storage` (journal file or PostgreSQL, heartbeats, claim lock),
+`study` (create/resume/run workers), `pareto` (front, 2-D hypervolume, knee), `report` and `plots` (results),
+`final` (final training of chosen configurations and the Cu-Li -> other datasets transfer), `experiment`
+(samplers compared at equal budget), `problems` (analytic test problems), `cli` (`qallegro hpo ...`).
+
+Names are imported lazily so that `import qallegro.hpo` (and `qallegro --help`) stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "StudySpec": "qallegro.hpo.study",
+    "create_or_resume": "qallegro.hpo.study",
+    "load": "qallegro.hpo.study",
+    "run_worker": "qallegro.hpo.study",
+    "study_dir": "qallegro.hpo.study",
+    "load_space": "qallegro.hpo.space",
+    "default_space": "qallegro.hpo.space",
+    "make_sampler": "qallegro.hpo.samplers",
+    "SamoCobraSampler": "qallegro.hpo.samo_cobra",
+    "pareto_front": "qallegro.hpo.pareto",
+    "hypervolume_2d": "qallegro.hpo.pareto",
+    "knee_point": "qallegro.hpo.pareto",
+    "write_results": "qallegro.hpo.report",
+    "trials_frame": "qallegro.hpo.report",
+    "final_train": "qallegro.hpo.final",
+    "transfer_train": "qallegro.hpo.final",
+    "compare_samplers": "qallegro.hpo.experiment",
+    "run": "qallegro.hpo.study",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'qallegro.hpo' has no attribute {name!r}")

@@ -1,0 +1,127 @@
+"""The objective of one HPO trial, pluggable.
+
+An objective is any callable `objective(overrides, ctx) -> TrialResult`: `overrides` are the config keys the
+trial sets (from `SearchSpace.overrides`), `ctx` says where and at which budget to run. The default,
+`train_objective`, trains the model through `qallegro.training` at the scale's per-trial budget and returns
+(validation force MAE, total inference time over the test set); for QM9 the first objective is the validation
+energy MAE, as in the paper. Another objective is chosen by a "module:function" spec (`--objective`), which is
+also how the tests plug in a fast synthetic one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_OBJECTIVE = "qallegro.hpo.objective:train_objective"
+ENERGY_ONLY_DATASETS = ("qm9",)
+
+
+@dataclass
+class TrialContext:
+    """Everything an objective needs besides the parameters."""
+
+    dataset: str
+    variant: str
+    scale: str
+    trial_dir: Path          # the trial's own folder (its training run lives here; a retry resumes it)
+    trial_number: int        # the number of the first attempt
+    settings: dict[str, Any]  # `presets/hpo.yaml[scale]`
+    threads: int = 1
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("qallegro.hpo"))
+
+
+@dataclass
+class TrialResult:
+    """The two objective values (error, time) and what to store with the trial (JSON-able)."""
+
+    values: tuple[float, float]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+Objective = Callable[[dict[str, Any], TrialContext], TrialResult]
+
+
+def objective_names(dataset: str) -> tuple[str, str]:
+    """Names of the two objectives: the validation error metric and the inference time."""
+    return ("val_e_mae" if dataset in ENERGY_ONLY_DATASETS else "val_f_mae", "inference_total_s")
+
+
+def load_objective(spec: str = DEFAULT_OBJECTIVE) -> Objective:
+    """Import the objective named by `spec` ("package.module:function")."""
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise ValueError(f"objective {spec!r}: expected 'module:function'")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"objective {spec!r} cannot be imported: {err}") from err
+    if not callable(fn):
+        raise ValueError(f"objective {spec!r} is not callable")
+    return fn
+
+
+def trial_config(dataset: str, variant: str, scale: str, overrides: dict[str, Any], settings: dict[str, Any],
+                 threads: int | None = None, final: bool = False) -> dict[str, Any]:
+    """The training config of a trial: training defaults at `scale` <- the HPO budget (`trial_overrides`, or
+    `final_overrides` when `final`) <- the trial's parameters."""
+    from qallegro.training import resolve_config
+
+    budget = dict(settings.get("final_overrides" if final else "trial_overrides") or {})
+    extra = {"threads": threads} if threads else {}
+    return resolve_config(dataset, variant, scale, overrides={**budget, **overrides, **extra})
+
+
+def error_metric(dataset: str, metrics: dict[str, Any]) -> float:
+    """The first objective from a training result."""
+    return float(metrics[objective_names(dataset)[0]])
+
+
+_TEST_CACHE: dict[tuple[str, int | None], list] = {}
+
+
+def test_structures(dataset: str, max_structures: int | None) -> list:
+    """The test split of `dataset` (its first `max_structures` when given), cached per process."""
+    key = (dataset, max_structures)
+    if key not in _TEST_CACHE:
+        from qallegro.data import load_dataset
+
+        opts = {"max_frames": int(max_structures)} if max_structures else {}
+        _TEST_CACHE[key] = load_dataset(dataset, split="test", **opts)
+    return _TEST_CACHE[key]
+
+
+def measure_inference(model, dataset: str, settings: dict[str, Any], threads: int) -> dict[str, Any]:
+    """Total inference time (energies and forces) of `model` over the test set, through
+    `qallegro.timing.inference_time`; `settings["timing"]` gives max_structures (null: the whole test split),
+    batch_size, repeats and warmup. Neighbour lists are not timed (see `qallegro.timing`)."""
+    from qallegro.timing import inference_time
+
+    timing = dict(settings.get("timing") or {})
+    atoms = test_structures(dataset, timing.get("max_structures"))
+    return inference_time(model, atoms, batch_size=int(timing.get("batch_size", 1)),
+                          repeats=int(timing.get("repeats", 3)), warmup=int(timing.get("warmup", 1)),
+                          threads=threads)
+
+
+def train_objective(overrides: dict[str, Any], ctx: TrialContext) -> TrialResult:
+    """Train at the scale's per-trial budget, then time inference on the test set (the paper's objectives)."""
+    from qallegro.training import load_run, train
+
+    cfg = trial_config(ctx.dataset, ctx.variant, ctx.scale, overrides, ctx.settings, ctx.threads)
+    result = train(cfg, run_dir=ctx.trial_dir, resume=True, progress=False)
+    run_dir = Path(result["run_dir"])
+    model = load_run(run_dir)
+    timing = measure_inference(model, ctx.dataset, ctx.settings, ctx.threads)
+    error = error_metric(ctx.dataset, result)
+    attrs = {"run_dir": str(run_dir), "val_f_mae": result.get("val_f_mae"), "val_e_mae": result.get("val_e_mae"),
+             "epochs": result.get("epochs"), "train_wall_s": result.get("wall_s"),
+             "inference_total_s": timing["total_s"], "inference_per_atom_s": timing.get("per_atom_s"),
+             "inference_n_structures": timing["n_structures"]}
+    ctx.logger.info(f"trial {ctx.trial_number}: error {error:.5g}, inference {timing['total_s']:.4g} s")
+    return TrialResult((error, float(timing["total_s"])), attrs)
+

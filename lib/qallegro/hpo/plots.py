@@ -1,0 +1,88 @@
+"""Seaborn plots of studies; every function returns a matplotlib Figure (the book calls them).
+
+Colours follow the paper's Fig. 2: Allegro dark red, Allegro+MLP green, Allegro+QDI blue.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from qallegro.hpo.objective import objective_names
+
+COLOURS = {"allegro": "#800000", "mlp": "#008033", "qdi": "#1f4e9c"}
+LABELS = {"allegro": "Allegro", "mlp": "Allegro+MLP", "qdi": "Allegro+QDI"}
+AXIS = {"val_f_mae": "validation force MAE (eV/Å)", "val_e_mae": "validation energy MAE (eV/atom)",
+        "inference_total_s": "total inference time on the test set (s)"}
+
+
+def _setup():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    return plt, sns
+
+
+def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None = None, paper: bool = True):
+    """Complete trials (light), their Pareto front (line) and, when `paper`, the paper's Fig. 2 points of the
+    same dataset (hollow markers; T4 GPU, whole test set: compare shapes, not absolute times). Log axes."""
+    plt, sns = _setup()
+    err, tim = objective_names(dataset)
+    done = df[df["state"] == "COMPLETE"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    colour = COLOURS.get(variant, "black")
+    sns.scatterplot(data=done, x=err, y=tim, ax=ax, color=colour, alpha=0.35, s=30,
+                    label=f"{LABELS.get(variant, variant)}: trials (this run)")
+    front = done[done["pareto"]].sort_values(err)
+    ax.step(front[err], front[tim], where="post", color=colour, lw=1.5)
+    sns.scatterplot(data=front, x=err, y=tim, ax=ax, color=colour, s=60, marker="o", edgecolor="black",
+                    label="Pareto front (this run)")
+    if paper:
+        from qallegro.paper import fig2_points
+
+        pts = fig2_points()
+        pts = pts[pts["dataset"] == dataset]
+        for var, grp in pts.groupby("variant"):
+            grp = grp.sort_values("val_mae")
+            ax.plot(grp["val_mae"], grp["inference_time_s"], ls="--", lw=1, color=COLOURS.get(var, "grey"),
+                    marker="s", mfc="none", label=f"paper Fig. 2: {LABELS.get(var, var)} (T4)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(AXIS.get(err, err))
+    ax.set_ylabel(AXIS.get(tim, tim))
+    ax.set_title(title or f"{dataset} Pareto front")
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def plot_hypervolume(hv: pd.DataFrame, title: str | None = None):
+    """Hypervolume of the complete trials against their number."""
+    plt, sns = _setup()
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    sns.lineplot(data=hv, x="n_complete", y="hypervolume", ax=ax, drawstyle="steps-post", marker="o")
+    ref = hv.attrs.get("reference")
+    ax.set_xlabel("complete trials")
+    ax.set_ylabel("hypervolume" + (f" (ref. {np.round(ref, 4).tolist()})" if ref is not None else ""))
+    ax.set_title(title or "hypervolume history")
+    fig.tight_layout()
+    return fig
+
+
+def plot_sampler_comparison(df: pd.DataFrame, title: str | None = None):
+    """Normalised hypervolume vs complete trials per sampler (mean and spread over seeds).
+
+    `df` has columns sampler, seed, n_complete, hypervolume (as from `experiment.compare_samplers`)."""
+    plt, sns = _setup()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    sns.lineplot(data=df, x="n_complete", y="hypervolume", hue="sampler", errorbar=("pi", 100), ax=ax,
+                 drawstyle="steps-post")
+    ax.set_xlabel("complete trials")
+    ax.set_ylabel("hypervolume (normalised objectives)")
+    ax.set_title(title or "which optimiser?")
+    fig.tight_layout()
+    return fig
