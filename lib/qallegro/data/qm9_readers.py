@@ -12,7 +12,7 @@ import json
 import re
 import tarfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -65,19 +65,23 @@ def read_table_npz(path: Path) -> dict[str, np.ndarray]:
     return check_table(t, path)
 
 
-def _assemble(index: np.ndarray, n_atoms: np.ndarray, symbols: list[str] | np.ndarray, coords: np.ndarray,
-              energies: dict[str, np.ndarray], smiles: np.ndarray, path: Path) -> dict[str, np.ndarray]:
-    """Sort by index, map element symbols to Z and check the result."""
-    n_atoms = np.asarray(n_atoms, dtype=np.int64)
-    total = int(n_atoms.sum())
-    if len(symbols) != total or coords.size != 3 * total:
-        raise InvalidDataError(f"{len(symbols)} element symbols and {coords.size} coordinates for {total} atoms "
-                               f"(N_atoms): the per-molecule lists disagree with the atom counts", path)
+def symbols_to_z(symbols: list[str], path: Path | str, where: Callable[[str], str] = lambda s: "") -> np.ndarray:
+    """Atomic numbers of element symbols; `InvalidDataError` naming the first unknown symbol (and where)."""
     uniq, inverse = np.unique(np.asarray(symbols), return_inverse=True)
     unknown = [s for s in uniq.tolist() if s not in ELEMENTS]
     if unknown:
-        raise InvalidDataError(f"unknown element symbol(s) {unknown[:5]}", path)
-    z = np.array([ELEMENTS[s] for s in uniq.tolist()], dtype=np.int64)[inverse]
+        raise InvalidDataError(f"unknown element symbol(s) {unknown[:5]}{where(unknown[0])}", path)
+    return np.array([ELEMENTS[s] for s in uniq.tolist()], dtype=np.int64)[inverse]
+
+
+def _assemble(index: np.ndarray, n_atoms: np.ndarray, z: np.ndarray, coords: np.ndarray,
+              energies: dict[str, np.ndarray], smiles: np.ndarray, path: Path) -> dict[str, np.ndarray]:
+    """Sort by index and check the result."""
+    n_atoms = np.asarray(n_atoms, dtype=np.int64)
+    total = int(n_atoms.sum())
+    if len(z) != total or coords.size != 3 * total:
+        raise InvalidDataError(f"{len(z)} element symbols and {coords.size} coordinates for {total} atoms "
+                               f"(N_atoms): the per-molecule lists disagree with the atom counts", path)
     r = coords.reshape(total, 3)
     index = np.asarray(index, dtype=np.int64)
     order = np.argsort(index, kind="stable")
@@ -96,48 +100,63 @@ def _assemble(index: np.ndarray, n_atoms: np.ndarray, symbols: list[str] | np.nd
 
 
 # ----------------------------------------------------------------------------------------------- qm9pack CSVs
-def read_qm9pack_csvs(files: list[tuple[Path, IO[bytes] | Path]]) -> dict[str, np.ndarray]:
-    """The three `qm9_part{1,2,3}.csv` of qm9pack 1.0.3 (paths or open binary files, each with a name)."""
+def _read_csv(name: Path, f: IO[bytes] | Path) -> dict:
+    """One qm9pack CSV: columns checked, numbers parsed, per-molecule lists checked against N_atoms."""
     import pandas as pd
 
-    frames = []
-    for name, f in files:
-        try:
-            df = pd.read_csv(f, usecols=lambda c: c in CSV_COLUMNS, dtype={"SMILES": str, "Elements": str,
-                                                                           "XYZ_Ang": str})
-        except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError) as err:
-            raise CorruptFileError(f"cannot read as a qm9pack CSV ({type(err).__name__}: {err})", name) from err
-        missing = [c for c in CSV_COLUMNS if c not in df.columns]
-        if missing:
-            raise InvalidDataError(f"missing column(s) {missing}", name)
-        df = df.rename(columns=CSV_COLUMNS)
-        if df[["elements", "xyz", "smiles"]].isna().any().any() or df["index"].isna().any():
-            row = int(np.flatnonzero(df[["index", "elements", "xyz", "smiles"]].isna().any(axis=1))[0])
-            raise InvalidDataError(f"empty field in data row {row + 1} (truncated file?)", name)
-        for col in ("index", "n_atoms", *ENERGY_KEYS):
-            values = pd.to_numeric(df[col], errors="coerce").to_numpy(np.float64)
-            require_finite(name, col, values)
-            df[col] = values
-        n = df["n_atoms"].to_numpy()
-        if (df["elements"].str.count(",").to_numpy() + 1 != n).any() or (
-                df["xyz"].str.count(",").to_numpy() + 1 != 3 * n).any():
-            row = int(np.flatnonzero((df["elements"].str.count(",").to_numpy() + 1 != n)
-                                     | (df["xyz"].str.count(",").to_numpy() + 1 != 3 * n))[0])
-            raise InvalidDataError(f"data row {row + 1} (QM9 index {int(df['index'].iloc[row])}): Elements/XYZ_Ang "
-                                   f"lengths disagree with N_atoms={int(n[row])}", name)
-        frames.append((name, df))
-    df = pd.concat([d for _, d in frames], ignore_index=True)
-    where = frames[0][0] if len(frames) == 1 else Path(frames[0][0]).parent
-    sym_text = ",".join(df["elements"].tolist()).translate(str.maketrans("", "", "[]' \""))
+    try:
+        df = pd.read_csv(f, usecols=lambda c: c in CSV_COLUMNS, dtype={"SMILES": str, "Elements": str,
+                                                                       "XYZ_Ang": str})
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError) as err:
+        raise CorruptFileError(f"cannot read as a qm9pack CSV ({type(err).__name__}: {err})", name) from err
+    missing = [c for c in CSV_COLUMNS if c not in df.columns]
+    if missing:
+        raise InvalidDataError(f"missing column(s) {missing}", name)
+    df = df.rename(columns=CSV_COLUMNS)
+    empty = df[["index", "elements", "xyz", "smiles"]].isna().any(axis=1).to_numpy()
+    if empty.any():
+        raise InvalidDataError(f"empty field in data row {int(np.flatnonzero(empty)[0]) + 1} (truncated file?)",
+                               name)
+    for col in ("index", "n_atoms", *ENERGY_KEYS):
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(np.float64)
+        require_finite(name, col, values)
+        df[col] = values
+    n = df["n_atoms"].to_numpy()
+    wrong = ((df["elements"].str.count(",").to_numpy() + 1 != n)
+             | (df["xyz"].str.count(",").to_numpy() + 1 != 3 * n))
+    if wrong.any():
+        row = int(np.flatnonzero(wrong)[0])
+        raise InvalidDataError(f"data row {row + 1} (QM9 index {int(df['index'].iloc[row])}): Elements/XYZ_Ang "
+                               f"lengths disagree with N_atoms={int(n[row])}", name)
+    symbols = ",".join(df["elements"].tolist()).translate(str.maketrans("", "", "[]' \"")).split(",")
+
+    def where(sym: str) -> str:
+        row = int(np.flatnonzero(df["elements"].str.contains(f"'{sym}'", regex=False).to_numpy())[0])
+        return f" in data row {row + 1} (QM9 index {int(df['index'].iloc[row])})"
+
+    z = symbols_to_z(symbols, name, where)
     xyz_text = ",".join(df["xyz"].tolist()).translate(str.maketrans("", "", "[] "))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
             coords = np.fromstring(xyz_text, sep=",")
         except (ValueError, DeprecationWarning) as err:
-            raise InvalidDataError(f"unparsable coordinates in XYZ_Ang ({err})", where) from err
-    return _assemble(df["index"].to_numpy(np.int64), df["n_atoms"].to_numpy(np.int64), sym_text.split(","),
-                     coords, {k: df[k].to_numpy() for k in ENERGY_KEYS}, df["smiles"].to_numpy(str), Path(where))
+            raise InvalidDataError(f"unparsable coordinates in XYZ_Ang ({err})", name) from err
+    if coords.size != 3 * len(z):
+        raise InvalidDataError(f"unparsable coordinates in XYZ_Ang: read {coords.size} numbers for {len(z)} atoms",
+                               name)
+    return {"index": df["index"].to_numpy(np.int64), "n_atoms": n.astype(np.int64), "z": z, "coords": coords,
+            "energies": {k: df[k].to_numpy() for k in ENERGY_KEYS}, "smiles": df["smiles"].to_numpy(str)}
+
+
+def read_qm9pack_csvs(files: list[tuple[Path, IO[bytes] | Path]]) -> dict[str, np.ndarray]:
+    """The three `qm9_part{1,2,3}.csv` of qm9pack 1.0.3 (paths or open binary files, each with a name)."""
+    parts = [_read_csv(name, f) for name, f in files]
+    where = Path(files[0][0]).parent
+    return _assemble(np.concatenate([p["index"] for p in parts]), np.concatenate([p["n_atoms"] for p in parts]),
+                     np.concatenate([p["z"] for p in parts]), np.concatenate([p["coords"] for p in parts]),
+                     {k: np.concatenate([p["energies"][k] for p in parts]) for k in ENERGY_KEYS},
+                     np.concatenate([p["smiles"] for p in parts]), where)
 
 
 # ------------------------------------------------------------------------------------------- original xyz files
@@ -211,7 +230,7 @@ def read_xyz_files(path: Path, exclude: set[int], progress: bool = True) -> dict
         e = np.array([[v.replace("*^", "e") for v in row] for row in energies], dtype=np.float64).reshape(-1, 4)
     except ValueError as err:
         raise InvalidDataError(f"unparsable number ({err})", path) from err
-    return _assemble(np.array(index), np.array(counts), tokens[0::5], coords,
+    return _assemble(np.array(index), np.array(counts), symbols_to_z(tokens[0::5], path), coords,
                      {k: e[:, i] for i, k in enumerate(ENERGY_KEYS)}, np.array(smiles), path)
 
 
