@@ -1,0 +1,93 @@
+"""Cache keys of notebook runs.
+
+A notebook is re-executed only when its key changes. The key hashes the experiment's config (the papermill
+parameters, scale included), the code version (`qallegro.__version__`), the notebook's source (its code cells;
+the markdown too for a templated page, whose text comes from the template), the checksums of the datasets it
+reads, and the keys of the notebooks it depends on (so a changed result propagates to the pages that read it).
+The executed page carries its key in `metadata.qallegro.cache_key`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+import qallegro
+from qallegro.pipeline.notebooks import Notebook
+from qallegro.utils import config_hash
+
+INJECTED_TAG = "injected-parameters"
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """Read a notebook, with an error naming the file when it is missing or not a notebook."""
+    if not path.exists():
+        raise FileNotFoundError(f"notebook not found: {path}")
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as err:  # nbformat raises several unrelated types for bad JSON / schema
+        raise ValueError(f"{path}: not a readable notebook ({type(err).__name__}: {err})") from err
+
+
+def source_hash(path: Path, include_markdown: bool = False) -> str:
+    """sha256 of the notebook's code (and optionally markdown) cell sources and its kernel name.
+
+    Outputs, metadata and papermill's injected-parameters cell do not count, so executing a notebook in place
+    leaves its source hash unchanged.
+    """
+    nb = read_notebook(path)
+    kinds = {"code", "markdown"} if include_markdown else {"code"}
+    cells = [[c.cell_type, c.source] for c in nb.cells
+             if c.cell_type in kinds and INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
+    kernel = nb.metadata.get("kernelspec", {}).get("name")
+    blob = json.dumps([kernel, cells], sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def data_checksums(datasets: Iterable[str]) -> dict[str, Any]:
+    """The checksums of the files behind each dataset, from the data layer's registry."""
+    names = sorted(set(datasets))
+    if not names:
+        return {}
+    from qallegro.data import dataset_checksums
+
+    return {name: dataset_checksums(name) for name in names}
+
+
+def cache_key(nb: Notebook, scale: str, book_dir: Path, dep_keys: Mapping[str, str]) -> str:
+    """The cache key of running `nb` at `scale` (see the module docstring)."""
+    missing = [d for d in nb.depends if d not in dep_keys]
+    if missing:
+        raise ValueError(f"{nb.name}: no cache key for its dependencies {missing}")
+    parts = {
+        "notebook": nb.name,
+        "parameters": nb.params(scale),
+        "version": qallegro.__version__,
+        "source": source_hash(book_dir / nb.source, include_markdown=bool(nb.output)),
+        "data": data_checksums(nb.datasets),
+        "depends": {d: dep_keys[d] for d in nb.depends},
+    }
+    return config_hash(parts, length=16)
+
+
+def stored_record(page: Path) -> dict[str, Any] | None:
+    """The run record (`metadata.qallegro`) of an executed page, or None when there is no usable page."""
+    if not page.exists():
+        return None
+    try:
+        nb = read_notebook(page)
+    except ValueError:
+        return None
+    record = nb.metadata.get("qallegro")
+    return dict(record) if record else None
+
+
+def is_cached(page: Path, key: str) -> bool:
+    """True when `page` exists, ran successfully, and was made with cache key `key`."""
+    record = stored_record(page)
+    return bool(record) and record.get("cache_key") == key and record.get("status") == "ok"

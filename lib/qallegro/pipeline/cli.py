@@ -1,0 +1,57 @@
+"""`qallegro reproduce`: run the book's notebooks with papermill (cached, in dependency order), then build it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from qallegro.scales import DEFAULT_SCALE, SCALES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reproduce", help="run the book's notebooks at a scale (cached) and build the book",
+        description="Run every notebook of the book with papermill in dependency order at the given scale, "
+                    "re-executing only those whose cache key (parameters, scale, code version, notebook, data, "
+                    "dependencies) changed, then build the book with jupyter-book. Logs: _build/logs/.")
+    p.add_argument("--scale", choices=SCALES, default=DEFAULT_SCALE,
+                   help=f"experiment scale (default {DEFAULT_SCALE})")
+    p.add_argument("--only", nargs="+", default=(), metavar="NAME",
+                   help="run only these notebooks (shell patterns, e.g. 'moo-culi-*') and their dependencies")
+    p.add_argument("--force", action="store_true", help="re-execute even when the cached page is up to date")
+    p.add_argument("--copy", action="store_true",
+                   help="work in a temporary copy of the repository (committed pages stay untouched); logs "
+                        "and HTML come back to _build/copy-SCALE/")
+    p.add_argument("--keep-copy", action="store_true", help="with --copy: keep the temporary copy")
+    p.add_argument("--strict", action="store_true",
+                   help="build with `-W --keep-going --all`: every page is rebuilt, any warning fails")
+    p.add_argument("--no-build", action="store_true", help="run the notebooks but do not build the book")
+    p.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
+    p.set_defaults(func=_reproduce)
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from qallegro.pipeline.build import BuildFailed
+    from qallegro.pipeline.notebooks import NOTEBOOKS
+    from qallegro.pipeline.reproduce import REPO, plan, reproduce, reproduce_in_copy
+
+    if args.dry_run:
+        for step in plan(NOTEBOOKS, args.scale, REPO / "book", only=args.only, force=args.force):
+            state = "cached" if step.cached else "run"
+            print(f"{step.notebook.name:32s} {state:7s} book/{step.notebook.page}  key {step.key}")
+        return 0
+    kwargs = dict(only=args.only, force=args.force, build=not args.no_build, strict=args.strict,
+                  progress=sys.stderr.isatty())
+    try:
+        if args.copy:
+            report = reproduce_in_copy(args.scale, keep=args.keep_copy, **kwargs)
+        else:
+            report = reproduce(args.scale, **kwargs)
+    except (BuildFailed, FileNotFoundError, ValueError) as err:
+        print(f"qallegro reproduce: {err}", file=sys.stderr)
+        return 1
+    if report.failed:
+        for step in report.failed:
+            print(f"qallegro reproduce: {step.notebook.name}: {step.status}: {step.error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,130 @@
+"""The registry of the book's notebooks: what papermill runs, with which parameters, in which order.
+
+A `Notebook` is one papermill run: a source notebook (relative to `book/`), the page it writes (the source
+itself for an ordinary page, its own page for each instance of a parameterised notebook such as the MOO study),
+its parameters (`scale` always; `dataset`/`variant` where they apply; extra ones per scale), the notebooks whose
+results it reads (`depends`), and the datasets whose checksums enter its cache key.
+
+`PAPER_ITEMS` maps every figure and table of the paper to the page that reproduces it (checked by the tests
+against the table of contents and the page titles).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import graphlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from qallegro.scales import check_scale
+
+
+@dataclass(frozen=True)
+class Notebook:
+    """One papermill run of the pipeline (paths relative to `book/`)."""
+
+    name: str
+    source: str
+    output: str = ""  # the executed page; "" = the source itself (executed in place)
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    per_scale: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    depends: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+
+    @property
+    def page(self) -> str:
+        return self.output or self.source
+
+    def params(self, scale: str) -> dict[str, Any]:
+        """The papermill parameters of this run at `scale`."""
+        check_scale(scale)
+        return {"scale": scale, **self.parameters, **self.per_scale.get(scale, {})}
+
+
+# The paper's studies (Fig. 2): Allegro and Allegro+MLP on every dataset, Allegro+QDI on Cu-Li only (the paper
+# transferred the QDI hyperparameters from Cu-Li to the others).
+MOO_RUNS: tuple[tuple[str, str], ...] = (
+    ("rmd17-aspirin", "allegro"), ("rmd17-aspirin", "mlp"),
+    ("rmd17-benzene", "allegro"), ("rmd17-benzene", "mlp"),
+    ("qm9", "allegro"), ("qm9", "mlp"),
+    ("culi", "allegro"), ("culi", "mlp"), ("culi", "qdi"),
+)
+
+NOTEBOOKS: tuple[Notebook, ...] = (
+    Notebook("reproducibility", "reproducibility.ipynb"),
+)
+
+# Every figure and table of the paper -> the page (path in book/ without suffix) that reproduces it.
+PAPER_ITEMS: dict[str, str] = {
+    "Fig. 1": "qdi_layer",
+    "Fig. 2": "moo_summary",
+    "Fig. 3": "qdi_layer",
+    "Fig. 4": "qdi_layer",
+    "Fig. 5": "final_training",
+    "Fig. 6": "final_training",
+    "Fig. 7": "culi_dataset",
+    "Table 1": "moo_summary",
+    "Table 2": "moo_summary",
+    "Table 3": "moo_summary",
+    "Table 4": "final_training",
+    "Table 5": "final_training",
+    "Table 6": "table6",
+}
+
+
+def check_registry(notebooks: Iterable[Notebook]) -> list[Notebook]:
+    """The notebooks in dependency order (registry order among independent ones).
+
+    Raises ValueError for duplicate names or pages, an unknown dependency, or a cycle.
+    """
+    nbs = list(notebooks)
+    by_name: dict[str, Notebook] = {}
+    pages: dict[str, str] = {}
+    for nb in nbs:
+        if nb.name in by_name:
+            raise ValueError(f"notebook registry: duplicate name {nb.name!r}")
+        if nb.page in pages:
+            raise ValueError(f"notebook registry: {nb.name!r} and {pages[nb.page]!r} both write {nb.page}")
+        by_name[nb.name] = nb
+        pages[nb.page] = nb.name
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for nb in nbs:
+        unknown = [d for d in nb.depends if d not in by_name]
+        if unknown:
+            raise ValueError(f"notebook registry: {nb.name!r} depends on unknown notebook(s) {unknown}")
+        sorter.add(nb.name, *nb.depends)
+    rank = {nb.name: i for i, nb in enumerate(nbs)}
+    order: list[str] = []
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as err:
+        raise ValueError(f"notebook registry: dependency cycle {' -> '.join(err.args[1])}") from None
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=rank.__getitem__)
+        order.extend(ready)
+        sorter.done(*ready)
+    return [by_name[n] for n in order]
+
+
+def select(notebooks: Iterable[Notebook], only: Iterable[str] = ()) -> list[Notebook]:
+    """The notebooks matching the `only` patterns (fnmatch on names) plus everything they depend on, in
+    dependency order; all of them when `only` is empty. An unmatched pattern raises ValueError."""
+    ordered = check_registry(notebooks)
+    patterns = list(only)
+    if not patterns:
+        return ordered
+    by_name = {nb.name: nb for nb in ordered}
+    wanted: set[str] = set()
+    for pattern in patterns:
+        hits = [n for n in by_name if fnmatch.fnmatchcase(n, pattern)]
+        if not hits:
+            raise ValueError(f"no notebook matches {pattern!r}; known: {', '.join(by_name)}")
+        wanted.update(hits)
+    stack = list(wanted)
+    while stack:
+        for dep in by_name[stack.pop()].depends:
+            if dep not in wanted:
+                wanted.add(dep)
+                stack.append(dep)
+    return [nb for nb in ordered if nb.name in wanted]
