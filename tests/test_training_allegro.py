@@ -117,3 +117,13 @@ def test_every_variant_trains(variant: str, dtype: str, tmp_path: Path) -> None:
     assert any(k.startswith("head") for k in changed), changed   # the variant's head is trained too
     assert all(v.dtype == getattr(torch, dtype) for k, v in ckpt["model"].items()
                if v.is_floating_point() and k not in ("shifts", "scales"))
+
+
+def test_qm9_energy_only_smoke(tmp_path: Path) -> None:
+    cfg = resolve_config("qm9", scale="smoke", overrides={"max_epochs": 2})
+    res = train(cfg, run_dir=tmp_path / "qm9", progress=False)
+    assert res["val_f_mae"] is None and res["test"]["f_rmse"] is None
+    assert 0 < res["test"]["e_mae"] < 1.0          # eV/atom, after the per-species least-squares shift
+    shifts = res["statistics"]["per_species_rescale_shifts"]
+    assert res["species"] == [1, 6, 7, 8] or res["species"] == [1, 6, 7, 8, 9]
+    assert len(shifts) == len(res["species"]) and -20 < shifts[0] < -10   # H about -13.6 eV

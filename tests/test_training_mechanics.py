@@ -331,5 +331,6 @@ def test_energy_only_training(dataset: Path, tmp_path: Path) -> None:
                 run_dir=tmp_path / "e", progress=False)
     rows = read_rows(tmp_path / "e" / "epochs.csv")
     assert all(r["val_f_mae"] == "nan" for r in rows)
-    assert math.isnan(res["test"]["f_mae"]) and math.isfinite(res["test"]["e_mae"])
+    assert res["test"]["f_mae"] is None and res["val_f_mae"] is None and math.isfinite(res["test"]["e_mae"])
+    assert '"f_mae": null' in (tmp_path / "e" / "metrics.json").read_text()
     assert isinstance(res["statistics"]["per_species_rescale_shifts"], list)

@@ -337,9 +337,19 @@ class Trainer:
             "weights": "EMA weights of the best validation epoch" if self.ema else "best validation epoch",
             "config_hash": config_hash(identity(self.cfg)),
         }
+        result = _nan_to_none(result)
         atomic_write_json(self.run_dir / "metrics.json", result)
-        self.log.info("test: %s", ", ".join(f"{k}={v:.6g}" for k, v in test.items()))
+        self.log.info("test: %s", ", ".join(f"{k}={v}" for k, v in result["test"].items()))
         return result
+
+
+def _nan_to_none(obj: Any) -> Any:
+    """NaN (metrics that do not apply, e.g. forces of energy-only data) as None: strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj
 
 
 def _check_resumable(cfg: Mapping[str, Any], run_dir: Path) -> None:
@@ -370,8 +380,8 @@ def train(config: Mapping[str, Any], run_dir: str | Path | None = None, resume: 
     """Train a model as `config` says (see `qallegro.training.config`) and evaluate it on the test split.
 
     Returns `run_dir`, `val_f_mae` (eV/Å), `val_e_mae` (eV/atom), `val` and `test` metric dicts (`e_mae`,
-    `e_rmse`, `etot_mae`, `etot_rmse`, `f_mae`, `f_rmse`), `epochs`, `wall_s`, `best_epoch`, `stop_reason`,
-    `n_parameters`. A finished run with the same config is not repeated: its `metrics.json` is returned.
+    `e_rmse`, `etot_mae`, `etot_rmse`, `f_mae`, `f_rmse`; force metrics are None for energy-only data),
+    `epochs`, `steps`, `wall_s`, `best_epoch`, `stop_reason`, `n_parameters`, `statistics`, `species`. A finished run with the same config is not repeated: its `metrics.json` is returned.
     With `resume`, an interrupted run continues from `checkpoint.pt` exactly where it stopped.
     """
     cfg = copy.deepcopy(dict(config))
