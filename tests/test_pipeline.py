@@ -235,3 +235,19 @@ def test_cli_dry_run_lists_the_registry() -> None:
     out = subprocess.run([sys.executable, "-m", "qallegro", "reproduce", "--scale", "smoke", "--dry-run"],
                          capture_output=True, text=True, check=True).stdout
     assert "reproducibility" in out and "book/reproducibility.ipynb" in out
+
+
+def test_data_checksums_enter_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qallegro.data import registry
+    from qallegro.pipeline.cache import data_checksums
+
+    sums = data_checksums(["rmd17-benzene"])
+    assert sums["rmd17-benzene"]["rmd17/benzene_train_01"] == registry.SOURCES["rmd17/benzene_train_01"].sha256
+    with pytest.raises(ValueError, match="no data registry entry"):
+        data_checksums(["nope"])
+    write_nb(tmp_path / "a.ipynb", "print(x)")
+    nb = Notebook("a", "a.ipynb", datasets=("rmd17-benzene",))
+    key = cache_key(nb, "quick", tmp_path, {})
+    src = registry.SOURCES["rmd17/benzene_train_01"]
+    monkeypatch.setitem(registry.SOURCES, src.name, type(src)(**{**src.__dict__, "sha256": "0" * 64}))
+    assert cache_key(nb, "quick", tmp_path, {}) != key

@@ -49,14 +49,17 @@ def source_hash(path: Path, include_markdown: bool = False) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def data_checksums(datasets: Iterable[str]) -> dict[str, Any]:
-    """The checksums of the files behind each dataset, from the data layer's registry."""
+def data_checksums(datasets: Iterable[str]) -> dict[str, dict[str, str | None]]:
+    """The registered sha256 of every source file behind each dataset (`qallegro.data.registry`)."""
     names = sorted(set(datasets))
     if not names:
         return {}
-    from qallegro.data import dataset_checksums
+    from qallegro.data.registry import GROUPS, SOURCES
 
-    return {name: dataset_checksums(name) for name in names}
+    unknown = [n for n in names if n not in GROUPS]
+    if unknown:
+        raise ValueError(f"no data registry entry for dataset(s) {unknown}; known: {', '.join(GROUPS)}")
+    return {name: {src: SOURCES[src].sha256 for src in GROUPS[name]} for name in names}
 
 
 def cache_key(nb: Notebook, scale: str, book_dir: Path, dep_keys: Mapping[str, str]) -> str:

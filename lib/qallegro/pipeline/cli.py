@@ -54,4 +54,6 @@ def _reproduce(args: argparse.Namespace) -> int:
         for step in report.failed:
             print(f"qallegro reproduce: {step.notebook.name}: {step.status}: {step.error}", file=sys.stderr)
         return 1
+    if report.html is not None:
+        print(f"the book: {report.html / 'index.html'}", file=sys.stderr)
     return 0

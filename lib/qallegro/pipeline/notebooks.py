@@ -51,8 +51,13 @@ MOO_RUNS: tuple[tuple[str, str], ...] = (
     ("culi", "allegro"), ("culi", "mlp"), ("culi", "qdi"),
 )
 
+# The content pages, in the book's order.
+_PAGES: tuple[Notebook, ...] = ()
+
+# The reproducibility page lists the run records of every other page, so it runs after all of them.
 NOTEBOOKS: tuple[Notebook, ...] = (
-    Notebook("reproducibility", "reproducibility.ipynb"),
+    *_PAGES,
+    Notebook("reproducibility", "reproducibility.ipynb", depends=tuple(nb.name for nb in _PAGES)),
 )
 
 # Every figure and table of the paper -> the page (path in book/ without suffix) that reproduces it.

@@ -128,7 +128,6 @@ def reproduce(scale: str = "quick", only: Sequence[str] = (), force: bool = Fals
         _say(f"building the book{' (strict: -W --keep-going --all)' if strict else ''} "
              f"(log: {build_dir / 'logs' / 'jupyter-book.log'})")
         report.html = build_book(book_dir, build_dir / "logs" / "jupyter-book.log", strict=strict)
-        _say(f"the book: {report.html / 'index.html'}")
     return report
 
 
