@@ -125,7 +125,6 @@ def _run(args: argparse.Namespace) -> int:
     from qallegro.hpo.report import write_results
     from qallegro.hpo.space import SpaceError
     from qallegro.hpo.study import StudySpec, create_or_resume, run_worker
-    from qallegro.utils import set_threads
 
     heartbeat = {k: v for k, v in (("interval", args.heartbeat_interval), ("grace_period", args.grace_period))
                  if v is not None}
@@ -138,7 +137,6 @@ def _run(args: argparse.Namespace) -> int:
         op = create_or_resume(spec)
     except (ValueError, SpaceError, FileNotFoundError) as err:
         return _fail(err)
-    set_threads(args.threads)
     _sigterm_as_interrupt()
     summary = run_worker(op, max_trials=args.max_trials, threads=args.threads, progress=not args.no_progress)
     print(f"study {op.name}: this worker completed {summary.completed}, failed {summary.failed}")
@@ -148,13 +146,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from qallegro.hpo.study import load, run_worker
-    from qallegro.utils import set_threads
 
     try:
         op = load(args.storage, args.study)
     except ValueError as err:
         return _fail(err)
-    set_threads(args.threads)
     _sigterm_as_interrupt()
     summary = run_worker(op, max_trials=args.max_trials, threads=args.threads, progress=not args.no_progress)
     print(f"study {op.name}: this worker completed {summary.completed}, failed {summary.failed}")
@@ -204,9 +200,7 @@ def _transfer(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from qallegro.hpo.experiment import compare_samplers
     from qallegro.hpo.objective import DEFAULT_OBJECTIVE
-    from qallegro.utils import set_threads
 
-    set_threads(args.threads)
     _sigterm_as_interrupt()
     df = compare_samplers(args.scale, dataset=args.dataset, variant=args.variant, samplers=args.samplers,
                           seeds=args.seeds, n_trials=args.trials, objective=args.objective or DEFAULT_OBJECTIVE,
