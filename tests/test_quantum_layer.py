@@ -97,11 +97,12 @@ def test_probabilities_are_a_distribution_and_match_pennylane() -> None:
     weight = torch.rand(2, 1, 4, 3, dtype=torch.float64) * 2 * math.pi
     x = torch.randn(8, 4, dtype=torch.float64)
     probs = qdi_probabilities(x, weight, basis="z")
-    ref = make_qnode(4, probs=True)(x, weight)
+    ref = make_qnode(4, probs="z")(x, weight)
     assert torch.allclose(probs, ref, atol=1e-12)
     assert torch.allclose(probs.sum(-1), torch.ones(8, dtype=torch.float64))
-    # <Y_q> from the Y-basis distribution equals the layer's output
+    # the Y-basis distribution matches PennyLane's (diagonalising gates of PauliY) and gives the layer's output
     py = qdi_probabilities(x, weight, basis="y")
+    assert torch.allclose(py, make_qnode(4, probs="y")(x, weight), atol=1e-12)
     signs = 1 - 2 * ((torch.arange(16)[:, None] >> torch.arange(3, -1, -1)) & 1).double()
     assert torch.allclose(py @ signs, qdi_expectations(x, weight), atol=1e-12)
 

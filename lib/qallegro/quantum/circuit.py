@@ -46,13 +46,25 @@ def qdi_gates(inputs: Tensor, weights: Tensor) -> None:
         qml.StronglyEntanglingLayers(weights[b], wires=wires, ranges=ranges)
 
 
-def _probs_circuit(inputs: Tensor, weights: Tensor) -> Any:
+def _probs_z(inputs: Tensor, weights: Tensor) -> Any:
     """Same gates as `qdi_circuit`, returning the computational-basis probabilities."""
     import pennylane as qml
 
-    n = weights.shape[2]
     qdi_gates(inputs, weights)
-    return qml.probs(wires=range(n))
+    return qml.probs(wires=range(weights.shape[2]))
+
+
+def _probs_y(inputs: Tensor, weights: Tensor) -> Any:
+    """Same gates, then PennyLane's diagonalising gates of PauliY on every qubit: the Y-measurement outcomes."""
+    import pennylane as qml
+
+    qdi_gates(inputs, weights)
+    for q in range(weights.shape[2]):
+        with qml.QueuingManager.stop_recording():
+            gates = qml.PauliY(q).diagonalizing_gates()
+        for gate in gates:
+            qml.apply(gate)
+    return qml.probs(wires=range(weights.shape[2]))
 
 
 def make_qnode(
@@ -60,13 +72,20 @@ def make_qnode(
     device: str = "default.qubit",
     diff_method: str | None = "backprop",
     interface: str = "torch",
-    probs: bool = False,
+    probs: str | None = None,
 ) -> Callable[..., Any]:
-    """QNode `f(inputs, weights)` of the QDI circuit on `device` (e.g. `default.qubit`, `lightning.qubit`)."""
+    """QNode `f(inputs, weights)` of the QDI circuit on `device` (e.g. `default.qubit`, `lightning.qubit`).
+
+    It returns the Pauli-Y expectations, or with `probs="z"` / `"y"` the outcome probabilities of measuring every
+    qubit in the computational / Y basis.
+    """
     import pennylane as qml
 
     dev = qml.device(device, wires=n_qubits)
-    func = _probs_circuit if probs else qdi_circuit
+    funcs = {None: qdi_circuit, "z": _probs_z, "y": _probs_y}
+    if probs not in funcs:
+        raise ValueError(f"probs must be None, 'z' or 'y', got {probs!r}")
+    func = funcs[probs]
     return qml.QNode(func, dev, interface=interface, diff_method=diff_method)
 
 
