@@ -172,10 +172,12 @@ def test_templated_page_runs_once_per_instance(tmp_path: Path) -> None:
     book = tmp_path / "book"
     write_nb(book / "templates" / "study.ipynb", 'print(f"study of {dataset}")',
              params='scale: str = "quick"  # smoke|quick|paper\ndataset: str = "qm9"  # dataset')
-    nbs = [Notebook(f"study-{d}", "templates/study.ipynb", output=f"study/{d}.ipynb", parameters={"dataset": d})
-           for d in ("qm9", "culi")]
+    nbs = [Notebook(f"study-{d}", "templates/study.ipynb", output=f"study/{d}.ipynb", parameters={"dataset": d},
+                    title=f"The {d} study") for d in ("qm9", "culi")]
     run(plan(nbs, "smoke", book), "smoke", book, tmp_path / "_build", progress=False)
     assert "study of culi" in outputs_text(book / "study" / "culi.ipynb")
+    assert nbformat.read(book / "study" / "culi.ipynb", as_version=4).cells[0].source == "# The culi study"
+    assert nbformat.read(book / "templates" / "study.ipynb", as_version=4).cells[0].source == "# A page"
     assert "study of qm9" in outputs_text(book / "study" / "qm9.ipynb")
     assert all(s.cached for s in plan(nbs, "smoke", book))
     # the template's text is part of the instance pages: editing it makes them stale

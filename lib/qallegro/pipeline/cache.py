@@ -2,9 +2,9 @@
 
 A notebook is re-executed only when its key changes. The key hashes the experiment's config (the papermill
 parameters, scale included), the code version (`qallegro.__version__`), the notebook's source (its code cells;
-the markdown too for a templated page, whose text comes from the template), the checksums of the datasets it
-reads, and the keys of the notebooks it depends on (so a changed result propagates to the pages that read it).
-The executed page carries its key in `metadata.qallegro.cache_key`.
+the markdown too for a templated page, whose text comes from the template), the registered checksums of the
+datasets it reads, the title of a templated page, and the keys of the notebooks it depends on (so a changed
+result propagates to the pages that read it). The executed page carries its key in `metadata.qallegro.cache_key`.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def cache_key(nb: Notebook, scale: str, book_dir: Path, dep_keys: Mapping[str, s
         "source": source_hash(book_dir / nb.source, include_markdown=bool(nb.output)),
         "data": data_checksums(nb.datasets),
         "depends": {d: dep_keys[d] for d in nb.depends},
+        "title": nb.title,
     }
     return config_hash(parts, length=16)
 

@@ -77,8 +77,23 @@ def _papermill_log(log_path: Path) -> tuple[logging.Logger, logging.Handler, boo
     return logger, handler, propagate
 
 
-def _tidy(nb: nbformat.NotebookNode, record: dict[str, Any]) -> nbformat.NotebookNode:
-    """Drop per-cell timestamps, fold the injected-parameters cell, record the run."""
+def set_title(nb: nbformat.NotebookNode, title: str) -> None:
+    """Replace the first `# ` heading of the notebook's markdown cells with `# title`."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            lines = cell.source.splitlines()
+            for i, line in enumerate(lines):
+                if line.startswith("# "):
+                    lines[i] = f"# {title}"
+                    cell.source = "\n".join(lines)
+                    return
+    raise ValueError(f"no '# ' title in the notebook to replace with {title!r}")
+
+
+def _tidy(nb: nbformat.NotebookNode, record: dict[str, Any], title: str) -> nbformat.NotebookNode:
+    """Drop per-cell timestamps, fold the injected-parameters cell, set the title, record the run."""
+    if title:
+        set_title(nb, title)
     for cell in nb.cells:
         for key in _CELL_NOISE:
             cell.metadata.pop(key, None)
@@ -146,7 +161,7 @@ def execute(nb: Notebook, scale: str, book_dir: Path, key: str, log_dir: Path, f
         "git_commit": git_commit(book_dir.parent),
     }
     try:
-        executed = _tidy(read_notebook(tmp), record)
+        executed = _tidy(read_notebook(tmp), record, nb.title)
         nbformat.write(executed, tmp)
         os.replace(tmp, page)
     finally:

@@ -3,7 +3,8 @@
 A `Notebook` is one papermill run: a source notebook (relative to `book/`), the page it writes (the source
 itself for an ordinary page, its own page for each instance of a parameterised notebook such as the MOO study),
 its parameters (`scale` always; `dataset`/`variant` where they apply; extra ones per scale), the notebooks whose
-results it reads (`depends`), and the datasets whose checksums enter its cache key.
+results it reads (`depends`), the datasets whose checksums enter its cache key, and, for an instance of a
+templated notebook, its own page title.
 
 `PAPER_ITEMS` maps every figure and table of the paper to the page that reproduces it (checked by the tests
 against the table of contents and the page titles).
@@ -31,6 +32,7 @@ class Notebook:
     per_scale: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     depends: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
+    title: str = ""  # the page's title, replacing the source's first `# ` heading (for templated pages)
 
     @property
     def page(self) -> str:

@@ -33,6 +33,19 @@ def provenance(scale: str, seed: int | None = None) -> Any:
     return Markdown(text)
 
 
+def show(fig: Any, dpi: int = 110) -> Any:
+    """A matplotlib figure as a PNG image for the page (independent of the matplotlib backend); closes it."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return Image(data=buf.getvalue(), format="png")
+
+
 class _Text:
     """A string whose plain-text display has no quotes (for `glue` into prose)."""
 
