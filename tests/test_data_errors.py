@@ -12,11 +12,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from qallegro.data import (ChecksumError, CorruptFileError, DataError, DataOptionError, InvalidDataError,
-                           UnknownDatasetError, load_dataset, qm9, registry)
-from qallegro.data.qm9_readers import (read_atomref, read_qm9pack_csvs, read_table_npz, read_uncharacterized,
-                                       read_xyz_files)
+from qallegro.data import (
+    ChecksumError,
+    CorruptFileError,
+    DataError,
+    DataOptionError,
+    InvalidDataError,
+    UnknownDatasetError,
+    load_dataset,
+    qm9,
+    registry,
+)
+from qallegro.data.qm9_readers import (
+    read_atomref,
+    read_qm9pack_csvs,
+    read_table_npz,
+    read_uncharacterized,
+    read_xyz_files,
+)
 from qallegro.data.rmd17 import read_index_csv, read_rmd17_npz
 from qallegro.data.splits import rmd17_val_positions
 
@@ -85,8 +98,10 @@ def test_nan_or_inf(tmp_path: Path, benzene: dict[str, np.ndarray], key: str, va
         read_rmd17_npz(f)
 
 
-@pytest.mark.parametrize("key,shape", [("forces", (1000, 11, 3)), ("energies", (999,)), ("coords", (1000, 12, 2)),
-                                       ("old_indices", (1000, 1))])
+@pytest.mark.parametrize(
+    "key,shape",
+    [("forces", (1000, 11, 3)), ("energies", (999,)), ("coords", (1000, 12, 2)), ("old_indices", (1000, 1))],
+)
 def test_mismatched_shapes(tmp_path: Path, benzene: dict[str, np.ndarray], key: str, shape: tuple) -> None:
     f = write_npz(tmp_path / "s.npz", modified(benzene, **{key: np.zeros(shape, benzene[key].dtype)}))
     with pytest.raises(InvalidDataError, match="shape"):
@@ -103,8 +118,9 @@ def test_wrong_frame_count_and_atomic_numbers(tmp_path: Path, benzene: dict[str,
         read_rmd17_npz(write_npz(tmp_path / "b.npz", modified(benzene, nuclear_charges=z)))
 
 
-def test_bad_input_reaches_the_user_through_load_dataset(tmp_path: Path, benzene: dict[str, np.ndarray],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_reaches_the_user_through_load_dataset(
+    tmp_path: Path, benzene: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A file that passes its (patched) checksum is still checked for its content."""
     arr = benzene["energies"].copy()
     arr[3] = np.nan
@@ -129,13 +145,16 @@ def test_checksum_mismatch(tmp_path: Path, data_mirror: Path) -> None:
     assert "qallegro data fetch rmd17-aspirin" in msg
 
 
-@pytest.mark.parametrize("content,match", [
-    ("1\n2\n", "expected 1000 indices"),
-    ("\n".join(str(i) for i in range(999)) + "\n1.5\n", "integers"),
-    ("\n".join(str(i) for i in range(999)) + "\n0\n", "distinct"),
-    ("\n".join(str(i) for i in range(999)) + "\n5000\n", r"in \[0, 2000\)"),
-    ("\n".join(str(i) for i in range(999)) + "\nabc\n", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        ("1\n2\n", "expected 1000 indices"),
+        ("\n".join(str(i) for i in range(999)) + "\n1.5\n", "integers"),
+        ("\n".join(str(i) for i in range(999)) + "\n0\n", "distinct"),
+        ("\n".join(str(i) for i in range(999)) + "\n5000\n", r"in \[0, 2000\)"),
+        ("\n".join(str(i) for i in range(999)) + "\nabc\n", "cannot read"),
+    ],
+)
 def test_bad_split_index_csv(tmp_path: Path, content: str, match: str) -> None:
     f = tmp_path / "index_train_01.csv"
     f.write_text(content)
@@ -164,18 +183,23 @@ def qm9_small(data_mirror: Path) -> dict[str, np.ndarray]:
         t = {k: d[k] for k in d.files}
     m = 20
     n = int(t["offsets"][m])
-    return {k: (v[:m + 1] if k == "offsets" else v[:n] if k in ("Z", "R") else v[:m] if len(v) == 130831 else v)
-            for k, v in t.items()}
+    return {
+        k: (v[: m + 1] if k == "offsets" else v[:n] if k in ("Z", "R") else v[:m] if len(v) == 130831 else v)
+        for k, v in t.items()
+    }
 
 
-@pytest.mark.parametrize("change,match", [
-    ("drop_U0", r"missing key\(s\) \['U0'\]"),
-    ("nan_R", "'R' contains 1 NaN/inf"),
-    ("bad_offsets", "'offsets' do not match 'n_atoms'"),
-    ("short_Z", "'Z' has shape"),
-    ("unsorted", "strictly increasing"),
-    ("element", "outside H, C, N, O, F"),
-])
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ("drop_U0", r"missing key\(s\) \['U0'\]"),
+        ("nan_R", "'R' contains 1 NaN/inf"),
+        ("bad_offsets", "'offsets' do not match 'n_atoms'"),
+        ("short_Z", "'Z' has shape"),
+        ("unsorted", "strictly increasing"),
+        ("element", "outside H, C, N, O, F"),
+    ],
+)
 def test_bad_qm9_table(tmp_path: Path, qm9_small: dict[str, np.ndarray], change: str, match: str) -> None:
     t = {k: v.copy() for k, v in qm9_small.items()}
     if change == "drop_U0":
@@ -218,16 +242,31 @@ def test_bad_qm9pack_csvs(tmp_path: Path) -> None:
     header, row1, row2 = text.splitlines()[:3]
     cases = {
         "truncated": (text[: len(text) - 200], (CorruptFileError, InvalidDataError), None),
-        "missing column": (text.replace("InternalEnergy_0K_au", "U0_renamed"), InvalidDataError,
-                           r"missing column\(s\) \['InternalEnergy_0K_au'\]"),
-        "empty energy": ("\n".join([header, row1.replace(",-40.47893,", ",,"), row2]) + "\n", InvalidDataError,
-                         "'U0' contains 1 NaN/inf"),
-        "atom count": ("\n".join([header, row1.replace('",5,"[4', '",6,"[4'), row2]) + "\n", InvalidDataError,
-                       "disagree with N_atoms=6"),
-        "element": ("\n".join([header, row1.replace("['C','H'", "['Xx','H'"), row2]) + "\n", InvalidDataError,
-                    "unknown element"),
-        "coordinate": ("\n".join([header, row1.replace("-0.0126981359", "-0.01a6981359"), row2]) + "\n",
-                       InvalidDataError, "coordinates"),
+        "missing column": (
+            text.replace("InternalEnergy_0K_au", "U0_renamed"),
+            InvalidDataError,
+            r"missing column\(s\) \['InternalEnergy_0K_au'\]",
+        ),
+        "empty energy": (
+            "\n".join([header, row1.replace(",-40.47893,", ",,"), row2]) + "\n",
+            InvalidDataError,
+            "'U0' contains 1 NaN/inf",
+        ),
+        "atom count": (
+            "\n".join([header, row1.replace('",5,"[4', '",6,"[4'), row2]) + "\n",
+            InvalidDataError,
+            "disagree with N_atoms=6",
+        ),
+        "element": (
+            "\n".join([header, row1.replace("['C','H'", "['Xx','H'"), row2]) + "\n",
+            InvalidDataError,
+            "unknown element",
+        ),
+        "coordinate": (
+            "\n".join([header, row1.replace("-0.0126981359", "-0.01a6981359"), row2]) + "\n",
+            InvalidDataError,
+            "coordinates",
+        ),
     }
     for label, (content, exc, match) in cases.items():
         with pytest.raises(exc, match=match) as err:
@@ -258,11 +297,15 @@ def test_incomplete_xyz_folder(tmp_path: Path, cache: Path, monkeypatch: pytest.
     root = tmp_path / "data"
     shutil.copytree(FIXTURES / "qm9", root / "qm9")
     (root / "qm9" / "dsgdb9nsd.xyz" / "dsgdb9nsd_000003.xyz").unlink()
-    entry = dataclasses.replace(registry.SOURCES["qm9/uncharacterized"],
-                                sha256=registry.sha256_file(root / "qm9" / "uncharacterized.txt"))
+    entry = dataclasses.replace(
+        registry.SOURCES["qm9/uncharacterized"],
+        sha256=registry.sha256_file(root / "qm9" / "uncharacterized.txt"),
+    )
     monkeypatch.setitem(registry.SOURCES, "qm9/uncharacterized", entry)
     monkeypatch.setattr(qm9, "N_QM9_TOTAL", 6)
-    with pytest.raises(InvalidDataError, match=r"incomplete QM9 xyz folder: 5 files, 1 missing \(first \[3\]\)"):
+    with pytest.raises(
+        InvalidDataError, match=r"incomplete QM9 xyz folder: 5 files, 1 missing \(first \[3\]\)"
+    ):
         qm9.qm9_table(root, source="xyz", progress=False)
 
 
@@ -272,8 +315,13 @@ def test_bad_reference_files(tmp_path: Path) -> None:
     with pytest.raises(InvalidDataError, match="no molecule indices"):
         read_uncharacterized(f)
     a = tmp_path / "atomref.txt"
-    a.write_text("\n".join(line for line in (FIXTURES / "qm9" / "atomref.txt").read_text().splitlines()
-                           if not line.strip().startswith("F ")))
+    a.write_text(
+        "\n".join(
+            line
+            for line in (FIXTURES / "qm9" / "atomref.txt").read_text().splitlines()
+            if not line.strip().startswith("F ")
+        )
+    )
     with pytest.raises(InvalidDataError, match=r"element\(s\) \['F'\]"):
         read_atomref(a)
     j = tmp_path / "atomref.json"
@@ -285,8 +333,10 @@ def test_bad_reference_files(tmp_path: Path) -> None:
 def test_tampered_parse_cache(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(FIXTURES / "qm9pack_pkg"))
     for i in (1, 2, 3):
-        entry = dataclasses.replace(registry.SOURCES[f"qm9/qm9pack-part{i}"],
-                                    sha256=registry.sha256_file(CSV_DIR / f"qm9_part{i}.csv"))
+        entry = dataclasses.replace(
+            registry.SOURCES[f"qm9/qm9pack-part{i}"],
+            sha256=registry.sha256_file(CSV_DIR / f"qm9_part{i}.csv"),
+        )
         monkeypatch.setitem(registry.SOURCES, f"qm9/qm9pack-part{i}", entry)
     qm9.qm9_table(source="qm9pack")
     (cached,) = (cache / "qm9").glob("table-qm9pack-*.npz")
@@ -304,22 +354,25 @@ def test_unknown_dataset_and_split() -> None:
             load_dataset(name, "validation")
 
 
-@pytest.mark.parametrize("name,options,match", [
-    ("rmd17-aspirin", {"split_index": 0}, r"split_index=0 is out of range \[1, 5\]"),
-    ("rmd17-aspirin", {"split_index": 6}, "out of range"),
-    ("rmd17-aspirin", {"split_index": "1"}, "must be an integer"),
-    ("rmd17-aspirin", {"split_index": True}, "must be an integer"),
-    ("rmd17-aspirin", {"seed": -1}, "seed=-1"),
-    ("rmd17-benzene", {"max_frames": 0}, "max_frames=0"),
-    ("rmd17-benzene", {"source": "zip"}, "source='zip'"),
-    ("rmd17-benzene", {"n_train": 5}, r"unknown option\(s\) \['n_train'\]"),
-    ("qm9", {"energy": "U1"}, "energy='U1'"),
-    ("qm9", {"n_train": 130000}, "exceeds the 130831 molecules"),
-    ("qm9", {"n_val": 0}, "n_val=0"),
-    ("qm9", {"max_frames": 2.5}, "must be an integer"),
-    ("qm9", {"source": "csv"}, "source='csv'"),
-    ("qm9", {"split_index": 2}, r"unknown option\(s\) \['split_index'\]"),
-])
+@pytest.mark.parametrize(
+    "name,options,match",
+    [
+        ("rmd17-aspirin", {"split_index": 0}, r"split_index=0 is out of range \[1, 5\]"),
+        ("rmd17-aspirin", {"split_index": 6}, "out of range"),
+        ("rmd17-aspirin", {"split_index": "1"}, "must be an integer"),
+        ("rmd17-aspirin", {"split_index": True}, "must be an integer"),
+        ("rmd17-aspirin", {"seed": -1}, "seed=-1"),
+        ("rmd17-benzene", {"max_frames": 0}, "max_frames=0"),
+        ("rmd17-benzene", {"source": "zip"}, "source='zip'"),
+        ("rmd17-benzene", {"n_train": 5}, r"unknown option\(s\) \['n_train'\]"),
+        ("qm9", {"energy": "U1"}, "energy='U1'"),
+        ("qm9", {"n_train": 130000}, "exceeds the 130831 molecules"),
+        ("qm9", {"n_val": 0}, "n_val=0"),
+        ("qm9", {"max_frames": 2.5}, "must be an integer"),
+        ("qm9", {"source": "csv"}, "source='csv'"),
+        ("qm9", {"split_index": 2}, r"unknown option\(s\) \['split_index'\]"),
+    ],
+)
 def test_bad_options(name: str, options: dict, match: str) -> None:
     with pytest.raises(DataOptionError, match=match):
         load_dataset(name, "train", **options)

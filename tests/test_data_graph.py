@@ -9,7 +9,6 @@ import pytest
 import torch
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
-
 from qallegro.data.graph import atoms_to_graph, collate, iterate_batches, num_graphs
 from qallegro.data.neighbors import neighbor_list
 
@@ -31,7 +30,7 @@ def brute_force(pos: np.ndarray, cell: np.ndarray | None, pbc: list[bool], r_max
         shift = np.asarray(s, dtype=float) @ cell
         d = pos[None, :, :] - pos[:, None, :] + shift  # [i, j, 3]
         close = np.linalg.norm(d, axis=-1) < r_max
-        for i, j in zip(*np.nonzero(close)):
+        for i, j in zip(*np.nonzero(close), strict=True):
             if i == j and not any(s):
                 continue
             out.add((int(i), int(j), *s))
@@ -39,7 +38,7 @@ def brute_force(pos: np.ndarray, cell: np.ndarray | None, pbc: list[bool], r_max
 
 
 def as_set(i: np.ndarray, j: np.ndarray, s: np.ndarray) -> set[tuple]:
-    return {(int(a), int(b), *map(int, c)) for a, b, c in zip(i, j, s)}
+    return {(int(a), int(b), *map(int, c)) for a, b, c in zip(i, j, s, strict=True)}
 
 
 CASES = {
@@ -48,8 +47,13 @@ CASES = {
     "one_atom_tiny_cell": (np.eye(3) * 1.4, [True] * 3, 3.5, 1, None),
     "mixed_pbc_slab": (np.array([[3.1, 0, 0], [0, 2.9, 0], [0, 0, 14.0]]), [True, True, False], 4.0, 6, None),
     "triclinic": (np.array([[3.0, 0.0, 0.0], [1.4, 2.8, 0.0], [0.9, -0.7, 3.3]]), [True] * 3, 4.5, 4, None),
-    "triclinic_one_axis": (np.array([[2.5, 0.4, 0.0], [0.3, 6.0, 0.0], [0.2, 0.1, 7.0]]), [True, False, False],
-                           3.2, 5, None),
+    "triclinic_one_axis": (
+        np.array([[2.5, 0.4, 0.0], [0.3, 6.0, 0.0], [0.2, 0.1, 7.0]]),
+        [True, False, False],
+        3.2,
+        5,
+        None,
+    ),
 }
 
 
@@ -80,7 +84,8 @@ def test_small_cell_sees_its_own_images() -> None:
     # 6 face neighbours at 2.0 and 12 edge neighbours at 2.83 > 2.5 are excluded: exactly 6 self-images
     assert (i == 0).all() and (j == 0).all() and len(i) == 6
     assert sorted(map(tuple, s.tolist())) == sorted(
-        [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)])
+        [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)]
+    )
 
 
 def test_edges_are_symmetric_and_within_cutoff() -> None:
@@ -98,8 +103,9 @@ def _atoms(n: int, seed: int, periodic: bool) -> Atoms:
     rng = np.random.default_rng(seed)
     if periodic:
         cell = np.diag([3.0, 3.2, 3.4])
-        atoms = Atoms(numbers=rng.integers(1, 10, n), scaled_positions=rng.uniform(0, 1, (n, 3)), cell=cell,
-                      pbc=True)
+        atoms = Atoms(
+            numbers=rng.integers(1, 10, n), scaled_positions=rng.uniform(0, 1, (n, 3)), cell=cell, pbc=True
+        )
     else:
         atoms = Atoms(numbers=rng.integers(1, 10, n), positions=rng.uniform(0, 4, (n, 3)))
     atoms.calc = SinglePointCalculator(atoms, energy=float(rng.normal()), forces=rng.normal(size=(n, 3)))
@@ -132,14 +138,15 @@ def test_collate_offsets_batch_ptr_and_labels() -> None:
     start = 0
     for k, g in enumerate(graphs):
         e = g["edge_index"].shape[1]
-        assert torch.equal(b["edge_index"][:, start:start + e], g["edge_index"] + int(offsets[k]))
-        assert torch.equal(b["edge_cell_shift"][start:start + e], g["edge_cell_shift"])
+        assert torch.equal(b["edge_index"][:, start : start + e], g["edge_index"] + int(offsets[k]))
+        assert torch.equal(b["edge_cell_shift"][start : start + e], g["edge_cell_shift"])
         start += e
     assert start == b["edge_index"].shape[1]
     # every edge connects atoms of one structure
     assert torch.equal(b["batch"][b["edge_index"][0]], b["batch"][b["edge_index"][1]])
-    assert torch.allclose(b["energy"], torch.tensor([a.get_potential_energy() for a in structures],
-                                                    dtype=b["energy"].dtype))
+    assert torch.allclose(
+        b["energy"], torch.tensor([a.get_potential_energy() for a in structures], dtype=b["energy"].dtype)
+    )
     assert torch.allclose(b["forces"], torch.as_tensor(np.concatenate([a.get_forces() for a in structures])))
     assert torch.allclose(b["pos"], torch.as_tensor(np.concatenate([a.positions for a in structures])))
     # nested collate keeps the offsets right

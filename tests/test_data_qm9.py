@@ -1,4 +1,4 @@
-"""QM9 from the mirror (counts, units, splits) and the other layouts (qm9pack CSVs, original xyz) on fixtures."""
+"""QM9 from the mirror (counts, units, splits) and the other layouts (qm9pack CSVs, xyz) on fixtures."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from qallegro.data import load_dataset, qm9, registry
 from qallegro.data.qm9 import energies_ev, qm9_table
 from qallegro.data.splits import qm9_split
@@ -48,7 +47,7 @@ def register_fixture(monkeypatch: pytest.MonkeyPatch, name: str, path: Path) -> 
 def rows_of(mirror: dict[str, np.ndarray], gdb: int) -> tuple[np.ndarray, np.ndarray, float]:
     m = int(np.flatnonzero(mirror["index"] == gdb)[0])
     o = mirror["offsets"]
-    return mirror["Z"][o[m]:o[m + 1]], mirror["R"][o[m]:o[m + 1]], float(mirror["U0"][m])
+    return mirror["Z"][o[m] : o[m + 1]], mirror["R"][o[m] : o[m + 1]], float(mirror["U0"][m])
 
 
 def test_mirror_has_130831_characterized_molecules(table: dict[str, np.ndarray]) -> None:
@@ -74,8 +73,9 @@ def test_energies_in_ev_and_atomization_energies(table: dict[str, np.ndarray], d
     assert h_at[0] == pytest.approx((-40.475117 - ref["C"][2] - 4 * ref["H"][2]) * HARTREE, abs=1e-9)
 
 
-def test_default_splits_are_110k_10k_rest_disjoint_and_deterministic(table: dict[str, np.ndarray],
-                                                                      cache: Path) -> None:
+def test_default_splits_are_110k_10k_rest_disjoint_and_deterministic(
+    table: dict[str, np.ndarray], cache: Path
+) -> None:
     first = qm9_split(table["index"], 110000, 10000, 0)
     assert [len(first[s]) for s in ("train", "val", "test")] == [110000, 10000, 10831]
     together = np.concatenate(list(first.values()))
@@ -124,8 +124,8 @@ def assert_matches_mirror(t: dict[str, np.ndarray], mirror: dict[str, np.ndarray
     for m, gdb in enumerate(ids):
         z, r, u0 = rows_of(mirror, gdb)
         o = t["offsets"]
-        assert np.array_equal(t["Z"][o[m]:o[m + 1]], z)
-        assert np.array_equal(t["R"][o[m]:o[m + 1]], r)
+        assert np.array_equal(t["Z"][o[m] : o[m + 1]], z)
+        assert np.array_equal(t["R"][o[m] : o[m + 1]], r)
         assert t["U0"][m] == u0
         k = int(np.flatnonzero(mirror["index"] == gdb)[0])
         assert t["smiles"][m] == mirror["smiles"][k]
@@ -149,8 +149,9 @@ def test_xyz_folder_route(xyz_data: Path, mirror: dict[str, np.ndarray]) -> None
     assert_matches_mirror(t, mirror, [1, 2, 3, 5, 6])  # gdb 4 is excluded; gdb 1 uses `*^` exponents
 
 
-def test_xyz_archive_route_and_parse_cache(xyz_data: Path, mirror: dict[str, np.ndarray], cache: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_xyz_archive_route_and_parse_cache(
+    xyz_data: Path, mirror: dict[str, np.ndarray], cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = xyz_data / "qm9" / "dsgdb9nsd.xyz"
     archive = xyz_data / "qm9" / "dsgdb9nsd.xyz.tar.bz2"
     with tarfile.open(archive, "w:bz2") as tar:
@@ -164,16 +165,21 @@ def test_xyz_archive_route_and_parse_cache(xyz_data: Path, mirror: dict[str, np.
     assert len(cached) == 1
     monkeypatch.setattr(qm9, "read_xyz_files", lambda *a, **k: pytest.fail("parsed again"))
     assert_matches_mirror(qm9_table(xyz_data, source="xyz"), mirror, [1, 2, 3, 5, 6])
-    parts = {s: load_dataset("qm9", s, data_dir=xyz_data, source="xyz", n_train=3, n_val=1,
-                             energy="U0_atomization") for s in ("train", "val", "test")}
+    parts = {
+        s: load_dataset(
+            "qm9", s, data_dir=xyz_data, source="xyz", n_train=3, n_val=1, energy="U0_atomization"
+        )
+        for s in ("train", "val", "test")
+    }
     assert [len(parts[s]) for s in ("train", "val", "test")] == [3, 1, 1]
     by_id = {a.info["source_index"]: a.get_potential_energy() for p in parts.values() for a in p}
     assert sorted(by_id) == [1, 2, 3, 5, 6]
     assert by_id[1] == pytest.approx((-40.47893 + 37.846772 + 4 * 0.500273) * HARTREE, abs=1e-9)
 
 
-def test_qm9pack_installed_package_route(monkeypatch: pytest.MonkeyPatch, mirror: dict[str, np.ndarray],
-                                         cache: Path) -> None:
+def test_qm9pack_installed_package_route(
+    monkeypatch: pytest.MonkeyPatch, mirror: dict[str, np.ndarray], cache: Path
+) -> None:
     pkg = FIXTURES / "qm9pack_pkg"
     monkeypatch.syspath_prepend(str(pkg))
     for i in (1, 2, 3):
@@ -182,13 +188,17 @@ def test_qm9pack_installed_package_route(monkeypatch: pytest.MonkeyPatch, mirror
     assert_matches_mirror(t, mirror, [1, 2, 3, 4, 5, 6])
 
 
-def test_qm9pack_wheel_route(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mirror: dict[str, np.ndarray],
-                             cache: Path) -> None:
+def test_qm9pack_wheel_route(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mirror: dict[str, np.ndarray], cache: Path
+) -> None:
     wheel = tmp_path / "data" / "qm9" / "qm9pack-1.0.3-py3-none-any.whl"
     wheel.parent.mkdir(parents=True)
     with zipfile.ZipFile(wheel, "w") as zf:
         for i in (1, 2, 3):
-            zf.write(FIXTURES / "qm9pack_pkg" / "qm9pack" / "data" / f"qm9_part{i}.csv", f"qm9pack/data/qm9_part{i}.csv")
+            zf.write(
+                FIXTURES / "qm9pack_pkg" / "qm9pack" / "data" / f"qm9_part{i}.csv",
+                f"qm9pack/data/qm9_part{i}.csv",
+            )
     register_fixture(monkeypatch, "qm9/qm9pack-wheel", wheel)
     monkeypatch.setattr(qm9, "_installed_qm9pack_dir", lambda: None)
     t = qm9_table(tmp_path / "data", source="qm9pack")

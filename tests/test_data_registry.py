@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from qallegro.cli import main
 from qallegro.data import ChecksumError, MissingDataError, UnknownDatasetError, load_dataset, registry
 
@@ -40,7 +39,16 @@ def test_every_source_has_url_and_sha256_or_says_why_not() -> None:
     assert all(registry.RMD17_COMMIT in registry.SOURCES[n].url for n in registry.GROUPS["rmd17-aspirin"])
     assert len(registry.GROUPS["rmd17-aspirin"]) == len(registry.GROUPS["rmd17-benzene"]) == 10
     assert registry.SOURCES["qm9/qm9pack-wheel"].sha256 == (
-        "1d88c2988007c6778e717ee3224cf511bd60e10732ebe3b7ed500ea5af05c9f0")
+        "1d88c2988007c6778e717ee3224cf511bd60e10732ebe3b7ed500ea5af05c9f0"
+    )
+
+
+def test_data_readme_names_every_public_url() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "data" / "README.md").read_text()
+    for s in registry.SOURCES.values():
+        if s.url and s.name not in registry.GROUPS["rmd17-aspirin"] + registry.GROUPS["rmd17-benzene"]:
+            assert s.url in readme, s.name
+    assert registry.RMD17_COMMIT in readme
 
 
 def test_registry_agrees_with_the_mirror_sha256sums(data_mirror: Path) -> None:
@@ -58,8 +66,9 @@ def test_registry_agrees_with_the_mirror_sha256sums(data_mirror: Path) -> None:
     assert checked == 20 + 2 + 4
 
 
-def test_lookup_order_data_dir_then_mirror_then_cache(tmp_path: Path, data_mirror: Path, cache: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lookup_order_data_dir_then_mirror_then_cache(
+    tmp_path: Path, data_mirror: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rel = registry.SOURCES["rmd17/benzene_test_01"].relpath
     assert registry.find("rmd17/benzene_test_01") == data_mirror / rel
     mine = tmp_path / "mine"
@@ -74,8 +83,9 @@ def test_lookup_order_data_dir_then_mirror_then_cache(tmp_path: Path, data_mirro
     assert [label.split()[0] for label, _ in registry.data_roots(mine)] == ["data_dir", "mirror", "cache"]
 
 
-def test_sha256_is_cached_per_path_size_and_mtime(tmp_path: Path, cache: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sha256_is_cached_per_path_size_and_mtime(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     f = tmp_path / "x.bin"
     f.write_bytes(b"abc")
     calls = []
@@ -92,8 +102,9 @@ def test_sha256_is_cached_per_path_size_and_mtime(tmp_path: Path, cache: Path,
     assert registry.file_sha256(f) != h and len(calls) == 2
 
 
-def test_missing_file_error_names_file_places_url_and_command(tmp_path: Path, cache: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_file_error_names_file_places_url_and_command(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("QALLEGRO_DATA", str(tmp_path / "empty"))
     with pytest.raises(MissingDataError) as err:
         load_dataset("rmd17-aspirin", data_dir=tmp_path / "mine")
@@ -144,8 +155,13 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     httpd.shutdown()
 
 
-def _serve(monkeypatch: pytest.MonkeyPatch, server: tuple[str, Path], name: str, src_file: Path,
-           sha256: str | None = None) -> None:
+def _serve(
+    monkeypatch: pytest.MonkeyPatch,
+    server: tuple[str, Path],
+    name: str,
+    src_file: Path,
+    sha256: str | None = None,
+) -> None:
     url, root = server
     shutil.copy(src_file, root / src_file.name)
     entry = registry.SOURCES[name]
@@ -153,8 +169,9 @@ def _serve(monkeypatch: pytest.MonkeyPatch, server: tuple[str, Path], name: str,
     monkeypatch.setitem(registry.SOURCES, name, patched)
 
 
-def test_fetch_downloads_verifies_and_moves(server: tuple[str, Path], data_mirror: Path, cache: Path,
-                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fetch_downloads_verifies_and_moves(
+    server: tuple[str, Path], data_mirror: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("QALLEGRO_DATA", str(tmp_path / "empty"))
     name = "rmd17/benzene_test_02"
     _serve(monkeypatch, server, name, data_mirror / "rmd17" / "rmd17_benzene_test_02.npz")
@@ -170,9 +187,9 @@ def test_fetch_downloads_verifies_and_moves(server: tuple[str, Path], data_mirro
     assert registry.fetch(name) == [dest]  # already there: no second download
 
 
-def test_fetch_rejects_a_checksum_mismatch_and_leaves_nothing(server: tuple[str, Path], data_mirror: Path,
-                                                             cache: Path, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fetch_rejects_a_checksum_mismatch_and_leaves_nothing(
+    server: tuple[str, Path], data_mirror: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("QALLEGRO_DATA", str(tmp_path / "empty"))
     name = "rmd17/benzene_test_03"
     _serve(monkeypatch, server, name, data_mirror / "rmd17" / "rmd17_benzene_test_03.npz", sha256="0" * 64)
@@ -181,8 +198,9 @@ def test_fetch_rejects_a_checksum_mismatch_and_leaves_nothing(server: tuple[str,
     assert not any((cache / "rmd17").iterdir())
 
 
-def test_load_with_download_fetches_into_the_cache(server: tuple[str, Path], data_mirror: Path, cache: Path,
-                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_load_with_download_fetches_into_the_cache(
+    server: tuple[str, Path], data_mirror: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("QALLEGRO_DATA", str(tmp_path / "empty"))
     _serve(monkeypatch, server, "rmd17/aspirin_test_04", data_mirror / "rmd17" / "rmd17_aspirin_test_04.npz")
     with pytest.raises(MissingDataError):
@@ -191,8 +209,9 @@ def test_load_with_download_fetches_into_the_cache(server: tuple[str, Path], dat
     assert len(frames) == 1000 and (cache / "rmd17" / "rmd17_aspirin_test_04.npz").is_file()
 
 
-def test_rmd17_archive_fetch_extracts_members(server: tuple[str, Path], tmp_path: Path, cache: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rmd17_archive_fetch_extracts_members(
+    server: tuple[str, Path], tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tarfile
 
     src = tmp_path / "src"
@@ -213,11 +232,13 @@ def test_rmd17_archive_fetch_extracts_members(server: tuple[str, Path], tmp_path
 
 
 def test_import_downloads_and_writes_nothing(tmp_path: Path) -> None:
-    code = ("import urllib.request as u\n"
-            "def refuse(*a, **k): raise SystemExit('network used at import')\n"
-            "u.urlopen = refuse\n"
-            "import qallegro.data, qallegro.data.qm9, qallegro.data.rmd17, qallegro.data.cli, qallegro.cli\n"
-            "qallegro.cli.build_parser()\n")
+    code = (
+        "import urllib.request as u\n"
+        "def refuse(*a, **k): raise SystemExit('network used at import')\n"
+        "u.urlopen = refuse\n"
+        "import qallegro.data, qallegro.data.qm9, qallegro.data.rmd17, qallegro.data.cli, qallegro.cli\n"
+        "qallegro.cli.build_parser()\n"
+    )
     env = {**os.environ, "QALLEGRO_CACHE": str(tmp_path / "cache")}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
     assert not (tmp_path / "cache").exists()
@@ -230,8 +251,13 @@ def test_unknown_names() -> None:
         registry.fetch("nope")
 
 
-def test_cli_verify_info_fetch(tmp_path: Path, data_mirror: Path, capsys: pytest.CaptureFixture[str],
-                               monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
+def test_cli_verify_info_fetch(
+    tmp_path: Path,
+    data_mirror: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    cache: Path,
+) -> None:
     assert main(["data", "verify", "rmd17-benzene"]) == 0
     out = capsys.readouterr().out
     assert out.count("ok ") == 10 and "10 of 10 files present, 0 bad" in out

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from qallegro.data import load_dataset
 from qallegro.data.rmd17 import read_rmd17_npz
 from qallegro.data.splits import COMMITTED_DIR, rmd17_make_record
@@ -29,7 +28,9 @@ def raw(data_mirror: Path, mol: str, kind: str, k: int = 1) -> dict[str, np.ndar
 
 
 def val_rows(k: int = 1) -> list[int]:
-    return json.loads((ROOT / "data" / "splits" / f"rmd17_split{k:02d}_seed0.json").read_text())["val_positions"]
+    return json.loads((ROOT / "data" / "splits" / f"rmd17_split{k:02d}_seed0.json").read_text())[
+        "val_positions"
+    ]
 
 
 def test_aspirin_default_is_950_frames_in_ev(data_mirror: Path) -> None:
@@ -114,14 +115,18 @@ def archive_layout(tmp_path_factory: pytest.TempPathFactory, data_mirror: Path) 
     root = tmp_path_factory.mktemp("figshare")
     (root / "rmd17" / "npz_data").mkdir(parents=True)
     (root / "rmd17" / "splits").mkdir()
-    np.savetxt(root / "rmd17" / "splits" / "index_train_01.csv", where[:1000], fmt="%d")  # shared by molecules
+    np.savetxt(
+        root / "rmd17" / "splits" / "index_train_01.csv", where[:1000], fmt="%d"
+    )  # shared by molecules
     np.savetxt(root / "rmd17" / "splits" / "index_test_01.csv", where[1000:2000], fmt="%d")
     for mol in ("aspirin", "benzene"):
         tr, te = raw(data_mirror, mol, "train"), raw(data_mirror, mol, "test")
         pool = {k: np.concatenate([tr[k], te[k], tr[k][:300]]) for k in tr if k != "nuclear_charges"}
         pool["old_indices"][2000:] += 10**6  # the extra frames are distinct frames
         full = {k: v[perm] for k, v in pool.items()}
-        np.savez(root / "rmd17" / "npz_data" / f"rmd17_{mol}.npz", nuclear_charges=tr["nuclear_charges"], **full)
+        np.savez(
+            root / "rmd17" / "npz_data" / f"rmd17_{mol}.npz", nuclear_charges=tr["nuclear_charges"], **full
+        )
     return root
 
 
@@ -137,8 +142,9 @@ def test_figshare_archive_layout_gives_the_same_frames(archive_layout: Path, spl
     assert a[0].info["source_file"] == "rmd17_aspirin.npz"
 
 
-def test_auto_route_uses_the_archive_when_split_files_are_absent(archive_layout: Path, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_route_uses_the_archive_when_split_files_are_absent(
+    archive_layout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("QALLEGRO_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("QALLEGRO_CACHE", str(tmp_path / "cache"))
     frames = load_dataset("rmd17-benzene", "val", data_dir=archive_layout)

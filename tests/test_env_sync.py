@@ -1,4 +1,4 @@
-"""requirements.txt, pyproject.toml and environment.yml agree, pin Python 3.11, and match the installed packages.
+"""requirements.txt, pyproject.toml and environment.yml agree, pin Python 3.11 and match what is installed.
 
 The checks are functions of a folder, so the tests also run them on a modified copy and see them fail.
 """
@@ -60,7 +60,7 @@ def problems(root: Path) -> list[str]:
     """Every disagreement between the three environment files of `root` (empty when they agree)."""
     out: list[str] = []
     req = requirements(root)
-    for name, r in req.items():
+    for r in req.values():
         spec = list(r.specifier)
         if len(spec) != 1 or spec[0].operator != "==" or "*" in spec[0].version:
             out.append(f"requirements.txt: {r} is not an exact pin (==)")
@@ -73,8 +73,9 @@ def problems(root: Path) -> list[str]:
             out.append(f"environment.yml has {env[name]} which requirements.txt lacks")
         for name in sorted(set(req) & set(env)):
             if env[name].specifier != req[name].specifier:
-                out.append(f"{name}: environment.yml {env[name].specifier} vs requirements.txt "
-                           f"{req[name].specifier}")
+                out.append(
+                    f"{name}: environment.yml {env[name].specifier} vs requirements.txt {req[name].specifier}"
+                )
     project = tomllib.loads((root / "pyproject.toml").read_text())
     requires = project["project"].get("requires-python", "")
     m = re.fullmatch(r"python\s*=+\s*(\d+\.\d+)(\.\*)?", (python or "").strip())
@@ -88,7 +89,9 @@ def problems(root: Path) -> list[str]:
     if "dependencies" in project["project"].get("dynamic", []):
         files = project.get("tool", {}).get("setuptools", {}).get("dynamic", {}).get("dependencies", {})
         if files.get("file") != ["requirements.txt"]:
-            out.append(f"pyproject.toml reads its dependencies from {files.get('file')}, not requirements.txt")
+            out.append(
+                f"pyproject.toml reads its dependencies from {files.get('file')}, not requirements.txt"
+            )
     else:
         deps = parse_requirements(project["project"].get("dependencies", []), "pyproject.toml")
         if {n: str(r.specifier) for n, r in deps.items()} != {n: str(r.specifier) for n, r in req.items()}:
@@ -113,19 +116,40 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(re.sub(old, new, text, count=1, flags=re.M))
 
 
-@pytest.mark.parametrize("file,old,new,expected", [
-    ("environment.yml", r"optuna==5\.0\.0", "optuna==4.9.0", "optuna: environment.yml ==4.9.0 vs requirements.txt"
-                                                               " ==5.0.0"),
-    ("requirements.txt", r"^seaborn==0\.13\.2$", "seaborn==0.13.1", "seaborn: environment.yml ==0.13.2"),
-    ("environment.yml", r"^\s*- vesin==0\.6\.2\n", "", "environment.yml lacks vesin==0.6.2"),
-    ("environment.yml", r"(- zipp==4\.1\.2)", r"\1\n      - rich==13.0.0", "environment.yml has rich==13.0.0"),
-    ("requirements.txt", r"^ase==3\.29\.0$", "ase>=3.29", "ase>=3.29 is not an exact pin"),
-    ("environment.yml", r"python=3\.11", "python=3.12", "pins python 3.12, expected 3.11"),
-    ("environment.yml", r"^\s*- python=3\.11\n", "", "must pin python=3.11"),
-    ("pyproject.toml", r'requires-python = "[^"]*"', 'requires-python = ">=3.10"', "must allow 3.11 only"),
-    ("pyproject.toml", r'file = \["requirements.txt"\]', 'file = ["requirements-dev.txt"]',
-     "not requirements.txt"),
-])
+@pytest.mark.parametrize(
+    "file,old,new,expected",
+    [
+        (
+            "environment.yml",
+            r"optuna==5\.0\.0",
+            "optuna==4.9.0",
+            "optuna: environment.yml ==4.9.0 vs requirements.txt ==5.0.0",
+        ),
+        ("requirements.txt", r"^seaborn==0\.13\.2$", "seaborn==0.13.1", "seaborn: environment.yml ==0.13.2"),
+        ("environment.yml", r"^\s*- vesin==0\.6\.2\n", "", "environment.yml lacks vesin==0.6.2"),
+        (
+            "environment.yml",
+            r"(- zipp==4\.1\.2)",
+            r"\1\n      - rich==13.0.0",
+            "environment.yml has rich==13.0.0",
+        ),
+        ("requirements.txt", r"^ase==3\.29\.0$", "ase>=3.29", "ase>=3.29 is not an exact pin"),
+        ("environment.yml", r"python=3\.11", "python=3.12", "pins python 3.12, expected 3.11"),
+        ("environment.yml", r"^\s*- python=3\.11\n", "", "must pin python=3.11"),
+        (
+            "pyproject.toml",
+            r'requires-python = "[^"]*"',
+            'requires-python = ">=3.10"',
+            "must allow 3.11 only",
+        ),
+        (
+            "pyproject.toml",
+            r'file = \["requirements.txt"\]',
+            'file = ["requirements-dev.txt"]',
+            "not requirements.txt",
+        ),
+    ],
+)
 def test_a_deliberate_mismatch_is_caught(copy: Path, file: str, old: str, new: str, expected: str) -> None:
     assert problems(copy) == []
     _edit(copy / file, old, new)

@@ -7,8 +7,24 @@ Errors are `DataError` subclasses (`errors`). Nothing is downloaded at import ti
 """
 
 from qallegro.data.datasets import DATASETS, load_dataset
-from qallegro.data.errors import (ChecksumError, CorruptFileError, DataError, DataOptionError, InvalidDataError,
-                                  MissingDataError, UnknownDatasetError)
+from qallegro.data.errors import (
+    ChecksumError,
+    CorruptFileError,
+    DataError,
+    DataOptionError,
+    InvalidDataError,
+    MissingDataError,
+    UnknownDatasetError,
+)
 
-__all__ = ["DATASETS", "load_dataset", "DataError", "ChecksumError", "CorruptFileError", "DataOptionError",
-           "InvalidDataError", "MissingDataError", "UnknownDatasetError"]
+__all__ = [
+    "DATASETS",
+    "load_dataset",
+    "DataError",
+    "ChecksumError",
+    "CorruptFileError",
+    "DataOptionError",
+    "InvalidDataError",
+    "MissingDataError",
+    "UnknownDatasetError",
+]

@@ -8,19 +8,30 @@ import sys
 from typing import Any
 
 UNITS = {
-    "rmd17": {"positions": "Å", "energy": "eV (total; files in kcal/mol x 0.0433641153)",
-              "forces": "eV/Å (files in kcal/mol/Å)"},
-    "qm9": {"positions": "Å", "energy": "eV (U0 total by default; files in Hartree x 27.211386245988)",
-            "forces": "none (QM9 geometries are minima; no forces published)"},
+    "rmd17": {
+        "positions": "Å",
+        "energy": "eV (total; files in kcal/mol x 0.0433641153)",
+        "forces": "eV/Å (files in kcal/mol/Å)",
+    },
+    "qm9": {
+        "positions": "Å",
+        "energy": "eV (U0 total by default; files in Hartree x 27.211386245988)",
+        "forces": "none (QM9 geometries are minima; no forces published)",
+    },
 }
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("data", help="fetch, verify and describe datasets",
-                              description="Datasets: fetch (download into the cache), verify (sha256), info.")
+    p = subparsers.add_parser(
+        "data",
+        help="fetch, verify and describe datasets",
+        description="Datasets: fetch (download into the cache), verify (sha256), info.",
+    )
     sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     f = sub.add_parser("fetch", help="download a dataset (or route, or single file) into the cache")
-    f.add_argument("name", help="rmd17-aspirin, rmd17-benzene, rmd17-archive, qm9, qm9pack, culi, or a file name")
+    f.add_argument(
+        "name", help="rmd17-aspirin, rmd17-benzene, rmd17-archive, qm9, qm9pack, culi, or a file name"
+    )
     f.add_argument("--force", action="store_true", help="download again even when a verified copy exists")
     f.set_defaults(func=_fetch)
     v = sub.add_parser("verify", help="check the sha256 of every data file present (all, or those of NAME)")
@@ -63,7 +74,9 @@ def verify_report(name: str | None, data_dir: str | None = None) -> list[dict[st
         row = {"name": n, "path": str(path) if path else "", "status": "missing", "detail": ""}
         if path is not None:
             if src.sha256 is None:
-                row.update(status="unverified", detail="no published sha256; checked by structure when loaded")
+                row.update(
+                    status="unverified", detail="no published sha256; checked by structure when loaded"
+                )
             else:
                 try:
                     registry.verify_file(path, n)
@@ -83,8 +96,10 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for r in rows:
-        print(f"{r['status']:<10} {r['name']:<28} {r['path']}" + (f"\n           {r['detail']}" if r["status"] == "bad"
-                                                                   else ""))
+        print(
+            f"{r['status']:<10} {r['name']:<28} {r['path']}"
+            + (f"\n           {r['detail']}" if r["status"] == "bad" else "")
+        )
     bad = sum(r["status"] == "bad" for r in rows)
     present = sum(r["status"] != "missing" for r in rows)
     print(f"{present} of {len(rows)} files present, {bad} bad")
@@ -107,8 +122,11 @@ def describe(name: str, data_dir: str | None = None) -> dict[str, Any]:
         mol = name.removeprefix("rmd17-")
         train = read_rmd17_npz(registry.locate(f"rmd17/{mol}_train_01", data_dir))
         test = read_rmd17_npz(registry.locate(f"rmd17/{mol}_test_01", data_dir))
-        out["counts (split_index 1)"] = {"train": len(train["E"]) - RMD17_N_VAL, "val": RMD17_N_VAL,
-                                         "test": len(test["E"])}
+        out["counts (split_index 1)"] = {
+            "train": len(train["E"]) - RMD17_N_VAL,
+            "val": RMD17_N_VAL,
+            "test": len(test["E"]),
+        }
         out["atoms per structure"] = len(train["Z"])
         out["units"] = UNITS["rmd17"]
     elif name == "qm9":
@@ -118,11 +136,17 @@ def describe(name: str, data_dir: str | None = None) -> dict[str, Any]:
         n = len(table["index"])
         out["molecules"] = n
         out["atoms"] = int(table["offsets"][-1])
-        out["counts (defaults)"] = {"train": DEFAULT_N_TRAIN, "val": DEFAULT_N_VAL,
-                                    "test": n - DEFAULT_N_TRAIN - DEFAULT_N_VAL}
+        out["counts (defaults)"] = {
+            "train": DEFAULT_N_TRAIN,
+            "val": DEFAULT_N_VAL,
+            "test": n - DEFAULT_N_TRAIN - DEFAULT_N_VAL,
+        }
         out["units"] = UNITS["qm9"]
-    out["files"] = {r["name"]: f"{r['status']}: {r['path']}" for r in verify_report(name, data_dir)
-                    if r["status"] != "missing"}
+    out["files"] = {
+        r["name"]: f"{r['status']}: {r['path']}"
+        for r in verify_report(name, data_dir)
+        if r["status"] != "missing"
+    }
     out["looked in"] = [f"{label}: {root}" for label, root in registry.data_roots(data_dir)]
     return out
 

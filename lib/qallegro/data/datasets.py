@@ -55,18 +55,21 @@ def _options(name: str) -> set[str] | None:
     return {p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY}
 
 
-def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None,
-                 **options: Any) -> list[Atoms]:
+def load_dataset(
+    name: str, split: str = "train", data_dir: str | os.PathLike | None = None, **options: Any
+) -> list[Atoms]:
     """The structures of dataset `name` in `split` ("train", "val", "test"), labelled in eV and eV/Å.
 
-    Each `Atoms` carries a `SinglePointCalculator` (`get_potential_energy()`, `get_forces()` where forces exist)
-    and `info` keys `dataset`, `split` and `source_index` (rMD17: the MD17 frame index `old_indices`, with
-    `source_row`/`source_file`; QM9: the gdb index).
+    Each `Atoms` carries a `SinglePointCalculator` (`get_potential_energy()`, `get_forces()` where forces
+    exist) and `info` keys `dataset`, `split` and `source_index` (rMD17: the MD17 frame index `old_indices`,
+    with `source_row`/`source_file`; QM9: the gdb index).
 
     Options (all datasets): `max_frames` (first frames of the split), `download` (fetch missing files).
     rMD17: `split_index` 1-5, `seed` (950/50 draw), `source` "auto"|"npz"|"archive".
-    QM9: `n_train`, `n_val`, `seed`, `energy` ("U0", "U0_atomization", ...), `source` "auto"|"npz"|"qm9pack"|"xyz".
-    Files are looked for in `data_dir`, then `$QALLEGRO_DATA`, then the download cache (`qallegro.data.registry`).
+    QM9: `n_train`, `n_val`, `seed`, `energy` ("U0", "U0_atomization", ...), `source`
+    "auto"|"npz"|"qm9pack"|"xyz".
+    Files are looked for in `data_dir`, then `$QALLEGRO_DATA`, then the download cache
+    (`qallegro.data.registry`).
     """
     if name not in DATASETS:
         raise UnknownDatasetError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
@@ -75,7 +78,7 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
     if allowed is not None:
         unknown = sorted(set(options) - allowed)
         if unknown:
-            raise DataOptionError(f"unknown option(s) {unknown} for dataset {name!r}; accepted: "
-                                  f"{', '.join(sorted(allowed))}")
+            raise DataOptionError(
+                f"unknown option(s) {unknown} for dataset {name!r}; accepted: {', '.join(sorted(allowed))}"
+            )
     return _loader(name)(split, data_dir, **options)
-

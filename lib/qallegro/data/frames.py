@@ -9,8 +9,13 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 
-def labelled_atoms(numbers: np.ndarray, positions: np.ndarray, energy: float, forces: np.ndarray | None = None,
-                   info: dict[str, Any] | None = None) -> Atoms:
+def labelled_atoms(
+    numbers: np.ndarray,
+    positions: np.ndarray,
+    energy: float,
+    forces: np.ndarray | None = None,
+    info: dict[str, Any] | None = None,
+) -> Atoms:
     """A non-periodic structure whose calculator returns `energy` (eV) and, when given, `forces` (eV/Å)."""
     atoms = Atoms(numbers=numbers, positions=positions)
     if info:

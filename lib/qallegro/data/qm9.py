@@ -4,14 +4,14 @@ Routes (`source=`), all giving the same table:
 - "npz": the mirror's `qm9/qm9_qm9pack.npz` (a conversion of the qm9pack CSVs; fastest),
 - "qm9pack": the CSVs of the `qm9pack==1.0.3` PyPI package, installed or as the wheel file
   `qm9/qm9pack-1.0.3-py3-none-any.whl` (`qallegro data fetch qm9pack`),
-- "xyz": the original figshare archive `qm9/dsgdb9nsd.xyz.tar.bz2` (or its unpacked folder `qm9/dsgdb9nsd.xyz/`)
-  with `qm9/uncharacterized.txt` (`qallegro data fetch qm9`),
+- "xyz": the original figshare archive `qm9/dsgdb9nsd.xyz.tar.bz2` (or its unpacked folder
+  `qm9/dsgdb9nsd.xyz/`) with `qm9/uncharacterized.txt` (`qallegro data fetch qm9`),
 - "auto": the first of these that is present.
 Parsed CSV/xyz tables are cached under `<cache>/qm9/` (keyed by the inputs' sha256), so they are parsed once.
 
-Labels: `energy="U0"` (default; also "U", "H", "G") is the total energy in eV; `"U0_atomization"` etc. subtract
-the free-atom reference energies (`atomref.txt`). Splits: `n_train`/`n_val` molecules drawn with `seed`, the rest
-is the test set (default 110,000 / 10,000 / 10,831), saved under `<cache>/splits/`.
+Labels: `energy="U0"` (default; also "U", "H", "G") is the total energy in eV; `"U0_atomization"` etc.
+subtract the free-atom reference energies (`atomref.txt`). Splits: `n_train`/`n_val` molecules drawn with
+`seed`, the rest is the test set (default 110,000 / 10,000 / 10,831), saved under `<cache>/splits/`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,23 @@ import numpy as np
 from ase import Atoms
 
 from qallegro.data import registry
-from qallegro.data.errors import ChecksumError, CorruptFileError, DataOptionError, InvalidDataError, MissingDataError
+from qallegro.data.errors import (
+    ChecksumError,
+    CorruptFileError,
+    DataOptionError,
+    InvalidDataError,
+    MissingDataError,
+)
 from qallegro.data.frames import first_frames, labelled_atoms
-from qallegro.data.qm9_readers import (ENERGY_KEYS, read_atomref, read_qm9pack_csvs, read_table_npz,
-                                       read_uncharacterized, read_xyz_files, table_to_npz_bytes)
+from qallegro.data.qm9_readers import (
+    ENERGY_KEYS,
+    read_atomref,
+    read_qm9pack_csvs,
+    read_table_npz,
+    read_uncharacterized,
+    read_xyz_files,
+    table_to_npz_bytes,
+)
 from qallegro.data.splits import check_int, check_split, qm9_split
 from qallegro.data.units import HARTREE_TO_EV
 from qallegro.utils import atomic_write_bytes, atomic_write_text
@@ -48,15 +61,18 @@ _PARSER_VERSION = "1"
 Table = dict[str, np.ndarray]
 
 
-# ------------------------------------------------------------------------------------------------ parsed cache
+# ----------------------------------------------------------------------------------------------- parsed cache
 def _cached(route: str, key: str, build: Callable[[], Table]) -> Table:
     """A parsed table from `<cache>/qm9/`, verified by its recorded sha256, or built and saved there."""
     path = registry.cache_dir() / "qm9" / f"table-{route}-{key[:16]}.npz"
     sidecar = path.with_name(path.name + ".sha256")
     if path.is_file() and sidecar.is_file():
         if registry.file_sha256(path) != sidecar.read_text().strip():
-            raise ChecksumError(f"cached QM9 table does not match its recorded sha256 ({sidecar}); delete both "
-                                "files to parse the source again", path)
+            raise ChecksumError(
+                f"cached QM9 table does not match its recorded sha256 ({sidecar}); delete both "
+                "files to parse the source again",
+                path,
+            )
         return read_table_npz(path)
     table = build()
     blob = table_to_npz_bytes(table)
@@ -72,7 +88,7 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("|".join((_PARSER_VERSION, *parts)).encode()).hexdigest()
 
 
-# ------------------------------------------------------------------------------------------------------ qm9pack
+# ---------------------------------------------------------------------------------------------------- qm9pack
 def _installed_qm9pack_dir() -> Path | None:
     spec = importlib.util.find_spec("qm9pack")
     if spec is None or not spec.submodule_search_locations:
@@ -94,8 +110,10 @@ def _from_qm9pack(data_dir: str | os.PathLike | None, download: bool) -> Table:
         return _cached("qm9pack", key, lambda: read_qm9pack_csvs([(p, p) for p in paths]))
     wheel = registry.find("qm9/qm9pack-wheel", data_dir)
     if wheel is None and not download:
-        raise MissingDataError(registry.missing_message("qm9/qm9pack-wheel", data_dir)
-                               + "\n  or install the package: pip install qm9pack==1.0.3")
+        raise MissingDataError(
+            registry.missing_message("qm9/qm9pack-wheel", data_dir)
+            + "\n  or install the package: pip install qm9pack==1.0.3"
+        )
     wheel = registry.locate("qm9/qm9pack-wheel", data_dir, download=download)
 
     def build() -> Table:
@@ -112,7 +130,7 @@ def _from_qm9pack(data_dir: str | os.PathLike | None, download: bool) -> Table:
     return _cached("qm9pack", _key("qm9pack-wheel", registry.file_sha256(wheel)), build)
 
 
-# ---------------------------------------------------------------------------------------------------------- xyz
+# -------------------------------------------------------------------------------------------------------- xyz
 def _xyz_folder(data_dir: str | os.PathLike | None) -> Path | None:
     for _, root in registry.data_roots(data_dir):
         if (root / XYZ_FOLDER).is_dir():
@@ -121,7 +139,7 @@ def _xyz_folder(data_dir: str | os.PathLike | None) -> Path | None:
 
 
 def _check_xyz_folder(folder: Path) -> str:
-    """Structure check of an unpacked archive (no checksum exists for a folder): every index 1..133,885 once."""
+    """Structure check of an unpacked archive (a folder has no checksum): every index 1..133,885 once."""
     stats = []
     found = set()
     for f in folder.iterdir():
@@ -133,9 +151,12 @@ def _check_xyz_folder(folder: Path) -> str:
     expected = set(range(1, N_QM9_TOTAL + 1))
     if found != expected:
         lost, extra = sorted(expected - found), sorted(found - expected)
-        raise InvalidDataError(f"incomplete QM9 xyz folder: {len(found)} files, {len(lost)} missing (first "
-                               f"{lost[:3]}), {len(extra)} unexpected (first {extra[:3]}); expected "
-                               f"dsgdb9nsd_000001.xyz .. dsgdb9nsd_{N_QM9_TOTAL:06d}.xyz", folder)
+        raise InvalidDataError(
+            f"incomplete QM9 xyz folder: {len(found)} files, {len(lost)} missing (first "
+            f"{lost[:3]}), {len(extra)} unexpected (first {extra[:3]}); expected "
+            f"dsgdb9nsd_000001.xyz .. dsgdb9nsd_{N_QM9_TOTAL:06d}.xyz",
+            folder,
+        )
     return hashlib.sha256("\n".join(sorted(stats)).encode()).hexdigest()
 
 
@@ -156,9 +177,13 @@ def _from_xyz(data_dir: str | os.PathLike | None, download: bool, progress: bool
     return _cached("xyz", key, lambda: read_xyz_files(source, excluded, progress=progress))
 
 
-# -------------------------------------------------------------------------------------------------------- table
-def qm9_table(data_dir: str | os.PathLike | None = None, source: str = "auto", download: bool = False,
-              progress: bool = True) -> Table:
+# ------------------------------------------------------------------------------------------------------ table
+def qm9_table(
+    data_dir: str | os.PathLike | None = None,
+    source: str = "auto",
+    download: bool = False,
+    progress: bool = True,
+) -> Table:
     """All characterized QM9 molecules as one table (see `qm9_readers`), energies in Hartree."""
     if source not in ROUTES:
         raise DataOptionError(f"option source={source!r} is not one of {', '.join(ROUTES)}")
@@ -169,12 +194,17 @@ def qm9_table(data_dir: str | os.PathLike | None = None, source: str = "auto", d
     if source == "xyz" or (source == "auto" and (_xyz_available(data_dir) or download)):
         return _from_xyz(data_dir, download, progress)
     raise MissingDataError(
-        "QM9 was not found in any layout.\n" + registry.missing_message("qm9/npz", data_dir)
-        + "\nOther routes: `qallegro data fetch qm9` (original figshare archive), `qallegro data fetch qm9pack` "
-        "(the qm9pack wheel) or `pip install qm9pack==1.0.3`; or load_dataset('qm9', download=True).")
+        "QM9 was not found in any layout.\n"
+        + registry.missing_message("qm9/npz", data_dir)
+        + "\nOther routes: `qallegro data fetch qm9` (original figshare archive), "
+        "`qallegro data fetch qm9pack` "
+        "(the qm9pack wheel) or `pip install qm9pack==1.0.3`; or load_dataset('qm9', download=True)."
+    )
 
 
-def atom_references(data_dir: str | os.PathLike | None = None, download: bool = False) -> dict[int, np.ndarray]:
+def atom_references(
+    data_dir: str | os.PathLike | None = None, download: bool = False
+) -> dict[int, np.ndarray]:
     """Free-atom reference energies (Hartree; columns U0, U, H, G) by atomic number."""
     for name in ("qm9/atomref-json", "qm9/atomref-txt"):
         path = registry.find(name, data_dir)
@@ -183,8 +213,9 @@ def atom_references(data_dir: str | os.PathLike | None = None, download: bool = 
     return read_atomref(registry.locate("qm9/atomref-txt", data_dir, download=download))
 
 
-def energies_ev(table: Table, energy: str, data_dir: str | os.PathLike | None = None,
-                download: bool = False) -> np.ndarray:
+def energies_ev(
+    table: Table, energy: str, data_dir: str | os.PathLike | None = None, download: bool = False
+) -> np.ndarray:
     """Per-molecule target energies in eV: total (`"U0"`...) or atomization (`"U0_atomization"`...)."""
     if energy not in TARGETS:
         raise DataOptionError(f"option energy={energy!r} is not one of {', '.join(TARGETS)}")
@@ -200,9 +231,19 @@ def energies_ev(table: Table, energy: str, data_dir: str | os.PathLike | None = 
     return values * HARTREE_TO_EV
 
 
-def load_qm9(split: str = "train", data_dir: str | os.PathLike | None = None, *, n_train: int = DEFAULT_N_TRAIN,
-             n_val: int = DEFAULT_N_VAL, seed: int = 0, energy: str = "U0", max_frames: int | None = None,
-             source: str = "auto", download: bool = False, progress: bool = True) -> list[Atoms]:
+def load_qm9(
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    *,
+    n_train: int = DEFAULT_N_TRAIN,
+    n_val: int = DEFAULT_N_VAL,
+    seed: int = 0,
+    energy: str = "U0",
+    max_frames: int | None = None,
+    source: str = "auto",
+    download: bool = False,
+    progress: bool = True,
+) -> list[Atoms]:
     """QM9 molecules of `split` with `energy` in eV (no forces: QM9 has none).
 
     `max_frames` keeps the first molecules of the split's (random) order, a deterministic subset.
@@ -222,9 +263,17 @@ def load_qm9(split: str = "train", data_dir: str | os.PathLike | None = None, *,
     e = energies_ev(table, energy, data_dir, download)
     o, z, r, smiles, index = table["offsets"], table["Z"], table["R"], table["smiles"], table["index"]
     return [
-        labelled_atoms(z[o[m]:o[m + 1]], r[o[m]:o[m + 1]], e[m], info={
-            "dataset": "qm9", "split": split, "source_index": int(index[m]), "smiles": str(smiles[m]),
-            "energy_target": energy,
-        })
+        labelled_atoms(
+            z[o[m] : o[m + 1]],
+            r[o[m] : o[m + 1]],
+            e[m],
+            info={
+                "dataset": "qm9",
+                "split": split,
+                "source_index": int(index[m]),
+                "smiles": str(smiles[m]),
+                "energy_target": energy,
+            },
+        )
         for m in rows
     ]

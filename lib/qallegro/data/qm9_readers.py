@@ -24,9 +24,17 @@ from qallegro.data.errors import CorruptFileError, InvalidDataError
 ELEMENTS = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9}
 ENERGY_KEYS = ("U0", "U", "H", "G")
 TABLE_KEYS = ("index", "n_atoms", "offsets", "Z", "R", *ENERGY_KEYS, "smiles")
-CSV_COLUMNS = {"Index": "index", "SMILES": "smiles", "N_atoms": "n_atoms", "Elements": "elements",
-               "XYZ_Ang": "xyz", "InternalEnergy_0K_au": "U0", "InternalEnergy_298K_au": "U",
-               "Enthalphy_298K_au": "H", "GibbsFreeEnergy_298K_au": "G"}
+CSV_COLUMNS = {
+    "Index": "index",
+    "SMILES": "smiles",
+    "N_atoms": "n_atoms",
+    "Elements": "elements",
+    "XYZ_Ang": "xyz",
+    "InternalEnergy_0K_au": "U0",
+    "InternalEnergy_298K_au": "U",
+    "Enthalphy_298K_au": "H",
+    "GibbsFreeEnergy_298K_au": "G",
+}
 _XYZ_NAME = re.compile(r"dsgdb9nsd_(\d+)\.xyz$")
 
 
@@ -47,8 +55,9 @@ def check_table(t: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
         raise InvalidDataError("'index' must be strictly increasing (sorted, no duplicates)", path)
     bad = ~np.isin(t["Z"], list(ELEMENTS.values()))
     if bad.any():
-        raise InvalidDataError(f"atomic numbers outside H, C, N, O, F: {sorted(set(t['Z'][bad].tolist()))[:5]}",
-                               path)
+        raise InvalidDataError(
+            f"atomic numbers outside H, C, N, O, F: {sorted(set(t['Z'][bad].tolist()))[:5]}", path
+        )
     for key in ("R", *ENERGY_KEYS):
         require_finite(path, key, t[key])
     return t
@@ -65,7 +74,9 @@ def read_table_npz(path: Path) -> dict[str, np.ndarray]:
     return check_table(t, path)
 
 
-def symbols_to_z(symbols: list[str], path: Path | str, where: Callable[[str], str] = lambda s: "") -> np.ndarray:
+def symbols_to_z(
+    symbols: list[str], path: Path | str, where: Callable[[str], str] = lambda s: ""
+) -> np.ndarray:
     """Atomic numbers of element symbols; `InvalidDataError` naming the first unknown symbol (and where)."""
     uniq, inverse = np.unique(np.asarray(symbols), return_inverse=True)
     unknown = [s for s in uniq.tolist() if s not in ELEMENTS]
@@ -74,14 +85,24 @@ def symbols_to_z(symbols: list[str], path: Path | str, where: Callable[[str], st
     return np.array([ELEMENTS[s] for s in uniq.tolist()], dtype=np.int64)[inverse]
 
 
-def _assemble(index: np.ndarray, n_atoms: np.ndarray, z: np.ndarray, coords: np.ndarray,
-              energies: dict[str, np.ndarray], smiles: np.ndarray, path: Path) -> dict[str, np.ndarray]:
+def _assemble(
+    index: np.ndarray,
+    n_atoms: np.ndarray,
+    z: np.ndarray,
+    coords: np.ndarray,
+    energies: dict[str, np.ndarray],
+    smiles: np.ndarray,
+    path: Path,
+) -> dict[str, np.ndarray]:
     """Sort by index and check the result."""
     n_atoms = np.asarray(n_atoms, dtype=np.int64)
     total = int(n_atoms.sum())
     if len(z) != total or coords.size != 3 * total:
-        raise InvalidDataError(f"{len(z)} element symbols and {coords.size} coordinates for {total} atoms "
-                               f"(N_atoms): the per-molecule lists disagree with the atom counts", path)
+        raise InvalidDataError(
+            f"{len(z)} element symbols and {coords.size} coordinates for {total} atoms "
+            f"(N_atoms): the per-molecule lists disagree with the atom counts",
+            path,
+        )
     r = coords.reshape(total, 3)
     index = np.asarray(index, dtype=np.int64)
     order = np.argsort(index, kind="stable")
@@ -92,8 +113,12 @@ def _assemble(index: np.ndarray, n_atoms: np.ndarray, z: np.ndarray, coords: np.
     offsets = np.concatenate([[0], np.cumsum(n_sorted)])
     atom_order = np.repeat(start[order], n_sorted) + np.arange(total) - np.repeat(offsets[:-1], n_sorted)
     table = {
-        "index": index[order], "n_atoms": n_sorted, "offsets": offsets,
-        "Z": z[atom_order], "R": r[atom_order], "smiles": np.asarray(smiles, dtype=str)[order],
+        "index": index[order],
+        "n_atoms": n_sorted,
+        "offsets": offsets,
+        "Z": z[atom_order],
+        "R": r[atom_order],
+        "smiles": np.asarray(smiles, dtype=str)[order],
         **{k: np.asarray(v, dtype=np.float64)[order] for k, v in energies.items()},
     }
     return check_table(table, path)
@@ -105,8 +130,9 @@ def _read_csv(name: Path, f: IO[bytes] | Path) -> dict:
     import pandas as pd
 
     try:
-        df = pd.read_csv(f, usecols=lambda c: c in CSV_COLUMNS, dtype={"SMILES": str, "Elements": str,
-                                                                       "XYZ_Ang": str})
+        df = pd.read_csv(
+            f, usecols=lambda c: c in CSV_COLUMNS, dtype={"SMILES": str, "Elements": str, "XYZ_Ang": str}
+        )
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError) as err:
         raise CorruptFileError(f"cannot read as a qm9pack CSV ({type(err).__name__}: {err})", name) from err
     missing = [c for c in CSV_COLUMNS if c not in df.columns]
@@ -115,19 +141,24 @@ def _read_csv(name: Path, f: IO[bytes] | Path) -> dict:
     df = df.rename(columns=CSV_COLUMNS)
     empty = df[["index", "elements", "xyz", "smiles"]].isna().any(axis=1).to_numpy()
     if empty.any():
-        raise InvalidDataError(f"empty field in data row {int(np.flatnonzero(empty)[0]) + 1} (truncated file?)",
-                               name)
+        raise InvalidDataError(
+            f"empty field in data row {int(np.flatnonzero(empty)[0]) + 1} (truncated file?)", name
+        )
     for col in ("index", "n_atoms", *ENERGY_KEYS):
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(np.float64)
         require_finite(name, col, values)
         df[col] = values
     n = df["n_atoms"].to_numpy()
-    wrong = ((df["elements"].str.count(",").to_numpy() + 1 != n)
-             | (df["xyz"].str.count(",").to_numpy() + 1 != 3 * n))
+    wrong = (df["elements"].str.count(",").to_numpy() + 1 != n) | (
+        df["xyz"].str.count(",").to_numpy() + 1 != 3 * n
+    )
     if wrong.any():
         row = int(np.flatnonzero(wrong)[0])
-        raise InvalidDataError(f"data row {row + 1} (QM9 index {int(df['index'].iloc[row])}): Elements/XYZ_Ang "
-                               f"lengths disagree with N_atoms={int(n[row])}", name)
+        raise InvalidDataError(
+            f"data row {row + 1} (QM9 index {int(df['index'].iloc[row])}): Elements/XYZ_Ang "
+            f"lengths disagree with N_atoms={int(n[row])}",
+            name,
+        )
     symbols = ",".join(df["elements"].tolist()).translate(str.maketrans("", "", "[]' \"")).split(",")
 
     def where(sym: str) -> str:
@@ -143,23 +174,35 @@ def _read_csv(name: Path, f: IO[bytes] | Path) -> dict:
         except (ValueError, DeprecationWarning) as err:
             raise InvalidDataError(f"unparsable coordinates in XYZ_Ang ({err})", name) from err
     if coords.size != 3 * len(z):
-        raise InvalidDataError(f"unparsable coordinates in XYZ_Ang: read {coords.size} numbers for {len(z)} atoms",
-                               name)
-    return {"index": df["index"].to_numpy(np.int64), "n_atoms": n.astype(np.int64), "z": z, "coords": coords,
-            "energies": {k: df[k].to_numpy() for k in ENERGY_KEYS}, "smiles": df["smiles"].to_numpy(str)}
+        raise InvalidDataError(
+            f"unparsable coordinates in XYZ_Ang: read {coords.size} numbers for {len(z)} atoms", name
+        )
+    return {
+        "index": df["index"].to_numpy(np.int64),
+        "n_atoms": n.astype(np.int64),
+        "z": z,
+        "coords": coords,
+        "energies": {k: df[k].to_numpy() for k in ENERGY_KEYS},
+        "smiles": df["smiles"].to_numpy(str),
+    }
 
 
 def read_qm9pack_csvs(files: list[tuple[Path, IO[bytes] | Path]]) -> dict[str, np.ndarray]:
     """The three `qm9_part{1,2,3}.csv` of qm9pack 1.0.3 (paths or open binary files, each with a name)."""
     parts = [_read_csv(name, f) for name, f in files]
     where = Path(files[0][0]).parent
-    return _assemble(np.concatenate([p["index"] for p in parts]), np.concatenate([p["n_atoms"] for p in parts]),
-                     np.concatenate([p["z"] for p in parts]), np.concatenate([p["coords"] for p in parts]),
-                     {k: np.concatenate([p["energies"][k] for p in parts]) for k in ENERGY_KEYS},
-                     np.concatenate([p["smiles"] for p in parts]), where)
+    return _assemble(
+        np.concatenate([p["index"] for p in parts]),
+        np.concatenate([p["n_atoms"] for p in parts]),
+        np.concatenate([p["z"] for p in parts]),
+        np.concatenate([p["coords"] for p in parts]),
+        {k: np.concatenate([p["energies"][k] for p in parts]) for k in ENERGY_KEYS},
+        np.concatenate([p["smiles"] for p in parts]),
+        where,
+    )
 
 
-# ------------------------------------------------------------------------------------------- original xyz files
+# ----------------------------------------------------------------------------------------- original xyz files
 def read_uncharacterized(path: Path) -> set[int]:
     """QM9 indices listed in `uncharacterized.txt` (9 header lines, then lines starting with the index)."""
     try:
@@ -168,8 +211,9 @@ def read_uncharacterized(path: Path) -> set[int]:
         raise CorruptFileError(f"cannot read ({err})", path) from err
     out = {int(line.split()[0]) for line in lines[9:] if line.split() and line.split()[0].isdigit()}
     if not out:
-        raise InvalidDataError("no molecule indices found (expected 9 header lines, then one index per line)",
-                               path)
+        raise InvalidDataError(
+            "no molecule indices found (expected 9 header lines, then one index per line)", path
+        )
     return out
 
 
@@ -187,16 +231,23 @@ def _xyz_members(path: Path) -> Iterator[tuple[str, bytes]]:
                     fh = tar.extractfile(info)
                     assert fh is not None
                     yield Path(info.name).name, fh.read()
-    except (tarfile.TarError, EOFError, OSError, ValueError) as err:  # bz2/gzip errors are OSError or EOFError
-        raise CorruptFileError(f"cannot read the archive ({type(err).__name__}: {err}); truncated or corrupt",
-                               path) from err
+    except (
+        tarfile.TarError,
+        EOFError,
+        OSError,
+        ValueError,
+    ) as err:  # bz2/gzip errors are OSError or EOFError
+        raise CorruptFileError(
+            f"cannot read the archive ({type(err).__name__}: {err}); truncated or corrupt", path
+        ) from err
 
 
 def read_xyz_files(path: Path, exclude: set[int], progress: bool = True) -> dict[str, np.ndarray]:
     """QM9's own xyz files (folder or `dsgdb9nsd.xyz.tar.bz2`), minus the molecules in `exclude`.
 
     Each file: atom count; a property line `gdb <index> A B C mu alpha homo lumo gap r2 zpve U0 U H G Cv`; one
-    line per atom `symbol x y z charge` (numbers may use Mathematica's `*^` exponent); frequencies; SMILES; InChI.
+    line per atom `symbol x y z charge` (numbers may use Mathematica's `*^` exponent); frequencies; SMILES;
+    InChI.
     """
     from tqdm.auto import tqdm
 
@@ -219,7 +270,7 @@ def read_xyz_files(path: Path, exclude: set[int], progress: bool = True) -> dict
             raise InvalidDataError(f"{name} is not a QM9 xyz file ({err})", path) from err
         index.append(file_index)
         counts.append(n)
-        atom_lines.extend(lines[2:n + 2])
+        atom_lines.extend(lines[2 : n + 2])
     bar.close()
     tokens = "\n".join(atom_lines).replace("*^", "e").split()
     if len(tokens) != 5 * len(atom_lines):
@@ -227,16 +278,25 @@ def read_xyz_files(path: Path, exclude: set[int], progress: bool = True) -> dict
         raise InvalidDataError(f"atom line {atom_lines[bad]!r} does not have 5 fields", path)
     try:
         coords = np.array([tokens[1::5], tokens[2::5], tokens[3::5]], dtype=np.float64).T.copy()
-        e = np.array([[v.replace("*^", "e") for v in row] for row in energies], dtype=np.float64).reshape(-1, 4)
+        e = np.array([[v.replace("*^", "e") for v in row] for row in energies], dtype=np.float64).reshape(
+            -1, 4
+        )
     except ValueError as err:
         raise InvalidDataError(f"unparsable number ({err})", path) from err
-    return _assemble(np.array(index), np.array(counts), symbols_to_z(tokens[0::5], path), coords,
-                     {k: e[:, i] for i, k in enumerate(ENERGY_KEYS)}, np.array(smiles), path)
+    return _assemble(
+        np.array(index),
+        np.array(counts),
+        symbols_to_z(tokens[0::5], path),
+        coords,
+        {k: e[:, i] for i, k in enumerate(ENERGY_KEYS)},
+        np.array(smiles),
+        path,
+    )
 
 
-# ------------------------------------------------------------------------------------------------ atom references
+# -------------------------------------------------------------------------------------------- atom references
 def read_atomref(path: Path) -> dict[int, np.ndarray]:
-    """Free-atom energies (Hartree) for U0, U, H, G by atomic number, from `atomref.txt` or the mirror JSON."""
+    """Free-atom energies (Hartree; U0, U, H, G) by atomic number, from `atomref.txt` or the mirror JSON."""
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as err:

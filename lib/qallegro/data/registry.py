@@ -20,7 +20,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from qallegro.data.errors import ChecksumError, CorruptFileError, DataError, MissingDataError, UnknownDatasetError
+from qallegro.data.errors import (
+    ChecksumError,
+    CorruptFileError,
+    DataError,
+    MissingDataError,
+    UnknownDatasetError,
+)
 from qallegro.utils import atomic_write_text, get_logger, sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -69,57 +75,140 @@ def _rmd17_split_sources() -> list[Source]:
         "benzene_train_04": "0eb0b571ae4c8fcf7fac2f90ad0d2aaf0820d031ee191f5508172b2a8a43f731",
         "benzene_train_05": "3bb6c8bb7650cf4768e740d9839d01f2f162c0c3fc3223598aeb4fcbb6c8500a",
     }
-    return [Source(f"rmd17/{k}", f"rmd17/rmd17_{k}.npz", f"{_RMD17_RAW}/rmd17_{k}.npz", v, "CC0-1.0")
-            for k, v in sums.items()]
+    return [
+        Source(f"rmd17/{k}", f"rmd17/rmd17_{k}.npz", f"{_RMD17_RAW}/rmd17_{k}.npz", v, "CC0-1.0")
+        for k, v in sums.items()
+    ]
 
 
 def _rmd17_archive_sources() -> list[Source]:
-    out = [Source("rmd17/archive", "rmd17.tar.bz2", f"{_FIGSHARE}/23950376", None, "CC0-1.0 (figshare 12672038)",
-                  note=UNKNOWN_SHA)]
+    out = [
+        Source(
+            "rmd17/archive",
+            "rmd17.tar.bz2",
+            f"{_FIGSHARE}/23950376",
+            None,
+            "as on figshare 12672038 (not checked offline)",
+            note=UNKNOWN_SHA,
+        )
+    ]
     for mol in ("aspirin", "benzene"):
-        out.append(Source(f"rmd17/full_{mol}", f"rmd17/npz_data/rmd17_{mol}.npz", None, None, "CC0-1.0",
-                          note=UNKNOWN_SHA, provided_by="rmd17/archive"))
+        out.append(
+            Source(
+                f"rmd17/full_{mol}",
+                f"rmd17/npz_data/rmd17_{mol}.npz",
+                None,
+                None,
+                "as rmd17/archive",
+                note=UNKNOWN_SHA,
+                provided_by="rmd17/archive",
+            )
+        )
     for kind in ("train", "test"):
         for k in range(1, 6):
-            out.append(Source(f"rmd17/index_{kind}_{k:02d}", f"rmd17/splits/index_{kind}_{k:02d}.csv", None, None,
-                              "CC0-1.0", note=UNKNOWN_SHA, provided_by="rmd17/archive"))
+            out.append(
+                Source(
+                    f"rmd17/index_{kind}_{k:02d}",
+                    f"rmd17/splits/index_{kind}_{k:02d}.csv",
+                    None,
+                    None,
+                    "as rmd17/archive",
+                    note=UNKNOWN_SHA,
+                    provided_by="rmd17/archive",
+                )
+            )
     return out
 
 
-_QM9PACK_WHEEL = ("https://files.pythonhosted.org/packages/fd/8f/ce586cc7801ebd0880483904127b1e50a81d31d3af287379"
-                  "edfe1af10fc7/qm9pack-1.0.3-py3-none-any.whl")
+_QM9_LICENCE = "CC0-1.0 per figshare 978904 (not re-checked offline)"
+_QM9PACK_WHEEL = (
+    "https://files.pythonhosted.org/packages/fd/8f/ce586cc7801ebd0880483904127b1e50a81d31d3af287379"
+    "edfe1af10fc7/qm9pack-1.0.3-py3-none-any.whl"
+)
 # sha256 of the three figshare files: tensorflow/datasets, tensorflow_datasets/datasets/qm9/checksums.tsv
 _QM9 = [
-    Source("qm9/xyz-archive", "qm9/dsgdb9nsd.xyz.tar.bz2", f"{_FIGSHARE}/3195389",
-           "3a63848ac80691bdb8d41834b575afad345b9300d7a2db0c38adb7f6eaa8360c", "CC0-1.0 (figshare 978904)",
-           size=86144227),
-    Source("qm9/uncharacterized", "qm9/uncharacterized.txt", f"{_FIGSHARE}/3195404",
-           "3aa5115d540b356de94791d4a74c3bf1ed91c469ecf52a4f5d7cc0506fe02e24", "CC0-1.0 (figshare 978904)",
-           size=486752),
-    Source("qm9/atomref-txt", "qm9/atomref.txt", f"{_FIGSHARE}/3195395",
-           "af739d4a0fbe894a56f346ad6045ee1b74c58f8a8c9ef3fbfed920c9ad8b00f9", "CC0-1.0 (figshare 978904)",
-           size=964),
-    Source("qm9/atomref-json", "qm9/atomref_b3lyp_631G2dfp.json", None,
-           "b146b67c4393653a9c38ecbfcf38683040db48311e1374399f3d87e13addf391", "CC0-1.0",
-           note=f"{MIRROR_ONLY} (the values of atomref.txt as JSON; qm9/atomref-txt is the public file)"),
-    Source("qm9/npz", "qm9/qm9_qm9pack.npz", None,
-           "975d1db298b61b25f3cee2efe52b5e472173bacd090bfb37999d18790356cb2f", "MIT (qm9pack) / CC0-1.0 (QM9)",
-           note=f"{MIRROR_ONLY} (convert_qm9pack.py applied to the qm9pack 1.0.3 CSVs; the public routes are "
-                "qm9/qm9pack-wheel and qm9/xyz-archive)"),
-    Source("qm9/qm9pack-wheel", "qm9/qm9pack-1.0.3-py3-none-any.whl", _QM9PACK_WHEEL,
-           "1d88c2988007c6778e717ee3224cf511bd60e10732ebe3b7ed500ea5af05c9f0", "MIT", size=103712597),
-    Source("qm9/qm9pack-part1", "qm9pack/data/qm9_part1.csv", None,
-           "19f0a5d595462d52cd82eef3370f3e9eb55a1f52cb14985657200349568deff3", "MIT", size=69693764,
-           note="inside the qm9pack 1.0.3 wheel or installed package", provided_by="qm9/qm9pack-wheel",
-           in_package=True),
-    Source("qm9/qm9pack-part2", "qm9pack/data/qm9_part2.csv", None,
-           "2bca113fdc0b28a13563c80ed9b240e934f3da6c64c64fe74ddb4f0f36036e61", "MIT", size=76868612,
-           note="inside the qm9pack 1.0.3 wheel or installed package", provided_by="qm9/qm9pack-wheel",
-           in_package=True),
-    Source("qm9/qm9pack-part3", "qm9pack/data/qm9_part3.csv", None,
-           "9c5efb5733d2af149db8d95d36ff198b4ffed12d9f7b344220a1e5877d5c6a43", "MIT", size=79083002,
-           note="inside the qm9pack 1.0.3 wheel or installed package", provided_by="qm9/qm9pack-wheel",
-           in_package=True),
+    Source(
+        "qm9/xyz-archive",
+        "qm9/dsgdb9nsd.xyz.tar.bz2",
+        f"{_FIGSHARE}/3195389",
+        "3a63848ac80691bdb8d41834b575afad345b9300d7a2db0c38adb7f6eaa8360c",
+        _QM9_LICENCE,
+        size=86144227,
+    ),
+    Source(
+        "qm9/uncharacterized",
+        "qm9/uncharacterized.txt",
+        f"{_FIGSHARE}/3195404",
+        "3aa5115d540b356de94791d4a74c3bf1ed91c469ecf52a4f5d7cc0506fe02e24",
+        _QM9_LICENCE,
+        size=486752,
+    ),
+    Source(
+        "qm9/atomref-txt",
+        "qm9/atomref.txt",
+        f"{_FIGSHARE}/3195395",
+        "af739d4a0fbe894a56f346ad6045ee1b74c58f8a8c9ef3fbfed920c9ad8b00f9",
+        _QM9_LICENCE,
+        size=964,
+    ),
+    Source(
+        "qm9/atomref-json",
+        "qm9/atomref_b3lyp_631G2dfp.json",
+        None,
+        "b146b67c4393653a9c38ecbfcf38683040db48311e1374399f3d87e13addf391",
+        "CC0-1.0",
+        note=f"{MIRROR_ONLY} (the values of atomref.txt as JSON; qm9/atomref-txt is the public file)",
+    ),
+    Source(
+        "qm9/npz",
+        "qm9/qm9_qm9pack.npz",
+        None,
+        "975d1db298b61b25f3cee2efe52b5e472173bacd090bfb37999d18790356cb2f",
+        "MIT (qm9pack) / CC0-1.0 (QM9)",
+        note=f"{MIRROR_ONLY} (convert_qm9pack.py applied to the qm9pack 1.0.3 CSVs; the public routes are "
+        "qm9/qm9pack-wheel and qm9/xyz-archive)",
+    ),
+    Source(
+        "qm9/qm9pack-wheel",
+        "qm9/qm9pack-1.0.3-py3-none-any.whl",
+        _QM9PACK_WHEEL,
+        "1d88c2988007c6778e717ee3224cf511bd60e10732ebe3b7ed500ea5af05c9f0",
+        "MIT",
+        size=103712597,
+    ),
+    Source(
+        "qm9/qm9pack-part1",
+        "qm9pack/data/qm9_part1.csv",
+        None,
+        "19f0a5d595462d52cd82eef3370f3e9eb55a1f52cb14985657200349568deff3",
+        "MIT",
+        size=69693764,
+        note="inside the qm9pack 1.0.3 wheel or installed package",
+        provided_by="qm9/qm9pack-wheel",
+        in_package=True,
+    ),
+    Source(
+        "qm9/qm9pack-part2",
+        "qm9pack/data/qm9_part2.csv",
+        None,
+        "2bca113fdc0b28a13563c80ed9b240e934f3da6c64c64fe74ddb4f0f36036e61",
+        "MIT",
+        size=76868612,
+        note="inside the qm9pack 1.0.3 wheel or installed package",
+        provided_by="qm9/qm9pack-wheel",
+        in_package=True,
+    ),
+    Source(
+        "qm9/qm9pack-part3",
+        "qm9pack/data/qm9_part3.csv",
+        None,
+        "9c5efb5733d2af149db8d95d36ff198b4ffed12d9f7b344220a1e5877d5c6a43",
+        "MIT",
+        size=79083002,
+        note="inside the qm9pack 1.0.3 wheel or installed package",
+        provided_by="qm9/qm9pack-wheel",
+        in_package=True,
+    ),
 ]
 _CULI_NOTE = f"{MIRROR_ONLY}: GPAW PBE labels computed for this project (../shared/data/culi/PROVENANCE.md)"
 _CULI = [
@@ -133,14 +222,17 @@ _CULI = [
 ]
 
 #: The one table of every source file, by name.
-SOURCES: dict[str, Source] = {s.name: s for s in [*_rmd17_split_sources(), *_rmd17_archive_sources(), *_QM9,
-                                                  *_CULI]}
+SOURCES: dict[str, Source] = {
+    s.name: s for s in [*_rmd17_split_sources(), *_rmd17_archive_sources(), *_QM9, *_CULI]
+}
 
 #: Names accepted by `fetch`/`verify`/`info` besides single source names: a dataset or a route.
 GROUPS: dict[str, tuple[str, ...]] = {
     "rmd17-aspirin": tuple(n for n in SOURCES if n.startswith("rmd17/aspirin_")),
     "rmd17-benzene": tuple(n for n in SOURCES if n.startswith("rmd17/benzene_")),
-    "rmd17-archive": tuple(n for n in SOURCES if SOURCES[n].provided_by == "rmd17/archive" or n == "rmd17/archive"),
+    "rmd17-archive": tuple(
+        n for n in SOURCES if SOURCES[n].provided_by == "rmd17/archive" or n == "rmd17/archive"
+    ),
     "qm9": ("qm9/npz", "qm9/atomref-json", "qm9/xyz-archive", "qm9/uncharacterized", "qm9/atomref-txt"),
     "qm9pack": ("qm9/qm9pack-wheel", "qm9/atomref-txt"),
     "culi": tuple(n for n in SOURCES if n.startswith("culi/")),
@@ -154,7 +246,7 @@ ARCHIVE_MEMBERS: dict[str, tuple[str, ...]] = {
 _log = get_logger("qallegro.data")
 
 
-# ----------------------------------------------------------------------------------------------------------- roots
+# ------------------------------------------------------------------------------------------------------ roots
 def mirror_dir() -> Path | None:
     """The local mirror: `$QALLEGRO_DATA`, else `../shared/data` beside the checkout when it exists."""
     env = os.environ.get("QALLEGRO_DATA")
@@ -190,7 +282,9 @@ def get_source(name: str) -> Source:
     try:
         return SOURCES[name]
     except KeyError:
-        raise UnknownDatasetError(f"unknown data source {name!r}; known: {', '.join(sorted(SOURCES))}") from None
+        raise UnknownDatasetError(
+            f"unknown data source {name!r}; known: {', '.join(sorted(SOURCES))}"
+        ) from None
 
 
 def resolve_names(name: str) -> tuple[str, ...]:
@@ -199,8 +293,10 @@ def resolve_names(name: str) -> tuple[str, ...]:
         return GROUPS[name]
     if name in SOURCES:
         return (name,)
-    raise UnknownDatasetError(f"unknown data name {name!r}; datasets and routes: {', '.join(GROUPS)}; "
-                              f"single files: {', '.join(sorted(SOURCES))}")
+    raise UnknownDatasetError(
+        f"unknown data name {name!r}; datasets and routes: {', '.join(GROUPS)}; "
+        f"single files: {', '.join(sorted(SOURCES))}"
+    )
 
 
 def find(name: str, data_dir: str | os.PathLike | None = None) -> Path | None:
@@ -229,14 +325,17 @@ def missing_message(name: str, data_dir: str | os.PathLike | None = None) -> str
         how = f"download it from {src.url}\n  or run: {fetch_command(name)}"
     elif src.provided_by:
         parent = get_source(src.provided_by)
-        how = (f"it comes inside {parent.relpath} ({parent.url}); "
-               f"run: qallegro data fetch {src.provided_by}" if parent.url else f"it comes inside {parent.relpath}")
+        how = (
+            f"it comes inside {parent.relpath} ({parent.url}); run: qallegro data fetch {src.provided_by}"
+            if parent.url
+            else f"it comes inside {parent.relpath}"
+        )
     else:
         how = f"{src.note}; point $QALLEGRO_DATA (or data_dir=) at a copy of the project's data mirror"
     return f"missing data file {src.relpath} ({name}). Looked in:\n{places}\nHow to get it: {how}"
 
 
-# ---------------------------------------------------------------------------------------------------- checksums
+# -------------------------------------------------------------------------------------------------- checksums
 _VERIFIED: dict[tuple[str, int, int], str] = {}
 _DISK_CACHE_LOADED: set[Path] = set()
 
@@ -293,7 +392,9 @@ def verify_file(path: str | os.PathLike, name: str) -> Path:
             f"sha256 mismatch for {name}: expected {src.sha256}, got {got} (size {path.stat().st_size} bytes"
             + (f", expected {src.size}" if src.size else "")
             + "). The file is corrupt, truncated or a different version: delete it and run "
-            + fetch_command(name), path)
+            + fetch_command(name),
+            path,
+        )
     return path
 
 
@@ -309,9 +410,9 @@ def locate(name: str, data_dir: str | os.PathLike | None = None, download: bool 
     return verify_file(path, name)
 
 
-# ---------------------------------------------------------------------------------------------------- downloads
+# -------------------------------------------------------------------------------------------------- downloads
 def _download(url: str, dest: Path, desc: str) -> None:
-    """Stream `url` into `dest.part`, resuming a previous partial download; the caller verifies and renames."""
+    """Stream `url` into `dest.part`, resuming a partial download; the caller verifies and renames it."""
     from tqdm.auto import tqdm
 
     part = dest.with_name(dest.name + ".part")
@@ -323,9 +424,10 @@ def _download(url: str, dest: Path, desc: str) -> None:
             append = have > 0 and getattr(resp, "status", 200) == 206
             total = resp.headers.get("Content-Length")
             total = int(total) + (have if append else 0) if total else None
-            with open(part, "ab" if append else "wb") as fh, tqdm(
-                total=total, initial=have if append else 0, unit="B", unit_scale=True, desc=desc
-            ) as bar:
+            with (
+                open(part, "ab" if append else "wb") as fh,
+                tqdm(total=total, initial=have if append else 0, unit="B", unit_scale=True, desc=desc) as bar,
+            ):
                 while block := resp.read(1 << 20):
                     fh.write(block)
                     bar.update(len(block))
@@ -351,7 +453,9 @@ def _extract_members(archive: Path, members: tuple[str, ...], root: Path) -> lis
                     os.replace(Path(tmp) / info.name, final)
                     out.append(final)
     except (tarfile.TarError, EOFError, OSError) as err:
-        raise CorruptFileError(f"cannot read the archive ({err}); delete it and fetch again", archive) from err
+        raise CorruptFileError(
+            f"cannot read the archive ({err}); delete it and fetch again", archive
+        ) from err
     found = {p.relative_to(root).as_posix() for p in out}
     lost = sorted(set(wanted) - found)
     if lost:
@@ -397,8 +501,11 @@ def _download_verified(src: Source, dest: Path) -> Path:
     _download(src.url, dest, desc=src.name)
     part = dest.with_name(dest.name + ".part")
     if src.sha256 is None:
-        _log.warning("%s has no registered sha256; the download has sha256 %s (its reader checks the structure)",
-                     src.name, sha256_file(part))
+        _log.warning(
+            "%s has no registered sha256; the download has sha256 %s (its reader checks the structure)",
+            src.name,
+            sha256_file(part),
+        )
     else:
         try:
             verify_file(part, src.name)

@@ -18,7 +18,13 @@ import numpy as np
 from ase import Atoms
 
 from qallegro.data import registry
-from qallegro.data.checks import load_npz, require_atomic_numbers, require_finite, require_numeric, require_shape
+from qallegro.data.checks import (
+    load_npz,
+    require_atomic_numbers,
+    require_finite,
+    require_numeric,
+    require_shape,
+)
 from qallegro.data.errors import CorruptFileError, DataOptionError, InvalidDataError, MissingDataError
 from qallegro.data.frames import first_frames, labelled_atoms
 from qallegro.data.splits import RMD17_N_TRAIN_FILE, check_int, check_split, rmd17_val_positions
@@ -64,27 +70,34 @@ def read_index_csv(path: Path, n_total: int) -> np.ndarray:
     except (OSError, ValueError) as err:
         raise CorruptFileError(f"cannot read as a column of integers ({err})", path) from err
     if raw.ndim != 1 or len(raw) != RMD17_N_TRAIN_FILE:
-        raise InvalidDataError(f"expected {RMD17_N_TRAIN_FILE} indices in one column, got shape {raw.shape}", path)
+        raise InvalidDataError(
+            f"expected {RMD17_N_TRAIN_FILE} indices in one column, got shape {raw.shape}", path
+        )
     require_finite(path, "indices", raw)
     idx = raw.astype(np.int64)
     if not np.array_equal(idx, raw):
         raise InvalidDataError("indices must be integers", path)
     if idx.min() < 0 or idx.max() >= n_total or len(np.unique(idx)) != len(idx):
-        raise InvalidDataError(f"indices must be distinct and in [0, {n_total}); got min {idx.min()}, "
-                               f"max {idx.max()}, {len(np.unique(idx))} distinct", path)
+        raise InvalidDataError(
+            f"indices must be distinct and in [0, {n_total}); got min {idx.min()}, "
+            f"max {idx.max()}, {len(np.unique(idx))} distinct",
+            path,
+        )
     return idx
 
 
-def _from_split_file(molecule: str, kind: str, split_index: int, data_dir: str | os.PathLike | None,
-                     download: bool) -> tuple[dict[str, np.ndarray], np.ndarray, Path]:
+def _from_split_file(
+    molecule: str, kind: str, split_index: int, data_dir: str | os.PathLike | None, download: bool
+) -> tuple[dict[str, np.ndarray], np.ndarray, Path]:
     name = f"rmd17/{molecule}_{kind}_{split_index:02d}"
     path = registry.locate(name, data_dir, download=download)
     data = read_rmd17_npz(path, n_frames=RMD17_N_TRAIN_FILE)
     return data, np.arange(RMD17_N_TRAIN_FILE), path
 
 
-def _from_archive(molecule: str, kind: str, split_index: int, data_dir: str | os.PathLike | None,
-                  download: bool) -> tuple[dict[str, np.ndarray], np.ndarray, Path]:
+def _from_archive(
+    molecule: str, kind: str, split_index: int, data_dir: str | os.PathLike | None, download: bool
+) -> tuple[dict[str, np.ndarray], np.ndarray, Path]:
     path = registry.locate(f"rmd17/full_{molecule}", data_dir, download=download)
     full = read_rmd17_npz(path)
     csv = registry.locate(f"rmd17/index_{kind}_{split_index:02d}", data_dir, download=download)
@@ -93,8 +106,9 @@ def _from_archive(molecule: str, kind: str, split_index: int, data_dir: str | os
     return data, rows, path
 
 
-def _read(molecule: str, kind: str, split_index: int, data_dir: str | os.PathLike | None, route: str,
-          download: bool) -> tuple[dict[str, np.ndarray], np.ndarray, Path]:
+def _read(
+    molecule: str, kind: str, split_index: int, data_dir: str | os.PathLike | None, route: str, download: bool
+) -> tuple[dict[str, np.ndarray], np.ndarray, Path]:
     if route == "npz":
         return _from_split_file(molecule, kind, split_index, data_dir, download)
     if route == "archive":
@@ -106,13 +120,23 @@ def _read(molecule: str, kind: str, split_index: int, data_dir: str | os.PathLik
         return _from_archive(molecule, kind, split_index, data_dir, False)
     if download:
         return _from_split_file(molecule, kind, split_index, data_dir, True)
-    raise MissingDataError(registry.missing_message(split_name, data_dir)
-                           + f"\n(or unpack the original archive: {registry.fetch_command(f'rmd17/full_{molecule}')})")
+    raise MissingDataError(
+        registry.missing_message(split_name, data_dir)
+        + f"\n(or unpack the original archive: {registry.fetch_command(f'rmd17/full_{molecule}')})"
+    )
 
 
-def load_rmd17(molecule: str, split: str = "train", data_dir: str | os.PathLike | None = None, *,
-               split_index: int = 1, seed: int = 0, max_frames: int | None = None, source: str = "auto",
-               download: bool = False) -> list[Atoms]:
+def load_rmd17(
+    molecule: str,
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    *,
+    split_index: int = 1,
+    seed: int = 0,
+    max_frames: int | None = None,
+    source: str = "auto",
+    download: bool = False,
+) -> list[Atoms]:
     """rMD17 frames of `molecule` for `split` with energies in eV and forces in eV/Å.
 
     Args:
@@ -142,9 +166,19 @@ def load_rmd17(molecule: str, split: str = "train", data_dir: str | os.PathLike 
     f_ev = data["F"] * KCAL_MOL_TO_EV
     dataset = f"rmd17-{molecule}"
     return [
-        labelled_atoms(data["Z"], data["R"][k], e_ev[k], f_ev[k], info={
-            "dataset": dataset, "split": split, "split_index": split_index, "source_index": int(data["old"][k]),
-            "source_row": int(rows[k]), "source_file": path.name,
-        })
+        labelled_atoms(
+            data["Z"],
+            data["R"][k],
+            e_ev[k],
+            f_ev[k],
+            info={
+                "dataset": dataset,
+                "split": split,
+                "split_index": split_index,
+                "source_index": int(data["old"][k]),
+                "source_row": int(rows[k]),
+                "source_file": path.name,
+            },
+        )
         for k in keep
     ]

@@ -43,7 +43,7 @@ def check_int(name: str, value: object, low: int, high: int | None = None) -> in
     return int(value)
 
 
-# ------------------------------------------------------------------------------------------------------- rMD17
+# ------------------------------------------------------------------------------------------------------ rMD17
 def rmd17_draw_val(split_index: int, seed: int) -> np.ndarray:
     """The 50 validation rows (sorted) of training file `split_index`, drawn from `seed`."""
     rng = np.random.default_rng([seed, split_index])
@@ -58,8 +58,13 @@ def rmd17_make_record(split_index: int, seed: int, old_indices: dict[str, np.nda
     """A split record; `old_indices` maps molecule -> the `old_indices` column of its training file."""
     pos = rmd17_draw_val(split_index, seed)
     return {
-        "dataset": "rmd17", "split_index": split_index, "seed": seed, "n_frames": RMD17_N_TRAIN_FILE,
-        "n_val": RMD17_N_VAL, "method": RMD17_METHOD, "val_positions": pos.tolist(),
+        "dataset": "rmd17",
+        "split_index": split_index,
+        "seed": seed,
+        "n_frames": RMD17_N_TRAIN_FILE,
+        "n_val": RMD17_N_VAL,
+        "method": RMD17_METHOD,
+        "val_positions": pos.tolist(),
         "val_old_indices": {m: np.asarray(o)[pos].tolist() for m, o in sorted(old_indices.items())},
     }
 
@@ -71,10 +76,15 @@ def _read_record(path: Path) -> dict:
         rec["val_old_indices"] = dict(rec.get("val_old_indices", {}))
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise CorruptFileError(f"unreadable split record ({err})", path) from err
-    if (len(pos) != RMD17_N_VAL or len(np.unique(pos)) != RMD17_N_VAL or pos.min() < 0
-            or pos.max() >= RMD17_N_TRAIN_FILE):
-        raise InvalidDataError(f"val_positions must be {RMD17_N_VAL} distinct rows in [0, {RMD17_N_TRAIN_FILE})",
-                               path)
+    if (
+        len(pos) != RMD17_N_VAL
+        or len(np.unique(pos)) != RMD17_N_VAL
+        or pos.min() < 0
+        or pos.max() >= RMD17_N_TRAIN_FILE
+    ):
+        raise InvalidDataError(
+            f"val_positions must be {RMD17_N_VAL} distinct rows in [0, {RMD17_N_TRAIN_FILE})", path
+        )
     rec["val_positions"] = pos
     return rec
 
@@ -100,12 +110,15 @@ def rmd17_val_positions(split_index: int, seed: int, molecule: str, old_indices:
     pos = rec["val_positions"]
     expected = rec["val_old_indices"].get(molecule)
     if expected is not None and not np.array_equal(np.asarray(expected), np.asarray(old_indices)[pos]):
-        raise InvalidDataError(f"the saved validation rows of rMD17 split {split_index:02d} point at other frames "
-                               f"of {molecule} than the training file holds (rows in a different order?)", path)
+        raise InvalidDataError(
+            f"the saved validation rows of rMD17 split {split_index:02d} point at other frames "
+            f"of {molecule} than the training file holds (rows in a different order?)",
+            path,
+        )
     return pos
 
 
-# --------------------------------------------------------------------------------------------------------- QM9
+# -------------------------------------------------------------------------------------------------------- QM9
 def qm9_split(indices: np.ndarray, n_train: int, n_val: int, seed: int) -> dict[str, np.ndarray]:
     """Split the QM9 indices (any order) into train / val / test (= the rest), saved under the cache.
 
@@ -124,13 +137,18 @@ def qm9_split(indices: np.ndarray, n_train: int, n_val: int, seed: int) -> dict[
         except (OSError, ValueError, KeyError, EOFError) as err:
             raise CorruptFileError(f"unreadable saved split ({err}); delete it to redraw", path) from err
         together = np.concatenate([out[s] for s in SPLITS])
-        if (len(out["train"]) != n_train or len(out["val"]) != n_val or len(together) != n
-                or not np.array_equal(np.sort(together), ids)):
-            raise InvalidDataError("saved split does not partition the current molecules; delete it to redraw",
-                                   path)
+        if (
+            len(out["train"]) != n_train
+            or len(out["val"]) != n_val
+            or len(together) != n
+            or not np.array_equal(np.sort(together), ids)
+        ):
+            raise InvalidDataError(
+                "saved split does not partition the current molecules; delete it to redraw", path
+            )
         return out
     perm = ids[np.random.default_rng(seed).permutation(n)]
-    out = {"train": perm[:n_train], "val": perm[n_train:n_train + n_val], "test": perm[n_train + n_val:]}
+    out = {"train": perm[:n_train], "val": perm[n_train : n_train + n_val], "test": perm[n_train + n_val :]}
     buf = io.BytesIO()
     np.savez(buf, **out)
     try:
