@@ -147,6 +147,8 @@ def xyz_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path) -> Pa
 def test_xyz_folder_route(xyz_data: Path, mirror: dict[str, np.ndarray]) -> None:
     t = qm9_table(xyz_data, source="xyz", progress=False)
     assert_matches_mirror(t, mirror, [1, 2, 3, 5, 6])  # gdb 4 is excluded; gdb 1 uses `*^` exponents
+    # "auto" takes the layout in data_dir before the mirror's npz
+    assert qm9_table(xyz_data)["index"].tolist() == [1, 2, 3, 5, 6]
 
 
 def test_xyz_archive_route_and_parse_cache(

@@ -142,13 +142,11 @@ def test_figshare_archive_layout_gives_the_same_frames(archive_layout: Path, spl
     assert a[0].info["source_file"] == "rmd17_aspirin.npz"
 
 
-def test_auto_route_uses_the_archive_when_split_files_are_absent(
-    archive_layout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("QALLEGRO_DATA", str(tmp_path / "empty"))
-    monkeypatch.setenv("QALLEGRO_CACHE", str(tmp_path / "cache"))
+def test_auto_route_takes_the_layout_found_first(archive_layout: Path, cache: Path) -> None:
+    # the archive layout in data_dir wins over the split files in the mirror (searched later)
     frames = load_dataset("rmd17-benzene", "val", data_dir=archive_layout)
     assert len(frames) == 50 and frames[0].info["source_file"] == "rmd17_benzene.npz"
+    assert load_dataset("rmd17-benzene", "val")[0].info["source_file"] == "rmd17_benzene_train_01.npz"
 
 
 def test_read_rmd17_npz_keeps_kcal_units(data_mirror: Path) -> None:

@@ -97,10 +97,6 @@ def _installed_qm9pack_dir() -> Path | None:
     return folder if (folder / "qm9_part1.csv").is_file() else None
 
 
-def _qm9pack_available(data_dir: str | os.PathLike | None) -> bool:
-    return _installed_qm9pack_dir() is not None or registry.find("qm9/qm9pack-wheel", data_dir) is not None
-
-
 def _from_qm9pack(data_dir: str | os.PathLike | None, download: bool) -> Table:
     parts = [f"qm9/qm9pack-part{i}" for i in (1, 2, 3)]
     folder = _installed_qm9pack_dir()
@@ -160,10 +156,6 @@ def _check_xyz_folder(folder: Path) -> str:
     return hashlib.sha256("\n".join(sorted(stats)).encode()).hexdigest()
 
 
-def _xyz_available(data_dir: str | os.PathLike | None) -> bool:
-    return registry.find("qm9/xyz-archive", data_dir) is not None or _xyz_folder(data_dir) is not None
-
-
 def _from_xyz(data_dir: str | os.PathLike | None, download: bool, progress: bool) -> Table:
     folder = _xyz_folder(data_dir)
     if folder is not None and registry.find("qm9/xyz-archive", data_dir) is None:
@@ -187,11 +179,23 @@ def qm9_table(
     """All characterized QM9 molecules as one table (see `qm9_readers`), energies in Hartree."""
     if source not in ROUTES:
         raise DataOptionError(f"option source={source!r} is not one of {', '.join(ROUTES)}")
-    if source == "npz" or (source == "auto" and registry.find("qm9/npz", data_dir) is not None):
+    if source == "auto":
+        rel = {n: registry.get_source(n).relpath for n in ("qm9/npz", "qm9/qm9pack-wheel", "qm9/xyz-archive")}
+        candidates = [
+            ("npz", rel["qm9/npz"]),
+            ("qm9pack", rel["qm9/qm9pack-wheel"]),
+            ("xyz", rel["qm9/xyz-archive"]),
+            ("xyz", XYZ_FOLDER),
+        ]
+        present = registry.first_present(candidates, data_dir)
+        if present is None and _installed_qm9pack_dir() is not None:
+            present = "qm9pack"
+        source = present or ("xyz" if download else "none")
+    if source == "npz":
         return read_table_npz(registry.locate("qm9/npz", data_dir))
-    if source == "qm9pack" or (source == "auto" and _qm9pack_available(data_dir)):
+    if source == "qm9pack":
         return _from_qm9pack(data_dir, download)
-    if source == "xyz" or (source == "auto" and (_xyz_available(data_dir) or download)):
+    if source == "xyz":
         return _from_xyz(data_dir, download, progress)
     raise MissingDataError(
         "QM9 was not found in any layout.\n"

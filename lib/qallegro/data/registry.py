@@ -309,6 +309,18 @@ def find(name: str, data_dir: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
+def first_present(candidates: list[tuple[str, str]], data_dir: str | os.PathLike | None = None) -> str | None:
+    """The label of the first (label, relpath) candidate present, scanning the roots in lookup order.
+
+    Used to pick a layout: a copy in `data_dir` wins over a different layout in the mirror.
+    """
+    for _, root in data_roots(data_dir):
+        for label, rel in candidates:
+            if (root / rel).exists():
+                return label
+    return None
+
+
 def fetch_command(name: str) -> str:
     """The command that fetches source `name` (through its archive when it has no URL of its own)."""
     src = get_source(name)
@@ -358,7 +370,9 @@ def _load_disk_cache() -> None:
 
 
 def _save_disk_cache() -> None:
-    entries = {p: {"size": s, "mtime_ns": m, "sha256": h} for (p, s, m), h in _VERIFIED.items()}
+    entries = {
+        p: {"size": s, "mtime_ns": m, "sha256": h} for (p, s, m), h in _VERIFIED.items() if os.path.exists(p)
+    }
     try:
         atomic_write_text(_cache_file(), json.dumps(entries, indent=1, sort_keys=True) + "\n")
     except OSError:

@@ -114,9 +114,17 @@ def _read(
     if route == "archive":
         return _from_archive(molecule, kind, split_index, data_dir, download)
     split_name = f"rmd17/{molecule}_{kind}_{split_index:02d}"
-    if registry.find(split_name, data_dir) is not None:
+    full_name = f"rmd17/full_{molecule}"
+    present = registry.first_present(
+        [
+            ("npz", registry.get_source(split_name).relpath),
+            ("archive", registry.get_source(full_name).relpath),
+        ],
+        data_dir,
+    )
+    if present == "npz":
         return _from_split_file(molecule, kind, split_index, data_dir, False)
-    if registry.find(f"rmd17/full_{molecule}", data_dir) is not None:
+    if present == "archive":
         return _from_archive(molecule, kind, split_index, data_dir, False)
     if download:
         return _from_split_file(molecule, kind, split_index, data_dir, True)
