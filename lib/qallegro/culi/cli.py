@@ -1,0 +1,115 @@
+"""`qallegro culi ...`: generate the Cu-Li dataset, show its statistics, measure the labeller against DFT."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from qallegro.scales import SCALES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    culi = subparsers.add_parser("culi", help="the Cu-Li dataset (generation, statistics, labeller error)")
+    sub = culi.add_subparsers(dest="culi_command", metavar="ACTION")
+
+    g = sub.add_parser("generate", help="generate (or resume) the dataset by the paper's recipe")
+    g.add_argument("--scale", choices=SCALES, default="quick")
+    g.add_argument("--labeler", choices=("sevenn", "gpaw"), default="sevenn",
+                   help="sevenn: SevenNet-0 labels (offline); gpaw: plane-wave PBE single points (slow)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", default=None, help="dataset folder (default <results>/<scale>/culi[-gpaw])")
+    g.add_argument("--retry-failed", action="store_true", help="re-run structures that recorded failures")
+    g.add_argument("--gpaw-ecut", type=float, default=500.0, help="GPAW plane-wave cutoff (eV)")
+    g.add_argument("--gpaw-kpt-density", type=float, default=32.0, help="k-points: n_i = ceil(density / |a_i|)")
+    g.add_argument("--gpaw-python", default=None, help="interpreter with GPAW (default /usr/bin/python3)")
+    g.add_argument("--no-progress", action="store_true")
+    g.set_defaults(func=_generate)
+
+    s = sub.add_parser("stats", help="frames per category and label ranges of a generated dataset")
+    s.add_argument("--scale", choices=SCALES, default="quick")
+    s.add_argument("--out", default=None, help="dataset folder (default <results>/<scale>/culi)")
+    s.set_defaults(func=_stats)
+
+    v = sub.add_parser("validate", help="the labeller's force and mixing-energy error vs the GPAW references")
+    v.add_argument("--labeler", choices=("sevenn",), default="sevenn")
+    v.set_defaults(func=_validate)
+
+    d = sub.add_parser("gpaw-subset", help="label small frames of a generated dataset with GPAW and compare")
+    d.add_argument("--scale", choices=SCALES, default="quick")
+    d.add_argument("--out", default=None, help="dataset folder (default <results>/<scale>/culi)")
+    d.add_argument("-n", type=int, default=12, help="number of frames")
+    d.add_argument("--max-atoms", type=int, default=32)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--table", default=None, help="CSV file for the comparison (a JSON provenance goes beside it)")
+    d.add_argument("--gpaw-ecut", type=float, default=500.0)
+    d.add_argument("--gpaw-kpt-density", type=float, default=32.0)
+    d.add_argument("--gpaw-python", default=None)
+    d.set_defaults(func=_gpaw_subset)
+    culi.set_defaults(func=lambda args: (culi.print_help(), 2)[1])
+
+
+def _gpaw_options(args: argparse.Namespace) -> dict:
+    return {"ecut": args.gpaw_ecut, "kpt_density": args.gpaw_kpt_density, "python": args.gpaw_python}
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from qallegro.culi.generate import SettingsMismatch, generate
+    from qallegro.culi.labelers import LabelerUnavailable
+    from qallegro.utils import set_threads
+
+    set_threads(1)
+    options = _gpaw_options(args) if args.labeler == "gpaw" else {}
+    try:
+        prov = generate(args.scale, args.labeler, seed=args.seed, out=args.out, retry_failed=args.retry_failed,
+                        progress=not args.no_progress, labeler_options=options)
+    except (LabelerUnavailable, SettingsMismatch) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{prov['n_frames']} frames in {prov['files']} ({prov['labelling_seconds']:.0f} s of labelling)")
+    print("frames per category: " + ", ".join(f"{k} {v}" for k, v in prov["counts"].items()))
+    if prov["n_failures"]:
+        print(f"{prov['n_failures']} failure(s), kept out of the dataset (see provenance.json):", file=sys.stderr)
+        for f in prov["failures"]:
+            print(f"  {f}", file=sys.stderr)
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from qallegro.culi.stats import category_counts, frame_table
+    from qallegro.data.culi import DATASET_FILE, dataset_folder, read_frames
+
+    folder = dataset_folder(args.out, args.scale)
+    frames = read_frames(folder / DATASET_FILE)
+    print(category_counts(frames).to_string())
+    table = frame_table(frames)
+    print(table.groupby("category")[["n_atoms", "energy_per_atom", "force_max"]].describe().T.to_string())
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from qallegro.culi.validation import labeller_error
+    from qallegro.utils import set_threads
+
+    set_threads(1)
+    result = labeller_error(args.labeler)
+    print(json.dumps(result["summary"], indent=2))
+    return 0
+
+
+def _gpaw_subset(args: argparse.Namespace) -> int:
+    from qallegro.culi.labelers import GPAWLabeler, LabelerUnavailable
+    from qallegro.culi.validation import gpaw_subset
+    from qallegro.data.culi import dataset_folder
+    from qallegro.utils import set_threads
+
+    set_threads(1)
+    folder = dataset_folder(args.out, args.scale)
+    try:
+        result = gpaw_subset(folder, n=args.n, max_atoms=args.max_atoms, seed=args.seed, table=args.table,
+                             labeler=GPAWLabeler(**_gpaw_options(args)))
+    except LabelerUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result["summary"], indent=2))
+    return 0

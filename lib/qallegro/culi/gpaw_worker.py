@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Label one structure with GPAW (plane-wave PBE). Runs under the interpreter that has GPAW, not qallegro's.
+
+Usage: python3 gpaw_worker.py IN.extxyz OUT.extxyz SETTINGS.json
+
+SETTINGS holds `ecut_eV`, `xc`, `kpts` (3 ints), `occupations` ({"name": "fermi-dirac", "width_eV": w}),
+`maxiter`, `stress` (bool). OUT is written only after a converged SCF (atomically: temp file, then rename) and
+holds energy (eV), forces (eV/Å) and, when asked, stress (eV/Å^3). Exit status 2 = SCF not converged, 1 = other
+error; the message is on stderr. GPAW's text log goes to OUT with suffix `.gpaw.txt`.
+"""
+
+import json
+import os
+import sys
+
+
+def main(argv):
+    if len(argv) != 4:
+        print(__doc__, file=sys.stderr)
+        return 1
+    src, dst, cfg = argv[1:]
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import read, write
+    from gpaw import GPAW, PW, FermiDirac, KohnShamConvergenceError
+
+    with open(cfg) as fh:
+        settings = json.load(fh)
+    atoms = read(src, format="extxyz")
+    calc = GPAW(mode=PW(settings["ecut_eV"]), xc=settings["xc"], kpts={"size": settings["kpts"], "gamma": True},
+                occupations=FermiDirac(settings["occupations"]["width_eV"]), maxiter=settings["maxiter"],
+                spinpol=False, symmetry={"point_group": False}, txt=dst + ".gpaw.txt")
+    atoms.calc = calc
+    try:
+        energy = atoms.get_potential_energy()
+        forces = atoms.get_forces()
+        stress = atoms.get_stress(voigt=True) if settings.get("stress") else None
+    except KohnShamConvergenceError as err:
+        print(f"SCF not converged: {err}", file=sys.stderr)
+        return 2
+    out = atoms.copy()
+    results = {"energy": energy, "forces": forces}
+    if stress is not None:
+        results["stress"] = stress
+    out.calc = SinglePointCalculator(out, **results)
+    tmp = dst + ".tmp"
+    write(tmp, out, format="extxyz")
+    os.replace(tmp, dst)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,247 @@
+"""The labeller's error against DFT: the GPAW references of the data mirror, and a GPAW-labelled subset of ours.
+
+Formation (mixing) energies use each method's own elemental references, so they compare across codes:
+E_f = [E - n_Cu mu_Cu - n_Li mu_Li] / N, with mu from fcc Cu and bcc Li bulk cells.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from qallegro.culi.labelers import Labeler, LabelError, get_labeler
+from qallegro.data.errors import ChecksumError, InvalidDataError, MissingDataError
+from qallegro.utils import atomic_write_json, atomic_write_text, sha256_file
+
+VALIDATION_FILES = {
+    "structures": "culi_test3.extxyz",
+    "labels": "culi_test3_gpaw_pw350.extxyz",
+    "refs": "refs_gpaw_pw350.extxyz",
+    "pw500": "culi_cfg2_gpaw_pw500.extxyz",
+}
+
+
+def mirror_culi_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """`<data_dir or $QALLEGRO_DATA>/culi` (the project's data mirror)."""
+    from qallegro.data.registry import mirror_dir
+
+    root = Path(data_dir) if data_dir is not None else mirror_dir()
+    if root is None:
+        raise MissingDataError("no data mirror: set QALLEGRO_DATA to the project's data folder (it holds culi/)")
+    return root / "culi"
+
+
+def reference_files(data_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+    """The GPAW reference files, each verified against `culi/SHA256SUMS`."""
+    folder = mirror_culi_dir(data_dir)
+    sums_path = folder / "SHA256SUMS"
+    if not sums_path.is_file():
+        raise MissingDataError(f"missing {sums_path}: the Cu-Li validation references come with the data mirror")
+    sums = {}
+    for line in sums_path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            sums[Path(parts[1]).as_posix().removeprefix("./")] = parts[0]
+    out = {}
+    for key, name in VALIDATION_FILES.items():
+        rel = f"validation/{name}"
+        path = folder / rel
+        if not path.is_file():
+            raise MissingDataError(f"missing validation file {path}")
+        if rel not in sums:
+            raise InvalidDataError(f"{rel} is not listed", sums_path)
+        if sha256_file(path) != sums[rel]:
+            raise ChecksumError(f"sha256 differs from {sums_path}; the file is corrupt or another version", path)
+        out[key] = path
+    return out
+
+
+def elemental_references(frames: list[Atoms]) -> dict[str, float]:
+    """mu (eV/atom) per element from one-element frames."""
+    mu = {}
+    for atoms in frames:
+        symbols = set(atoms.get_chemical_symbols())
+        if len(symbols) != 1:
+            raise ValueError(f"elemental reference frame has several elements: {symbols}")
+        mu[symbols.pop()] = atoms.get_potential_energy() / len(atoms)
+    return mu
+
+
+def formation_energy(atoms: Atoms, energy: float, mu: dict[str, float]) -> float:
+    """[E - sum_i mu_i] / N in eV/atom."""
+    symbols = atoms.get_chemical_symbols()
+    return (energy - sum(mu[s] for s in symbols)) / len(symbols)
+
+
+def compare(reference: list[Atoms], predicted: list[dict[str, Any]], mu_ref: dict[str, float],
+            mu_pred: dict[str, float]) -> list[dict[str, Any]]:
+    """Per frame: force MAE/RMSE (meV/Å), formation energies (eV/atom) and their difference."""
+    rows = []
+    for atoms, pred in zip(reference, predicted, strict=True):
+        f_ref = atoms.get_forces(apply_constraint=False)
+        diff = np.asarray(pred["forces"]) - f_ref
+        e_ref = formation_energy(atoms, atoms.get_potential_energy(), mu_ref)
+        e_pred = formation_energy(atoms, float(pred["energy"]), mu_pred)
+        rows.append({"n_atoms": len(atoms), "composition": atoms.get_chemical_formula(mode="metal"),
+                     "force_mae_meV_A": 1000 * float(np.abs(diff).mean()),
+                     "force_rmse_meV_A": 1000 * float(np.sqrt((diff**2).mean())),
+                     "dft_force_rms_meV_A": 1000 * float(np.sqrt((f_ref**2).mean())),
+                     "e_form_dft_eV_atom": e_ref, "e_form_labeler_eV_atom": e_pred,
+                     "e_form_error_eV_atom": e_pred - e_ref})
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]], reference: list[Atoms], predicted: list[dict[str, Any]]) -> dict[str, Any]:
+    """Force MAE/RMSE over all force components of all frames (meV/Å) and energy error statistics."""
+    diff = np.concatenate([np.asarray(p["forces"]) - a.get_forces(apply_constraint=False)
+                           for a, p in zip(reference, predicted, strict=True)])
+    f_ref = np.concatenate([a.get_forces(apply_constraint=False) for a in reference])
+    e_err = np.array([r["e_form_error_eV_atom"] for r in rows])
+    return {"n_frames": len(rows), "force_mae_meV_A": 1000 * float(np.abs(diff).mean()),
+            "force_rmse_meV_A": 1000 * float(np.sqrt((diff**2).mean())),
+            "dft_force_rms_meV_A": 1000 * float(np.sqrt((f_ref**2).mean())),
+            "e_form_mae_eV_atom": float(np.abs(e_err).mean()), "e_form_mean_error_eV_atom": float(e_err.mean())}
+
+
+def labeller_error(labeler: str | Labeler = "sevenn", data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The labeller against the mirror's GPAW PBE (PW 350 eV) labels of three 32-atom Cu-Li cells.
+
+    Returns {"rows": per cell, "summary": totals, "cutoff_check": PW500 vs PW350 forces on cell C (DFT vs DFT)}.
+    """
+    from ase.io import read
+
+    lab = get_labeler(labeler)
+    files = reference_files(data_dir)
+    reference = read(files["labels"], ":")
+    structures = read(files["structures"], ":")
+    if [len(a) for a in reference] != [len(a) for a in structures] or any(
+            not np.allclose(a.positions, b.positions, atol=1e-6) for a, b in zip(reference, structures)):
+        raise InvalidDataError("the labelled cells do not match culi_test3.extxyz", files["labels"])
+    refs = read(files["refs"], ":")
+    mu_dft = elemental_references(refs)
+    predicted = [lab.label(a) for a in reference]
+    mu_lab = elemental_references([_labelled(a, lab.label(a)) for a in refs])
+    rows = compare(reference, predicted, mu_dft, mu_lab)
+    for row, name in zip(rows, "ABC"):
+        row["cell"] = name
+    pw500 = read(files["pw500"])
+    c_dft = reference[2].get_forces(apply_constraint=False)
+    cutoff = {"force_mae_meV_A": 1000 * float(np.abs(pw500.get_forces() - c_dft).mean()),
+              "force_max_meV_A": 1000 * float(np.abs(pw500.get_forces() - c_dft).max())}
+    return {"rows": rows, "summary": summarize(rows, reference, predicted), "mu_dft": mu_dft, "mu_labeler": mu_lab,
+            "labeler": lab.settings(), "reference": "GPAW 22.8 PBE PW350 (data mirror culi/validation)",
+            "cutoff_check": cutoff}
+
+
+def _labelled(atoms: Atoms, labels: dict[str, Any]) -> Atoms:
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    out = atoms.copy()
+    out.calc = SinglePointCalculator(out, energy=labels["energy"], forces=labels["forces"])
+    return out
+
+
+def bulk_references() -> list[Atoms]:
+    """fcc Cu and bcc Li one-atom cells at the recipe's lattice constants (for formation energies)."""
+    from ase.build import bulk
+
+    from qallegro.culi.structures import BULK
+
+    return [bulk(el, kind, a=a) for el, (kind, a) in BULK.items()]
+
+
+def pick_subset(frames: list[Atoms], n: int, max_atoms: int, seed: int = 0) -> list[int]:
+    """Indices of `n` frames with at most `max_atoms` atoms, spread over categories and parents (seeded)."""
+    rng = np.random.default_rng(seed)
+    by_cat: dict[str, list[int]] = {}
+    for i, atoms in enumerate(frames):
+        if len(atoms) <= max_atoms:
+            by_cat.setdefault(str(atoms.info.get("category")), []).append(i)
+    pools = {c: [int(i) for i in rng.permutation(v)] for c, v in sorted(by_cat.items())}
+    chosen: list[int] = []
+    seen_parents: set[str] = set()
+    while len(chosen) < n and any(pools.values()):
+        for cat in sorted(pools):
+            pool = pools[cat]
+            # prefer a parent not used yet, so the subset covers many structures
+            pick = next((i for i in pool if str(frames[i].info.get("parent")) not in seen_parents), None)
+            if pick is None and pool:
+                pick = pool[0]
+            if pick is None or len(chosen) >= n:
+                continue
+            pool.remove(pick)
+            chosen.append(pick)
+            seen_parents.add(str(frames[pick].info.get("parent")))
+    return sorted(chosen)
+
+
+def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32, seed: int = 0,
+                work: str | os.PathLike | None = None, table: str | os.PathLike | None = None,
+                labeler: Labeler | None = None, progress: bool = True) -> dict[str, Any]:
+    """Label `n` small frames of a generated dataset with GPAW and compare them with the dataset's labels.
+
+    Each GPAW result is saved in `work` (default `<dataset_dir>/gpaw-subset`) as soon as it is done, so an
+    interrupted run resumes. Writes the comparison table (CSV) and its provenance (JSON beside it) to `table`.
+    """
+    from ase.io import read, write
+
+    from qallegro.data.culi import DATASET_FILE, read_frames
+
+    folder = Path(dataset_dir)
+    frames = read_frames(folder / DATASET_FILE)
+    lab = labeler or get_labeler("gpaw")
+    lab.check()
+    work = Path(work) if work else folder / "gpaw-subset"
+    work.mkdir(parents=True, exist_ok=True)
+    chosen = pick_subset(frames, n, max_atoms, seed)
+    targets = [(f"ref-{a.get_chemical_formula()}", a) for a in bulk_references()] + \
+              [(f"frame-{i:06d}", frames[i]) for i in chosen]
+    from tqdm.auto import tqdm
+
+    failures, seconds = [], {}
+    for name, atoms in tqdm(targets, desc="GPAW subset", disable=not progress):
+        path = work / f"{name}.extxyz"
+        if path.exists():
+            continue
+        t0 = time.perf_counter()
+        try:
+            labels = lab.label(atoms)
+        except LabelError as err:
+            failures.append({"frame": name, "error": str(err)})
+            continue
+        seconds[name] = round(time.perf_counter() - t0, 1)
+        out = _labelled(Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc),
+                        labels)
+        out.info.update({k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float))})
+        out.info["seconds"] = seconds[name]
+        write(path, out, format="extxyz")
+    mu_dft = elemental_references([read(work / f"{name}.extxyz") for name, _ in targets[:2]])
+    from qallegro.culi.labelers import SevenNetLabeler
+
+    dataset_lab = SevenNetLabeler()
+    mu_lab = elemental_references([_labelled(a, dataset_lab.label(a)) for a in bulk_references()])
+    done = [i for i in chosen if (work / f"frame-{i:06d}.extxyz").exists()]
+    reference = [read(work / f"frame-{i:06d}.extxyz") for i in done]
+    predicted = [{"energy": frames[i].get_potential_energy(), "forces": frames[i].get_forces(apply_constraint=False)}
+                 for i in done]
+    rows = compare(reference, predicted, mu_dft, mu_lab)
+    for row, i, ref in zip(rows, done, reference):
+        row.update(source_index=i, category=frames[i].info.get("category"), parent=frames[i].info.get("parent"),
+                   step=int(frames[i].info.get("step", -1)), gpaw_seconds=float(ref.info.get("seconds", np.nan)))
+    result = {"rows": rows, "summary": summarize(rows, reference, predicted) if rows else {},
+              "mu_gpaw": mu_dft, "mu_labeler": mu_lab, "failures": failures, "gpaw": lab.settings(),
+              "gpaw_versions": lab.versions(), "labeler": dataset_lab.settings(),
+              "dataset": str(folder / DATASET_FILE), "dataset_sha256": sha256_file(folder / DATASET_FILE),
+              "selection": {"n": n, "max_atoms": max_atoms, "seed": seed, "method": "pick_subset"}}
+    if table is not None:
+        import pandas as pd
+
+        table = Path(table)
+        atomic_write_text(table, pd.DataFrame(rows).to_csv(index=False, float_format="%.6g"))
+        atomic_write_json(table.with_suffix(".json"), {k: v for k, v in result.items() if k != "rows"})
+    return result

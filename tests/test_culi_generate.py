@@ -1,0 +1,228 @@
+"""Generation mechanics on a tiny recipe with a cheap pair-potential driver: determinism, resume after an
+interruption (mid melt-quench), failure handling, settings refusal, and the reader's splits and errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.calculators.lj import LennardJones
+from ase.io import read
+
+from qallegro.culi.generate import CATEGORIES, SettingsMismatch, generate
+from qallegro.culi.labelers import Labeler, LabelError
+from qallegro.data.culi import load_culi
+from qallegro.data.errors import ChecksumError, CorruptFileError, MissingDataError
+
+TINY: dict[str, Any] = {
+    "max_miller": 1,
+    "slab": {"thickness": {"Li": 3.0, "Cu": 3.0}, "vacuum": 8.0, "free_layers": 1, "min_layers": 3,
+             "min_in_plane": 5.0},
+    "adatom_height": 2.0,
+    "relax": {"fmax": 0.03, "max_steps": 2},
+    "interface": {"thickness": {"Li": 3.0, "Cu": 3.0}, "gap": 3.0, "vacuum": 8.0, "area_tol": 0.09,
+                  "max_area": 400.0, "min_layers": 2},
+    "md": {"t_high": 600.0, "t_low": 10.0, "cooling_rate": 100000.0, "timestep_fs": 2.0, "heat_ps": 0.004,
+           "friction_per_fs": 0.01, "checkpoint_every": 2},
+    "frames": {"slab": 2, "surface_vacancy": 1, "supercell_vacancy": 1, "adatom": 2, "md": 6},
+    "max_atoms": {"slab": None, "surface_vacancy": None, "supercell_vacancy": 60, "adatom": 60, "md": 40},
+    "max_structures": {"slab": None, "surface_vacancy": None, "supercell_vacancy": None, "adatom": None, "md": 1},
+    "splits": {"train": 0.6, "val": 0.2, "test": 0.2},
+}
+
+
+class Interrupt(LennardJones):
+    """A pair potential that raises KeyboardInterrupt on its `stop_at`-th evaluation of a structure with
+    `stop_atoms` atoms (any size when None): a Ctrl-C at a chosen point of the run."""
+
+    def __init__(self, stop_at: int | None = None, stop_atoms: int | None = None,
+                 crash_on_atoms: int | None = None) -> None:
+        super().__init__(sigma=2.3, epsilon=0.05, rc=5.0, smooth=True)
+        self.calls = 0
+        self.stop_at = stop_at
+        self.stop_atoms = stop_atoms
+        self.crash_on_atoms = crash_on_atoms
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=("positions",)):
+        if self.stop_atoms is None or len(atoms) == self.stop_atoms:
+            self.calls += 1
+        if self.stop_at is not None and self.calls == self.stop_at:
+            raise KeyboardInterrupt
+        if self.crash_on_atoms is not None and len(atoms) == self.crash_on_atoms:
+            raise RuntimeError("driver crashed")
+        super().calculate(atoms, properties, system_changes)
+
+
+class PairDriver(Labeler):
+    """Cheap stand-in for SevenNet-0 in mechanics tests (Lennard-Jones for every element)."""
+
+    name = "pair"
+
+    def __init__(self, calc: Interrupt | None = None) -> None:
+        self.calculator = calc or Interrupt()
+
+    def settings(self) -> dict[str, Any]:
+        return {"labeler": self.name, "sigma": 2.3, "epsilon": 0.05}
+
+    def label(self, atoms: Atoms) -> dict[str, Any]:
+        work = atoms.copy()
+        work.calc = self.calculator
+        return {"energy": work.get_potential_energy(), "forces": work.get_forces()}
+
+
+class FlakyLabeler(PairDriver):
+    """Relabels with the pair potential but fails (once) on the first frame with `bad_atoms` atoms."""
+
+    name = "flaky"
+
+    def __init__(self, bad_atoms: int) -> None:
+        super().__init__()
+        self.bad_atoms = bad_atoms
+        self.failed = 0
+
+    def label(self, atoms: Atoms) -> dict[str, Any]:
+        if len(atoms) == self.bad_atoms and self.failed == 0:
+            self.failed += 1
+            raise LabelError("SCF did not converge (injected)")
+        return super().label(atoms)
+
+
+def _run(out: Path, seed: int = 0, driver: PairDriver | None = None, **kw: Any) -> dict[str, Any]:
+    drv = driver or PairDriver()
+    return generate("smoke", labeler=kw.pop("labeler", drv), seed=seed, out=out, settings=TINY, driver=drv,
+                    progress=False, **kw)
+
+
+def _frames(out: Path) -> list[Atoms]:
+    return read(out / "culi.extxyz", ":")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("culi") / "ref"
+    _run(out)
+    return out
+
+
+def test_every_category_every_info_key_and_provenance(reference: Path) -> None:
+    frames = _frames(reference)
+    prov = json.loads((reference / "provenance.json").read_text())
+    assert prov["n_frames"] == len(frames) == sum(prov["counts"].values())
+    assert set(prov["counts"]) == set(CATEGORIES) and all(prov["counts"][c] > 0 for c in CATEGORIES)
+    assert prov["counts"]["md"] == 6 and prov["seed"] == 0 and prov["labeler"]["labeler"] == "pair"
+    assert prov["failures"] == [] and "versions" in prov["environment"]
+    for atoms in frames:
+        for key in ("category", "miller", "composition", "temperature", "parent", "step"):
+            assert key in atoms.info, key
+        assert atoms.info["composition"] == atoms.get_chemical_formula(mode="metal")
+        assert atoms.get_forces().shape == (len(atoms), 3)
+        assert atoms.constraints == []  # labels are raw forces: no constraint may zero them on reading
+    md = [a for a in frames if a.info["category"] == "md"]
+    temps = [a.info["temperature"] for a in md]
+    assert temps[0] == 600.0 and temps[-1] == 10.0 and temps == sorted(temps, reverse=True)
+    assert {a.info["parent"] for a in md} == {"md:Li/Cu(100)"}
+    relaxed = [a for a in frames if a.info["category"] == "slab"]
+    assert all(a.info["temperature"] == 0.0 for a in relaxed)
+    # labels are the driver's: recompute one frame
+    check = relaxed[0].copy()
+    check.calc = Interrupt()
+    assert np.allclose(check.get_forces(), relaxed[0].get_forces(), atol=1e-6)
+
+
+def test_same_seed_same_dataset_other_seed_differs(reference: Path, tmp_path: Path) -> None:
+    _run(tmp_path / "again")
+    assert (tmp_path / "again" / "culi.extxyz").read_bytes() == (reference / "culi.extxyz").read_bytes()
+    _run(tmp_path / "other", seed=1)
+    assert (tmp_path / "other" / "culi.extxyz").read_bytes() != (reference / "culi.extxyz").read_bytes()
+
+
+@pytest.mark.parametrize("in_md", [False, True])
+def test_interrupted_run_resumes_to_the_same_dataset(reference: Path, tmp_path: Path, in_md: bool) -> None:
+    """A Ctrl-C during a relaxation (5th call) or mid melt-quench (step 4, after the step-2 checkpoint)."""
+    md_atoms = len([a for a in _frames(reference) if a.info["category"] == "md"][0])
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        _run(out, driver=PairDriver(Interrupt(stop_at=5, stop_atoms=md_atoms if in_md else None)))
+    assert not (out / "culi.extxyz").exists()
+    state = json.loads((out / "state.json").read_text()) if (out / "state.json").exists() else {"done": {}}
+    if in_md:
+        assert len(state["done"]) == 6 and (out / "work").exists()  # 6 relaxations done, MD checkpoint left
+        assert any((out / "work").iterdir())
+    with pytest.raises(MissingDataError, match="unfinished generation"):
+        load_culi("train", data_dir=out)
+    _run(out)
+    assert (out / "culi.extxyz").read_bytes() == (reference / "culi.extxyz").read_bytes()
+    assert not any((out / "work").iterdir())
+
+
+def test_failed_label_is_recorded_and_the_rest_goes_on(reference: Path, tmp_path: Path) -> None:
+    ref = _frames(reference)
+    md_atoms = len([a for a in ref if a.info["category"] == "md"][0])
+    prov = _run(tmp_path / "flaky", labeler=FlakyLabeler(bad_atoms=md_atoms))
+    frames = _frames(tmp_path / "flaky")
+    assert len(frames) == len(ref) - 1 and prov["n_failures"] == 1
+    failure = prov["failures"][0]
+    assert failure["task"] == "md:Li/Cu(100)" and failure["stage"] == "label" and "SCF" in failure["error"]
+    assert prov["counts"]["md"] == 5 and prov["counts"]["slab"] == 2
+
+
+def test_crashed_driver_fails_one_structure_only(reference: Path, tmp_path: Path) -> None:
+    ref = _frames(reference)
+    md_atoms = len([a for a in ref if a.info["category"] == "md"][0])
+    prov = _run(tmp_path / "crash", driver=PairDriver(Interrupt(crash_on_atoms=md_atoms)))
+    assert prov["counts"]["md"] == 0 and prov["n_failures"] == 1
+    assert prov["failures"][0]["stage"] == "driver" and "driver crashed" in prov["failures"][0]["error"]
+    assert prov["n_frames"] == len(ref) - 6
+
+
+def test_other_settings_are_refused_in_an_existing_folder(tmp_path: Path) -> None:
+    out = tmp_path / "mixed"
+    with pytest.raises(KeyboardInterrupt):
+        _run(out, driver=PairDriver(Interrupt(stop_at=3)))
+
+    class OtherCutoff(PairDriver):
+        def settings(self) -> dict[str, Any]:
+            return {**super().settings(), "epsilon": 0.06}
+
+    with pytest.raises(SettingsMismatch, match="refusing to append") as err:
+        _run(out, driver=OtherCutoff())
+    assert "epsilon" in str(err.value)
+    with pytest.raises(SettingsMismatch, match="seed"):
+        _run(out, seed=3)
+
+
+def test_load_culi_saved_disjoint_splits(reference: Path) -> None:
+    splits = json.loads((reference / "splits.json").read_text())
+    parts = {s: load_culi(s, data_dir=reference) for s in ("train", "val", "test")}
+    idx = {s: [a.info["source_index"] for a in frames] for s, frames in parts.items()}
+    n = splits["n_frames"]
+    assert sorted(idx["train"] + idx["val"] + idx["test"]) == list(range(n))
+    assert idx == {s: splits[s] for s in idx}
+    assert len(idx["train"]) == round(0.6 * n) and len(idx["val"]) == round(0.2 * n)
+    all_frames = _frames(reference)
+    atoms = parts["val"][0]
+    assert atoms.info["dataset"] == "culi" and atoms.info["split"] == "val"
+    assert np.allclose(atoms.get_forces(), all_frames[atoms.info["source_index"]].get_forces())
+    assert len(load_culi("train", data_dir=reference, max_frames=2)) == 2
+
+
+def test_load_culi_bad_input_names_the_file(reference: Path, tmp_path: Path, results_dir: Path) -> None:
+    with pytest.raises(MissingDataError, match="qallegro culi generate --scale quick") as err:
+        load_culi("train")
+    assert str(results_dir / "quick" / "culi" / "culi.extxyz") in str(err.value)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    text = (reference / "culi.extxyz").read_text().splitlines(keepends=True)
+    (bad / "culi.extxyz").write_text("".join(text[: len(text) // 2]) + "Cu 1.0 2.0\n")
+    (bad / "splits.json").write_text((reference / "splits.json").read_text())
+    with pytest.raises(ChecksumError, match=str(bad / "culi.extxyz")):
+        load_culi("train", data_dir=bad)
+    splits = json.loads((bad / "splits.json").read_text())
+    splits.pop("dataset_sha256")
+    (bad / "splits.json").write_text(json.dumps(splits))
+    with pytest.raises(CorruptFileError, match=str(bad / "culi.extxyz")):
+        load_culi("train", data_dir=bad)
