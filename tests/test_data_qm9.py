@@ -112,6 +112,7 @@ def test_load_dataset_qm9_counts_units_and_info(mirror: dict[str, np.ndarray]) -
         val[0].get_forces()  # QM9 has no forces
 
 
+@pytest.mark.slow  # 110,000 ase.Atoms: 6-30 s on a shared 2-core machine; counts are also checked above
 def test_full_training_split_loads(table: dict[str, np.ndarray]) -> None:
     train = load_dataset("qm9", "train")
     assert len(train) == 110000

@@ -510,6 +510,7 @@ def fetch(name: str, force: bool = False) -> list[Path]:
 
 
 def _download_verified(src: Source, dest: Path) -> Path:
+    """Download `src` to `dest` through `dest.part`; verify before the rename (a bad download is deleted)."""
     _log.warning("downloading %s -> %s", src.url, dest)
     assert src.url is not None
     _download(src.url, dest, desc=src.name)
@@ -518,7 +519,7 @@ def _download_verified(src: Source, dest: Path) -> Path:
         _log.warning(
             "%s has no registered sha256; the download has sha256 %s (its reader checks the structure)",
             src.name,
-            sha256_file(part),
+            file_sha256(part),
         )
     else:
         try:
@@ -526,5 +527,9 @@ def _download_verified(src: Source, dest: Path) -> Path:
         except ChecksumError:
             part.unlink(missing_ok=True)
             raise
+    digest = file_sha256(part)
     os.replace(part, dest)
+    st = dest.stat()  # the rename keeps size and mtime: remember the hash under the final name
+    _VERIFIED[(str(dest.resolve()), st.st_size, st.st_mtime_ns)] = digest
+    _save_disk_cache()
     return dest
