@@ -130,17 +130,29 @@ def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
     raise TypeError(f"QDI circuit supports float32 and float64 inputs, got {dtype}")
 
 
-def _phase_terms(xk: Tensor, n: int, copies: int) -> Tensor:
-    """`[B, n]` chunk -> `[B, copies * 2**n]`: `cos(theta)` repeated `copies // 2` times, then `sin(theta)` as often.
+def _half_phase_terms(xk: Tensor, n: int) -> Tensor:
+    """`[B, n] -> [B, 2**n]`: `cos(theta_s)` then `sin(theta_s)` for the states `s < 2**(n-1)` only.
 
-    `theta_s = -1/2 sum_q z_q(s) x_q` is the RZ-encoding phase of basis state `s`; `sin` is `cos(theta - pi/2)`,
-    so the whole block is one `addmm` and one `cos`.
+    The complement `s' = 2**n - 1 - s` has `theta_s' = -theta_s`, so the other half follows with signs
+    (`_unfold`), folded into the next matrix: half the trigonometric work per sample.
     """
-    dim = 1 << n
-    signs = (_z_signs(n, xk.dtype, xk.device).T * -0.5).repeat(1, copies)  # [n, copies * D]
-    shift = torch.zeros(copies * dim, dtype=xk.dtype, device=xk.device)
-    shift[copies * dim // 2 :] = -math.pi / 2
+    half = 1 << (n - 1)
+    signs = (_z_signs(n, xk.dtype, xk.device)[:half].T * -0.5).repeat(1, 2)  # [n, D]
+    shift = torch.zeros(2 * half, dtype=xk.dtype, device=xk.device)
+    shift[half:] = -math.pi / 2
     return torch.cos(torch.addmm(shift, xk, signs))
+
+
+@lru_cache(maxsize=None)
+def _unfold(n: int) -> Tensor:
+    """`[D, 2D]` map from `_half_phase_terms` to `[cos(theta_s) | sin(theta_s)]` for every state `s`."""
+    dim, half = 1 << n, 1 << (n - 1)
+    out = torch.zeros(dim, 2 * dim, dtype=torch.float64)
+    for s in range(dim):
+        row, sign = (s, 1.0) if s < half else (dim - 1 - s, -1.0)
+        out[row, s] = 1.0
+        out[half + row, dim + s] = sign
+    return out
 
 
 def _final_amplitudes(x: Tensor, weights: Tensor, basis: str) -> Tensor:
@@ -149,7 +161,8 @@ def _final_amplitudes(x: Tensor, weights: Tensor, basis: str) -> Tensor:
     x: `[B, n * c]` padded inputs; weights: `[c + 1, depth, n, 3]` (shared by the batch).
     With `psi = a + ib`, an encoding maps `(a, b) -> (a cos - b sin, a sin + b cos)`. The first one acts on the
     constant `T_0 |0>`, so it is the matrix `K` applied to `[cos | sin]`; later ones take `[v | J v]` (with
-    `J (a, b) = (-b, a)`, folded into the previous block's matrix) times `[cos, cos | sin, sin]`.
+    `J (a, b) = (-b, a)`, folded into the previous block's matrix) times `[cos, cos | sin, sin]`. The cosines and
+    sines are computed for half of the states only (`_half_phase_terms`).
     """
     n = weights.shape[-2]
     chunks = weights.shape[0] - 1
@@ -169,15 +182,16 @@ def _final_amplitudes(x: Tensor, weights: Tensor, basis: str) -> Tensor:
     psi0 = blocks[0][:, 0]
     a0, b0 = torch.diag(psi0.real), torch.diag(psi0.imag)
     first = torch.cat([torch.cat([a0, b0], -1), torch.cat([-b0, a0], -1)], -2)  # [cos | sin] @ first = psi
-    v = None
+    unfold = _unfold(n).to(x.device, x.dtype)  # half-state cos|sin -> [cos | sin] of every state
+    unfold_twice = torch.cat([unfold[:, :dim], unfold[:, :dim], unfold[:, dim:], unfold[:, dim:]], -1)
+    v = x.new_zeros(0)
     for k in range(chunks):
         mat = mats[k] if k + 1 == chunks else torch.cat([mats[k], mats[k] @ rotate], -1)
-        xk = x[:, k * n : (k + 1) * n]
+        terms = _half_phase_terms(x[:, k * n : (k + 1) * n], n)
         if k == 0:
-            v = _phase_terms(xk, n, 2) @ (first @ mat)
+            v = terms @ (unfold @ first @ mat)
         else:
-            cs = _phase_terms(xk, n, 4)
-            v = (v * cs).view(-1, 2, 2 * dim).sum(1) @ mat
+            v = (v * (terms @ unfold_twice)).view(-1, 2, 2 * dim).sum(1) @ mat
     return v
 
 
