@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 PathLike = str | os.PathLike
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
@@ -29,6 +31,7 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
