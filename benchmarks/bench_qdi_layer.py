@@ -120,8 +120,12 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edges", type=int, default=100_000)
-    parser.add_argument("--pl-samples", type=int, default=None,
-                        help="TorchLayer batch, timed and scaled linearly to --edges (default: all edges)")
+    parser.add_argument(
+        "--pl-samples",
+        type=int,
+        default=None,
+        help="TorchLayer batch, timed and scaled linearly to --edges (default: all edges)",
+    )
     parser.add_argument("--depths", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--in-features", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
@@ -129,17 +133,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
 
-    res = run(args.edges, args.pl_samples or args.edges, tuple(args.depths), args.in_features, 4, args.repeats,
-              getattr(torch, args.dtype))
+    res = run(
+        args.edges,
+        args.pl_samples or args.edges,
+        tuple(args.depths),
+        args.in_features,
+        4,
+        args.repeats,
+        getattr(torch, args.dtype),
+    )
     print(f"QDI layer forward+backward, {args.edges:,} edges, {res['dtype']}, {res['threads']} thread")
     for c in res["cases"]:
-        note = (f" (TorchLayer timed on {c['pennylane_samples']:,} samples, scaled linearly)"
-                if c["pennylane_extrapolated"] else "")
+        note = (
+            f" (TorchLayer timed on {c['pennylane_samples']:,} samples, scaled linearly)"
+            if c["pennylane_extrapolated"]
+            else ""
+        )
         diffs = ", ".join(f"{k} {v:.1e}" for k, v in c["max_rel_diff"].items())
-        print(f"  depth {c['depth']} ({c['n_weights']} weights): torch state vector {c['ours_s']:.3f} s, "
-              f"TorchLayer {c['pennylane_s']:.2f} s{note} -> {c['speedup']:.1f}x "
-              f"(medians: {c['speedup_of_medians']:.1f}x); "
-              f"same numbers: {'yes' if c['agree'] else 'NO'} (max relative diff {diffs})")
+        print(
+            f"  depth {c['depth']} ({c['n_weights']} weights): torch state vector {c['ours_s']:.3f} s, "
+            f"TorchLayer {c['pennylane_s']:.2f} s{note} -> {c['speedup']:.1f}x "
+            f"(medians: {c['speedup_of_medians']:.1f}x); "
+            f"same numbers: {'yes' if c['agree'] else 'NO'} (max relative diff {diffs})"
+        )
     if args.json:
         atomic_write_json(args.json, res)
     print(f"QDI layer speed-up vs PennyLane TorchLayer: {res['speedup']:.1f}x")

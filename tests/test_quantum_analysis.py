@@ -137,7 +137,7 @@ def test_zx_reduction_preserves_all_24_weights() -> None:
     assert res["preserved"] == res["independent"] == PAPER["zx_parameters_preserved"] == 24
     assert res["vertices"][1] < res["vertices"][0]
     plugged = analysis.zx_reduction(plug_zero_state=True)
-    missing = set(f"w{i + 1}" for i in range(24)) - set(plugged["preserved_names"])
+    missing = {f"w{i + 1}" for i in range(24)} - set(plugged["preserved_names"])
     assert missing == {f"w{i + 1}" for i in FIRST_RZ}  # the same weights as the Fisher matrix's zero rows
     assert plugged["preserved"] == plugged["independent"] == 20
 
@@ -156,7 +156,7 @@ def test_zx_circuit_is_the_pennylane_unitary() -> None:
 
 
 def test_drawings() -> None:
-    fig, ax = analysis.draw_circuit(4, 4, 1)
+    _fig, ax = analysis.draw_circuit(4, 4, 1)
     assert len(ax.patches) > 20  # boxes for 8 Rot, 4 RZ, 4 measurements and the CNOT targets
     zx_fig = analysis.draw_zx(analysis.zx_reduction()["simplified"])
     assert zx_fig.axes and zx_fig.axes[0].has_data()

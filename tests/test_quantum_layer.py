@@ -14,10 +14,18 @@ from qallegro.quantum.statevector import n_blocks_for, pad_inputs, qdi_expectati
 TOL = 1e-6
 # (n_qubits, depth, in_features): every qubit count 2-5 and depth 1-3, with and without zero padding.
 CASES = [
-    (2, 1, 2), (2, 2, 5), (2, 3, 4),
-    (3, 1, 3), (3, 2, 6), (3, 3, 4),
-    (4, 1, 4), (4, 2, 7), (4, 3, 8),
-    (5, 1, 5), (5, 2, 9), (5, 3, 3),
+    (2, 1, 2),
+    (2, 2, 5),
+    (2, 3, 4),
+    (3, 1, 3),
+    (3, 2, 6),
+    (3, 3, 4),
+    (4, 1, 4),
+    (4, 2, 7),
+    (4, 3, 8),
+    (5, 1, 5),
+    (5, 2, 9),
+    (5, 3, 3),
 ]
 
 
@@ -58,7 +66,9 @@ def test_second_derivatives_equal_pennylane_backprop(n: int, depth: int, in_feat
         layer.backend = backend
         xx = x.clone().requires_grad_()
         out = layer(xx)
-        (dx,) = torch.autograd.grad((out * torch.arange(1.0, n + 1, dtype=out.dtype)).sum(), xx, create_graph=True)
+        (dx,) = torch.autograd.grad(
+            (out * torch.arange(1.0, n + 1, dtype=out.dtype)).sum(), xx, create_graph=True
+        )
         results.append(torch.autograd.grad(dx.square().sum(), [layer.weight, xx]))
     for mine, ref in zip(*results):
         assert torch.allclose(mine, ref, atol=TOL, rtol=0)

@@ -8,4 +8,4 @@ from __future__ import annotations
 
 from .layer import BACKENDS, QDILayer
 
-__all__ = ["QDILayer", "BACKENDS"]
+__all__ = ["BACKENDS", "QDILayer"]

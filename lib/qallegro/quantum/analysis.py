@@ -8,11 +8,20 @@ Choices the paper leaves open, fixed here (see each docstring):
 
 * Fisher information: the classical Fisher matrix of the circuit's outcome distribution over the 16 basis states
   (Abbas et al. 2021, Nat. Comput. Sci. 1, 403: `F = sum_k (d p_k)(d p_k)^T / p_k`), one matrix per sample (input
-  `x ~ N(0, 1)`, weights `theta ~ U[0, 2pi)`). "1, 2, 3 trainable layers" = the QDI depth (strongly entangling
-  layers per trainable block), i.e. 24, 48 and 72 weights; the circuit keeps one encoding of 4 inputs.
+  `x ~ N(0, 1)`, weights `theta ~ U[0, 2pi)`), rank and spectrum taken per sample (the paper's mean rank 15.0 can
+  only come from per-sample matrices: input-averaged ones reach rank 20). The outcomes are those of the layer's
+  own measurement, every qubit in the Pauli-Y basis (= the computational basis after PennyLane's diagonalising
+  gates of Y); `basis="z"` gives the plain computational basis, where the last block's final RZs cannot act.
+  "Relative eigenvalues" are divided by the largest eigenvalue of the whole ensemble and histogrammed in 10 equal
+  bins on [0, 1]; "near-zero" = below 0.1, the first bin (the paper's figure shows the bar, its text the share).
+  "1, 2, 3 trainable layers" = the QDI depth (strongly entangling layers per trainable block), i.e. 24, 48 and 72
+  weights; the circuit keeps one encoding of 4 inputs.
 * Fourier spectrum: one output (default: qubit 0) as a function of the 4 inputs; 81 complex coefficients of the
-  frequencies {-1, 0, 1}^4, counted as 81 real parts + 80 imaginary parts (the zero frequency's is always 0) = 161.
-* ZX: PyZX with symbolic phases (one variable per weight and per input), simplified by `full_reduce`.
+  frequencies {-1, 0, 1}^4, counted as 81 real parts + 80 imaginary parts (the zero frequency's is always 0) = 161;
+  "non-zero" means above a stated threshold (default 1e-10, i.e. structurally non-zero); counts at larger
+  thresholds are returned too, since the paper's threshold is not given.
+* ZX: PyZX with symbolic phases (one variable per weight and per input), simplified by `full_reduce`; a weight is
+  preserved when it still appears in a phase of the simplified graph.
 """
 
 from __future__ import annotations
@@ -32,13 +41,13 @@ from .statevector import n_blocks_for, pad_inputs, qdi_expectations, qdi_probabi
 
 __all__ = [
     "classical_fisher",
+    "draw_circuit",
+    "draw_zx",
     "fisher_information",
     "fisher_mean_ranks",
     "fourier_spectrum",
     "zx_circuit",
     "zx_reduction",
-    "draw_zx",
-    "draw_circuit",
 ]
 
 PAPER_CIRCUIT = {"n_qubits": 4, "in_features": 4, "depth": 1}
@@ -62,7 +71,8 @@ def classical_fisher(x: Tensor, weights: Tensor, basis: str = "y", eps: float = 
     """
     xp = pad_inputs(x, weights.shape[-2])
     probs = qdi_probabilities(xp, weights, basis)
-    with warnings.catch_warnings():  # torch 2.13's forward-AD set-up warns about its own use of torch.jit.script
+    # torch 2.13's forward-AD set-up warns about its own use of torch.jit.script
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", DeprecationWarning)
         jac = torch.func.jacfwd(lambda w: qdi_probabilities(xp, w, basis))(weights)
     jac = jac.reshape(probs.shape[0], probs.shape[1], -1)
@@ -247,7 +257,9 @@ def fourier_spectrum(
 # ---------------------------------------------------------------------------------------------------- ZX
 
 
-def zx_circuit(weights: Tensor | None = None, inputs: Tensor | None = None, n_qubits: int = 4, depth: int = 1) -> Any:
+def zx_circuit(
+    weights: Tensor | None = None, inputs: Tensor | None = None, n_qubits: int = 4, depth: int = 1
+) -> Any:
     """The one-encoding QDI circuit as a PyZX `Circuit` (phases in units of pi).
 
     Without `weights`/`inputs` the phases are symbolic PyZX variables `w1..w{24}` (in the order of the flattened

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["qdi_circuit", "qdi_gates", "make_qnode", "draw_circuit"]
+__all__ = ["draw_circuit", "make_qnode", "qdi_circuit", "qdi_gates"]
 
 
 def qdi_circuit(inputs: Tensor, weights: Tensor) -> list[Any]:

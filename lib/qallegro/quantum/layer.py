@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import torch
@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from .statevector import n_blocks_for, pad_inputs, qdi_expectations
 
-__all__ = ["QDILayer", "BACKENDS"]
+__all__ = ["BACKENDS", "QDILayer"]
 
 BACKENDS = ("torch", "pennylane", "lightning")
 
@@ -74,7 +74,9 @@ class QDILayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1] != self.in_features:
-            raise ValueError(f"QDILayer: expected {self.in_features} input features, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"QDILayer: expected {self.in_features} input features, got shape {tuple(x.shape)}"
+            )
         lead = x.shape[:-1]
         xp = pad_inputs(x.reshape(-1, self.in_features), self.n_qubits)
         if self.backend == "torch":
@@ -101,7 +103,7 @@ class QDILayer(nn.Module):
         return torch.stack(list(out), -1).to(xp.dtype)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _qnode(n_qubits: int, device: str) -> Any:
     """One QNode per (qubit count, device), kept outside the module so that models pickle cleanly."""
     from .circuit import make_qnode

@@ -21,15 +21,15 @@ convention).
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import torch
 from torch import Tensor
 
 __all__ = [
+    "block_unitaries",
     "n_blocks_for",
     "pad_inputs",
-    "block_unitaries",
     "qdi_expectations",
     "qdi_probabilities",
 ]
@@ -38,7 +38,9 @@ __all__ = [
 def n_blocks_for(in_features: int, n_qubits: int) -> int:
     """Number of trainable blocks: one more than the number of `n_qubits`-sized input chunks (zero-padded)."""
     if in_features < 1 or n_qubits < 1:
-        raise ValueError(f"QDI circuit needs in_features >= 1 and n_qubits >= 1, got {in_features}, {n_qubits}")
+        raise ValueError(
+            f"QDI circuit needs in_features >= 1 and n_qubits >= 1, got {in_features}, {n_qubits}"
+        )
     return math.ceil(in_features / n_qubits) + 1
 
 
@@ -48,7 +50,7 @@ def pad_inputs(x: Tensor, n_qubits: int) -> Tensor:
     return torch.nn.functional.pad(x, (0, rest)) if rest else x
 
 
-@lru_cache(maxsize=None)
+@cache
 def _ring_inverse_permutation(n: int) -> tuple[int, ...]:
     """Row permutation `perm` with `(P A) = A[perm]` for the CNOT ring 0->1, ..., (n-1)->0 (applied in order)."""
     dim = 1 << n
@@ -143,7 +145,7 @@ def _half_phase_terms(xk: Tensor, n: int) -> Tensor:
     return torch.cos(torch.addmm(shift, xk, signs))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _unfold(n: int) -> Tensor:
     """`[D, 2D]` map from `_half_phase_terms` to `[cos(theta_s) | sin(theta_s)]` for every state `s`."""
     dim, half = 1 << n, 1 << (n - 1)
