@@ -80,7 +80,6 @@ def test_fisher_mean_rank_for_one_two_three_layers() -> None:
     assert ranks == {int(k): v for k, v in PAPER["fisher_mean_rank"].items()}
 
 
-@pytest.mark.slow
 def test_fisher_near_zero_share_at_default_sizes() -> None:
     res = analysis.fisher_information()  # 100 weight draws x 100 inputs
     assert res["samples"] == 10_000

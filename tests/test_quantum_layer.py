@@ -161,3 +161,13 @@ def test_backends_share_one_weight() -> None:
     other.load_state_dict(state)
     x = torch.randn(3, 4, dtype=torch.float64)
     assert torch.allclose(other(x), layer(x), atol=TOL)
+
+
+def test_layer_pickles_after_using_pennylane(tmp_path) -> None:
+    layer = _layer(4, 4, 1, seed=11)
+    layer.backend = "pennylane"
+    x = torch.randn(3, 4, dtype=torch.float64)
+    want = layer(x)
+    torch.save(layer, tmp_path / "layer.pt")
+    loaded = torch.load(tmp_path / "layer.pt", weights_only=False)
+    assert loaded.backend == "pennylane" and torch.allclose(loaded(x), want)
