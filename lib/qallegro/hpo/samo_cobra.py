@@ -312,13 +312,20 @@ class SamoCobraSampler(BaseSampler):
                 np.array(pending).reshape(-1, d))
 
     def _generation(self, study, codec: _Codec, gen: int) -> list[dict[str, Any]]:
-        from scipy.stats import qmc
+        from threadpoolctl import threadpool_limits
 
+        # small dense algebra: one BLAS thread (several threads spin and are 10-60x slower on a busy machine)
+        with threadpool_limits(1, user_api="blas"):
+            return self._generation_points(study, codec, gen)
+
+    def _generation_points(self, study, codec: _Codec, gen: int) -> list[dict[str, Any]]:
         d = codec.dim
         n_init = self.n_init or max(self.batch_size, d + 1)
         x, y, pending = self._data(study, codec)
         rng = np.random.default_rng([self.seed if self.seed is not None else 0, gen])
         if gen == 0 and len(x) < n_init:
+            from scipy.stats import qmc
+
             halton = qmc.Halton(d, scramble=True, seed=rng)
             z = codec.snap(halton.random(n_init - len(x)) * 2 - 1)
             return [codec.decode(row) for row in z]
@@ -350,35 +357,38 @@ class SamoCobraSampler(BaseSampler):
         pareto_x = x[pareto_mask(y)]
         d = codec.dim
         diag = 2 * math.sqrt(d)
+        # one candidate pool per generation: uniform points and perturbations of the Pareto set, snapped; the
+        # surrogates do not change within a generation, so their predictions are computed once
+        cands = [rng.uniform(-1, 1, (self.n_candidates, d))]
+        if len(pareto_x):
+            for sigma in (0.2, 0.05):
+                base = pareto_x[rng.integers(len(pareto_x), size=self.n_candidates // 2)]
+                cands.append(base + rng.normal(0, sigma, base.shape))
+        pool = np.unique(codec.snap(np.vstack(cands)), axis=0)
+        pool_pred = predict(pool)
+        pool_dist = _distances(pool, known).min(axis=1)
         out: list[np.ndarray] = []
         for i in range(self.batch_size):
             rho = self.rho[(gen * self.batch_size + i) % len(self.rho)] * diag
-            cands = [rng.uniform(-1, 1, (self.n_candidates, d))]
-            if len(pareto_x):
-                for sigma in (0.2, 0.05):
-                    base = pareto_x[rng.integers(len(pareto_x), size=self.n_candidates // 2)]
-                    cands.append(np.clip(base + rng.normal(0, sigma, base.shape), -1, 1))
-            z = codec.snap(np.vstack(cands))
-            z = np.unique(z, axis=0)
 
-            def score(zz: np.ndarray, rho: float = rho, known: np.ndarray = known,
-                      front: np.ndarray = front) -> np.ndarray:
-                s = hv_improvement_2d(predict(zz), front, ref)
-                near = _distances(zz, known).min(axis=1) <= max(rho, 1e-9)
-                return np.where(near, -np.inf, s)
+            def score(zz: np.ndarray, pred: np.ndarray | None = None, dist: np.ndarray | None = None,
+                      rho: float = rho, known: np.ndarray = known, front: np.ndarray = front) -> np.ndarray:
+                pred = predict(zz) if pred is None else pred
+                dist = _distances(zz, known).min(axis=1) if dist is None else dist
+                return np.where(dist <= max(rho, 1e-9), -np.inf, hv_improvement_2d(pred, front, ref))
 
-            s = score(z)
-            if not np.any(np.isfinite(s)):  # every candidate is too close: relax to "not evaluated yet"
-                s = np.where(_distances(z, known).min(axis=1) > 1e-9, hv_improvement_2d(predict(z), front, ref),
-                             -np.inf)
-            if not np.any(np.isfinite(s)):
-                best = z[rng.integers(len(z))]
+            sc = score(pool, pool_pred, pool_dist)
+            if not np.any(np.isfinite(sc)):  # every candidate is too close: relax to "not evaluated yet"
+                sc = np.where(pool_dist > 1e-9, hv_improvement_2d(pool_pred, front, ref), -np.inf)
+            if not np.any(np.isfinite(sc)):
+                best = codec.snap(rng.uniform(-1, 1, d))[0]
             else:
-                best = z[int(np.argmax(s))]
+                best = pool[int(np.argmax(sc))]
                 if self.refine:
                     best = self._refine(best, score, codec, rng)
             out.append(best)
             known = np.vstack([known, best])
+            pool_dist = np.minimum(pool_dist, _distances(pool, best[None])[:, 0])
             front = pareto_front(np.vstack([front, predict(best[None])]))
         return out
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from threadpoolctl import threadpool_limits
 
 from qallegro import scales
 from qallegro.hpo import space as space_mod
@@ -262,6 +263,8 @@ def run_worker(op: OpenStudy, *, max_trials: int | None = None, threads: int = 1
     summary = WorkerSummary()
     failures_in_row = 0
     bar = tqdm(total=op.target, desc=op.name, unit="trial", disable=not progress)
+    # BLAS threads = this worker's threads (samplers and data code use numpy/scipy; torch is set by training)
+    blas = threadpool_limits(threads, user_api="blas")
     try:
         while max_trials is None or summary.completed + summary.failed < max_trials:
             with op.storage.claim(op.name):
@@ -297,6 +300,7 @@ def run_worker(op: OpenStudy, *, max_trials: int | None = None, threads: int = 1
         raise
     finally:
         bar.close()
+        blas.restore_original_limits()
     return summary
 
 
