@@ -37,10 +37,10 @@ def _run(name: str, seed: int, n: int) -> list[dict]:
 
 @pytest.mark.parametrize("name", SAMPLERS)
 def test_seeded_samplers_are_deterministic(name: str) -> None:
-    n = 6 if name == "gp" else 10
-    a, b, c = _run(name, 7, n), _run(name, 7, n), _run(name, 8, n)
+    n = 5 if name == "gp" else 10
+    a, b, c = _run(name, 7, n), _run(name, 7, n), _run(name, 8, 4)
     assert a == b
-    assert a != c
+    assert a[:4] != c
 
 
 def test_make_sampler_arguments_are_explicit() -> None:
