@@ -81,6 +81,10 @@ def test_cli_reports_unknown_keys_with_the_file(tmp_path: Path, capsys: pytest.C
     assert "learning_rat" in err and str(bad) in err and "learning_rate" in err
     assert main(["train", "--dataset", "rmd17-aspirin", "--set", "num_layer=3"]) == 2
     assert "num_layer" in capsys.readouterr().err
+    assert main(["train", "--dataset", "rmd17-aspirin", "--set", "parity=odd"]) == 2   # a bad model value
+    assert "parity" in capsys.readouterr().err
+    assert main(["train", "--dataset", "no-such-set", "--run-dir", str(tmp_path / "r")]) == 2
+    assert "no-such-set" in capsys.readouterr().err
 
 
 def test_resolution_order(tmp_path: Path) -> None:

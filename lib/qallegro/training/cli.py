@@ -40,11 +40,12 @@ def _train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(cfg, sort_keys=True), end="")
         return 0
+    from qallegro.data.errors import DataError
     from qallegro.training.trainer import train
 
     try:
         result = train(cfg, run_dir=args.run_dir, resume=args.resume, progress=not args.no_progress)
-    except (ConfigError, FileExistsError) as err:
+    except (ConfigError, DataError, FileExistsError, FileNotFoundError) as err:
         print(f"qallegro train: {err}", file=sys.stderr)
         return 2
     summary = {k: result[k] for k in ("run_dir", "epochs", "best_epoch", "stop_reason", "wall_s", "val_f_mae",

@@ -221,7 +221,21 @@ def resolve_config(
     _merge(cfg, over, known, "overrides")
     cfg.update(explicit)
     validate(cfg)
+    check_model_keys(cfg)
     return cfg
+
+
+def check_model_keys(cfg: Mapping[str, Any]) -> None:
+    """Validate the model keys now (before data are loaded); statistics named `auto`/`dataset_*` are skipped."""
+    from qallegro.models import resolve_model_config
+
+    probe = dict(cfg)
+    if probe.get("avg_num_neighbors") is None or isinstance(probe.get("avg_num_neighbors"), str):
+        probe["avg_num_neighbors"] = 1.0
+    try:
+        resolve_model_config(probe)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
 
 
 def validate(cfg: Mapping[str, Any]) -> None:
