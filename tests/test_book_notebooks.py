@@ -21,7 +21,8 @@ NOTEBOOK_FILES = sorted(p for p in BOOK.rglob("*.ipynb")
 TYPES = {"str", "int", "float", "bool"}
 ITEMS = [f"Fig. {i}" for i in range(1, 8)] + [f"Table {i}" for i in range(1, 7)]
 # pages that land with their libraries (phase 2); strict: a page that appears must be taken off this list
-PENDING = {item: "the page lands with its library" for item in ITEMS}
+PENDING = {item: "the page lands with its library" for item in ITEMS
+           if item not in ("Fig. 1", "Fig. 3", "Fig. 4")}
 
 
 def parameters_cell(nb: nbformat.NotebookNode) -> str:

@@ -11,7 +11,7 @@ from qallegro import paper
 from qallegro.pipeline import compare, records
 from qallegro.pipeline.execute import set_title
 from qallegro.pipeline.notebooks import Notebook
-from qallegro.pipeline.page import describe_hardware, provenance, show, text
+from qallegro.pipeline.page import describe_hardware, provenance, show
 
 
 def test_hyperparameters_beside_the_papers_rows() -> None:
@@ -55,7 +55,6 @@ def test_page_helpers() -> None:
     ax.plot([0, 1], [1, 0])
     img = show(fig)
     assert img.data[:8] == b"\x89PNG\r\n\x1a\n" and not plt.get_fignums()
-    assert repr(text("quick")) == "quick"
     line = provenance("smoke", seed=3).data
     assert "**smoke** scale" in line and "seed 3" in line and "GPU" in line
     assert describe_hardware({"cpu": "X", "cpus_available": 2, "memory_gib": 4.0, "gpu": None}) == \

@@ -54,7 +54,9 @@ MOO_RUNS: tuple[tuple[str, str], ...] = (
 )
 
 # The content pages, in the book's order.
-_PAGES: tuple[Notebook, ...] = ()
+_PAGES: tuple[Notebook, ...] = (
+    Notebook("qdi_layer", "qdi_layer.ipynb"),
+)
 
 # The reproducibility page lists the run records of every other page, so it runs after all of them.
 NOTEBOOKS: tuple[Notebook, ...] = (

@@ -45,17 +45,3 @@ def show(fig: Any, dpi: int = 110) -> Any:
     plt.close(fig)
     return Image(data=buf.getvalue(), format="png")
 
-
-class _Text:
-    """A string whose plain-text display has no quotes (for `glue` into prose)."""
-
-    def __init__(self, value: object) -> None:
-        self.value = str(value)
-
-    def __repr__(self) -> str:
-        return self.value
-
-
-def text(value: object) -> _Text:
-    """Wrap a value so that `{glue:text}` shows it as plain text (a glued `str` would show its quotes)."""
-    return _Text(value)
