@@ -18,7 +18,6 @@ import warnings
 
 import numpy as np
 import optuna
-
 from qallegro.hpo.samplers import make_sampler
 from qallegro.hpo.space import default_space
 from qallegro.utils import atomic_write_json, environment_record, set_threads

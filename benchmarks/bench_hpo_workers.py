@@ -23,7 +23,6 @@ import tempfile
 from pathlib import Path
 
 import optuna
-
 from qallegro.hpo.study import StudySpec, create_or_resume
 from qallegro.utils import atomic_write_json, environment_record
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_hpo_study import SYNTHETIC
-
 from qallegro.cli import main
+from test_hpo_study import SYNTHETIC
 
 
 def test_space_listing(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,6 @@ import itertools
 
 import numpy as np
 import pytest
-
 from qallegro.hpo.pareto import (
     hypervolume_2d,
     hypervolume_history,

@@ -20,9 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_hpo_study import FAST_HEARTBEAT, attempts, hpo, spec, wait_for
-
 from qallegro.hpo.study import counts, create_or_resume
+from test_hpo_study import FAST_HEARTBEAT, attempts, hpo, spec, wait_for
 
 pytestmark = pytest.mark.postgres
 INSTALL_HINT = ("PostgreSQL server binaries (initdb, pg_ctl) not found: install them with "
@@ -69,7 +68,7 @@ def postgres_url() -> Iterator[str]:
     data, port = folder / "data", _free_port()
 
     def pg(*cmd: str) -> None:
-        res = subprocess.run(as_user + list(cmd), capture_output=True, text=True, timeout=120)
+        res = subprocess.run(as_user + list(cmd), capture_output=True, text=True, timeout=120, check=False)
         if res.returncode != 0:
             log = (folder / "server.log").read_text() if (folder / "server.log").exists() else ""
             pytest.fail(f"{' '.join(cmd)} failed ({res.returncode}): {res.stdout}{res.stderr}{log}")
@@ -81,7 +80,7 @@ def postgres_url() -> Iterator[str]:
         yield f"postgresql+psycopg2://qallegro@/postgres?host={folder}&port={port}"
     finally:
         subprocess.run(as_user + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       capture_output=True, timeout=60)
+                       capture_output=True, timeout=60, check=False)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -11,16 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_hpo_study import SYNTHETIC, spec
-
 from qallegro.hpo.study import run
+from test_hpo_study import SYNTHETIC, spec
 
 
 def test_done_command_writes_front_and_plot(results_dir: Path) -> None:
     cmd = [sys.executable, "-m", "qallegro", "hpo", "run", "--dataset", "rmd17-benzene", "--variant", "mlp",
            "--sampler", "nsga2", "--scale", "smoke", "--no-progress"]
     res = subprocess.run(cmd, env={**os.environ, "QALLEGRO_RESULTS": str(results_dir)}, capture_output=True,
-                         text=True, timeout=600)
+                         text=True, timeout=600, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     folder = results_dir / "smoke" / "hpo" / "rmd17-benzene-mlp-nsga2-s0"
     front = pd.read_csv(folder / "pareto.csv")
@@ -44,6 +43,10 @@ def test_done_command_writes_front_and_plot(results_dir: Path) -> None:
     assert out["trial"] == chosen["number"] and out["config"] == chosen["config"]
     assert Path(out["epochs_csv"]).exists() and out["val_f_mae"] > 0 and out["inference_total_s"] > 0
     assert json.loads((folder / "final-lowest_error.json").read_text())["val_e_mae"] == out["val_e_mae"]
+    assert Path(out["run_dir"]).name == f"final-trial-{out['trial']:05d}"
+    knee = final_train(op, "knee", threads=1, progress=False)
+    if knee["trial"] == out["trial"]:  # the same trial is trained once
+        assert knee["run_dir"] == out["run_dir"] and knee["val_f_mae"] == out["val_f_mae"]
 
 
 def test_transfer_combines_culi_qdi_and_dataset_allegro(results_dir: Path) -> None:

@@ -8,7 +8,6 @@ import warnings
 import numpy as np
 import optuna
 import pytest
-
 from qallegro.hpo.pareto import hypervolume_2d
 from qallegro.hpo.problems import zdt1_objective, zdt1_optimal_hv, zdt1_space
 from qallegro.hpo.samo_cobra import RBFModel, SamoCobraSampler, fit_best_rbf, hv_improvement_2d
@@ -91,8 +90,8 @@ def test_samo_cobra_proposals_stay_in_bounds_and_integers_are_integers() -> None
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     study.optimize(zdt1_objective(5, int_params=2), n_trials=24)
     for t in study.trials:
-        for name, dist in space.items():
-            v = t.params[name]
+        for name, v in t.params.items():
+            dist = space[name]
             assert dist.low <= v <= dist.high
             if isinstance(dist, optuna.distributions.IntDistribution):
                 assert isinstance(v, int)
@@ -108,12 +107,12 @@ def test_samo_cobra_beats_random_on_zdt1() -> None:
     ref = (1.1, 1.1)
     hv = {"random": [], "samo-cobra": []}
     for seed in range(3):
-        for name in hv:
+        for name, values in hv.items():
             sampler = (optuna.samplers.RandomSampler(seed=seed) if name == "random" else
                        SamoCobraSampler(zdt1_space(4, 1), batch_size=5, seed=seed, n_candidates=500))
             study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
             study.optimize(zdt1_objective(4, 1), n_trials=30)
-            hv[name].append(hypervolume_2d(np.array([t.values for t in study.trials]), ref))
+            values.append(hypervolume_2d(np.array([t.values for t in study.trials]), ref))
     best = zdt1_optimal_hv(ref)
     assert min(hv["samo-cobra"]) > max(hv["random"]) + 0.2, hv
     assert np.mean(hv["samo-cobra"]) > 0.85 * best, (hv, best)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-
 from qallegro import scales
 from qallegro.hpo.space import (
     SpaceError,

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from qallegro.hpo.objective import TrialContext, TrialResult
 from qallegro.hpo.study import StudySpec, counts, create_or_resume, run, run_worker
 
@@ -50,8 +49,8 @@ def attempts(folder: Path) -> dict[str, list[str]]:
 
 
 def spec(**kw) -> StudySpec:
-    base = dict(dataset="rmd17-benzene", variant="allegro", sampler="random", scale="smoke", n_trials=5,
-                objective=SYNTHETIC, settings=FAST_HEARTBEAT)
+    base = {"dataset": "rmd17-benzene", "variant": "allegro", "sampler": "random", "scale": "smoke",
+            "n_trials": 5, "objective": SYNTHETIC, "settings": FAST_HEARTBEAT}
     base.update(kw)
     return StudySpec(**base)
 
@@ -164,7 +163,7 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(results_dir: Path) ->
 
 
 def test_sigkill_mid_trial_loses_only_that_trial_file_storage(results_dir: Path) -> None:
-    op = create_or_resume(spec(n_trials=4))
+    op = create_or_resume(spec(n_trials=4, sampler="samo-cobra"))
     args = ["worker", "--storage", op.storage.url, "--study", op.name, "--no-progress"]
     victim = hpo(args, results_dir, sleep=1.0)
     wait_for(lambda: started_by(op.folder, "00001", victim.pid), what="trial 1 to start")
@@ -179,7 +178,26 @@ def test_sigkill_mid_trial_loses_only_that_trial_file_storage(results_dir: Path)
     failed = next(t for t in trials if t.state.name == "FAIL")
     retry = next(t for t in trials if t.system_attrs.get("failed_trial") == failed.number)
     assert failed.number == 1 and retry.state.name == "COMPLETE" and retry.params == failed.params
+    slots = [tuple(t.system_attrs["samo_cobra:slot"]) for t in trials if "failed_trial" not in t.system_attrs]
+    assert len(slots) == len(set(slots)) == 4  # the two workers shared the sampler's generations
     log = attempts(op.folder)
     assert len(log) == 4
     assert log["00001"][0] == f"start {victim.pid}" and log["00001"][-1] == f"done {rescuer.pid}"
     assert all(sum(line.startswith("done") for line in v) == 1 for v in log.values())
+
+
+def test_sampler_comparison_machinery(results_dir: Path) -> None:
+    from qallegro.hpo.experiment import REFERENCE, compare_samplers
+
+    df = compare_samplers("smoke", samplers=["random", "samo-cobra"], seeds=[0, 1], n_trials=4,
+                          objective=SYNTHETIC, progress=False)
+    assert len(df) == 2 * 2 * 4
+    best = REFERENCE[0] * REFERENCE[1]
+    for _, run_df in df.groupby(["sampler", "seed"]):
+        hv = run_df.sort_values("n_complete")["hypervolume"].to_numpy()
+        assert (hv[1:] >= hv[:-1]).all() and 0 < hv[-1] <= best
+    folder = results_dir / "smoke" / "hpo" / "compare-rmd17-benzene-allegro"
+    assert (folder / "hypervolume.csv").exists() and (folder / "hypervolume.png").exists()
+    again = compare_samplers("smoke", samplers=["random", "samo-cobra"], seeds=[0, 1], n_trials=4,
+                             objective=SYNTHETIC, progress=False, plots=False)  # resumes: nothing recomputed
+    pd.testing.assert_frame_equal(df, again)

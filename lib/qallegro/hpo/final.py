@@ -32,7 +32,8 @@ def chosen_config(op, choice: str = "lowest_error") -> dict[str, Any]:
 
 
 def _train_and_record(dataset: str, variant: str, scale: str, overrides: dict[str, Any], settings: dict[str, Any],
-                      run_dir: Path, record: dict[str, Any], threads: int | None, progress: bool) -> dict[str, Any]:
+                      run_dir: Path, summary: Path, record: dict[str, Any], threads: int | None,
+                      progress: bool) -> dict[str, Any]:
     from qallegro.training import load_run, train
 
     cfg = trial_config(dataset, variant, scale, overrides, settings, threads, final=True)
@@ -45,21 +46,23 @@ def _train_and_record(dataset: str, variant: str, scale: str, overrides: dict[st
            "test": result.get("test"), "epochs": result.get("epochs"), "wall_s": result.get("wall_s"),
            "inference_total_s": timing["total_s"], "inference_n_structures": timing["n_structures"],
            "objectives": list(objective_names(dataset))}
-    atomic_write_json(run_dir.parent / f"{run_dir.name}.json", out)
+    atomic_write_json(summary, out)
     return out
 
 
 def final_train(op, choice: str = "lowest_error", threads: int | None = None, progress: bool = True
                 ) -> dict[str, Any]:
-    """Train `op`'s chosen configuration at the full budget into `<study>/final-<choice>/`; the summary is also
-    written to `<study>/final-<choice>.json`. Resumable: a finished run is not repeated."""
+    """Train `op`'s chosen configuration at the full budget into `<study>/final-trial-<number>/` (shared when
+    two choices pick the same trial); the summary goes to `<study>/final-<choice>.json`. Resumable: a finished
+    run is not repeated."""
     entry = chosen_config(op, choice)
     log = get_logger("qallegro.hpo", op.folder / "hpo.log")
     log.info(f"final training of {op.name} {choice} (trial {entry['number']}): {entry['params']}")
     record = {"study": op.name, "choice": choice, "trial": entry["number"], "params": entry["params"],
               "hpo_values": {k: entry[k] for k in objective_names(op.spec.dataset)}}
     return _train_and_record(op.spec.dataset, op.spec.variant, op.spec.scale, entry["config"], op.settings,
-                             op.folder / f"final-{choice}", record, threads, progress)
+                             op.folder / f"final-trial-{entry['number']:05d}", op.folder / f"final-{choice}.json",
+                             record, threads, progress)
 
 
 def transfer_config(qdi_op, allegro_op, choice: str = "lowest_error") -> tuple[dict[str, Any], dict[str, Any]]:
@@ -89,5 +92,5 @@ def transfer_train(qdi_op, allegro_op, choice: str = "lowest_error", threads: in
     dataset, scale = allegro_op.spec.dataset, allegro_op.spec.scale
     run_dir = allegro_op.folder.parent / f"transfer-{dataset}-qdi"
     record = {"transfer": provenance, "choice": choice}
-    return _train_and_record(dataset, "qdi", scale, overrides, allegro_op.settings, run_dir, record, threads,
-                             progress)
+    return _train_and_record(dataset, "qdi", scale, overrides, allegro_op.settings, run_dir,
+                             run_dir.parent / f"{run_dir.name}.json", record, threads, progress)

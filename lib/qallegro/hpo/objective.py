@@ -61,7 +61,7 @@ def load_objective(spec: str = DEFAULT_OBJECTIVE) -> Objective:
     except (ImportError, AttributeError) as err:
         raise ValueError(f"objective {spec!r} cannot be imported: {err}") from err
     if not callable(fn):
-        raise ValueError(f"objective {spec!r} is not callable")
+        raise TypeError(f"objective {spec!r} is not callable")
     return fn
 
 

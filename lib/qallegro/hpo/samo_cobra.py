@@ -167,7 +167,7 @@ class _Codec:
         self.dists = [space[n] for n in self.names]
         for n, d in zip(self.names, self.dists, strict=True):
             if not isinstance(d, (FloatDistribution, IntDistribution)):
-                raise ValueError(f"SamoCobraSampler handles float and int parameters only; {n} is {d}")
+                raise TypeError(f"SamoCobraSampler handles float and int parameters only; {n} is {d}")
 
     @property
     def dim(self) -> int:
@@ -196,7 +196,7 @@ class _Codec:
             if step is not None:
                 v = d.low + round((v - d.low) / step) * step
             v = min(max(v, d.low), d.high)
-            out[n] = int(round(v)) if isinstance(d, IntDistribution) else float(v)
+            out[n] = round(v) if isinstance(d, IntDistribution) else float(v)
         return out
 
     def snap(self, z: np.ndarray) -> np.ndarray:

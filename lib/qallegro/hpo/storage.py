@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import optuna
 from optuna.storages import JournalStorage, RDBStorage
@@ -177,12 +177,12 @@ class HeartbeatThread:
         while True:
             try:
                 self._storage.record_heartbeat(self._trial_id)
-            except Exception as err:  # a missed beat is not fatal; the grace period covers several
+            except Exception as err:  # noqa: BLE001 -- a missed beat is not fatal; the grace period covers several
                 optuna.logging.get_logger(__name__).warning(f"heartbeat of trial {self._trial_id}: {err!r}")
             if self._stop.wait(self._interval):
                 return
 
-    def __enter__(self) -> HeartbeatThread:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -267,20 +267,19 @@ def run_worker(op: OpenStudy, *, max_trials: int | None = None, threads: int = 1
     blas = threadpool_limits(threads, user_api="blas")
     try:
         while max_trials is None or summary.completed + summary.failed < max_trials:
-            with op.storage.claim(op.name):
-                with warnings.catch_warnings():
-                    # we run our own trial loop with heartbeats, not Study.optimize (see the module docstring)
-                    warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    optuna.storages.fail_stale_trials(op.study)
-                    requeue_interrupted(op.study, int(hb.get("max_retry", 1)))
-                    c = counts(op.study)
-                    bar.n = min(c["COMPLETE"], op.target)
-                    bar.refresh()
-                    if c["COMPLETE"] >= op.target:
-                        break
-                    start = c["WAITING"] > 0 or c["COMPLETE"] + c["RUNNING"] < op.target
-                    trial = op.study.ask() if start else None
+            with op.storage.claim(op.name), warnings.catch_warnings():
+                # we run our own trial loop with heartbeats, not Study.optimize (see the module docstring)
+                warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(op.study)
+                requeue_interrupted(op.study, int(hb.get("max_retry", 1)))
+                c = counts(op.study)
+                bar.n = min(c["COMPLETE"], op.target)
+                bar.refresh()
+                if c["COMPLETE"] >= op.target:
+                    break
+                start = c["WAITING"] > 0 or c["COMPLETE"] + c["RUNNING"] < op.target
+                trial = op.study.ask() if start else None
             if trial is None:
                 time.sleep(poll_s)  # the remaining trials are running elsewhere; wait in case one dies
                 continue
@@ -331,7 +330,7 @@ def _run_trial(op: OpenStudy, trial: optuna.Trial, objective, worker: str, threa
             op.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         except Exception as err:
-            log.exception(f"trial {trial.number} failed: {err!r}")
+            log.exception(f"trial {trial.number} failed")
             trial.set_user_attr("error", repr(err)[:2000])
             op.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             return False
