@@ -201,3 +201,20 @@ def test_sampler_comparison_machinery(results_dir: Path) -> None:
     again = compare_samplers("smoke", samplers=["random", "samo-cobra"], seeds=[0, 1], n_trials=4,
                              objective=SYNTHETIC, progress=False, plots=False)  # resumes: nothing recomputed
     pd.testing.assert_frame_equal(df, again)
+
+
+def test_trial_budget_and_logs_per_study(results_dir: Path) -> None:
+    from qallegro import scales
+    from qallegro.hpo.objective import trial_config
+    from qallegro.training import resolve_config
+
+    paper = scales.settings("hpo", "paper")
+    cfg = trial_config("qm9", "allegro", "paper", {"r_max": 6.0}, paper, threads=1)
+    assert (cfg["max_wall_s"], cfg["r_max"], cfg["threads"]) == (1944.0, 6.0, 1)  # the paper's 32.4 min on QM9
+    final = trial_config("qm9", "allegro", "paper", {}, paper, final=True)
+    assert final["max_wall_s"] == resolve_config("qm9", "allegro", "paper")["max_wall_s"]
+    a = run(spec(name="log-a", n_trials=2), progress=False, plots=False)["study"]
+    b = run(spec(name="log-b", n_trials=2), progress=False, plots=False)["study"]
+    # each study's log holds its own two trials only (no file handler left behind by the first study)
+    assert (a.folder / "hpo.log").read_text().count(" starts: ") == 2
+    assert (b.folder / "hpo.log").read_text().count(" starts: ") == 2

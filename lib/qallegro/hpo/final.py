@@ -16,7 +16,7 @@ from typing import Any
 from qallegro.hpo import space as space_mod
 from qallegro.hpo.objective import measure_inference, objective_names, trial_config
 from qallegro.hpo.report import choose, trials_frame
-from qallegro.utils import atomic_write_json, get_logger
+from qallegro.utils import atomic_write_json
 
 CHOICES = ("lowest_error", "knee")
 
@@ -55,9 +55,11 @@ def final_train(op, choice: str = "lowest_error", threads: int | None = None, pr
     """Train `op`'s chosen configuration at the full budget into `<study>/final-trial-<number>/` (shared when
     two choices pick the same trial); the summary goes to `<study>/final-<choice>.json`. Resumable: a finished
     run is not repeated."""
+    from qallegro.hpo.study import study_log
+
     entry = chosen_config(op, choice)
-    log = get_logger("qallegro.hpo", op.folder / "hpo.log")
-    log.info(f"final training of {op.name} {choice} (trial {entry['number']}): {entry['params']}")
+    with study_log(op.folder) as log:
+        log.info(f"final training of {op.name} {choice} (trial {entry['number']}): {entry['params']}")
     record = {"study": op.name, "choice": choice, "trial": entry["number"], "params": entry["params"],
               "hpo_values": {k: entry[k] for k in objective_names(op.spec.dataset)}}
     return _train_and_record(op.spec.dataset, op.spec.variant, op.spec.scale, entry["config"], op.settings,

@@ -67,11 +67,12 @@ def load_objective(spec: str = DEFAULT_OBJECTIVE) -> Objective:
 
 def trial_config(dataset: str, variant: str, scale: str, overrides: dict[str, Any], settings: dict[str, Any],
                  threads: int | None = None, final: bool = False) -> dict[str, Any]:
-    """The training config of a trial: training defaults at `scale` <- the HPO budget (`trial_overrides`, or
-    `final_overrides` when `final`) <- the trial's parameters."""
+    """The training config of a trial: training defaults at `scale` <- the HPO budget (`trial_overrides`, then
+    `trial_overrides_by_dataset[dataset]`; or `final_overrides` when `final`) <- the trial's parameters."""
     from qallegro.training import resolve_config
 
-    budget = dict(settings.get("final_overrides" if final else "trial_overrides") or {})
+    key = "final_overrides" if final else "trial_overrides"
+    budget = {**(settings.get(key) or {}), **((settings.get(f"{key}_by_dataset") or {}).get(dataset) or {})}
     extra = {"threads": threads} if threads else {}
     return resolve_config(dataset, variant, scale, overrides={**budget, **overrides, **extra})
 

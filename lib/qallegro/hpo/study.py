@@ -15,11 +15,14 @@ needs the storage URL and the study name. Guarantees:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import socket
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,6 +211,21 @@ def enqueue_paper_configs(study: optuna.Study, dataset: str, variant: str,
     return notes
 
 
+@contextlib.contextmanager
+def study_log(folder: Path) -> Iterator[logging.Logger]:
+    """The `qallegro.hpo` logger writing to `<folder>/hpo.log` for the duration of the context (the file handler
+    is removed afterwards, so that several studies in one process do not write into each other's logs)."""
+    path = (folder / "hpo.log").resolve()
+    log = get_logger("qallegro.hpo", path)
+    try:
+        yield log
+    finally:
+        for h in list(log.handlers):
+            if isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path:
+                log.removeHandler(h)
+                h.close()
+
+
 def counts(study: optuna.Study) -> dict[str, int]:
     """Number of trials per state name."""
     out = {s.name: 0 for s in TrialState}
@@ -241,10 +259,15 @@ def run_worker(op: OpenStudy, *, max_trials: int | None = None, threads: int = 1
 
     Ctrl-C fails the running trial (retried on the next run) and re-raises KeyboardInterrupt.
     """
+    op.folder.mkdir(parents=True, exist_ok=True)
+    with study_log(op.folder) as log:
+        return _work(op, log, max_trials, threads, progress, poll_s)
+
+
+def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: int, progress: bool,
+          poll_s: float | None) -> WorkerSummary:
     from tqdm.auto import tqdm
 
-    op.folder.mkdir(parents=True, exist_ok=True)
-    log = get_logger("qallegro.hpo", op.folder / "hpo.log")
     objective = load_objective(op.spec.objective)
     hb = op.settings.get("heartbeat") or {}
     interval = float(hb.get("interval", 60))
