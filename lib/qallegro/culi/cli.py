@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     v = sub.add_parser("validate", help="the labeller's force and mixing-energy error vs the GPAW references")
     v.add_argument("--labeler", choices=("sevenn",), default="sevenn")
+    v.add_argument("--json", default=None, help="write the full result (per cell and summary) to this file")
     v.set_defaults(func=_validate)
 
     d = sub.add_parser("gpaw-subset", help="label small frames of a generated dataset with GPAW and compare")
@@ -66,7 +67,8 @@ def _generate(args: argparse.Namespace) -> int:
     except (LabelerUnavailable, SettingsMismatch) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"{prov['n_frames']} frames in {prov['files']} ({prov['labelling_seconds']:.0f} s of labelling)")
+    print(f"{prov['n_frames']} frames in {prov['folder']}/culi.extxyz ({prov['labelling_seconds']:.0f} s of "
+          "structure building, relaxation, MD and labelling)")
     print("frames per category: " + ", ".join(f"{k} {v}" for k, v in prov["counts"].items()))
     if prov["n_failures"]:
         print(f"{prov['n_failures']} failure(s), kept out of the dataset (see provenance.json):", file=sys.stderr)
@@ -93,6 +95,11 @@ def _validate(args: argparse.Namespace) -> int:
 
     set_threads(1)
     result = labeller_error(args.labeler)
+    if args.json:
+        from qallegro.utils import atomic_write_json, environment_record
+
+        atomic_write_json(args.json, {**result, "environment": environment_record(),
+                                      "command": "qallegro culi validate --json " + args.json})
     print(json.dumps(result["summary"], indent=2))
     return 0
 

@@ -7,7 +7,7 @@ Layout of a dataset folder (default `<results>/<scale>/culi`, `<results>` = `$QA
   work/NNNNN.npz   MD checkpoint of a running melt-quench task (removed when the task is done)
   culi.extxyz      all frames in task order, once every task is done;  splits.json  train/val/test indices
   provenance.json  labeller and driver settings, package versions, seed, counts per category, failures, timing
-  generate.log     the log
+  generate.log     the log;   .gitignore  keeps everything but provenance.json out of git
 
 Re-running the same command continues where it stopped. A different scale setting, seed or labeller setting (e.g.
 a GPAW cutoff) in an existing folder is refused: one dataset never mixes settings.
@@ -19,6 +19,7 @@ import io
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ DATASET_FILE = "culi.extxyz"
 SPLITS_FILE = "splits.json"
 PROVENANCE_FILE = "provenance.json"
 REPO_ROOT = Path(__file__).resolve().parents[3]
+# a generated folder ignores itself in git (the dataset is never committed); only provenance.json may be
+GITIGNORE = "# written by `qallegro culi generate`: the dataset is never committed\n*\n!.gitignore\n!provenance.json\n"
 
 
 class SettingsMismatch(RuntimeError):
@@ -221,15 +224,26 @@ def _to_atoms(base: Atoms, frame: Frame, task: Task, labels: dict[str, Any]) -> 
 
 
 def run_task(task: Task, builder: Builder, driver: Labeler, labeler: Labeler, settings: dict[str, Any],
-             seed: int, checkpoint: Path | None = None) -> tuple[list[Atoms], list[dict[str, Any]]]:
-    """Relax or melt-quench one structure with the driver; label the chosen frames. Returns (frames, failures)."""
+             seed: int, checkpoint: Path | None = None,
+             on_frame: Callable[[], None] | None = None) -> tuple[list[Atoms], list[dict[str, Any]]]:
+    """Relax or melt-quench one structure with the driver; label the chosen frames. Returns (frames, failures).
+
+    `on_frame()` is called whenever the melt-quench records a frame (progress bars).
+    """
     base = builder.structure(task.category, task.recipe)
     calc = driver.calculator  # type: ignore[attr-defined]
     try:
         if task.category == "md":
             sched = schedule(settings)
-            raw = melt_quench(base, calc, sched, sample_steps(sched.n_steps, task.n_frames), task_seed(seed, task.id),
-                              checkpoint=checkpoint, checkpoint_every=int(settings["md"]["checkpoint_every"]))
+            steps = sample_steps(sched.n_steps, task.n_frames)
+            wanted = set(steps)
+
+            def on_step(step: int) -> None:
+                if on_frame is not None and step in wanted:
+                    on_frame()
+
+            raw = melt_quench(base, calc, sched, steps, task_seed(seed, task.id), checkpoint=checkpoint,
+                              checkpoint_every=int(settings["md"]["checkpoint_every"]), on_step=on_step)
         else:
             traj = relax(base, calc, settings["relax"]["fmax"], settings["relax"]["max_steps"])
             raw = [traj[i] for i in sample_steps(len(traj) - 1, task.n_frames)]
@@ -308,6 +322,8 @@ def generate(scale: str = "quick", labeler: str | Labeler = "sevenn", seed: int 
     if lab.name == "gpaw" and getattr(lab, "workdir", None) is None:
         lab.workdir = out / "work"  # type: ignore[attr-defined]
     out.mkdir(parents=True, exist_ok=True)
+    if not (out / ".gitignore").exists():
+        atomic_write_text(out / ".gitignore", GITIGNORE)
     log = get_logger("qallegro.culi", out / "generate.log")
     record = _settings_record(settings, seed, lab, drv)
     digest = config_hash(record)
@@ -336,11 +352,17 @@ def generate(scale: str = "quick", labeler: str | Labeler = "sevenn", seed: int 
     from tqdm.auto import tqdm
 
     bar = tqdm(total=sum(t.n_frames for t in tasks), initial=sum(d["n_frames"] for d in done.values()),
-               unit="frame", desc=f"culi {out.name}", disable=not progress)
+               unit="frame", desc=f"culi {scale}", disable=not progress)
     for task in todo:
         t0 = time.perf_counter()
         ckpt = out / "work" / f"{task.index:05d}.npz"
-        frames, failures = run_task(task, builder, drv, lab, settings, seed, checkpoint=ckpt)
+        shown = [0]
+
+        def tick(shown: list[int] = shown) -> None:
+            shown[0] += 1
+            bar.update(1)
+
+        frames, failures = run_task(task, builder, drv, lab, settings, seed, checkpoint=ckpt, on_frame=tick)
         part = out / "parts" / f"{task.index:05d}.extxyz"
         atomic_write_text(part, frames_to_text(frames))
         done[str(task.index)] = {"id": task.id, "category": task.category, "n_frames": len(frames),
@@ -348,7 +370,7 @@ def generate(scale: str = "quick", labeler: str | Labeler = "sevenn", seed: int 
                                  "n_atoms": task.n_atoms}
         atomic_write_json(state_path, state)
         ckpt.unlink(missing_ok=True)
-        bar.update(len(frames))
+        bar.update(len(frames) - shown[0])
         for f in failures:
             log.warning("failure in %s: %s", task.id, f)
         log.info("task %d/%d %s: %d frames in %.1f s", task.index + 1, len(tasks), task.id, len(frames),
@@ -383,7 +405,8 @@ def finalize(out: Path, tasks: list[Task], state: dict[str, Any], record: dict[s
     failures = [f for t in tasks for f in done[str(t.index)]["failures"]]
     paper = values()["culi_dataset"]
     prov = {
-        "dataset": "culi", "scale": scale, "seed": record["seed"], "n_frames": n, "counts": counts,
+        "dataset": "culi", "folder": str(out), "scale": scale, "seed": record["seed"], "n_frames": n,
+        "counts": counts,
         "structures": structures, "targets": record["settings"]["frames"],
         "paper_counts": {"slab": 2 * paper["slabs_per_element"], "surface_vacancy": paper["surface_vacancies"],
                          "supercell_vacancy": paper["supercell_vacancies"], "adatom": paper["adatoms"],

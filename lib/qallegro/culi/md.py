@@ -96,7 +96,7 @@ def melt_quench(atoms: Atoms, calc: Calculator, schedule: MeltQuench, steps: lis
     """Run the schedule on a copy of `atoms`; return frames at `steps` (labelled by `calc`).
 
     Resumes from `checkpoint` when it exists (and deletes nothing: the caller removes it once frames are saved).
-    `on_step(step)` is called after every step (progress bars, tests that interrupt a run).
+    `on_step(step)` is called after every step (progress bars).
     """
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary

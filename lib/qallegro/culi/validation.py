@@ -156,7 +156,8 @@ def bulk_references() -> list[Atoms]:
 
 
 def pick_subset(frames: list[Atoms], n: int, max_atoms: int, seed: int = 0) -> list[int]:
-    """Indices of `n` frames with at most `max_atoms` atoms, spread over categories and parents (seeded)."""
+    """Indices of `n` frames with at most `max_atoms` atoms, taken in turn from each category and preferring
+    parents not used yet (seeded). The order is the picking order, so a smaller `n` gives a prefix."""
     rng = np.random.default_rng(seed)
     by_cat: dict[str, list[int]] = {}
     for i, atoms in enumerate(frames):
@@ -177,7 +178,7 @@ def pick_subset(frames: list[Atoms], n: int, max_atoms: int, seed: int = 0) -> l
             pool.remove(pick)
             chosen.append(pick)
             seen_parents.add(str(frames[pick].info.get("parent")))
-    return sorted(chosen)
+    return chosen
 
 
 def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32, seed: int = 0,

@@ -120,6 +120,9 @@ def load_culi(split: str = "train", data_dir: str | os.PathLike | None = None, s
     out = []
     for i in keep:
         atoms = frames[i]
+        for key, kind in (("step", int), ("temperature", float), ("kinetic_temperature", float)):
+            if key in atoms.info:
+                atoms.info[key] = kind(atoms.info[key])
         atoms.info.update(dataset="culi", split=split, source_index=i, source_file=str(path))
         out.append(atoms)
     return out
