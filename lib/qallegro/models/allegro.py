@@ -11,7 +11,13 @@ from torch import nn
 
 from qallegro.models.basis import BesselBasis, NormalizedBasis, polynomial_cutoff
 from qallegro.models.mlp import ScalarMLP
-from qallegro.models.tensor_product import ChannelPathLinear, ChannelwiseTensorProduct, layer_irreps, sh_irreps
+from qallegro.models.tensor_product import (
+    ChannelPathLinear,
+    ChannelwiseTensorProduct,
+    centre_slots,
+    layer_irreps,
+    sh_irreps,
+)
 
 
 class AllegroBody(nn.Module):
@@ -82,8 +88,14 @@ class AllegroBody(nn.Module):
         else:
             self.register_buffer("resnet_params", params)
 
-    def forward(self, types: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def needs_centre_slots(self) -> bool:
+        """Whether a layer uses the atom-centred tensor product (any layer but the first and the last)."""
+        return any(not tp.diagonal for tp in self.tps[1:])
+
+    def forward(self, types: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor,
+                nmax: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`nmax`: padding of the per-centre edge layout (>= the largest neighbour count; computed if None)."""
         center, neighbor = edge_index[0], edge_index[1]
         n_atoms, n_edges = types.shape[0], edge_vec.shape[0]
         r = torch.linalg.vector_norm(edge_vec, dim=-1)
@@ -96,26 +108,36 @@ class AllegroBody(nn.Module):
         h = cut_ * self.two_body(torch.cat([onehot[center], onehot[neighbor], radial], dim=-1))  # [E, D]
 
         n_sh = self.l_max + 1
-        sh_ = sh.unsqueeze(1)  # [E, 1, d_sh]
+        sh_env = (sh * self.inv_sqrt_nbar).unsqueeze(1)  # [E, 1, d_sh]
         w_feat, w = self.env_embed[0](h).split(self.u * n_sh, dim=-1)
-        w_feat = w_feat.reshape(n_edges, self.u, n_sh)  # initial features are w_feat (x) Y: kept in rank-1 form
+        # tensor features are channels first [E, u, d]; the initial features w_feat (x) Y stay in rank-1 form
+        a = w_feat.reshape(n_edges, self.u, n_sh)  # [E, u, n_sh]
         feats = None
+        slots = centre_slots(center, n_atoms, nmax) if self.needs_centre_slots else None
         coeffs = torch.sigmoid(self.resnet_params)
         for layer in range(self.num_layers):
-            env_edge = w.reshape(n_edges, self.u, n_sh)[:, :, self.sh_l_index] * sh_  # [E, u, d_sh]
+            env_edge = w.reshape(n_edges, self.u, n_sh)[:, :, self.sh_l_index] * sh_env  # [E, u, d_sh]
             env = torch.zeros(n_atoms, self.u, sh.shape[-1], dtype=env_edge.dtype, device=env_edge.device)
-            env = env.index_add(0, center, env_edge) * self.inv_sqrt_nbar  # [N, u, d_sh]
+            env = env.index_add(0, center, env_edge)  # [N, u, d_sh], the centre's environment
             tp = self.tps[layer]
-            tp_out = tp.forward_rank1(w_feat, sh, env[center]) if feats is None else tp(feats, env[center])  # [E,u,K]
-            n0 = tp.n_scalar
-            scalars = tp_out[:, :, :n0].reshape(n_edges, self.u * n0)
+            n0 = tp.n_scalar  # the 0e block comes first
+            if feats is None:
+                blocks = tp.forward_rank1(a, sh, env.index_select(0, center))
+            elif tp.diagonal:
+                blocks = [tp.forward_diagonal(feats, env.index_select(0, center))]
+            else:
+                blocks = tp.forward_atom_centred(feats, env, slots)
+            if tp.diagonal:  # (the last layer) scalars only, already [E, u * n0] in (channel, path) order
+                scalars = blocks[0]
+            else:
+                scalars = blocks[0].transpose(1, 2).reshape(n_edges, self.u * n0)
             new_h = cut_ * self.latents[layer](torch.cat([h, scalars], dim=-1))
             if self.latent_resnet:
-                a = torch.rsqrt(coeffs[layer] ** 2 + 1.0)
-                h = a * h + (coeffs[layer] * a) * new_h
+                c = torch.rsqrt(coeffs[layer] ** 2 + 1.0)
+                h = c * h + (coeffs[layer] * c) * new_h
             else:
                 h = new_h
             if layer < self.num_layers - 1:
-                feats = self.linears[layer](tp_out)
+                feats = self.linears[layer](blocks)
                 w = self.env_embed[layer + 1](h)
         return h, cut

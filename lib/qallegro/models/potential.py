@@ -61,22 +61,29 @@ class AllegroPotential(nn.Module):
         return out
 
     def species_index(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
-        if atomic_numbers.numel() and (atomic_numbers.min() < 0 or atomic_numbers.max() > 118):
-            raise ValueError("atomic numbers must be in 1..118")
-        types = self.type_of[atomic_numbers]
-        if (types < 0).any():
+        z = atomic_numbers.clamp(0, 118)
+        types = self.type_of[z]
+        if bool(((types < 0) | (z != atomic_numbers)).any()):
+            if bool((z != atomic_numbers).any()):
+                raise ValueError("atomic numbers must be in 1..118")
             unknown = sorted(set(atomic_numbers[types < 0].tolist()))
             raise ValueError(f"species {unknown} not in the model's species {self.species}")
         return types
 
     def forward(self, graph: G.Graph, compute_forces: bool = True, compute_stress: bool = False
                 ) -> dict[str, torch.Tensor]:
+        types = self.species_index(graph[G.ATOMIC_NUMBERS])
+        return self.compute(types, graph, compute_forces, compute_stress)
+
+    def compute(self, types: torch.Tensor, graph: G.Graph, compute_forces: bool = True,
+                compute_stress: bool = False, nmax: int | None = None) -> dict[str, torch.Tensor]:
+        """`forward` after the species check: tensor operations only, no data-dependent Python control flow (what
+        `qallegro.models.compile` traces). `types` [N] species indices; `nmax` see `AllegroBody.forward`."""
         pos = graph[G.POS]
         batch = graph[G.BATCH]
-        n_graphs = graph[G.PTR].numel() - 1
+        n_graphs = graph[G.PTR].shape[0] - 1
         cell = graph[G.CELL]
         center, neighbor = graph[G.EDGE_INDEX][0], graph[G.EDGE_INDEX][1]
-        types = self.species_index(graph[G.ATOMIC_NUMBERS])
         need_grad = compute_forces or compute_stress
         if need_grad:
             pos = pos.detach().requires_grad_(True)
@@ -87,10 +94,10 @@ class AllegroPotential(nn.Module):
             cell = cell + torch.einsum("bij,bjk->bik", cell, sym)
         else:
             pos_used = pos
-        shift_vec = torch.einsum("ei,eij->ej", graph[G.EDGE_CELL_SHIFT].to(cell.dtype), cell[batch[center]])
+        shift_vec = (graph[G.EDGE_CELL_SHIFT].to(cell.dtype).unsqueeze(-1) * cell[batch[center]]).sum(1)
         edge_vec = pos_used[neighbor] - pos_used[center] + shift_vec
         dtype = next(self.parameters()).dtype
-        h, cut = self.body(types, graph[G.EDGE_INDEX], edge_vec.to(dtype))
+        h, cut = self.body(types, graph[G.EDGE_INDEX], edge_vec.to(dtype), nmax)
         edge_energy = self.head(h, cut)  # [E]
         atomic = torch.zeros(pos.shape[0], dtype=dtype, device=pos.device).index_add(0, center, edge_energy)
         atomic = (atomic * self.inv_sqrt_nbar).to(torch.float64) * self.scales[types] + self.shifts[types]
@@ -103,7 +110,8 @@ class AllegroPotential(nn.Module):
                 f = grads[0]
                 out["forces"] = torch.zeros_like(pos) if f is None else -f
             if compute_stress:
-                vol = torch.linalg.det(graph[G.CELL]).abs()
+                c = graph[G.CELL]
+                vol = (torch.linalg.cross(c[:, 0], c[:, 1], dim=-1) * c[:, 2]).sum(-1).abs()
                 ds = grads[1] if grads[1] is not None else torch.zeros_like(strain)
                 periodic = graph[G.PBC].any(dim=-1) & (vol > 0)
                 out["stress"] = torch.where(periodic[:, None, None], ds / vol.clamp_min(1e-12)[:, None, None],

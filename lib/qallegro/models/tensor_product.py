@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from e3nn import o3
@@ -98,80 +99,136 @@ def _offsets(irreps: list[Irrep]) -> list[int]:
 class ChannelwiseTensorProduct(nn.Module):
     """Weightless "uuu" tensor product of edge features with the centre's environment, one output slot per path.
 
-    T[e, c, slot] = sqrt(2 l3 + 1) * sum_{m1, m2} C^{l1 l2 l3}_{m1 m2 m3} x[e, c, m1] y[e, c, m2], where C is e3nn's
+    T[e, slot, c] = sqrt(2 l3 + 1) * sum_{m1, m2} C^{l1 l2 l3}_{m1 m2 m3} x[e, c, m1] y[e, c, m2], where C is e3nn's
     `wigner_3j`. The output slots are grouped per output irrep o as (m3, path) blocks, scalars first.
 
-    Shapes: x [E, u, d_in], y [E, u, d_sh] -> [E, u, K], K = sum over paths of (2 l3 + 1).
+    Layouts: inputs channels first, x [E, u, d_in], environment [N, u, d_sh] (y[e] = env[centre(e)]); outputs as
+    the per-output-irrep blocks of T, channels last, [E, (2 l_o + 1) n_o, u] each (what the mixing linear layer
+    reads), or, for the diagonal product of the last layer, the scalars [E, u * K] in (channel, path) order.
+    Three exact formulations, chosen by the layer (benchmarks/bench_model_speed.py times them):
+
+    - `forward_rank1` (first layer, x[e, c, m1] = a[e, c, i(m1)] Y[e, m1]): the Clebsch-Gordan table is contracted
+      with Y once per edge, G[e, slot, m2] = sum_m1 Y[e, m1] C[m1, m2, slot], then one batched [K, d_sh] @ [d_sh, u]
+      product per edge and the factor a of each path's input irrep; no per-channel outer product.
+    - `forward_diagonal` (every path pairs component m of x with component m of y, the last layer, l x l -> 0):
+      T = (x * y) @ D, D [d, K].
+    - `forward_atom_centred` (any other layer): the environment belongs to the centre atom, so the table is
+      contracted with it once per atom, M[i, c, m1, slot] = sum_m2 C[m1, m2, slot] env[i, c, m2]; the edges of
+      each centre are laid out in `nmax` padded rows and one [nmax, d_in] @ [d_in, K] product per (atom, channel)
+      finishes it.
     """
 
     def __init__(self, irreps: LayerIrreps, irreps_sh: list[Irrep]) -> None:
         super().__init__()
-        oi, osh, oo = _offsets(irreps.irreps_in), _offsets(irreps_sh), _offsets(irreps.irreps_out)
+        oi, osh = _offsets(irreps.irreps_in), _offsets(irreps_sh)
         d_in, d_sh = oi[-1], osh[-1]
-        n_per_out = [sum(1 for p in irreps.paths if p[2] == o) for o in range(len(irreps.irreps_out))]
+        n_out = len(irreps.irreps_out)
+        n_per_out = [sum(1 for p in irreps.paths if p[2] == o) for o in range(n_out)]
         block_start = [0]
         for o, (l3, _) in enumerate(irreps.irreps_out):
             block_start.append(block_start[-1] + (2 * l3 + 1) * n_per_out[o])
-        cg = torch.zeros(d_in, d_sh, block_start[-1], dtype=torch.float64)
-        seen = [0] * len(irreps.irreps_out)
+        k_total = block_start[-1]
+        cg = torch.zeros(d_in, d_sh, k_total, dtype=torch.float64)
+        path_inputs: list[list[int]] = [[] for _ in range(n_out)]  # input irrep of each path, per output block
         for i1, i2, i3 in irreps.paths:
             (l1, _), (l2, _), (l3, _) = irreps.irreps_in[i1], irreps_sh[i2], irreps.irreps_out[i3]
             w3j = o3.wigner_3j(l1, l2, l3, dtype=torch.float64) * math.sqrt(2 * l3 + 1)
-            k = seen[i3]
-            seen[i3] += 1
-            slots = block_start[i3] + torch.arange(2 * l3 + 1) * n_per_out[i3] + k
+            slots = block_start[i3] + torch.arange(2 * l3 + 1) * n_per_out[i3] + len(path_inputs[i3])
             cg[oi[i1]:oi[i1 + 1], osh[i2]:osh[i2 + 1], slots] = w3j
-        self.d_in, self.d_sh, self.dim_out = d_in, d_sh, block_start[-1]
+            path_inputs[i3].append(i1)
+        self.d_in, self.d_sh, self.dim_out = d_in, d_sh, k_total
         self.n_per_out = n_per_out
         self.block_start = block_start
+        self.block_dims = [2 * l + 1 for l, _ in irreps.irreps_out]
         self.n_scalar = irreps.n_scalar_paths
-        # "Diagonal" when every path pairs component m of x with component m of y (l x l -> 0 with matching
-        # layouts, e.g. the last layer): then T = (x * y) @ D, skipping the outer product.
         nz = cg.abs() > 1e-12
-        diag = d_in == d_sh and not (nz & ~torch.eye(d_in, dtype=torch.bool)[:, :, None]).any()
-        self.diagonal = bool(diag)
+        cg = torch.where(nz, cg, torch.zeros_like(cg))
+        self.diagonal = bool(d_in == d_sh and not (nz & ~torch.eye(d_in, dtype=torch.bool)[:, :, None]).any())
         dtype = torch.get_default_dtype()
-        if self.diagonal:
-            self.register_buffer("cg", torch.diagonal(cg, dim1=0, dim2=1).T.contiguous().to(dtype))  # [d, K]
-        else:
-            self.register_buffer("cg", cg.reshape(d_in * d_sh, -1).to(dtype))  # [d_in * d_sh, K]
-        # Rank-1 form for inputs x[e, c, (l1, m1)] = a[e, c, l1] * Y[e, (l1, m1)] (the first layer):
-        # T[e, c, :] = v[e, c, :] @ B_e with v = a (x) y per channel and B_e[(l1, j), k] = sum_m1 Y[e, m1] C[m1, j, k]
-        # computed per edge, never per channel.
         n_in = len(irreps.irreps_in)
-        rank1 = torch.zeros(d_in, n_in, d_sh, block_start[-1], dtype=torch.float64)
-        for b in range(n_in):
-            rank1[oi[b]:oi[b + 1], b] = cg[oi[b]:oi[b + 1]]
-        self.n_in = n_in
-        self.register_buffer("cg_rank1", rank1.reshape(d_in, -1).to(dtype))  # [d_in, n_in * d_sh * K]
         self.register_buffer("in_index", torch.repeat_interleave(
             torch.arange(n_in), torch.tensor([2 * l + 1 for l, _ in irreps.irreps_in])), persistent=False)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        e, u = x.shape[0], x.shape[1]
         if self.diagonal:
-            return torch.matmul(x * y, self.cg)
-        outer = (x.unsqueeze(-1) * y.unsqueeze(-2)).reshape(e, u, self.d_in * self.d_sh)
-        return torch.matmul(outer, self.cg)
+            self.register_buffer("cg_diag", torch.diagonal(cg, dim1=0, dim2=1).T.contiguous().to(dtype),
+                                 persistent=False)  # [d, K]
+            return
+        # rank-1 form: G[e, k, m2] = sum_m1 Y[e, m1] C[m1, m2, k]  ->  table [d_in, K * d_sh]
+        self.register_buffer("cg_rank1", cg.permute(0, 2, 1).reshape(d_in, k_total * d_sh).to(dtype),
+                             persistent=False)
+        # per output block: the input irrep of each path (None when it is 0, 1, ..., n_in - 1: no gather needed)
+        self.path_inputs = [None if pi == list(range(n_in)) else pi for pi in path_inputs]
+        for o, pi in enumerate(self.path_inputs):
+            if pi is not None:
+                self.register_buffer(f"path_inputs_{o}", torch.tensor(pi), persistent=False)
+        # atom-centred form: M[i, c, (m1, k)] = sum_m2 env[i, c, m2] C[m1, m2, k]  ->  table [d_sh, d_in * K]
+        self.register_buffer("cg_atom", cg.permute(1, 0, 2).reshape(d_sh, d_in * k_total).to(dtype),
+                             persistent=False)
 
-    def forward_rank1(self, a: torch.Tensor, sh: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Same product for x = a (per channel and input irrep) times the spherical harmonics `sh`.
+    def forward_diagonal(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Shapes: x [E, u, d], y [E, u, d] -> scalars [E, u * K], (channel, path) order."""
+        e, u, d = x.shape
+        return torch.mm((x * y).view(e * u, d), self.cg_diag).view(e, u * self.dim_out)
 
-        Shapes: a [E, u, n_in], sh [E, d_in], y [E, u, d_sh] -> [E, u, K].
-        """
+    def forward_rank1(self, a: torch.Tensor, sh: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        """x[e, c, m1] = a[e, c, i(m1)] * sh[e, m1]. Shapes: a [E, u, n_in], sh [E, d_in], y [E, u, d_sh] -> blocks
+        (or the scalars [E, u * K] when diagonal)."""
+        if self.diagonal:
+            return [self.forward_diagonal(a[:, :, self.in_index] * sh.unsqueeze(1), y)]
         e, u = a.shape[0], a.shape[1]
-        if self.diagonal:
-            return self.forward(a[:, :, self.in_index] * sh.unsqueeze(1), y)
-        b = torch.matmul(sh, self.cg_rank1).reshape(e, self.n_in * self.d_sh, self.dim_out)
-        v = (a.unsqueeze(-1) * y.unsqueeze(-2)).reshape(e, u, self.n_in * self.d_sh)
-        return torch.bmm(v, b)
+        g = torch.mm(sh, self.cg_rank1).view(e, self.dim_out, self.d_sh)
+        t = torch.bmm(g, y.transpose(1, 2))  # [E, K, u]
+        a_t = a.transpose(1, 2)  # [E, n_in, u]
+        blocks = []
+        for o, block in enumerate(t.split(self.block_sizes, dim=1)):
+            dim, n = self.block_dims[o], self.n_per_out[o]
+            factor = a_t if self.path_inputs[o] is None else a_t.index_select(1, getattr(self, f"path_inputs_{o}"))
+            blocks.append((block.view(e, dim, n, u) * factor.unsqueeze(1)).view(e, dim * n, u))
+        return blocks
+
+    def forward_atom_centred(self, x: torch.Tensor, env: torch.Tensor, slots: "CentreSlots") -> list[torch.Tensor]:
+        """Shapes: x [E, u, d_in], env [N, u, d_sh] -> blocks."""
+        n, u, pad, k = env.shape[0], env.shape[1], slots.nmax, self.dim_out
+        m = torch.matmul(env, self.cg_atom).view(n * u, self.d_in, k)
+        xp = x.new_zeros(n * pad, u, self.d_in).index_copy(0, slots.slot, x)
+        xp = xp.view(n, pad, u, self.d_in).transpose(1, 2).reshape(n * u, pad, self.d_in)
+        t = torch.bmm(xp, m).view(n, u, pad, k).permute(0, 2, 3, 1).reshape(n * pad, k, u)
+        return list(t.index_select(0, slots.slot).split(self.block_sizes, dim=1))
+
+    @property
+    def block_sizes(self) -> list[int]:
+        """Sizes of the per-output-irrep blocks of the K output slots."""
+        return [b - a for a, b in zip(self.block_start[:-1], self.block_start[1:])]
+
+
+class CentreSlots(NamedTuple):
+    """Edges laid out per centre atom: edge e sits in row `slot[e]` = centre * nmax + (its rank among the edges of
+    that centre) of an [N * nmax] padded table."""
+
+    slot: torch.Tensor
+    nmax: int
+
+
+def centre_slots(center: torch.Tensor, n_atoms: int, nmax: int | None = None) -> CentreSlots:
+    """The padded per-centre layout of edges with centres `center` [E] (any order). `nmax` (at least the largest
+    neighbour count) is computed when not given."""
+    counts = torch.zeros(n_atoms, dtype=center.dtype, device=center.device).index_add(
+        0, center, torch.ones_like(center))
+    if nmax is None:
+        nmax = max(1, int(counts.max())) if n_atoms else 1
+    start = counts.cumsum(0) - counts
+    order = torch.argsort(center, stable=True)
+    sorted_center = center.index_select(0, order)
+    rank = torch.empty_like(center).index_copy(
+        0, order, torch.arange(center.shape[0], dtype=center.dtype, device=center.device) - start[sorted_center])
+    return CentreSlots(center * nmax + rank, nmax)
 
 
 class ChannelPathLinear(nn.Module):
     """Equivariant linear layer mixing channels and paths into each output irrep (legacy Allegro "uuulin").
 
-    out[e, c', (o, m)] = 1/sqrt(u n_o) sum_{c, p -> o} W_o[c', c, p] T[e, c, (o, m, p)], W ~ N(0, 1).
-    Shapes: [E, u, K] -> [E, u_out, d_out].
+    out[e, (o, m), c'] = 1/sqrt(u n_o) sum_{c, p -> o} W_o[(c, p), c'] T[e, (o, m, p), c], W ~ N(0, 1).
+    Shapes: the per-output-irrep blocks of T (channels last), [E, (2 l_o + 1) n_o, u] each -> [E, u_out, d_out]
+    (channels first).
     """
 
     def __init__(self, tp: ChannelwiseTensorProduct, irreps_out: list[Irrep], u_in: int, u_out: int) -> None:
@@ -181,12 +238,13 @@ class ChannelPathLinear(nn.Module):
             nn.Parameter(torch.randn(u_in * n, u_out)) for _, _, n in self.blocks
         )
         self.scales = [1.0 / math.sqrt(u_in * n) for _, _, n in self.blocks]
-        self.u_out = u_out
+        self.u_in, self.u_out = u_in, u_out
 
-    def forward(self, t: torch.Tensor) -> torch.Tensor:
-        e, u = t.shape[0], t.shape[1]
+    def forward(self, blocks: list[torch.Tensor]) -> torch.Tensor:
         outs = []
-        for (start, dim, n), w, scale in zip(self.blocks, self.weights, self.scales):
-            block = t[:, :, start:start + dim * n].reshape(e, u, dim, n).transpose(1, 2).reshape(e, dim, u * n)
-            outs.append(torch.matmul(block, w * scale).transpose(1, 2))
-        return torch.cat(outs, dim=-1)
+        e = blocks[0].shape[0]
+        for t, (_, dim, n), w, scale in zip(blocks, self.blocks, self.weights, self.scales):
+            # the block's (p, c) entries are contiguous per (e, m): reorder the (c, p) weight rows to match
+            w_pc = (w * scale).view(self.u_in, n, self.u_out).transpose(0, 1).reshape(n * self.u_in, self.u_out)
+            outs.append(torch.mm(t.reshape(e * dim, n * self.u_in), w_pc).view(e, dim, self.u_out).transpose(1, 2))
+        return torch.cat(outs, dim=2)
