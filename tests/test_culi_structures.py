@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase.neighborlist import neighbor_list
-
 from qallegro.culi import structures as st
 from qallegro.culi.interfaces import build_interface, interface_gap
 from qallegro.paper import values

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from ase.build import bulk
 from ase.io import read
-
 from qallegro.culi.labelers import GPAWLabeler, LabelError, LabelerUnavailable, SevenNetLabeler, get_labeler
 from qallegro.culi.structures import make_slab
 from qallegro.culi.validation import labeller_error, reference_files
@@ -96,13 +95,14 @@ def test_sevenn_labels_have_no_stress_with_vacuum(sevenn: SevenNetLabeler) -> No
 
 def _gpaw_installed() -> bool:
     try:
-        return subprocess.run(["/usr/bin/python3", "-c", "import gpaw"], capture_output=True, timeout=60).returncode == 0
+        proc = subprocess.run(["/usr/bin/python3", "-c", "import gpaw"], capture_output=True, timeout=60, check=False)
+        return proc.returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _gpaw_installed(), reason="GPAW not installed for /usr/bin/python3 (apt-get install gpaw)")
+@pytest.mark.skipif(not _gpaw_installed(), reason="GPAW not installed for /usr/bin/python3 (apt-get gpaw)")
 def test_gpaw_worker_labels_a_cell_and_reports_a_failed_scf() -> None:
     atoms = bulk("Li", "bcc", a=3.43, cubic=True)
     atoms.positions[0] += [0.1, 0.0, 0.0]

@@ -392,7 +392,7 @@ def finalize(out: Path, tasks: list[Task], state: dict[str, Any], record: dict[s
     fractions = record["settings"]["splits"]
     rng = np.random.default_rng([record["seed"], 7])
     perm = rng.permutation(n)
-    n_train, n_val = int(round(fractions["train"] * n)), int(round(fractions["val"] * n))
+    n_train, n_val = round(fractions["train"] * n), round(fractions["val"] * n)
     splits = {"train": sorted(perm[:n_train].tolist()), "val": sorted(perm[n_train:n_train + n_val].tolist()),
               "test": sorted(perm[n_train + n_val:].tolist())}
     dataset_sha = sha256_file(out / DATASET_FILE)

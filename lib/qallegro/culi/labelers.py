@@ -137,7 +137,7 @@ class SevenNetLabeler(Labeler):
             results = {"energy": work.get_potential_energy(), "forces": work.get_forces()}
             if not has_vacuum(work):
                 results["stress"] = work.get_stress(voigt=True)
-        except Exception as err:  # noqa: BLE001 - any crash of the model marks this frame only
+        except Exception as err:
             raise LabelError(f"SevenNet failed: {type(err).__name__}: {err}") from err
         return check_labels(results, len(atoms))
 
@@ -177,14 +177,15 @@ class GPAWLabeler(Labeler):
     def _run(self, args: list[str], timeout: float | None = 120.0) -> subprocess.CompletedProcess:
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
         env.pop("PYTHONPATH", None)
-        return subprocess.run([self.python, *args], capture_output=True, text=True, timeout=timeout, env=env)
+        return subprocess.run([self.python, *args], capture_output=True, text=True, timeout=timeout, env=env,
+                              check=False)
 
     @cached_property
     def _versions(self) -> dict[str, str | None]:
         self.check()
-        out = self._run(["-c", "import gpaw, ase, json, platform; print(json.dumps({'gpaw': gpaw.__version__, "
-                               "'ase': ase.__version__, 'python': platform.python_version(), "
-                               "'python_executable': __import__('sys').executable}))"])
+        script = ("import gpaw, ase, json, platform, sys; print(json.dumps({'gpaw': gpaw.__version__, "
+                  "'ase': ase.__version__, 'python': platform.python_version(), 'python_executable': sys.executable}))")
+        out = self._run(["-c", script])
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     def versions(self) -> dict[str, str | None]:

@@ -37,11 +37,11 @@ class MeltQuench:
 
     @property
     def heat_steps(self) -> int:
-        return int(round(self.heat_ps * 1000.0 / self.timestep_fs))
+        return round(self.heat_ps * 1000.0 / self.timestep_fs)
 
     @property
     def cool_steps(self) -> int:
-        return int(math.ceil((self.t_high - self.t_low) / self.cooling_rate * 1000.0 / self.timestep_fs - 1e-9))
+        return math.ceil((self.t_high - self.t_low) / self.cooling_rate * 1000.0 / self.timestep_fs - 1e-9)
 
     @property
     def n_steps(self) -> int:
@@ -59,7 +59,7 @@ def sample_steps(n_steps: int, n_frames: int) -> list[int]:
     """`n_frames` steps spread evenly over 0..n_steps, always including the last (all when there are fewer)."""
     if n_frames >= n_steps + 1:
         return list(range(n_steps + 1))
-    return sorted({int(round(x)) for x in np.linspace(n_steps, 0, n_frames)})
+    return sorted({round(x) for x in np.linspace(n_steps, 0, n_frames)})
 
 
 class Frame(dict):

@@ -80,7 +80,7 @@ def draw_structures(structures: dict[str, Atoms], rotation: str = "-90x", axes=N
     from ase.visualize.plot import plot_atoms
 
     if axes is None:
-        fig, axes = plt.subplots(1, len(structures), figsize=(3.2 * len(structures), 5.0))
+        _, axes = plt.subplots(1, len(structures), figsize=(3.2 * len(structures), 5.0))
     axes = np.atleast_1d(axes)
     for ax, (name, atoms) in zip(axes, structures.items()):
         plot_atoms(atoms, ax, rotation=rotation, radii=radii,

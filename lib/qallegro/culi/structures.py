@@ -76,7 +76,7 @@ def _reduce_2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if va @ va > vb @ vb:
             va, vb = vb, va
             m = m[::-1].copy()
-        mu = int(round((va @ vb) / (va @ va)))
+        mu = round((va @ vb) / (va @ va))
         if mu == 0:
             break
         vb = vb - mu * va

@@ -13,7 +13,13 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from qallegro.data.errors import ChecksumError, CorruptFileError, DataOptionError, InvalidDataError, MissingDataError
+from qallegro.data.errors import (
+    ChecksumError,
+    CorruptFileError,
+    DataOptionError,
+    InvalidDataError,
+    MissingDataError,
+)
 from qallegro.data.frames import first_frames
 from qallegro.data.splits import check_int, check_split
 from qallegro.scales import check_scale
@@ -66,13 +72,13 @@ def read_frames(path: str | os.PathLike) -> list[Atoms]:
     path = Path(path)
     try:
         frames = read(path, index=":", format="extxyz")
-    except Exception as err:  # noqa: BLE001 - ase raises many types for a malformed file
+    except Exception as err:
         raise CorruptFileError(f"cannot parse the extxyz file ({type(err).__name__}: {err})", path) from err
     for k, atoms in enumerate(frames):
         try:
             energy = atoms.get_potential_energy()
             forces = atoms.get_forces(apply_constraint=False)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             raise InvalidDataError(f"frame {k} has no energy/forces labels ({err})", path) from err
         if not (np.isfinite(energy) and np.isfinite(forces).all()):
             raise InvalidDataError(f"frame {k} has non-finite energy or forces", path)
