@@ -275,3 +275,16 @@ def test_cli_smoke_killed_with_ctrl_c_resumes(tmp_path: Path) -> None:
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["n_frames"] == sum(prov["counts"].values()) >= 45 and prov["n_failures"] == 0
     assert len(load_culi("train", data_dir=out)) == round(0.8 * prov["n_frames"])
+
+
+def test_cli_plan_only_prints_the_scale_counts(capsys: pytest.CaptureFixture[str], results_dir: Path) -> None:
+    from qallegro.cli import main
+    from qallegro.scales import settings
+
+    assert main(["culi", "generate", "--scale", "smoke", "--plan-only"]) == 0
+    out = capsys.readouterr().out
+    frames = settings("culi", "smoke")["frames"]
+    assert f"total frames {sum(frames.values())}" in out
+    md_line = next(line for line in out.splitlines() if line.startswith("md "))
+    assert md_line.split()[1:3] == ["1", str(frames["md"])]
+    assert not results_dir.exists()  # nothing written

@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--gpaw-kpt-density", type=float, default=32.0, help="k-points: n_i = ceil(density / |a_i|)")
     g.add_argument("--gpaw-python", default=None, help="interpreter with GPAW (default /usr/bin/python3)")
     g.add_argument("--no-progress", action="store_true")
+    g.add_argument("--plan-only", action="store_true",
+                   help="print the structures and frames per category (and the MD steps), write nothing")
     g.set_defaults(func=_generate)
 
     s = sub.add_parser("stats", help="frames per category and label ranges of a generated dataset")
@@ -60,6 +62,8 @@ def _generate(args: argparse.Namespace) -> int:
     from qallegro.utils import set_threads
 
     set_threads(1)
+    if args.plan_only:
+        return _print_plan(args.scale, args.seed)
     options = _gpaw_options(args) if args.labeler == "gpaw" else {}
     try:
         prov = generate(args.scale, args.labeler, seed=args.seed, out=args.out, retry_failed=args.retry_failed,
@@ -74,6 +78,24 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"{prov['n_failures']} failure(s), kept out of the dataset (see provenance.json):", file=sys.stderr)
         for f in prov["failures"]:
             print(f"  {f}", file=sys.stderr)
+    return 0
+
+
+def _print_plan(scale: str, seed: int) -> int:
+    from qallegro.culi.generate import CATEGORIES, make_plan, schedule
+    from qallegro.scales import settings
+
+    config = settings("culi", scale)
+    tasks = make_plan(config, seed)
+    print(f"{'category':<18} {'structures':>10} {'frames':>7} {'atoms min-max':>14} {'frames x atoms':>15}")
+    for cat in CATEGORIES:
+        sel = [t for t in tasks if t.category == cat]
+        atoms = [t.n_atoms for t in sel] or [0]
+        print(f"{cat:<18} {len(sel):>10} {sum(t.n_frames for t in sel):>7} {min(atoms):>6}-{max(atoms):<7} "
+              f"{sum(t.n_frames * t.n_atoms for t in sel):>15}")
+    md = schedule(config)
+    print(f"total frames {sum(t.n_frames for t in tasks)}; each melt-quench runs {md.n_steps} steps of "
+          f"{md.timestep_fs} fs; relaxations at most {config['relax']['max_steps']} steps")
     return 0
 
 
