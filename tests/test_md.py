@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from qallegro.calculator import Calculator
 from qallegro.data import load_dataset
 from qallegro.training import nve_drift, resolve_config, train

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from qallegro.data import load_dataset
 from qallegro.data.graph import atoms_to_graph
 from qallegro.models import build_model
 from qallegro.timing import inference_time
 
-CFG = dict(r_max=4.0, l_max=1, num_layers=1, env_embed_multiplicity=4, two_body_latent_mlp_latent_dimensions=[8],
-           latent_mlp_latent_dimensions=[8], edge_eng_mlp_latent_dimensions=[4], avg_num_neighbors=10.0)
+CFG = {"r_max": 4.0, "l_max": 1, "num_layers": 1, "env_embed_multiplicity": 4,
+       "two_body_latent_mlp_latent_dimensions": [8], "latent_mlp_latent_dimensions": [8],
+       "edge_eng_mlp_latent_dimensions": [4], "avg_num_neighbors": 10.0}
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from qallegro.cli import main
 from qallegro.training import ConfigError, resolve_config, train
 from qallegro.training.checkpoint import load_checkpoint

@@ -23,8 +23,16 @@ from ase import Atoms
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
-
-from qallegro.data.graph import ATOMIC_NUMBERS, BATCH, CELL, EDGE_CELL_SHIFT, EDGE_INDEX, POS, PTR, atoms_to_graph
+from qallegro.data.graph import (
+    ATOMIC_NUMBERS,
+    BATCH,
+    CELL,
+    EDGE_CELL_SHIFT,
+    EDGE_INDEX,
+    POS,
+    PTR,
+    atoms_to_graph,
+)
 from qallegro.training import statistics
 from qallegro.training.config import TRAIN_DEFAULTS, ConfigError, parse_overrides, validate
 from qallegro.training.ema import ExponentialMovingAverage
@@ -218,8 +226,8 @@ def test_training_reduces_error_and_writes_run_files(dataset: Path, tmp_path: Pa
     best = min(rows, key=lambda r: float(r["val_loss"]))
     assert res["best_epoch"] == int(best["epoch"])
     assert res["val_f_mae"] == pytest.approx(float(best["val_f_mae"]), rel=1e-12)
-    from qallegro.training.evaluate import evaluate
     from qallegro.training.data import load_structures, to_graphs
+    from qallegro.training.evaluate import evaluate
 
     test_graphs = to_graphs(load_structures(make_config(dataset))["test"], 3.0)
     again = evaluate(load_run(run), test_graphs, batch_size=5)
@@ -289,13 +297,13 @@ def test_sigint_in_subprocess_leaves_usable_checkpoint(dataset: Path, tmp_path: 
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "KeyboardInterrupt" in err
-    state = load_run  # the checkpoint must load and describe where the run stopped
+    # the checkpoint loads and says where the run stopped; its model loads too
     import qallegro.training.checkpoint as ck
 
     saved = ck.load_checkpoint(run / "checkpoint.pt")["state"]
     epochs_done = saved["epoch"]
     assert epochs_done >= 1 and saved["steps"] == epochs_done * 10 + saved["step_in_epoch"]
-    assert state(run) is not None
+    assert isinstance(load_run(run), PairModel)
     # resume with a budget of two more epochs: continues from the saved position
     cfg["max_epochs"] = epochs_done + 2
     cfg_path.write_text(yaml.safe_dump(cfg))
