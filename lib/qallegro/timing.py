@@ -4,7 +4,8 @@
 timed passes, and reports the median pass (`total_s`), per structure and per atom, with the thread count and
 the hardware. Neighbour lists (graph construction) are timed separately and reported as `graph_s`; they are
 NOT part of `total_s` unless `include_graphs=True` (the paper does not say; we keep the model's cost apart from
-the data pipeline's). Batches are collated before timing.
+the data pipeline's). Batches are collated (and moved to the model's device) before timing; on CUDA the
+device is synchronised around each pass.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 from ase import Atoms
 
-from qallegro.data.graph import EDGE_INDEX, PTR, Graph, atoms_to_graph, collate
+from qallegro.data.graph import EDGE_INDEX, PTR, Graph, atoms_to_graph, collate, to
 from qallegro.utils import hardware_info
 
 
@@ -29,12 +30,15 @@ def _graphs(structures: Sequence[Graph] | Sequence[Atoms], r_max: float) -> tupl
     return list(structures), None
 
 
-def _one_pass(model: torch.nn.Module, batches: list[Graph]) -> float:
+def _one_pass(model: torch.nn.Module, batches: list[Graph], device: torch.device) -> float:
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
     t = time.perf_counter()
     for batch in batches:
         out = model(batch, compute_forces=True)
         out["energy"].detach()
         out["forces"].detach()
+    sync()
     return time.perf_counter() - t
 
 
@@ -55,7 +59,8 @@ def inference_time(model: torch.nn.Module, structures: Sequence[Graph] | Sequenc
         raise ValueError(f"need batch_size >= 1, repeats >= 1, warmup >= 0; got {batch_size}, {repeats}, {warmup}")
     r_max = float(getattr(model, "r_max", None) or model.config["r_max"])
     graphs, graph_s = _graphs(structures, r_max)
-    batches = [collate(graphs[k:k + batch_size]) for k in range(0, len(graphs), batch_size)]
+    device = next(model.parameters()).device
+    batches = [to(collate(graphs[k:k + batch_size]), device) for k in range(0, len(graphs), batch_size)]
     previous = torch.get_num_threads()
     was_training = model.training
     model.eval()
@@ -63,8 +68,8 @@ def inference_time(model: torch.nn.Module, structures: Sequence[Graph] | Sequenc
         if threads is not None:
             torch.set_num_threads(int(threads))
         for _ in range(warmup):
-            _one_pass(model, batches)
-        times = [_one_pass(model, batches) for _ in range(repeats)]
+            _one_pass(model, batches, device)
+        times = [_one_pass(model, batches, device) for _ in range(repeats)]
         used_threads = torch.get_num_threads()
         hardware = hardware_info()
     finally:

@@ -56,6 +56,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "shuffle": True,
     "seed": 123456,
     "threads": None,                      # torch threads; None: QALLEGRO_THREADS or all available CPUs
+    "device": "auto",                     # auto (CUDA when available), cpu, cuda, cuda:1, ...
     "checkpoint_interval_s": 600.0,       # also checkpoint inside long epochs
     # dataset statistics written into the model config before build_model
     "avg_num_neighbors": "auto",
@@ -64,7 +65,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 
 # keys that change nothing in the numbers a run produces (not part of the run's identity)
-NON_IDENTITY_KEYS = ("threads", "validation_batch_size", "checkpoint_interval_s")
+NON_IDENTITY_KEYS = ("threads", "validation_batch_size", "checkpoint_interval_s", "device")
 # keys a resumed run may change (a longer budget)
 RESUMABLE_CHANGES = ("max_epochs", "max_wall_s") + NON_IDENTITY_KEYS
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from qallegro.data.graph import ENERGY, FORCES, PTR, Graph, iterate_batches
+from qallegro.data.graph import ENERGY, FORCES, PTR, Graph, iterate_batches, to
 from qallegro.training.metrics import ErrorAccumulator
 
 
@@ -20,8 +20,10 @@ def evaluate(model: torch.nn.Module, graphs: Sequence[Graph], batch_size: int = 
     model.eval()
     acc = ErrorAccumulator()
     n_atoms = 0
+    device = next(model.parameters()).device
     try:
         for batch in iterate_batches(graphs, batch_size):
+            batch = to(batch, device)
             out = model(batch, compute_forces=compute_forces and FORCES in batch)
             acc.add(out, batch)
             n_atoms += int(batch[PTR][-1])
@@ -37,17 +39,19 @@ def predict(model: torch.nn.Module, graphs: Sequence[Graph], batch_size: int = 5
     was_training = model.training
     model.eval()
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("energy", "energy_ref", "n_atoms", "forces", "forces_ref")}
+    device = next(model.parameters()).device
     try:
         for batch in iterate_batches(graphs, batch_size):
+            batch = to(batch, device)
             want_f = compute_forces and FORCES in batch
             out = model(batch, compute_forces=want_f)
-            cols["energy"].append(out[ENERGY].detach().double().numpy())
-            cols["n_atoms"].append((batch[PTR][1:] - batch[PTR][:-1]).numpy())
+            cols["energy"].append(out[ENERGY].detach().double().cpu().numpy())
+            cols["n_atoms"].append((batch[PTR][1:] - batch[PTR][:-1]).cpu().numpy())
             if ENERGY in batch:
-                cols["energy_ref"].append(batch[ENERGY].double().numpy())
+                cols["energy_ref"].append(batch[ENERGY].double().cpu().numpy())
             if want_f:
-                cols["forces"].append(out[FORCES].detach().double().numpy())
-                cols["forces_ref"].append(batch[FORCES].double().numpy())
+                cols["forces"].append(out[FORCES].detach().double().cpu().numpy())
+                cols["forces_ref"].append(batch[FORCES].double().cpu().numpy())
     finally:
         model.train(was_training)
     return {k: np.concatenate(v) for k, v in cols.items() if v}

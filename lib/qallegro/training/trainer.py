@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import yaml
 
-from qallegro.data.graph import Graph, collate
+from qallegro.data.graph import Graph, collate, to
 from qallegro.training import data as tdata
 from qallegro.training.checkpoint import load_checkpoint, save_checkpoint, set_rng_states
 from qallegro.training.config import (
@@ -65,6 +65,12 @@ def builder_of(cfg: Mapping[str, Any]) -> Callable[[dict, list[int]], torch.nn.M
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as err:
         raise ConfigError(f"model_builder {cfg['model_builder']!r} cannot be imported: {err}") from err
+
+
+def device_of(cfg: Mapping[str, Any]) -> torch.device:
+    """`device: auto` is CUDA when available, else CPU."""
+    name = str(cfg.get("device", "auto"))
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
 
 
 def build(cfg: Mapping[str, Any], species: list[int]) -> torch.nn.Module:
@@ -135,7 +141,8 @@ class Trainer:
         self.log.info("data: %s train / %s val / %s test structures, species %s, graphs built in %.1f s",
                       *(len(self.graphs[k]) for k in tdata.SPLITS), self.species, time.perf_counter() - t0)
         self.model_cfg = {**cfg, **self.stats}
-        self.model = build(self.model_cfg, self.species)
+        self.device = device_of(cfg)
+        self.model = build(self.model_cfg, self.species).to(self.device)
         self.n_parameters = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=float(cfg["learning_rate"]))
@@ -160,7 +167,7 @@ class Trainer:
         else:
             atomic_write_json(self.run_dir / "statistics.json",
                               {**self.stats, "species": self.species, "n_parameters": self.n_parameters})
-        self.log.info("model: %s parameters (%s)", self.n_parameters, cfg["model_builder"])
+        self.log.info("model: %s parameters (%s) on %s", self.n_parameters, cfg["model_builder"], self.device)
 
     def save(self) -> None:
         save_checkpoint(self.ckpt_path, {
@@ -205,7 +212,7 @@ class Trainer:
                 bar = self._bar(n_batches, st["step_in_epoch"], st["epoch"])
                 cut = False
                 for k in range(st["step_in_epoch"], n_batches):
-                    batch = collate([train[i] for i in st["order"][k * bs:(k + 1) * bs]])
+                    batch = to(collate([train[i] for i in st["order"][k * bs:(k + 1) * bs]]), self.device)
                     loss = self._step(batch, acc)
                     st["step_in_epoch"], st["steps"] = k + 1, st["steps"] + 1
                     st["train_acc"] = acc.state_dict()
@@ -382,7 +389,8 @@ def train(config: Mapping[str, Any], run_dir: str | Path | None = None, resume: 
     Returns `run_dir`, `val_f_mae` (eV/Å), `val_e_mae` (eV/atom), `val` and `test` metric dicts (`e_mae`,
     `e_rmse`, `etot_mae`, `etot_rmse`, `f_mae`, `f_rmse`; force metrics are None for energy-only data),
     `epochs`, `steps`, `wall_s`, `best_epoch`, `stop_reason`, `n_parameters`, `statistics`, `species`. A finished run with the same config is not repeated: its `metrics.json` is returned.
-    With `resume`, an interrupted run continues from `checkpoint.pt` exactly where it stopped.
+    With `resume`, an interrupted run continues from `checkpoint.pt` exactly where it stopped (bit for bit on
+    CPU; on CUDA, scatter-adds are not deterministic). `device` (config) is `auto`, `cpu` or `cuda[:n]`.
     """
     cfg = copy.deepcopy(dict(config))
     validate(cfg)
