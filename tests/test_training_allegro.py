@@ -130,3 +130,20 @@ def test_qm9_energy_only_smoke(tmp_path: Path) -> None:
     shifts = res["statistics"]["per_species_rescale_shifts"]
     assert res["species"] == [1, 6, 7, 8] or res["species"] == [1, 6, 7, 8, 9]
     assert len(shifts) == len(res["species"]) and -20 < shifts[0] < -10   # H about -13.6 eV
+
+
+def test_resume_is_bit_for_bit_with_the_real_model(tmp_path: Path) -> None:
+    over = {"n_train": 10, "n_val": 4, "n_test": 4, "batch_size": 3}
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(resolve_config("rmd17-aspirin", scale="smoke", overrides={**over, "max_epochs": 4}), run_dir=straight,
+          progress=False)
+    train(resolve_config("rmd17-aspirin", scale="smoke", overrides={**over, "max_epochs": 2}), run_dir=split,
+          progress=False)
+    train(resolve_config("rmd17-aspirin", scale="smoke", overrides={**over, "max_epochs": 4}), run_dir=split,
+          resume=True, progress=False)
+    wall = ("wall_s", "epoch_s")
+    assert [{k: v for k, v in r.items() if k not in wall} for r in rows(straight)] == \
+        [{k: v for k, v in r.items() if k not in wall} for r in rows(split)]
+    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(split / "checkpoint.pt")
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert all(torch.equal(x, y) for x, y in zip(a["ema"]["shadow"], b["ema"]["shadow"]))
