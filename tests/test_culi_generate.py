@@ -288,3 +288,40 @@ def test_cli_plan_only_prints_the_scale_counts(capsys: pytest.CaptureFixture[str
     md_line = next(line for line in out.splitlines() if line.startswith("md "))
     assert md_line.split()[1:3] == ["1", str(frames["md"])]
     assert not results_dir.exists()  # nothing written
+
+
+def test_reference_subset_comparison_aligns_frames_and_resumes(reference: Path, tmp_path: Path) -> None:
+    """`gpaw_subset` with stand-in labellers: identical labellers give zero error; another one gives the error
+    computed directly; frames already labelled are not recomputed."""
+    from qallegro.culi.validation import gpaw_subset, pick_subset
+
+    frames = _frames(reference)
+    same = gpaw_subset(reference, n=4, max_atoms=60, work=tmp_path / "w0", labeler=PairDriver(),
+                       dataset_labeler=PairDriver(), table=tmp_path / "t.csv", progress=False)
+    assert same["summary"]["force_mae_meV_A"] == pytest.approx(0, abs=1e-4)  # extxyz keeps 8 decimals
+    assert same["summary"]["e_form_mae_eV_atom"] == pytest.approx(0, abs=1e-7)
+    assert (tmp_path / "t.csv").read_text().count("\n") == 5 and (tmp_path / "t.json").exists()
+    chosen = pick_subset(frames, 4, 60)
+    assert len({frames[i].info["category"] for i in chosen}) == 4  # one per category first
+    assert chosen[:2] == pick_subset(frames, 2, 60)  # a smaller n is a prefix
+
+    class Stiffer(PairDriver):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calculator.parameters.epsilon = 0.06
+            self.calls = 0
+
+        def label(self, atoms: Atoms) -> dict[str, Any]:
+            self.calls += 1
+            return super().label(atoms)
+
+    other = Stiffer()
+    result = gpaw_subset(reference, n=2, max_atoms=60, work=tmp_path / "w1", labeler=other,
+                         dataset_labeler=PairDriver(), progress=False)
+    direct = np.concatenate([frames[i].get_forces() - Stiffer().label(frames[i])["forces"] for i in chosen[:2]])
+    assert result["summary"]["force_mae_meV_A"] == pytest.approx(1000 * np.abs(direct).mean(), rel=1e-6)
+    assert other.calls == 4  # two elemental references + two frames
+    again = Stiffer()
+    gpaw_subset(reference, n=2, max_atoms=60, work=tmp_path / "w1", labeler=again, dataset_labeler=PairDriver(),
+                progress=False)
+    assert again.calls == 0

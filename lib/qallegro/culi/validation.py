@@ -183,11 +183,14 @@ def pick_subset(frames: list[Atoms], n: int, max_atoms: int, seed: int = 0) -> l
 
 def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32, seed: int = 0,
                 work: str | os.PathLike | None = None, table: str | os.PathLike | None = None,
-                labeler: Labeler | None = None, progress: bool = True) -> dict[str, Any]:
+                labeler: Labeler | None = None, dataset_labeler: Labeler | None = None,
+                progress: bool = True) -> dict[str, Any]:
     """Label `n` small frames of a generated dataset with GPAW and compare them with the dataset's labels.
 
-    Each GPAW result is saved in `work` (default `<dataset_dir>/gpaw-subset`) as soon as it is done, so an
-    interrupted run resumes. Writes the comparison table (CSV) and its provenance (JSON beside it) to `table`.
+    `labeler` is the reference (default GPAW PW 500 eV), `dataset_labeler` the one that labelled the dataset
+    (default SevenNet-0; it computes its own elemental references). Each reference result is saved in `work`
+    (default `<dataset_dir>/gpaw-subset`) as soon as it is done, so an interrupted run resumes. Writes the
+    comparison table (CSV) and its provenance (JSON beside it) to `table`.
     """
     from ase.io import read, write
 
@@ -224,7 +227,7 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32
     mu_dft = elemental_references([read(work / f"{name}.extxyz") for name, _ in targets[:2]])
     from qallegro.culi.labelers import SevenNetLabeler
 
-    dataset_lab = SevenNetLabeler()
+    dataset_lab = dataset_labeler or SevenNetLabeler()
     mu_lab = elemental_references([_labelled(a, dataset_lab.label(a)) for a in bulk_references()])
     done = [i for i in chosen if (work / f"frame-{i:06d}.extxyz").exists()]
     reference = [read(work / f"frame-{i:06d}.extxyz") for i in done]
@@ -234,9 +237,11 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32
     for row, i, ref in zip(rows, done, reference):
         row.update(source_index=i, category=frames[i].info.get("category"), parent=frames[i].info.get("parent"),
                    step=int(frames[i].info.get("step", -1)), gpaw_seconds=float(ref.info.get("seconds", np.nan)))
+        if hasattr(lab, "kpts"):
+            row["kpts"] = "x".join(str(k) for k in lab.kpts(frames[i]))
     result = {"rows": rows, "summary": summarize(rows, reference, predicted) if rows else {},
               "mu_gpaw": mu_dft, "mu_labeler": mu_lab, "failures": failures, "gpaw": lab.settings(),
-              "gpaw_versions": lab.versions(), "labeler": dataset_lab.settings(),
+              "gpaw_versions": lab.versions(), "labeler": dataset_lab.settings(), "work": str(work),
               "dataset": str(folder / DATASET_FILE), "dataset_sha256": sha256_file(folder / DATASET_FILE),
               "selection": {"n": n, "max_atoms": max_atoms, "seed": seed, "method": "pick_subset"}}
     if table is not None:
