@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import e3nn
 import torch
 from e3nn import o3
 from torch import nn
@@ -18,6 +19,17 @@ from qallegro.models.tensor_product import (
     layer_irreps,
     sh_irreps,
 )
+
+
+def _spherical_harmonics(l_max: int) -> nn.Module:
+    """e3nn's Y^0..Y^l_max (component normalisation, normalised input) as plain PyTorch code: its TorchScript mode
+    (which other packages may select globally) specialises shapes when the model is traced for compilation."""
+    previous = e3nn.get_optimization_defaults()["jit_mode"]
+    e3nn.set_optimization_defaults(jit_mode="eager")
+    try:
+        return o3.SphericalHarmonics(list(range(l_max + 1)), normalize=True, normalization="component")
+    finally:
+        e3nn.set_optimization_defaults(jit_mode=previous)
 
 
 class AllegroBody(nn.Module):
@@ -49,10 +61,15 @@ class AllegroBody(nn.Module):
         self.basis = NormalizedBasis(bessel) if cfg["normalize_basis"] else bessel
         self.l_max = int(cfg["l_max"])
         self.irreps_sh = sh_irreps(self.l_max, cfg["parity"])
+        self.spherical_harmonics = _spherical_harmonics(self.l_max)
         # component -> irrep index, to broadcast per-(channel, l) weights over m
         self.register_buffer("sh_l_index", torch.repeat_interleave(
             torch.arange(self.l_max + 1), torch.tensor([2 * l + 1 for l in range(self.l_max + 1)])), persistent=False)
         n_sh = self.l_max + 1
+        # env-embedding output columns are stored (channel, irrep)-ordered (legacy layout); read them (irrep, channel)
+        order = torch.arange(self.u * n_sh).view(self.u, n_sh).T.reshape(-1)
+        self.register_buffer("env_order", order, persistent=False)
+        self.register_buffer("env_order_first", torch.cat([order, order + self.u * n_sh]), persistent=False)
         self.layers_irreps = layer_irreps(self.l_max, cfg["parity"], self.num_layers)
 
         def mlp(prefix: str, in_dim: int, out_dim: int | None = None, hidden: list[int] | None = None) -> ScalarMLP:
@@ -102,23 +119,22 @@ class AllegroBody(nn.Module):
         cut = polynomial_cutoff(r / self.r_max, self.p)  # [E]
         cut_ = cut.unsqueeze(-1)
         radial = self.basis(r) * cut_  # [E, n_b]
-        sh = o3.spherical_harmonics(list(range(self.l_max + 1)), edge_vec, normalize=True,
-                                    normalization="component")  # [E, d_sh]
+        sh = self.spherical_harmonics(edge_vec)  # [E, d_sh]
         onehot = torch.nn.functional.one_hot(types, self.num_species).to(edge_vec.dtype)
         h = cut_ * self.two_body(torch.cat([onehot[center], onehot[neighbor], radial], dim=-1))  # [E, D]
 
         n_sh = self.l_max + 1
-        sh_env = (sh * self.inv_sqrt_nbar).unsqueeze(1)  # [E, 1, d_sh]
-        w_feat, w = self.env_embed[0](h).split(self.u * n_sh, dim=-1)
-        # tensor features are channels first [E, u, d]; the initial features w_feat (x) Y stay in rank-1 form
-        a = w_feat.reshape(n_edges, self.u, n_sh)  # [E, u, n_sh]
+        sh_env = (sh * self.inv_sqrt_nbar).unsqueeze(-1)  # [E, d_sh, 1]
+        # the env-embedding outputs come (irrep, channel)-ordered, so that tensor features are channels last
+        w_feat, w = self.env_embed[0](h, self.env_order_first).split(self.u * n_sh, dim=-1)
+        a = w_feat.view(n_edges, n_sh, self.u)  # the initial features w_feat (x) Y stay in rank-1 form
         feats = None
         slots = centre_slots(center, n_atoms, nmax) if self.needs_centre_slots else None
         coeffs = torch.sigmoid(self.resnet_params)
         for layer in range(self.num_layers):
-            env_edge = w.reshape(n_edges, self.u, n_sh)[:, :, self.sh_l_index] * sh_env  # [E, u, d_sh]
-            env = torch.zeros(n_atoms, self.u, sh.shape[-1], dtype=env_edge.dtype, device=env_edge.device)
-            env = env.index_add(0, center, env_edge)  # [N, u, d_sh], the centre's environment
+            env_edge = w.view(n_edges, n_sh, self.u).index_select(1, self.sh_l_index) * sh_env  # [E, d_sh, u]
+            env = torch.zeros(n_atoms, sh.shape[-1], self.u, dtype=env_edge.dtype, device=env_edge.device)
+            env = env.index_add(0, center, env_edge)  # [N, d_sh, u], the centre's environment
             tp = self.tps[layer]
             n0 = tp.n_scalar  # the 0e block comes first
             if feats is None:
@@ -139,5 +155,5 @@ class AllegroBody(nn.Module):
                 h = new_h
             if layer < self.num_layers - 1:
                 feats = self.linears[layer](blocks)
-                w = self.env_embed[layer + 1](h)
+                w = self.env_embed[layer + 1](h, self.env_order)
         return h, cut

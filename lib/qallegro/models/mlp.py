@@ -57,10 +57,14 @@ class ScalarMLP(nn.Module):
     def out_dim(self) -> int:
         return self.dims[-1]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, out_index: torch.Tensor | None = None) -> torch.Tensor:
+        """`out_index` (optional): output columns in this order (the last weight's columns are permuted)."""
         act = _ACTIVATIONS[self.nonlinearity] if self.nonlinearity else None
+        last = len(self.weights) - 1
         for k, (w, scale) in enumerate(zip(self.weights, self._scales)):
             if k > 0 and act is not None:
                 x = act(x)
+            if k == last and out_index is not None:
+                w = w.index_select(1, out_index)
             x = torch.matmul(x, w * scale)
         return x

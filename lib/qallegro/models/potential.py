@@ -61,11 +61,13 @@ class AllegroPotential(nn.Module):
         return out
 
     def species_index(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
-        z = atomic_numbers.clamp(0, 118)
-        types = self.type_of[z]
-        if bool(((types < 0) | (z != atomic_numbers)).any()):
-            if bool((z != atomic_numbers).any()):
-                raise ValueError("atomic numbers must be in 1..118")
+        if atomic_numbers.numel() == 0:
+            return atomic_numbers.clone()
+        lo, hi = torch.aminmax(atomic_numbers)
+        if lo < 1 or hi > 118:
+            raise ValueError("atomic numbers must be in 1..118")
+        types = self.type_of[atomic_numbers]
+        if types.min() < 0:
             unknown = sorted(set(atomic_numbers[types < 0].tolist()))
             raise ValueError(f"species {unknown} not in the model's species {self.species}")
         return types

@@ -102,20 +102,25 @@ class ChannelwiseTensorProduct(nn.Module):
     T[e, slot, c] = sqrt(2 l3 + 1) * sum_{m1, m2} C^{l1 l2 l3}_{m1 m2 m3} x[e, c, m1] y[e, c, m2], where C is e3nn's
     `wigner_3j`. The output slots are grouped per output irrep o as (m3, path) blocks, scalars first.
 
-    Layouts: inputs channels first, x [E, u, d_in], environment [N, u, d_sh] (y[e] = env[centre(e)]); outputs as
-    the per-output-irrep blocks of T, channels last, [E, (2 l_o + 1) n_o, u] each (what the mixing linear layer
-    reads), or, for the diagonal product of the last layer, the scalars [E, u * K] in (channel, path) order.
+    Layout: channels last (the 16-64 channels are the contiguous, vectorised axis), x [E, d_in, u], environment
+    [N, d_sh, u] (y[e] = env[centre(e)]); outputs are the per-output-irrep blocks of T, [E, (2 l_o + 1) n_o, u]
+    each (what the mixing linear layer reads), or, for the diagonal product of the last layer, the scalars
+    [E, u * K] in (channel, path) order.
     Three exact formulations, chosen by the layer (benchmarks/bench_model_speed.py times them):
 
-    - `forward_rank1` (first layer, x[e, c, m1] = a[e, c, i(m1)] Y[e, m1]): the Clebsch-Gordan table is contracted
+    - `forward_rank1` (first layer, x[e, m1, c] = a[e, i(m1), c] Y[e, m1]): the Clebsch-Gordan table is contracted
       with Y once per edge, G[e, slot, m2] = sum_m1 Y[e, m1] C[m1, m2, slot], then one batched [K, d_sh] @ [d_sh, u]
       product per edge and the factor a of each path's input irrep; no per-channel outer product.
     - `forward_diagonal` (every path pairs component m of x with component m of y, the last layer, l x l -> 0):
       T = (x * y) @ D, D [d, K].
     - `forward_atom_centred` (any other layer): the environment belongs to the centre atom, so the table is
-      contracted with it once per atom, M[i, c, m1, slot] = sum_m2 C[m1, m2, slot] env[i, c, m2]; the edges of
+      contracted with it once per atom, M[i, c, m1, slot] = sum_m2 C[m1, m2, slot] env[i, m2, c]; the edges of
       each centre are laid out in `nmax` padded rows and one [nmax, d_in] @ [d_in, K] product per (atom, channel)
       finishes it.
+
+    `fused` (set by `qallegro.models.compile` while tracing) selects the forms a loop-fusing compiler runs best:
+    the rank-1 product as a sum over only the non-zero coefficients (83 of 2835 for l_max = 2, gathered rows of y,
+    no [E, K, d_sh] table) and the diagonal one as per-irrep sums. Eager mode keeps the BLAS forms above.
     """
 
     def __init__(self, irreps: LayerIrreps, irreps_sh: list[Irrep]) -> None:
@@ -148,13 +153,36 @@ class ChannelwiseTensorProduct(nn.Module):
         n_in = len(irreps.irreps_in)
         self.register_buffer("in_index", torch.repeat_interleave(
             torch.arange(n_in), torch.tensor([2 * l + 1 for l, _ in irreps.irreps_in])), persistent=False)
+        self.fused = False
         if self.diagonal:
-            self.register_buffer("cg_diag", torch.diagonal(cg, dim1=0, dim2=1).T.contiguous().to(dtype),
-                                 persistent=False)  # [d, K]
+            diag = torch.diagonal(cg, dim1=0, dim2=1).T  # [d, K]
+            self.register_buffer("cg_diag", diag.contiguous().to(dtype), persistent=False)
+            # each path p sums components a..b of x * y with one coefficient (1/sqrt(2l+1) for e3nn's tables)
+            self.diag_ranges = []
+            for col in diag.T:
+                rows = col.nonzero().flatten().tolist()
+                a, b = rows[0], rows[-1] + 1
+                if rows != list(range(a, b)) or not torch.allclose(col[a:b], col[a], rtol=1e-14, atol=0):
+                    self.diag_ranges = None
+                    break
+                self.diag_ranges.append((a, b, float(col[a])))
             return
         # rank-1 form: G[e, k, m2] = sum_m1 Y[e, m1] C[m1, m2, k]  ->  table [d_in, K * d_sh]
         self.register_buffer("cg_rank1", cg.permute(0, 2, 1).reshape(d_in, k_total * d_sh).to(dtype),
                              persistent=False)
+        # sparse rank-1 form (fused): slot k sums coef * Y[e, m1] * y[e, m2, :] over its non-zero (m1, m2),
+        # padded to the same count per slot with zero coefficients
+        terms = [nz[:, :, k].nonzero().tolist() for k in range(k_total)]
+        width = max(len(t) for t in terms)
+        idx1 = torch.zeros(k_total, width, dtype=torch.int64)
+        idx2 = torch.zeros(k_total, width, dtype=torch.int64)
+        coef = torch.zeros(k_total, width, dtype=torch.float64)
+        for k, t in enumerate(terms):
+            for j, (m1, m2) in enumerate(t):
+                idx1[k, j], idx2[k, j], coef[k, j] = m1, m2, cg[m1, m2, k]
+        self.register_buffer("sparse_m1", idx1.flatten(), persistent=False)
+        self.register_buffer("sparse_m2", idx2.flatten(), persistent=False)
+        self.register_buffer("sparse_coef", coef.to(dtype), persistent=False)
         # per output block: the input irrep of each path (None when it is 0, 1, ..., n_in - 1: no gather needed)
         self.path_inputs = [None if pi == list(range(n_in)) else pi for pi in path_inputs]
         for o, pi in enumerate(self.path_inputs):
@@ -165,32 +193,39 @@ class ChannelwiseTensorProduct(nn.Module):
                              persistent=False)
 
     def forward_diagonal(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Shapes: x [E, u, d], y [E, u, d] -> scalars [E, u * K], (channel, path) order."""
-        e, u, d = x.shape
-        return torch.mm((x * y).view(e * u, d), self.cg_diag).view(e, u * self.dim_out)
+        """Shapes: x [E, d, u], y [E, d, u] -> scalars [E, u * K], (channel, path) order."""
+        e, d, u = x.shape
+        if self.fused and self.diag_ranges is not None:
+            xy = x * y
+            return torch.stack([xy[:, a:b].sum(1) * c for a, b, c in self.diag_ranges], -1).view(e, u * self.dim_out)
+        return torch.mm((x * y).transpose(1, 2).reshape(e * u, d), self.cg_diag).view(e, u * self.dim_out)
 
     def forward_rank1(self, a: torch.Tensor, sh: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
-        """x[e, c, m1] = a[e, c, i(m1)] * sh[e, m1]. Shapes: a [E, u, n_in], sh [E, d_in], y [E, u, d_sh] -> blocks
+        """x[e, m1, c] = a[e, i(m1), c] * sh[e, m1]. Shapes: a [E, n_in, u], sh [E, d_in], y [E, d_sh, u] -> blocks
         (or the scalars [E, u * K] when diagonal)."""
         if self.diagonal:
-            return [self.forward_diagonal(a[:, :, self.in_index] * sh.unsqueeze(1), y)]
-        e, u = a.shape[0], a.shape[1]
-        g = torch.mm(sh, self.cg_rank1).view(e, self.dim_out, self.d_sh)
-        t = torch.bmm(g, y.transpose(1, 2))  # [E, K, u]
-        a_t = a.transpose(1, 2)  # [E, n_in, u]
+            return [self.forward_diagonal(a.index_select(1, self.in_index) * sh.unsqueeze(-1), y)]
+        e, u = a.shape[0], a.shape[2]
+        if self.fused:
+            k, w = self.sparse_coef.shape
+            shc = sh.index_select(1, self.sparse_m1).view(e, k, w) * self.sparse_coef
+            t = (shc.unsqueeze(-1) * y.index_select(1, self.sparse_m2).view(e, k, w, u)).sum(2)
+        else:
+            g = torch.mm(sh, self.cg_rank1).view(e, self.dim_out, self.d_sh)
+            t = torch.bmm(g, y)  # [E, K, u]
         blocks = []
         for o, block in enumerate(t.split(self.block_sizes, dim=1)):
             dim, n = self.block_dims[o], self.n_per_out[o]
-            factor = a_t if self.path_inputs[o] is None else a_t.index_select(1, getattr(self, f"path_inputs_{o}"))
+            factor = a if self.path_inputs[o] is None else a.index_select(1, getattr(self, f"path_inputs_{o}"))
             blocks.append((block.view(e, dim, n, u) * factor.unsqueeze(1)).view(e, dim * n, u))
         return blocks
 
     def forward_atom_centred(self, x: torch.Tensor, env: torch.Tensor, slots: "CentreSlots") -> list[torch.Tensor]:
-        """Shapes: x [E, u, d_in], env [N, u, d_sh] -> blocks."""
-        n, u, pad, k = env.shape[0], env.shape[1], slots.nmax, self.dim_out
-        m = torch.matmul(env, self.cg_atom).view(n * u, self.d_in, k)
-        xp = x.new_zeros(n * pad, u, self.d_in).index_copy(0, slots.slot, x)
-        xp = xp.view(n, pad, u, self.d_in).transpose(1, 2).reshape(n * u, pad, self.d_in)
+        """Shapes: x [E, d_in, u], env [N, d_sh, u] -> blocks."""
+        n, u, pad, k = env.shape[0], env.shape[2], slots.nmax, self.dim_out
+        m = torch.mm(env.transpose(1, 2).reshape(n * u, self.d_sh), self.cg_atom).view(n * u, self.d_in, k)
+        xp = x.new_zeros(n * pad, self.d_in, u).index_copy(0, slots.slot, x)
+        xp = xp.view(n, pad, self.d_in, u).permute(0, 3, 1, 2).reshape(n * u, pad, self.d_in)
         t = torch.bmm(xp, m).view(n, u, pad, k).permute(0, 2, 3, 1).reshape(n * pad, k, u)
         return list(t.index_select(0, slots.slot).split(self.block_sizes, dim=1))
 
@@ -227,8 +262,7 @@ class ChannelPathLinear(nn.Module):
     """Equivariant linear layer mixing channels and paths into each output irrep (legacy Allegro "uuulin").
 
     out[e, (o, m), c'] = 1/sqrt(u n_o) sum_{c, p -> o} W_o[(c, p), c'] T[e, (o, m, p), c], W ~ N(0, 1).
-    Shapes: the per-output-irrep blocks of T (channels last), [E, (2 l_o + 1) n_o, u] each -> [E, u_out, d_out]
-    (channels first).
+    Shapes (channels last): the per-output-irrep blocks of T, [E, (2 l_o + 1) n_o, u] each -> [E, d_out, u_out].
     """
 
     def __init__(self, tp: ChannelwiseTensorProduct, irreps_out: list[Irrep], u_in: int, u_out: int) -> None:
@@ -246,5 +280,5 @@ class ChannelPathLinear(nn.Module):
         for t, (_, dim, n), w, scale in zip(blocks, self.blocks, self.weights, self.scales):
             # the block's (p, c) entries are contiguous per (e, m): reorder the (c, p) weight rows to match
             w_pc = (w * scale).view(self.u_in, n, self.u_out).transpose(0, 1).reshape(n * self.u_in, self.u_out)
-            outs.append(torch.mm(t.reshape(e * dim, n * self.u_in), w_pc).view(e, dim, self.u_out).transpose(1, 2))
-        return torch.cat(outs, dim=2)
+            outs.append(torch.mm(t.reshape(e * dim, n * self.u_in), w_pc).view(e, dim, self.u_out))
+        return torch.cat(outs, dim=1)
