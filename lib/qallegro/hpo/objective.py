@@ -82,28 +82,35 @@ def error_metric(dataset: str, metrics: dict[str, Any]) -> float:
     return float(metrics[objective_names(dataset)[0]])
 
 
-_TEST_CACHE: dict[tuple[str, int | None], list] = {}
+_TEST_CACHE: dict[str, list] = {}
 
 
-def test_structures(dataset: str, max_structures: int | None) -> list:
-    """The test split of `dataset` (its first `max_structures` when given), cached per process."""
-    key = (dataset, max_structures)
+def test_structures(dataset: str, max_structures: int | None, options: dict[str, Any] | None = None) -> list:
+    """The test split of `dataset` (its first `max_structures` when given), loaded with the training config's
+    `dataset_options` (e.g. the Cu-Li scale), cached per process."""
+    import json
+
+    opts = dict(options or {})
+    if max_structures:
+        opts["max_frames"] = int(max_structures)
+    key = json.dumps([dataset, opts], sort_keys=True, default=str)
     if key not in _TEST_CACHE:
         from qallegro.data import load_dataset
 
-        opts = {"max_frames": int(max_structures)} if max_structures else {}
         _TEST_CACHE[key] = load_dataset(dataset, split="test", **opts)
     return _TEST_CACHE[key]
 
 
-def measure_inference(model, dataset: str, settings: dict[str, Any], threads: int) -> dict[str, Any]:
+def measure_inference(model, dataset: str, settings: dict[str, Any], threads: int,
+                      options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Total inference time (energies and forces) of `model` over the test set, through
     `qallegro.timing.inference_time`; `settings["timing"]` gives max_structures (null: the whole test split),
-    batch_size, repeats and warmup. Neighbour lists are not timed (see `qallegro.timing`)."""
+    batch_size, repeats and warmup; `options` are the training config's `dataset_options` (the same test split
+    as the training run's). Neighbour lists are not timed (see `qallegro.timing`)."""
     from qallegro.timing import inference_time
 
     timing = dict(settings.get("timing") or {})
-    atoms = test_structures(dataset, timing.get("max_structures"))
+    atoms = test_structures(dataset, timing.get("max_structures"), options)
     return inference_time(model, atoms, batch_size=int(timing.get("batch_size", 1)),
                           repeats=int(timing.get("repeats", 3)), warmup=int(timing.get("warmup", 1)),
                           threads=threads)
@@ -117,7 +124,7 @@ def train_objective(overrides: dict[str, Any], ctx: TrialContext) -> TrialResult
     result = train(cfg, run_dir=ctx.trial_dir, resume=True, progress=False)
     run_dir = Path(result["run_dir"])
     model = load_run(run_dir)
-    timing = measure_inference(model, ctx.dataset, ctx.settings, ctx.threads)
+    timing = measure_inference(model, ctx.dataset, ctx.settings, ctx.threads, cfg.get("dataset_options"))
     error = error_metric(ctx.dataset, result)
     attrs = {"run_dir": str(run_dir), "val_f_mae": result.get("val_f_mae"), "val_e_mae": result.get("val_e_mae"),
              "epochs": result.get("epochs"), "train_wall_s": result.get("wall_s"),

@@ -17,9 +17,8 @@ AXIS = {"val_f_mae": "validation force MAE (eV/Å)", "val_e_mae": "validation en
 
 
 def _setup():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    """pyplot and seaborn with the house style. The backend is left alone: inline in notebooks, and matplotlib
+    falls back to Agg by itself where there is no display (CLI, CI)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -27,13 +26,35 @@ def _setup():
     return plt, sns
 
 
-def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None = None, paper: bool = True):
+def log_axis(ax, which: str) -> None:
+    """Log scale on the `which` ("x" or "y") axis of `ax` with readable labels: plain numbers at every integer
+    multiple of the decade when the data drawn so far span less than 0.7 decades, at 1, 2 and 5 per decade below
+    two decades, else at the decades only; no minor tick labels (the log formatter labels minor ticks on short
+    spans, and they overlap)."""
+    from matplotlib import ticker
+
+    getattr(ax, f"set_{which}scale")("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    vals = np.asarray(ax.dataLim.intervalx if which == "x" else ax.dataLim.intervaly, float)
+    vals = vals[np.isfinite(vals) & (vals > 0)]
+    decades = np.log10(vals.max() / vals.min()) if len(vals) else 0.0
+    subs = tuple(range(1, 10)) if decades < 0.7 else (1.0, 2.0, 5.0) if decades < 2 else (1.0,)
+    axis.set_major_locator(ticker.LogLocator(base=10.0, subs=subs))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None = None, paper: bool = True,
+                ax=None):
     """Complete trials (light), their Pareto front (line) and, when `paper`, the paper's Fig. 2 points of the
-    same dataset (hollow markers; T4 GPU, whole test set: compare shapes, not absolute times). Log axes."""
+    same dataset (hollow markers; T4 GPU, whole test set: compare shapes, not absolute times). Log axes.
+    Draws into `ax` when given (several studies in one panel: call once per study, `paper` on one of them)."""
     plt, sns = _setup()
     err, tim = objective_names(dataset)
     done = df[df["state"] == "COMPLETE"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig = ax.figure
     colour = COLOURS.get(variant, "black")
     sns.scatterplot(data=done, x=err, y=tim, ax=ax, color=colour, alpha=0.35, s=30,
                     label=f"{LABELS.get(variant, variant)}: trials (this run)")
@@ -50,8 +71,8 @@ def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None 
             grp = grp.sort_values("val_mae")
             ax.plot(grp["val_mae"], grp["inference_time_s"], ls="--", lw=1, color=COLOURS.get(var, "grey"),
                     marker="s", mfc="none", label=f"paper Fig. 2: {LABELS.get(var, var)} (T4)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    log_axis(ax, "x")
+    log_axis(ax, "y")
     ax.set_xlabel(AXIS.get(err, err))
     ax.set_ylabel(AXIS.get(tim, tim))
     ax.set_title(title or f"{dataset} Pareto front")
