@@ -38,11 +38,11 @@ ASPIRIN = Path(os.environ.get("QALLEGRO_DATA", Path(__file__).resolve().parents[
 
 # qallegro configs matched to nequip-anchor §1 (legacy A design vs their C design; see benchmarks/README.md)
 OURS = {
-    "quick": dict(r_max=5.0, l_max=2, parity="o3_full", num_layers=2, env_embed_multiplicity=16, num_basis=8,
-                  PolynomialCutoff_p=6.0, BesselBasis_trainable=False,
-                  two_body_latent_mlp_latent_dimensions=[64, 64], latent_mlp_latent_dimensions=[64, 64],
-                  edge_eng_mlp_latent_dimensions=[32], edge_eng_mlp_nonlinearity="silu"),
-    "legacy": dict(r_max=6.0),  # MODEL_DEFAULTS = the legacy example config
+    "quick": {"r_max": 5.0, "l_max": 2, "parity": "o3_full", "num_layers": 2, "env_embed_multiplicity": 16,
+              "num_basis": 8, "PolynomialCutoff_p": 6.0, "BesselBasis_trainable": False,
+              "two_body_latent_mlp_latent_dimensions": [64, 64], "latent_mlp_latent_dimensions": [64, 64],
+              "edge_eng_mlp_latent_dimensions": [32], "edge_eng_mlp_nonlinearity": "silu"},
+    "legacy": {"r_max": 6.0},  # MODEL_DEFAULTS = the legacy example config
 }
 R_MAX = {"quick": 5.0, "legacy": 6.0}
 
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="quick,legacy")
     ap.add_argument("--parts", default="aspirin,cu,train")
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 1)))
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
     ap.add_argument("--repeats", type=int, default=20, help="interleaved rounds, quick inference")
     ap.add_argument("--repeats-train", type=int, default=10, help="interleaved rounds, quick training step")
     ap.add_argument("--repeats-legacy", type=int, default=3, help="interleaved rounds, legacy size")

@@ -6,11 +6,12 @@ Benchmark-only code: the package never uses it.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from e3nn import o3
-from torch import nn
-
 from qallegro.models.tensor_product import ChannelwiseTensorProduct, _offsets
+from torch import nn
 
 
 def _irreps(mul: int, irreps: list[tuple[int, int]]) -> o3.Irreps:
@@ -34,7 +35,8 @@ class E3nnTensorProduct(nn.Module):
         self.path_dims = [2 * irreps.irreps_out[o][0] + 1 for _, _, o in order]
         self.path_block = [o for _, _, o in order]
         self.tp = o3.TensorProduct(
-            _irreps(u, irreps.irreps_in), _irreps(u, irreps_sh), _irreps(u, [irreps.irreps_out[o] for _, _, o in order]),
+            _irreps(u, irreps.irreps_in), _irreps(u, irreps_sh),
+            _irreps(u, [irreps.irreps_out[o] for _, _, o in order]),
             [(i1, i2, k, "uuu", False) for k, (i1, i2, _) in enumerate(order)],
             irrep_normalization="component", path_normalization="none")
         self.register_buffer("in_index", ours.in_index, persistent=False)
@@ -42,7 +44,7 @@ class E3nnTensorProduct(nn.Module):
     def _to_e3nn(self, x: torch.Tensor, offsets: list[int]) -> torch.Tensor:
         """[E, d, u] -> [E, sum_irreps u (2l+1)] (mul_ir)."""
         e = x.shape[0]
-        return torch.cat([x[:, a:b].transpose(1, 2).reshape(e, -1) for a, b in zip(offsets[:-1], offsets[1:])], -1)
+        return torch.cat([x[:, a:b].transpose(1, 2).reshape(e, -1) for a, b in itertools.pairwise(offsets)], -1)
 
     def _product(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
         e, u = x.shape[0], self.u

@@ -13,26 +13,28 @@ import torch
 
 os.environ.setdefault("NEQUIP_SKIP_AOTI_MODEL_CHECK", "1")  # the self-check compares NaN stress of molecules
 
-from nequip.utils.global_state import set_global_state  # noqa: E402
+from nequip.utils.global_state import set_global_state
 
 set_global_state(allow_tf32=False)
 
-from allegro.model import AllegroModel  # noqa: E402
-from nequip.data import AtomicDataDict, from_ase  # noqa: E402
-from nequip.integrations.utils import basic_transforms  # noqa: E402
+from allegro.model import AllegroModel
+from nequip.data import AtomicDataDict, from_ase
+from nequip.integrations.utils import basic_transforms
 
 # nequip-anchor §1.1 ("quick", FullAllegroModel defaults) and §1.2 (closest to the legacy example config)
 SIZES = {
-    "quick": dict(
-        radial_chemical_embed_dim=64, scalar_embed_mlp_hidden_layers_depth=1, scalar_embed_mlp_hidden_layers_width=64,
-        num_scalar_features=64, num_tensor_features=16, allegro_mlp_hidden_layers_depth=1,
-        allegro_mlp_hidden_layers_width=64, readout_mlp_hidden_layers_depth=1, readout_mlp_hidden_layers_width=32,
-        readout_mlp_nonlinearity="silu", bessel_trainable=False),
-    "legacy": dict(
-        radial_chemical_embed_dim=128, scalar_embed_mlp_hidden_layers_depth=2, scalar_embed_mlp_hidden_layers_width=512,
-        num_scalar_features=1024, num_tensor_features=64, allegro_mlp_hidden_layers_depth=2,
-        allegro_mlp_hidden_layers_width=1024, readout_mlp_hidden_layers_depth=1, readout_mlp_hidden_layers_width=128,
-        readout_mlp_nonlinearity=None, bessel_trainable=True),
+    "quick": {
+        "radial_chemical_embed_dim": 64, "scalar_embed_mlp_hidden_layers_depth": 1,
+        "scalar_embed_mlp_hidden_layers_width": 64, "num_scalar_features": 64, "num_tensor_features": 16,
+        "allegro_mlp_hidden_layers_depth": 1, "allegro_mlp_hidden_layers_width": 64,
+        "readout_mlp_hidden_layers_depth": 1, "readout_mlp_hidden_layers_width": 32,
+        "readout_mlp_nonlinearity": "silu", "bessel_trainable": False},
+    "legacy": {
+        "radial_chemical_embed_dim": 128, "scalar_embed_mlp_hidden_layers_depth": 2,
+        "scalar_embed_mlp_hidden_layers_width": 512, "num_scalar_features": 1024, "num_tensor_features": 64,
+        "allegro_mlp_hidden_layers_depth": 2, "allegro_mlp_hidden_layers_width": 1024,
+        "readout_mlp_hidden_layers_depth": 1, "readout_mlp_hidden_layers_width": 128,
+        "readout_mlp_nonlinearity": None, "bessel_trainable": True},
 }
 
 

@@ -208,7 +208,11 @@ class _CompiledBase(nn.Module):
                 self._warned.add(reason)
                 log.warning("compiled model: running eagerly: %s", reason)
             return self.model(graph, compute_forces, compute_stress)
-        flags = (bool(compute_forces), bool(compute_stress), graph[G.PTR].shape[0] == 2)
+        single = graph[G.PTR].shape[0] == 2
+        if single and self.pad_single:  # one structure: add an empty one, so that the batch graph serves
+            graph = {**graph, G.PTR: torch.cat([graph[G.PTR], graph[G.PTR][-1:]]),
+                     G.CELL: graph[G.CELL].repeat(2, 1, 1), G.PBC: graph[G.PBC].repeat(2, 1)}
+        flags = (bool(compute_forces), bool(compute_stress), single and not self.pad_single)
         key = flags + (graph[G.POS].dtype, graph[G.POS].device)
         if key not in self._cache:
             variant = _Variant(self.model, *flags)
@@ -220,7 +224,10 @@ class _CompiledBase(nn.Module):
         *outs, bad = self._run(compiled, variant.inputs(self.model, graph))
         if bad:
             self.model.species_index(graph[G.ATOMIC_NUMBERS])  # raises the error that explains it
-        return dict(zip(variant.out_keys, outs))
+        out = dict(zip(variant.out_keys, outs))
+        if single and self.pad_single:
+            out.update({k: out[k][:1] for k in ("energy", "stress") if k in out})
+        return out
 
     def _compile(self, variant: _Variant, graph: G.Graph) -> Any:
         raise NotImplementedError
@@ -230,7 +237,11 @@ class _CompiledBase(nn.Module):
 
 
 class CompiledPotential(_CompiledBase):
-    """`torch.compile` of the traced energy-and-derivatives graph, parameters as inputs (training and eval)."""
+    """`torch.compile` of the traced energy-and-derivatives graph, parameters as inputs (training and eval).
+    A single structure runs through the batch graph (padded with an empty structure), so that training and
+    validation need one compilation per (forces, stress) setting."""
+
+    pad_single = True
 
     def _state(self) -> list[torch.Tensor]:
         params = [p if self.model.training else p.detach() for p in self.model.parameters()]
@@ -247,7 +258,10 @@ class CompiledPotential(_CompiledBase):
 
 
 class FrozenPotential(_CompiledBase):
-    """AOTInductor-compiled inference graph with the weights frozen as constants (eval mode only)."""
+    """AOTInductor-compiled inference graph with the weights frozen as constants (eval mode only). Single
+    structures get their own graph (a static structure count), batches another."""
+
+    pad_single = False
 
     def __init__(self, model: nn.Module, package_dir: str | Path | None = None) -> None:
         super().__init__(model)

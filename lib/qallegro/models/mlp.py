@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -41,7 +42,7 @@ class ScalarMLP(nn.Module):
         self.dims = dims
         self.nonlinearity = nonlinearity
         self.weights = nn.ParameterList()
-        for fan_in, fan_out in zip(dims[:-1], dims[1:]):
+        for fan_in, fan_out in itertools.pairwise(dims):
             w = torch.empty(fan_in, fan_out)
             if initialization == "uniform":
                 w.uniform_(-math.sqrt(3.0), math.sqrt(3.0))

@@ -220,7 +220,7 @@ class ChannelwiseTensorProduct(nn.Module):
             blocks.append((block.view(e, dim, n, u) * factor.unsqueeze(1)).view(e, dim * n, u))
         return blocks
 
-    def forward_atom_centred(self, x: torch.Tensor, env: torch.Tensor, slots: "CentreSlots") -> list[torch.Tensor]:
+    def forward_atom_centred(self, x: torch.Tensor, env: torch.Tensor, slots: CentreSlots) -> list[torch.Tensor]:
         """Shapes: x [E, d_in, u], env [N, d_sh, u] -> blocks."""
         n, u, pad, k = env.shape[0], env.shape[2], slots.nmax, self.dim_out
         m = torch.mm(env.transpose(1, 2).reshape(n * u, self.d_sh), self.cg_atom).view(n * u, self.d_in, k)
