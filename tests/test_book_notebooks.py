@@ -20,9 +20,6 @@ NOTEBOOK_FILES = sorted(p for p in BOOK.rglob("*.ipynb")
                         if not p.name.startswith(".") and ".ipynb_checkpoints" not in p.parts)
 TYPES = {"str", "int", "float", "bool"}
 ITEMS = [f"Fig. {i}" for i in range(1, 8)] + [f"Table {i}" for i in range(1, 7)]
-# pages that land with their libraries (phase 2); strict: a page that appears must be taken off this list
-PENDING = {item: "the page lands with its library" for item in ITEMS
-           if item not in ("Fig. 1", "Fig. 3", "Fig. 4")}
 
 
 def parameters_cell(nb: nbformat.NotebookNode) -> str:
@@ -115,8 +112,7 @@ def test_every_paper_item_is_mapped() -> None:
     assert sorted(PAPER_ITEMS) == sorted(ITEMS)
 
 
-@pytest.mark.parametrize("item", [pytest.param(i, marks=pytest.mark.xfail(reason=PENDING[i], strict=True))
-                                  if i in PENDING else i for i in ITEMS])
+@pytest.mark.parametrize("item", ITEMS)
 def test_paper_item_has_its_page(item: str) -> None:
     page = PAPER_ITEMS[item]
     assert page in toc_files(ROOT / "_toc.yml"), f"{item}: book/{page} is not in _toc.yml"

@@ -253,3 +253,64 @@ def test_data_checksums_enter_the_key(tmp_path: Path, monkeypatch: pytest.Monkey
     src = registry.SOURCES["rmd17/benzene_train_01"]
     monkeypatch.setitem(registry.SOURCES, src.name, type(src)(**{**src.__dict__, "sha256": "0" * 64}))
     assert cache_key(nb, "quick", tmp_path, {}) != key
+
+
+def test_preset_settings_and_inputs_enter_the_key(tmp_path: Path) -> None:
+    """A changed preset section (or key) that a notebook reads, or a changed committed input file, changes its
+    key; a change elsewhere in the preset does not."""
+    book = tmp_path / "book"
+    write_nb(book / "a.ipynb", "print(x)")
+    presets = tmp_path / "lib" / "qallegro" / "presets"
+    presets.mkdir(parents=True)
+    table = "smoke: {md: {steps: 2}, plan: [1]}\nquick: {md: {steps: 5}, plan: [1]}\npaper: {md: {steps: 9}}\n"
+    (presets / "book.yaml").write_text(table)
+    nb = Notebook("a", "a.ipynb", presets=("book.md",), inputs=("data/*.json",))
+    key = cache_key(nb, "quick", book, {})
+    whole = cache_key(Notebook("a", "a.ipynb", presets=("book",)), "quick", book, {})
+    (presets / "book.yaml").write_text(table.replace("plan: [1]}\npaper", "plan: [2]}\npaper"))
+    assert cache_key(nb, "quick", book, {}) == key  # only book.quick.plan changed
+    assert cache_key(Notebook("a", "a.ipynb", presets=("book",)), "quick", book, {}) != whole
+    (presets / "book.yaml").write_text(table.replace("steps: 2", "steps: 3"))
+    assert cache_key(nb, "quick", book, {}) == key  # the smoke section changed
+    (presets / "book.yaml").write_text(table.replace("steps: 5", "steps: 6"))
+    changed = cache_key(nb, "quick", book, {})
+    assert changed != key
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "r.json").write_text("{}")
+    with_file = cache_key(nb, "quick", book, {})
+    assert with_file != changed  # a file appeared
+    (tmp_path / "data" / "r.json").write_text('{"a": 1}')
+    assert cache_key(nb, "quick", book, {}) != with_file
+    with pytest.raises(ValueError, match=r"book.yaml: no quick.nope settings"):
+        cache_key(Notebook("a", "a.ipynb", presets=("book.nope",)), "quick", book, {})
+    with pytest.raises(ValueError, match="no preset file"):
+        cache_key(Notebook("a", "a.ipynb", presets=("nope",)), "quick", book, {})
+
+
+def test_registry_keys_read_the_real_presets() -> None:
+    """Every preset entry of the registry exists at every scale (a typo would fail `qallegro reproduce`)."""
+    from qallegro.pipeline.notebooks import NOTEBOOKS
+
+    root = Path(__file__).resolve().parents[1]
+    for nb in check_registry(NOTEBOOKS):
+        for scale in ("smoke", "quick", "paper"):
+            assert cache_key(nb, scale, root / "book", {d: "k" for d in nb.depends})
+
+
+def test_copy_reads_this_checkouts_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A copy elsewhere has no `../shared/data` beside it: the copy's kernels get this checkout's mirror and
+    download cache, unless the variables are set already."""
+    from qallegro.data.registry import cache_dir, mirror_dir
+    from qallegro.pipeline.reproduce import _data_locations
+
+    mirror = mirror_dir()
+    monkeypatch.delenv("QALLEGRO_DATA", raising=False)
+    monkeypatch.delenv("QALLEGRO_CACHE", raising=False)
+    found = _data_locations()
+    assert found.get("QALLEGRO_CACHE") == str(cache_dir().resolve())
+    if mirror_dir() is not None:  # ../shared/data beside the checkout
+        assert found["QALLEGRO_DATA"] == str(mirror_dir().resolve())
+    monkeypatch.setenv("QALLEGRO_DATA", str(tmp_path))
+    monkeypatch.setenv("QALLEGRO_CACHE", str(tmp_path))
+    assert _data_locations() == {}
+    assert mirror is not None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from qallegro import paper
@@ -84,3 +86,100 @@ def test_records_table(tmp_path: Path) -> None:
     assert info == {"scale": "quick", "dates": "2026-01-02 to 2026-01-05", "hardware": "CPU, 2 cores, 8.0 GiB, no GPU",
                     "total_s": 15.5, "n": 2}
     assert records.summary(records.collect(tmp_path, nbs[2:]))["n"] == 0
+
+
+def _finals() -> dict:
+    """Final-model summaries as `qallegro.hpo.final` writes them (eV/Å, eV/atom), with made-up numbers."""
+    out = {}
+    for i, (ds, var) in enumerate([("rmd17-aspirin", "allegro"), ("rmd17-aspirin", "mlp"), ("rmd17-aspirin", "qdi"),
+                                   ("rmd17-benzene", "allegro"), ("qm9", "allegro"), ("qm9", "mlp"),
+                                   ("culi", "allegro"), ("culi", "mlp"), ("culi", "qdi")]):
+        f = None if ds == "qm9" else 0.01 * (i + 1)
+        out[ds, var] = {"val_f_mae": f, "val_e_mae": 0.001 * (i + 1),
+                        "test": {"f_mae": None if f is None else 2 * f, "e_mae": 0.002 * (i + 1)},
+                        "val": {"f_mae": f, "e_mae": 0.001 * (i + 1)}}
+    return out
+
+
+def test_error_tables_put_ours_in_the_papers_units_beside_the_paper() -> None:
+    finals = _finals()
+    t4 = compare.error_table(finals, "Table 4")
+    assert list(t4.index) == ["rMD17-aspirin", "rMD17-benzene", "Cu-Li"]
+    assert t4.loc["Cu-Li", "Allegro+QDI (ours)"] == pytest.approx(90.0)  # 0.09 eV/Å in meV/Å
+    assert t4.loc["Cu-Li", "Allegro+QDI (paper)"] == paper.values()["table4_val_force_mae_meV_per_A"]["culi"]["qdi"]
+    assert t4.loc["rMD17-aspirin", "Allegro [12] (paper)"] == 9.8
+    assert pd.isna(t4.loc["rMD17-benzene", "Allegro+MLP (ours)"])  # no such final model: empty, not invented
+    t5 = compare.error_table(finals, "Table 5")
+    assert t5.loc["QM9", "Allegro+MLP (ours)"] == pytest.approx(6.0)  # 0.006 eV/atom in meV/atom
+    derived = compare.derived_comparisons(finals)
+    claim = derived.iloc[0]
+    # ours: culi qdi 90 vs mlp 80 meV/Å -> QDI is 12.5% worse; the paper's 12.7% better
+    assert claim["ours (%)"] == pytest.approx(100 * (80 - 90) / 80)
+    assert claim["paper (%)"] == pytest.approx(100 * paper.values()["claim_13_percent"]["value"], abs=0.05)
+    assert pd.isna(derived.loc["benzene forces: Allegro+MLP vs Allegro", "ours (%)"])
+
+
+def test_table6_rows_and_units() -> None:
+    t6 = compare.table6(_finals(), "test")
+    assert list(t6.columns) == list(compare.TABLE6_COLUMNS)
+    assert t6.loc["MACE (as printed)", "aspirin_F"] == 6.6
+    assert t6.loc["Allegro (ours, test)", "aspirin_F"] == pytest.approx(20.0)  # test f_mae 0.02 eV/Å
+    assert t6.loc["Allegro+QDI (ours, test)", "qm9_E"] is None or pd.isna(t6.loc["Allegro+QDI (ours, test)", "qm9_E"])
+    assert t6.loc["Allegro+MLP (ours, test)", "qm9_E"] == pytest.approx(12.0)
+
+
+def test_benchmark_results_are_read_as_they_are(tmp_path: Path) -> None:
+    from qallegro.pipeline import benchmarks
+
+    race = {"env": {"hardware": {"cpu": "CPU", "cpus_available": 2, "memory_gib": 8.0, "gpu": None}}, "threads": 1,
+            "results": {"quick/aspirin": {"ours eager": {"median_ms": 2.0}, "theirs eager": {"median_ms": 5.0},
+                                          "ours compiled": {"median_ms": 1.0, "compile_s": 3.0},
+                                          "theirs AOTI": {"median_ms": 4.0}, "ours e3nn-TP eager": {"median_ms": 0.5},
+                                          "_info": {"atoms": 21}}}}
+    (tmp_path / "race.json").write_text(json.dumps(race))
+    (tmp_path / "accuracy.json").write_text(json.dumps({"test_f_mae_meV_per_A": 27.8, "threads": 1,
+                                                        "ratios_vs_anchor": {"nequip": {"test_f_mae": 0.5}}}))
+    (tmp_path / "broken.json").write_text("{nope")
+    found = {r["file"]: r for r in benchmarks.load_results(tmp_path)}
+    assert [found[f]["kind"] for f in ("accuracy.json", "broken.json", "race.json")] == ["accuracy", "unreadable", "race"]
+    assert found["race.json"]["hardware"] == "CPU, 2 cores, 8.0 GiB, no GPU"
+    assert "not committed" in found["race.json"]["date"]
+    table = benchmarks.race_table(race)
+    assert table.loc["quick/aspirin", "speed-up, eager (theirs / ours)"] == pytest.approx(2.5)
+    assert table.loc["quick/aspirin", "speed-up, best (theirs / ours)"] == pytest.approx(4.0)  # e3nn mode excluded
+    acc = benchmarks.accuracy_table(found["accuracy.json"]["data"])
+    assert acc.loc["test force MAE (meV/Å)", "value"] == 27.8 and acc.loc["ours / nequip: test_f_mae", "value"] == 0.5
+    assert benchmarks.load_results(tmp_path / "none") == []
+
+
+def test_plan_table_matches_pages_by_pattern() -> None:
+    df = pd.DataFrame({"notebook": ["moo-a", "moo-b", "final", "extra"], "duration_s": [60.0, 120.0, 30.0, 6.0]})
+    plan = [{"pages": "moo-*", "minutes": 4, "what": "studies"}, {"pages": "final", "minutes": 1},
+            {"pages": "never", "minutes": 2}]
+    table = records.plan_table(df, plan)
+    assert table.loc["moo-*", "measured (min)"] == pytest.approx(3.0) and table.loc["moo-*", "notebooks"] == 2
+    assert table.loc["never", "measured (min)"] is None or pd.isna(table.loc["never", "measured (min)"])
+    assert table.loc["extra", "what"] == "not in the plan"
+    assert table.loc["total", "planned (min)"] == 7 and table.loc["total", "measured (min)"] == pytest.approx(3.6)
+
+
+def test_experiment_paths(results_dir: Path) -> None:
+    from qallegro.pipeline import experiments
+
+    assert len(experiments.final_models()) == 12
+    path = experiments.summary_path("culi", "qdi", "smoke", "samo-cobra", 0)
+    assert path == results_dir / "smoke" / "hpo" / "culi-qdi-samo-cobra-s0" / "final-lowest_error.json"
+    assert experiments.summary_path("qm9", "qdi", "smoke", "samo-cobra", 0) == \
+        results_dir / "smoke" / "hpo" / "transfer-qm9-qdi.json"
+    with pytest.raises(ValueError, match="no final model"):
+        experiments.summary_path("culi", "nope", "smoke", "samo-cobra", 0)
+    rec = {"study": "culi-qdi-samo-cobra-s0", "trial": 7, "run_dir": "/elsewhere/final-trial-00007"}
+    assert experiments.run_dir(rec, "smoke") == path.parent / "final-trial-00007"
+    assert experiments.run_dir({"transfer": {}, "dataset": "qm9"}, "smoke") == \
+        results_dir / "smoke" / "hpo" / "transfer-qm9-qdi"
+    with pytest.raises(FileNotFoundError, match="only moo-culi-qdi"):
+        experiments.open_study("culi", "qdi", "smoke", "samo-cobra", 0)
+    with pytest.raises(FileNotFoundError, match="only final_training"):
+        experiments.load_finals("smoke", "samo-cobra", 0)
+    with pytest.raises(FileNotFoundError, match="not committed"):
+        experiments.load_model(rec, "smoke")

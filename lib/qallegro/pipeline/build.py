@@ -63,7 +63,7 @@ def build_book(book_dir: Path, log_path: Path, strict: bool = False) -> Path:
     with open(log_path, "w", encoding="utf-8") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=book_dir.parent)
+        proc = subprocess.run(cmd, check=False, stdout=log, stderr=subprocess.STDOUT, cwd=book_dir.parent)
     if proc.returncode != 0:
         tail = "\n".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:])
         raise BuildFailed(f"jupyter-book build failed (rc {proc.returncode}); log: {log_path}\n{tail}")

@@ -1,10 +1,12 @@
 """Cache keys of notebook runs.
 
 A notebook is re-executed only when its key changes. The key hashes the experiment's config (the papermill
-parameters, scale included), the code version (`qallegro.__version__`), the notebook's source (its code cells;
-the markdown too for a templated page, whose text comes from the template), the registered checksums of the
-datasets it reads, the title of a templated page, and the keys of the notebooks it depends on (so a changed
-result propagates to the pages that read it). The executed page carries its key in `metadata.qallegro.cache_key`.
+parameters, scale included, and the settings at that scale of every preset file it reads,
+`lib/qallegro/presets/<topic>.yaml`), the code version (`qallegro.__version__`), the notebook's source (its code
+cells; the markdown too for a templated page, whose text comes from the template), the registered checksums of
+the datasets it reads, the contents of the committed files it reads, the title of a templated page, and the keys
+of the notebooks it depends on (so a changed result propagates to the pages that read it). The executed page
+carries its key in `metadata.qallegro.cache_key`.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import yaml
 
 import qallegro
 from qallegro.pipeline.notebooks import Notebook
-from qallegro.utils import config_hash
+from qallegro.scales import PRESETS
+from qallegro.utils import config_hash, sha256_file
 
 INJECTED_TAG = "injected-parameters"
 
@@ -62,11 +66,47 @@ def data_checksums(datasets: Iterable[str]) -> dict[str, dict[str, str | None]]:
     return {name: {src: SOURCES[src].sha256 for src in GROUPS[name]} for name in names}
 
 
+def preset_settings(entries: Iterable[str], scale: str, presets_dir: Path) -> dict[str, Any]:
+    """The settings at `scale` of each preset entry, `topic` (`<presets_dir>/<topic>.yaml`, its whole `scale`
+    section) or `topic.key` (one key of that section), read from the files now (not `qallegro.scales`' cache,
+    so an edited preset counts)."""
+    out: dict[str, Any] = {}
+    for entry in sorted(set(entries)):
+        topic, _, key = entry.partition(".")
+        path = presets_dir / f"{topic}.yaml"
+        if not path.is_file():
+            raise ValueError(f"no preset file {path} (a notebook of the registry reads {entry!r})")
+        try:
+            table = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path}: not valid YAML: {err}") from err
+        section = table.get(scale) if isinstance(table, dict) else None
+        if section is None or (key and key not in section):
+            raise ValueError(f"{path}: no {scale}{'.' + key if key else ''} settings (a notebook of the registry "
+                             f"reads {entry!r})")
+        out[entry] = section[key] if key else section
+    return out
+
+
+def input_checksums(patterns: Iterable[str], root: Path) -> dict[str, str]:
+    """sha256 of every file matching the glob `patterns` under `root` (relative path -> sha256); patterns that
+    match nothing contribute nothing (the page shows what is there, and reruns when a file appears)."""
+    files = sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()})
+    return {str(p.relative_to(root)): sha256_file(p) for p in files}
+
+
+def presets_dir_of(root: Path) -> Path:
+    """The preset folder of the repository at `root` (that of the installed package when `root` has none)."""
+    local = root / "lib" / "qallegro" / "presets"
+    return local if local.is_dir() else PRESETS
+
+
 def cache_key(nb: Notebook, scale: str, book_dir: Path, dep_keys: Mapping[str, str]) -> str:
     """The cache key of running `nb` at `scale` (see the module docstring)."""
     missing = [d for d in nb.depends if d not in dep_keys]
     if missing:
         raise ValueError(f"{nb.name}: no cache key for its dependencies {missing}")
+    root = Path(book_dir).parent
     parts = {
         "notebook": nb.name,
         "parameters": nb.params(scale),
@@ -76,6 +116,10 @@ def cache_key(nb: Notebook, scale: str, book_dir: Path, dep_keys: Mapping[str, s
         "depends": {d: dep_keys[d] for d in nb.depends},
         "title": nb.title,
     }
+    if nb.presets:
+        parts["presets"] = preset_settings(nb.presets, scale, presets_dir_of(root))
+    if nb.inputs:
+        parts["inputs"] = input_checksums(nb.inputs, root)
     return config_hash(parts, length=16)
 
 

@@ -36,12 +36,17 @@ def _reproduce(args: argparse.Namespace) -> int:
     from qallegro.pipeline.reproduce import REPO, plan, reproduce, reproduce_in_copy
 
     if args.dry_run:
-        for step in plan(NOTEBOOKS, args.scale, REPO / "book", only=args.only, force=args.force):
+        try:
+            steps = plan(NOTEBOOKS, args.scale, REPO / "book", only=args.only, force=args.force)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"qallegro reproduce: {err}", file=sys.stderr)
+            return 1
+        for step in steps:
             state = "cached" if step.cached else "run"
             print(f"{step.notebook.name:32s} {state:7s} book/{step.notebook.page}  key {step.key}")
         return 0
-    kwargs = dict(only=args.only, force=args.force, build=not args.no_build, strict=args.strict,
-                  progress=sys.stderr.isatty())
+    kwargs = {"only": args.only, "force": args.force, "build": not args.no_build, "strict": args.strict,
+              "progress": sys.stderr.isatty()}
     try:
         if args.copy:
             report = reproduce_in_copy(args.scale, keep=args.keep_copy, **kwargs)

@@ -10,11 +10,12 @@ from typing import Any
 
 import pandas as pd
 
-DATASET_LABELS = {"rmd17-aspirin": "rMD17-aspirin", "rmd17-benzene": "rMD17-benzene", "qm9": "QM9",
-                  "culi": "Cu-Li"}
-VARIANT_LABELS = {"allegro": "Allegro", "mlp": "Allegro+MLP", "qdi": "Allegro+QDI"}
+from qallegro.pipeline.notebooks import DATASET_LABELS, FIG2_PANEL, VARIANT_LABELS
+
+__all__ = ["DATASET_LABELS", "FIG2_PANEL", "TABLE_OF_VARIANT", "VARIANT_LABELS", "derived_comparisons",
+           "error_table", "hyperparameter_table", "hyperparameters", "relative_improvement", "table6"]
+
 TABLE_OF_VARIANT = {"allegro": "Table 1", "mlp": "Table 2", "qdi": "Table 3"}
-FIG2_PANEL = {"rmd17-aspirin": "a", "rmd17-benzene": "b", "qm9": "c", "culi": "d"}
 
 
 def hyperparameters(ours: Mapping[str, Any], dataset: str, variant: str) -> pd.DataFrame:
@@ -51,3 +52,86 @@ def relative_improvement(better: float, worse: float) -> float:
     if worse <= 0:
         raise ValueError(f"the reference error must be positive, got {worse}")
     return (worse - better) / worse
+
+
+# Tables 4 and 5: (paper table key, record key, factor to the paper's unit, datasets as the paper's rows)
+ERROR_TABLES = {
+    "Table 4": ("table4_val_force_mae_meV_per_A", "val_f_mae", 1e3, ("rmd17-aspirin", "rmd17-benzene", "culi")),
+    "Table 5": ("table5_val_energy_mae_meV_per_atom", "val_e_mae", 1e3,
+                ("rmd17-aspirin", "rmd17-benzene", "culi", "qm9")),
+}
+
+
+def error_table(finals: Mapping[tuple[str, str], Mapping[str, Any]], table: str) -> pd.DataFrame:
+    """Table 4 (validation force MAE, meV/Å) or Table 5 (validation energy MAE, meV/atom): one row per dataset,
+    our value of each variant beside the paper's (and the paper's "Allegro [12]" column, which we do not rerun).
+    `finals` maps (dataset, variant) to a final-model summary (`val_f_mae` in eV/Å, `val_e_mae` in eV/atom)."""
+    from qallegro.paper import values
+
+    key, metric, factor, datasets = ERROR_TABLES[table]
+    paper = values()[key]
+    rows = []
+    for ds in datasets:
+        row: dict[str, Any] = {"dataset": DATASET_LABELS[ds]}
+        for variant in ("allegro", "mlp", "qdi"):
+            rec = finals.get((ds, variant))
+            ours = None if rec is None or rec.get(metric) is None else factor * float(rec[metric])
+            row[f"{VARIANT_LABELS[variant]} (ours)"] = ours
+            row[f"{VARIANT_LABELS[variant]} (paper)"] = paper[ds].get(variant)
+            if variant == "allegro":
+                row["Allegro [12] (paper)"] = paper[ds].get("allegro_ref")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("dataset")
+
+
+# The paper's derived comparisons (the abstract's "almost 13%" first): (label, dataset, metric, better, worse)
+DERIVED = (
+    ("Cu-Li forces: Allegro+QDI vs Allegro+MLP (the abstract's 'almost 13%')", "culi", "Table 4", "qdi", "mlp"),
+    ("Cu-Li forces: Allegro+QDI vs Allegro", "culi", "Table 4", "qdi", "allegro"),
+    ("aspirin forces: Allegro+MLP vs Allegro", "rmd17-aspirin", "Table 4", "mlp", "allegro"),
+    ("benzene forces: Allegro+MLP vs Allegro", "rmd17-benzene", "Table 4", "mlp", "allegro"),
+    ("Cu-Li energies: Allegro+QDI vs Allegro+MLP", "culi", "Table 5", "qdi", "mlp"),
+)
+
+
+def derived_comparisons(finals: Mapping[tuple[str, str], Mapping[str, Any]]) -> pd.DataFrame:
+    """How much lower one variant's validation error is than another's (`relative_improvement`, in %), from our
+    final models and from the paper's Tables 4-5; negative = the first variant is worse."""
+    tables = {name: error_table(finals, name) for name in ERROR_TABLES}
+    rows = []
+    for label, ds, table, better, worse in DERIVED:
+        t = tables[table].loc[DATASET_LABELS[ds]]
+        vals = {}
+        for who in ("ours", "paper"):
+            b, w = t[f"{VARIANT_LABELS[better]} ({who})"], t[f"{VARIANT_LABELS[worse]} ({who})"]
+            ok = b is not None and w is not None and pd.notna(b) and pd.notna(w)
+            vals[who] = 100 * relative_improvement(float(b), float(w)) if ok else None
+        rows.append({"comparison": label, "ours (%)": vals["ours"], "paper (%)": vals["paper"]})
+    return pd.DataFrame(rows).set_index("comparison")
+
+
+TABLE6_COLUMNS = ("aspirin_F", "aspirin_E", "benzene_F", "benzene_E", "qm9_E")
+
+
+def table6(finals: Mapping[tuple[str, str], Mapping[str, Any]], split: str = "test") -> pd.DataFrame:
+    """Table 6: the literature rows and the paper's own rows as printed, then ours (force MAE in meV/Å and
+    energy MAE in meV/atom on `split`: "test" (the literature's) or "val" (the paper's rows repeat Tables
+    4-5)). Our energy errors are per atom; see the deviations page for the paper's units."""
+    from qallegro.paper import values
+
+    lit = values()["table6_literature"]
+    cols = list(lit["columns"])
+    if tuple(cols) != TABLE6_COLUMNS:
+        raise ValueError(f"unexpected Table 6 columns in the paper values: {cols}")
+    rows = {f"{name} (as printed)": list(vals) for name, vals in lit["rows"].items()}
+    where = {"aspirin": "rmd17-aspirin", "benzene": "rmd17-benzene", "qm9": "qm9"}
+    for variant in ("allegro", "mlp", "qdi"):
+        row = []
+        for col in cols:
+            mol, kind = col.split("_")
+            rec = finals.get((where[mol], variant))
+            metrics = (rec or {}).get(split) or {}
+            value = metrics.get("f_mae" if kind == "F" else "e_mae")
+            row.append(None if value is None else 1e3 * float(value))
+        rows[f"{VARIANT_LABELS[variant]} (ours, {split})"] = row
+    return pd.DataFrame.from_dict(rows, orient="index", columns=cols)

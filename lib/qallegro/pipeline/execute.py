@@ -63,7 +63,7 @@ def _source_cell(source_nb: nbformat.NotebookNode, cell_source: str, fallback: i
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _papermill_log(log_path: Path) -> tuple[logging.Logger, logging.Handler, bool]:

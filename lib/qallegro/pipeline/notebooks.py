@@ -3,8 +3,9 @@
 A `Notebook` is one papermill run: a source notebook (relative to `book/`), the page it writes (the source
 itself for an ordinary page, its own page for each instance of a parameterised notebook such as the MOO study),
 its parameters (`scale` always; `dataset`/`variant` where they apply; extra ones per scale), the notebooks whose
-results it reads (`depends`), the datasets whose checksums enter its cache key, and, for an instance of a
-templated notebook, its own page title.
+results it reads (`depends`), the datasets whose checksums, the preset topics whose settings at the run's scale,
+and the committed files whose contents enter its cache key, and, for an instance of a templated notebook, its own
+page title.
 
 `PAPER_ITEMS` maps every figure and table of the paper to the page that reproduces it (checked by the tests
 against the table of contents and the page titles).
@@ -32,6 +33,8 @@ class Notebook:
     per_scale: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     depends: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
+    presets: tuple[str, ...] = ()  # `topic` or `topic.key` of lib/qallegro/presets/<topic>.yaml[scale] it reads
+    inputs: tuple[str, ...] = ()  # committed files it reads (glob patterns relative to the repository root)
     title: str = ""  # the page's title, replacing the source's first `# ` heading (for templated pages)
 
     @property
@@ -53,15 +56,52 @@ MOO_RUNS: tuple[tuple[str, str], ...] = (
     ("culi", "allegro"), ("culi", "mlp"), ("culi", "qdi"),
 )
 
+# The optimiser of the paper's studies: our SAMO-COBRA-style sampler (the paper used SAMO-COBRA).
+MOO_SAMPLER = "samo-cobra"
+# how the book names datasets and variants, and the panel of Fig. 2 of each dataset
+DATASET_LABELS = {"rmd17-aspirin": "rMD17-aspirin", "rmd17-benzene": "rMD17-benzene", "qm9": "QM9",
+                  "culi": "Cu-Li"}
+VARIANT_LABELS = {"allegro": "Allegro", "mlp": "Allegro+MLP", "qdi": "Allegro+QDI"}
+FIG2_PANEL = {"rmd17-aspirin": "a", "rmd17-benzene": "b", "qm9": "c", "culi": "d"}
+_EXPERIMENT = {"sampler": MOO_SAMPLER}  # shared by the pages that open the studies
+
+
+def moo_name(dataset: str, variant: str) -> str:
+    return f"moo-{dataset}-{variant}"
+
+
+_MOO = tuple(
+    Notebook(moo_name(ds, var), "templates/moo_study.ipynb", output=f"moo/{ds}-{var}.ipynb",
+             parameters={"dataset": ds, "variant": var, **_EXPERIMENT}, presets=("hpo", "train"),
+             datasets=() if ds == "culi" else (ds,), depends=("culi_dataset",) if ds == "culi" else (),
+             title=f"Fig. 2{FIG2_PANEL[ds]}: {DATASET_LABELS[ds]}, {VARIANT_LABELS[var]}")
+    for ds, var in MOO_RUNS
+)
+_MOO_NAMES = tuple(nb.name for nb in _MOO)
+
 # The content pages, in the book's order.
 _PAGES: tuple[Notebook, ...] = (
-    Notebook("qdi_layer", "qdi_layer.ipynb"),
+    Notebook("culi_dataset", "culi_dataset.ipynb", presets=("culi",), datasets=("culi",),
+             inputs=("data/culi/*.json", "data/culi/*.csv")),
+    Notebook("datasets", "datasets.ipynb", depends=("culi_dataset",), presets=("train",),
+             datasets=("rmd17-aspirin", "rmd17-benzene", "qm9")),
+    Notebook("qdi_layer", "qdi_layer.ipynb", presets=("book.qdi",)),
+    *_MOO,
+    Notebook("moo_summary", "moo_summary.ipynb", parameters=_EXPERIMENT, depends=_MOO_NAMES, presets=("hpo",)),
+    Notebook("final_training", "final_training.ipynb", parameters=_EXPERIMENT, depends=_MOO_NAMES,
+             presets=("hpo", "train")),
+    Notebook("table6", "table6.ipynb", parameters=_EXPERIMENT, depends=("final_training",)),
+    Notebook("optimisers", "beyond_optimisers.ipynb", presets=("hpo", "train"), datasets=("rmd17-benzene",)),
+    Notebook("md_stability", "beyond_md.ipynb", parameters=_EXPERIMENT, depends=("final_training",),
+             presets=("book.md",)),
+    Notebook("speed", "beyond_speed.ipynb", inputs=("benchmarks/results/*.json",)),
 )
 
 # The reproducibility page lists the run records of every other page, so it runs after all of them.
 NOTEBOOKS: tuple[Notebook, ...] = (
     *_PAGES,
-    Notebook("reproducibility", "reproducibility.ipynb", depends=tuple(nb.name for nb in _PAGES)),
+    Notebook("reproducibility", "reproducibility.ipynb", depends=tuple(nb.name for nb in _PAGES),
+             presets=("book.plan",)),
 )
 
 # Every figure and table of the paper -> the page (path in book/ without suffix) that reproduces it.

@@ -26,7 +26,7 @@ def provenance(scale: str, seed: int | None = None) -> Any:
     from qallegro.utils import git_commit, hardware_info
 
     commit = git_commit()
-    today = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
+    today = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d")
     text = (f"*Computed at the **{scale}** scale on {today} (UTC) with qallegro {qallegro.__version__}"
             f"{f' (commit {commit[:10]})' if commit else ''}"
             f"{f', seed {seed}' if seed is not None else ''}, on {describe_hardware(hardware_info())}.*")

@@ -50,5 +50,32 @@ def summary(df) -> dict[str, Any]:
         "dates": days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}",
         "hardware": "; ".join(sorted(df["hardware"].unique())),
         "total_s": float(df["duration_s"].fillna(0).sum()),
-        "n": int(len(df)),
+        "n": len(df),
     }
+
+
+def plan_table(df, plan: list[dict[str, Any]]):
+    """The time plan (`presets/book.yaml[scale].plan`: pages pattern, minutes, what) beside the measured
+    execution times of the matching records of `df` (from `collect`), with a total row. Notebooks that no
+    plan row matches are added as a row of their own (planned: none)."""
+    import fnmatch
+
+    import pandas as pd
+
+    rows, matched = [], set()
+    for item in plan:
+        names = [n for n in df["notebook"] if fnmatch.fnmatchcase(n, str(item["pages"]))]
+        matched.update(names)
+        sel = df[df["notebook"].isin(names)]
+        rows.append({"pages": item["pages"], "what": item.get("what", ""), "notebooks": len(names),
+                     "planned (min)": float(item["minutes"]),
+                     "measured (min)": float(sel["duration_s"].fillna(0).sum()) / 60 if names else None})
+    rest = df[~df["notebook"].isin(matched)]
+    if len(rest):
+        rows.append({"pages": ", ".join(rest["notebook"]), "what": "not in the plan", "notebooks": len(rest),
+                     "planned (min)": None, "measured (min)": float(rest["duration_s"].fillna(0).sum()) / 60})
+    table = pd.DataFrame(rows, columns=["pages", "what", "notebooks", "planned (min)", "measured (min)"])
+    total = {"pages": "total", "what": "", "notebooks": int(table["notebooks"].sum()),
+             "planned (min)": float(table["planned (min)"].fillna(0).sum()),
+             "measured (min)": float(table["measured (min)"].fillna(0).sum())}
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True).set_index("pages")

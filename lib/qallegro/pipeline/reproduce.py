@@ -170,9 +170,23 @@ def _environ(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _data_locations() -> dict[str, str]:
+    """The data mirror and download cache of this checkout, for a copy elsewhere (where `../shared/data` and
+    `data/downloads` would not be found); variables already set are left as they are."""
+    from qallegro.data.registry import cache_dir, mirror_dir
+
+    out = {}
+    mirror = mirror_dir()
+    if "QALLEGRO_DATA" not in os.environ and mirror is not None:
+        out["QALLEGRO_DATA"] = str(mirror.resolve())
+    if "QALLEGRO_CACHE" not in os.environ:
+        out["QALLEGRO_CACHE"] = str(cache_dir().resolve())
+    return out
+
+
 def reproduce_in_copy(scale: str, root: Path = REPO, keep: bool = False, **kwargs) -> Report:
     """`reproduce` in a temporary copy of `root`: the kernels import the copy's `lib/` and write results
-    into the copy's `results/`. The copy's `_build` (logs, failed notebooks, HTML) comes back to
+    into the copy's `results/`, and read the data mirror and download cache of this checkout. The copy's `_build` (logs, failed notebooks, HTML) comes back to
     `<root>/_build/copy-<scale>/`; the copy is deleted unless `keep`."""
     tmp = Path(tempfile.mkdtemp(prefix=f"qallegro-{scale}-"))
     back = root / "_build" / f"copy-{scale}"
@@ -181,7 +195,7 @@ def reproduce_in_copy(scale: str, root: Path = REPO, keep: bool = False, **kwarg
         copy = copy_repo(root, tmp / "repo")
         _say(f"qallegro reproduce: working in a temporary copy {copy}")
         pythonpath = os.pathsep.join(p for p in (str(copy / "lib"), os.environ.get("PYTHONPATH", "")) if p)
-        with _environ(PYTHONPATH=pythonpath, QALLEGRO_RESULTS=str(copy / "results")):
+        with _environ(PYTHONPATH=pythonpath, QALLEGRO_RESULTS=str(copy / "results"), **_data_locations()):
             report = reproduce(scale, root=copy, **kwargs)
     finally:
         built = tmp / "repo" / "_build"
