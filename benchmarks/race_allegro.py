@@ -145,6 +145,7 @@ def inference(size: str, name: str, atoms, args, log: list[str]) -> dict:
 
 def training(size: str, args, log: list[str]) -> dict:
     import race_nequip as RN
+    from bench_train_step_variants import step_fn
     from qallegro.data.graph import atoms_to_graph, collate
     from qallegro.models.compile import compile_model
 
@@ -158,16 +159,6 @@ def training(size: str, args, log: list[str]) -> dict:
     their_batch = RN.batch([RN.data(a, r_max, type_names) for a in frames])
     n_atoms = (batch["ptr"][1:] - batch["ptr"][:-1]).to(torch.float64)
 
-    def our_step(model: torch.nn.Module, opt: torch.optim.Optimizer) -> Callable:
-        def step() -> None:
-            opt.zero_grad(set_to_none=True)
-            out = model(batch, compute_forces=True)
-            loss = torch.mean(((out["energy"] - batch["energy"]) / n_atoms) ** 2) + torch.mean(
-                (out["forces"] - batch["forces"]) ** 2)
-            loss.backward()
-            opt.step()
-        return step
-
     def their_step(model: torch.nn.Module) -> Callable:
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         return lambda: RN.train_step(model, their_batch, opt)
@@ -175,16 +166,16 @@ def training(size: str, args, log: list[str]) -> dict:
     modes = {}
     ours, ref = our_models(size, species, nbar)
     ours.train()
-    modes["ours eager"] = our_step(ours, torch.optim.Adam(ours.parameters(), lr=1e-3))
+    modes["ours eager"] = step_fn(ours, batch, n_atoms)
     theirs = RN.build(size, type_names, r_max, nbar).train()
     modes["theirs eager"] = their_step(theirs)
     if not args.skip_e3nn:
         ref.train()
-        modes["ours e3nn-TP eager"] = our_step(ref, torch.optim.Adam(ref.parameters(), lr=1e-3))
+        modes["ours e3nn-TP eager"] = step_fn(ref, batch, n_atoms)
     if not args.skip_compile:
         ours_c, _ = our_models(size, species, nbar)
         compiled = compile_model(ours_c.train(), training=True)
-        modes["ours compiled"] = our_step(compiled, torch.optim.Adam(ours_c.parameters(), lr=1e-3))
+        modes["ours compiled"] = step_fn(compiled, batch, n_atoms)
         theirs_c = RN.build(size, type_names, r_max, nbar, compile_mode="compile").train()
         modes["theirs compile"] = their_step(theirs_c)
     reps = args.repeats_train if size == "quick" else args.repeats_legacy
