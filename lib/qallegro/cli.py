@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from qallegro import __version__
 
@@ -37,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C stops cleanly even when started with SIGINT ignored (a background job of a non-interactive shell)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
