@@ -10,7 +10,7 @@ and the median ratio is printed. Two references are measured the same way: `slee
 allow right now. The real ratio can only approach the smaller of the two.
 Uses a temporary results folder.
 
-    python benchmarks/bench_hpo_workers.py [--trials 8] [--epochs 2] [--rounds 2] [--dataset rmd17-benzene]
+    python benchmarks/bench_hpo_workers.py [--trials 12] [--epochs 6] [--rounds 3] [--dataset rmd17-benzene]
 """
 
 from __future__ import annotations
@@ -95,9 +95,9 @@ def throughput(root: Path, name: str, workers: int, params: list[dict], args, ki
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=2, help="training epochs per trial (smoke model and data)")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--trials", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=6, help="training epochs per trial (smoke model and data; about 1 s per trial)")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dataset", default="rmd17-benzene")
     ap.add_argument("--variant", default="allegro", choices=("allegro", "mlp", "qdi"))
     ap.add_argument("--sleep", type=float, default=1.0, help="seconds per trial of the reference objective")
