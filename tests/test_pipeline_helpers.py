@@ -183,3 +183,15 @@ def test_experiment_paths(results_dir: Path) -> None:
         experiments.load_finals("smoke", "samo-cobra", 0)
     with pytest.raises(FileNotFoundError, match="not committed"):
         experiments.load_model(rec, "smoke")
+
+
+def test_headline_numbers_of_other_benchmark_files() -> None:
+    from qallegro.pipeline.benchmarks import headline_table
+
+    data = {"env": {"ratio": 9.0}, "speedup": 43.3, "agree": True, "threads": 1, "label": "x",
+            "ratios": {"QDI / MLP": 1.01}, "results": {"tpe": {"mean_s": 0.007, "times_s": [0.1]}},
+            "deep": {"a": {"b": {"ratio": 2.0}}}}
+    table = headline_table(data)
+    assert table["value"].to_dict() == {"speedup": 43.3, "agree": True, "ratios / QDI / MLP": 1.01,
+                                        "results / tpe / mean_s": 0.007}
+    assert headline_table({"n": 3}).empty

@@ -97,3 +97,23 @@ def accuracy_table(data: dict[str, Any]) -> pd.DataFrame:
             if value is not None:
                 rows.append({"quantity": f"ours / {name}: {key}", "value": value})
     return pd.DataFrame(rows, dtype=object).set_index("quantity") if rows else pd.DataFrame()
+
+
+HEADLINE_KEYS = ("ratio", "speedup", "speed-up", "target", "agree", "mean_s", "max_s")
+
+
+def headline_table(data: Any, max_depth: int = 3) -> pd.DataFrame:
+    """The headline numbers of any other benchmark file: every number or boolean (to `max_depth` levels of nested
+    dicts) whose key path names a ratio, speed-up, target, agreement or a mean/max time, as "path" -> value, in file order."""
+    rows: list[dict[str, Any]] = []
+
+    def walk(node: Any, path: list[str]) -> None:
+        if isinstance(node, dict) and len(path) < max_depth:
+            for key, value in node.items():
+                if key not in ("env", "environment"):
+                    walk(value, [*path, str(key)])
+        elif isinstance(node, (bool, int, float)) and any(k in p.lower() for p in path for k in HEADLINE_KEYS):
+            rows.append({"quantity": " / ".join(path), "value": node})
+
+    walk(data, [])
+    return pd.DataFrame(rows, dtype=object).set_index("quantity") if rows else pd.DataFrame()
