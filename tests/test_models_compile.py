@@ -140,11 +140,13 @@ def test_compiled_training_matches_eager_energies_forces_and_gradients():
 
 
 @pytest.mark.slow
-def test_frozen_inference_matches_eager_in_float32_with_stress_and_follows_weight_changes():
+def test_frozen_inference_matches_eager_in_float32_with_stress_and_follows_weight_changes(tmp_path):
     """AOTInductor path, float32 (5e-5, nequip's tolerance): a periodic cell with stress, three layers (the
-    padded atom-centred product), single structures and batches; changed weights trigger a recompilation."""
+    padded atom-centred product), single structures and batches; changed weights trigger a recompilation. The
+    packages go to a folder that does not exist yet."""
     model = build_model({**TINY, "num_layers": 3, "default_dtype": "float32"}, [1, 6, 8]).eval()
-    frozen = compile_model(model, training=False)
+    packages = tmp_path / "new" / "packages"
+    frozen = compile_model(model, training=False, package_dir=packages)
     crystal = bulk("C", "diamond", a=3.6) * (2, 2, 1)
     crystal.rattle(0.05, seed=2)
     crystal.numbers[:3] = [1, 8, 1]
@@ -157,3 +159,4 @@ def test_frozen_inference_matches_eager_in_float32_with_stress_and_follows_weigh
     with torch.no_grad():
         next(model.parameters()).mul_(1.5)
     np.testing.assert_allclose(frozen(batch)["forces"], model(batch)["forces"].detach(), rtol=5e-5, atol=5e-5)
+    assert list(packages.glob("*.pt2"))

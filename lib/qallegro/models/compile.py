@@ -270,6 +270,7 @@ class FrozenPotential(_CompiledBase):
     def __init__(self, model: nn.Module, package_dir: str | Path | None = None) -> None:
         super().__init__(model)
         self._dir = Path(package_dir) if package_dir is not None else Path(tempfile.mkdtemp(prefix="qallegro-aoti-"))
+        self._dir.mkdir(parents=True, exist_ok=True)
         # the weights are snapshotted at compilation; their version counters tell when they change in place
         # (optimizer steps, load_state_dict, EMA swaps). Casting or moving the model makes new tensors: wrap anew.
         self._tensors = list(model.parameters()) + list(model.buffers())
