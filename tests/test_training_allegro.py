@@ -147,3 +147,22 @@ def test_resume_is_bit_for_bit_with_the_real_model(tmp_path: Path) -> None:
     a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(split / "checkpoint.pt")
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert all(torch.equal(x, y) for x, y in zip(a["ema"]["shadow"], b["ema"]["shadow"]))
+
+
+def test_compiled_training_follows_the_eager_run(tmp_path: Path) -> None:
+    """`compile: true` trains through the compiled energy+forces graph (float64: the same numbers up to rounding)
+    and resuming may switch it on, as it changes no result."""
+    over = {"n_train": 10, "n_val": 4, "n_test": 4, "batch_size": 3, "max_epochs": 2, "default_dtype": "float64"}
+    eager = train(resolve_config("rmd17-aspirin", scale="smoke", overrides=over), run_dir=tmp_path / "eager",
+                  progress=False)
+    fast = train(resolve_config("rmd17-aspirin", scale="smoke", overrides={**over, "compile": True}),
+                 run_dir=tmp_path / "compiled", progress=False)
+    for key in ("loss", "f_mae", "e_mae"):
+        a = [float(r[f"train_{key}"]) for r in rows(tmp_path / "eager")]
+        b = [float(r[f"train_{key}"]) for r in rows(tmp_path / "compiled")]
+        assert b == pytest.approx(a, rel=1e-8), key
+    assert fast["test"]["f_mae"] == pytest.approx(eager["test"]["f_mae"], rel=1e-8)
+    assert "compiled energy+forces (batch)" in (tmp_path / "compiled" / "train.log").read_text()
+    with pytest.raises(ConfigError, match="compile must be true or false"):
+        train(resolve_config("rmd17-aspirin", scale="smoke", overrides={**over, "compile": "yes"}),
+              run_dir=tmp_path / "bad", progress=False)

@@ -57,6 +57,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "seed": 123456,
     "threads": None,                      # torch threads; None: QALLEGRO_THREADS or all available CPUs
     "device": "auto",                     # auto (CUDA when available), cpu, cuda, cuda:1, ...
+    "compile": False,                     # compile the training step's energy+forces (qallegro.models.compile):
+                                          # about a minute per run, then faster steps (benchmarks/README.md)
     "checkpoint_interval_s": 600.0,       # also checkpoint inside long epochs
     # dataset statistics written into the model config before build_model
     "avg_num_neighbors": "auto",
@@ -65,7 +67,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 
 # keys that change nothing in the numbers a run produces (not part of the run's identity)
-NON_IDENTITY_KEYS = ("threads", "validation_batch_size", "checkpoint_interval_s", "device")
+NON_IDENTITY_KEYS = ("threads", "validation_batch_size", "checkpoint_interval_s", "device", "compile")
 # keys a resumed run may change (a longer budget)
 RESUMABLE_CHANGES = ("max_epochs", "max_wall_s") + NON_IDENTITY_KEYS
 
@@ -255,6 +257,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     for key in ("learning_rate", "max_wall_s", "early_stopping_lr_floor", "checkpoint_interval_s"):
         need(isinstance(cfg[key], (int, float)) and cfg[key] >= 0, f"{key} must be a number >= 0, got {cfg[key]!r}")
     need(0.0 < float(cfg["lr_scheduler_factor"]) < 1.0, "lr_scheduler_factor must lie in (0, 1)")
+    need(isinstance(cfg["compile"], bool), f"compile must be true or false, got {cfg['compile']!r}")
     need(0.0 <= float(cfg["ema_decay"]) < 1.0, "ema_decay must lie in [0, 1)")
     coeffs = cfg["loss_coeffs"]
     need(isinstance(coeffs, dict) and set(coeffs) <= {"forces", "energy_per_atom"},

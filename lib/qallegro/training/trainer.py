@@ -143,6 +143,12 @@ class Trainer:
         self.model_cfg = {**cfg, **self.stats}
         self.device = device_of(cfg)
         self.model = build(self.model_cfg, self.species).to(self.device)
+        # the training step's forward: compiled on request (validation and test stay eager)
+        self.forward = self.model
+        if cfg["compile"]:
+            from qallegro.models.compile import compile_model
+
+            self.forward = compile_model(self.model, training=True)
         self.n_parameters = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=float(cfg["learning_rate"]))
@@ -244,6 +250,8 @@ class Trainer:
                     self.log.warning("interrupted after epoch %d; checkpoint saved", st["epoch"])
                     raise KeyboardInterrupt
         st["stop_reason"] = reason or st["stop_reason"]
+        for label, seconds in getattr(self.forward, "compile_s", {}).items():
+            self.log.info("compiled %s in %.1f s", label, seconds)
         self.log.info("stopped: %s after %d epochs, %.1f s", st["stop_reason"], st["epoch"], st["wall_s"])
         self.save()
 
@@ -260,7 +268,7 @@ class Trainer:
 
     def _step(self, batch: Graph, acc: ErrorAccumulator) -> float:
         self.optimizer.zero_grad(set_to_none=True)
-        out = self.model(batch, compute_forces=self.loss_fn.uses_forces)
+        out = self.forward(batch, compute_forces=self.loss_fn.uses_forces)
         loss = self.loss_fn(out, batch)
         if not torch.isfinite(loss):
             return float(loss.detach())
