@@ -24,16 +24,24 @@ def check_scale(scale: str) -> str:
     return scale
 
 
-@cache
-def _load(topic: str) -> dict[str, Any]:
-    path = PRESETS / f"{topic}.yaml"
+def read_presets(path: Path) -> dict[str, Any]:
+    """The preset table in `path`, read now (no cache), with a section for every scale. FileNotFoundError when
+    the file is missing, ValueError when it is not valid YAML or lacks a scale."""
     if not path.exists():
-        raise FileNotFoundError(f"no preset file for topic {topic!r}: {path}")
-    data = yaml.safe_load(path.read_text()) or {}
-    missing = [s for s in SCALES if s not in data]
+        raise FileNotFoundError(f"no preset file {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML: {err}") from err
+    missing = [s for s in SCALES if not isinstance(data, dict) or s not in data]
     if missing:
         raise ValueError(f"{path}: missing scale(s) {missing}")
     return data
+
+
+@cache
+def _load(topic: str) -> dict[str, Any]:
+    return read_presets(PRESETS / f"{topic}.yaml")
 
 
 def settings(topic: str, scale: str = DEFAULT_SCALE) -> dict[str, Any]:

@@ -104,7 +104,8 @@ HEADLINE_KEYS = ("ratio", "speedup", "speed-up", "target", "agree", "mean_s", "m
 
 def headline_table(data: Any, max_depth: int = 3) -> pd.DataFrame:
     """The headline numbers of any other benchmark file: every number or boolean (to `max_depth` levels of nested
-    dicts) whose key path names a ratio, speed-up, target, agreement or a mean/max time, as "path" -> value, in file order."""
+    dicts) whose key path names a ratio, speed-up, target, agreement or a mean/max time, as "path" -> value, in
+    file order."""
     rows: list[dict[str, Any]] = []
 
     def walk(node: Any, path: list[str]) -> None:

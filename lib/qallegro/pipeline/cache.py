@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import yaml
 
 import qallegro
 from qallegro.pipeline.notebooks import Notebook
-from qallegro.scales import PRESETS
+from qallegro.scales import PRESETS, read_presets
 from qallegro.utils import config_hash, sha256_file
 
 INJECTED_TAG = "injected-parameters"
@@ -68,19 +67,16 @@ def data_checksums(datasets: Iterable[str]) -> dict[str, dict[str, str | None]]:
 
 def preset_settings(entries: Iterable[str], scale: str, presets_dir: Path) -> dict[str, Any]:
     """The settings at `scale` of each preset entry, `topic` (`<presets_dir>/<topic>.yaml`, its whole `scale`
-    section) or `topic.key` (one key of that section), read from the files now (not `qallegro.scales`' cache,
-    so an edited preset counts)."""
+    section) or `topic.key` (one key of that section), read from the files now (`qallegro.scales.read_presets`,
+    not the cache of `qallegro.scales.settings`, so an edited preset counts)."""
     out: dict[str, Any] = {}
     for entry in sorted(set(entries)):
         topic, _, key = entry.partition(".")
         path = presets_dir / f"{topic}.yaml"
-        if not path.is_file():
-            raise ValueError(f"no preset file {path} (a notebook of the registry reads {entry!r})")
         try:
-            table = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ValueError(f"{path}: not valid YAML: {err}") from err
-        section = table.get(scale) if isinstance(table, dict) else None
+            section = read_presets(path)[scale]
+        except FileNotFoundError:
+            raise ValueError(f"no preset file {path} (a notebook of the registry reads {entry!r})") from None
         if section is None or (key and key not in section):
             raise ValueError(f"{path}: no {scale}{'.' + key if key else ''} settings (a notebook of the registry "
                              f"reads {entry!r})")

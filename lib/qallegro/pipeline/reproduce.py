@@ -186,8 +186,9 @@ def _data_locations() -> dict[str, str]:
 
 def reproduce_in_copy(scale: str, root: Path = REPO, keep: bool = False, **kwargs) -> Report:
     """`reproduce` in a temporary copy of `root`: the kernels import the copy's `lib/` and write results
-    into the copy's `results/`, and read the data mirror and download cache of this checkout. The copy's `_build` (logs, failed notebooks, HTML) comes back to
-    `<root>/_build/copy-<scale>/`; the copy is deleted unless `keep`."""
+    into the copy's `results/`, and read the data mirror and download cache of this checkout. The copy's
+    `_build` (logs, failed notebooks, HTML) comes back to `<root>/_build/copy-<scale>/`; the copy is deleted
+    unless `keep`."""
     tmp = Path(tempfile.mkdtemp(prefix=f"qallegro-{scale}-"))
     back = root / "_build" / f"copy-{scale}"
     report: Report | None = None
