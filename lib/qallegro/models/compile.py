@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from qallegro.data import graph as G
+from qallegro.models.tensor_product import neighbour_counts
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,7 @@ class _Variant:
         inputs = [graph[k] for k in _GRAPH_KEYS] + [graph[G.ATOMIC_NUMBERS]]
         if self.padded:  # the per-centre padding, as a shape the compiled graph can read
             center = graph[G.EDGE_INDEX][0]
-            counts = torch.zeros(graph[G.POS].shape[0], dtype=center.dtype, device=center.device).index_add(
-                0, center, torch.ones_like(center))
+            counts = neighbour_counts(center, graph[G.POS].shape[0])
             inputs.append(torch.empty(max(2, int(counts.max())), 0, device=center.device))
         return inputs
 

@@ -243,11 +243,16 @@ class CentreSlots(NamedTuple):
     nmax: int
 
 
+def neighbour_counts(center: torch.Tensor, n_atoms: int) -> torch.Tensor:
+    """The number of edges of each centre atom, [N], from the edges' centres `center` [E]."""
+    return torch.zeros(n_atoms, dtype=center.dtype, device=center.device).index_add(
+        0, center, torch.ones_like(center))
+
+
 def centre_slots(center: torch.Tensor, n_atoms: int, nmax: int | None = None) -> CentreSlots:
     """The padded per-centre layout of edges with centres `center` [E] (any order). `nmax` (at least the largest
     neighbour count) is computed when not given."""
-    counts = torch.zeros(n_atoms, dtype=center.dtype, device=center.device).index_add(
-        0, center, torch.ones_like(center))
+    counts = neighbour_counts(center, n_atoms)
     if nmax is None:
         nmax = max(1, int(counts.max())) if n_atoms else 1
     start = counts.cumsum(0) - counts
