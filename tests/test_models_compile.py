@@ -94,6 +94,22 @@ def test_traced_graph_matches_eager_for_other_sizes_with_stress_and_gradients():
         np.testing.assert_allclose(y, x, rtol=1e-9, atol=1e-10)
 
 
+def test_qdi_traces_with_parameters_as_inputs_before_any_eager_call():
+    """Allegro+QDI with the paper's transferred sizes (input features not a multiple of the qubits, deep circuit),
+    traced for training (circuit weights are symbolic-size inputs) before the circuit ever ran eagerly: the trace
+    works, and the eager model afterwards still computes real numbers equal to the traced graph's (the circuit's
+    cached constants must not be tensors made while tracing). 5 qubits: no other test builds that circuit."""
+    cfg = {**TINY, "default_dtype": "float64", "variant": "qdi", "qdi_n_qubits": 5, "edge_eng_mlp_output_dim": 11,
+           "qdi_depth": 3, "qdi_fc_dim": 4}
+    model = build_model(cfg, [1, 6, 8]).train()
+    traced = _traced(model, (True, False, False), state=True)
+    batch = collate([atoms_to_graph(molecule(n, s), 4.0) for n, s in ((6, 1), (9, 2))])
+    a, b = model(batch), traced(batch)
+    assert type(a["forces"]) is torch.Tensor and torch.isfinite(a["forces"]).all()
+    for key in ("energy", "forces"):
+        np.testing.assert_allclose(b[key].detach(), a[key].detach(), rtol=1e-10, atol=1e-10, err_msg=key)
+
+
 @pytest.mark.slow
 def test_compiled_eval_matches_eager_and_serves_other_sizes():
     """Inductor, float64, eval mode (parameters enter detached): energies and forces agree to 1e-10 for the

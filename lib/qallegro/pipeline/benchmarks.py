@@ -1,9 +1,10 @@
 """The benchmark results the book shows (`benchmarks/results/*.json`), read as they are: whatever files exist, each
 with its date and hardware, never a number that is not in a file.
 
-Two kinds are recognised by their contents: the speed race against the maintainers' Allegro
-(`benchmarks/race_allegro.py --json`: `results` maps "size/part" to timings per mode) and the accuracy benchmark
-(`benchmarks/bench_accuracy.py`: `test_f_mae_meV_per_A` ...). Anything else is listed as "other".
+Three kinds are recognised by their contents: the speed race against the maintainers' Allegro
+(`benchmarks/race_allegro.py --json`: `results` maps "size/part" to timings per mode), the accuracy benchmark
+(`benchmarks/bench_accuracy.py`: `test_f_mae_meV_per_A` ...) and paper scale on a GPU
+(`benchmarks/bench_gpu_paper.py`: `"benchmark": "gpu-paper"`). Anything else is listed as "other".
 """
 
 from __future__ import annotations
@@ -34,13 +35,15 @@ def file_date(path: Path) -> str:
 
 
 def kind_of(data: Any) -> str:
-    """"race", "accuracy" or "other"."""
+    """"race", "accuracy", "gpu" or "other"."""
     if isinstance(data, dict) and isinstance(data.get("results"), dict) and any(
             isinstance(v, dict) and any(isinstance(m, dict) and "median_ms" in m for m in v.values())
             for v in data["results"].values()):
         return "race"
     if isinstance(data, dict) and "test_f_mae_meV_per_A" in data:
         return "accuracy"
+    if isinstance(data, dict) and data.get("benchmark") == "gpu-paper":
+        return "gpu"
     return "other"
 
 
@@ -78,6 +81,27 @@ def race_table(data: dict[str, Any]) -> pd.DataFrame:
             row["speed-up, best (theirs / ours)"] = min(theirs.values()) / min(ours.values())
         rows.append(row)
     return pd.DataFrame(rows).set_index("benchmark") if rows else pd.DataFrame()
+
+
+def gpu_table(data: dict[str, Any]) -> pd.DataFrame:
+    """One row per run of `bench_gpu_paper.py`: the variant at the paper's best aspirin configuration, its training
+    speed, the errors reached in the wall-clock budget, the inference objective, and the paper's budgets at that
+    speed."""
+    rows = []
+    for r in data["rows"]:
+        compiled = {k: v.get("total_s") for k, v in (r.get("inference_compiled") or {}).items()}
+        rows.append({
+            "variant": r["variant"] + (" (compiled training)" if r.get("compiled_training") else ""),
+            "parameters": r["n_parameters"], "batch size": r["config"].get("batch_size"),
+            "s per epoch": round(r["epoch_s"], 2), "training budget (s)": r.get("wall_budget_s", r["wall_s"]),
+            "epochs": r["epochs"], "val F-MAE (meV/Å)": round(r["val_f_mae_meV_A"], 1),
+            "test F-MAE (meV/Å)": round(r["test_f_mae_meV_A"], 1),
+            f"inference, {r['n_test_structures']} test frames, eager (s)": round(r["inference_eager_s"], 3),
+            "inference, compiled (s)": round(compiled["inductor"], 3) if compiled.get("inductor") else "failed",
+            "epochs in the paper's per-trial budget": round(r["epochs_in_paper_trial_budget"], 1),
+            f"final run of {r['paper_final_epochs']} epochs (h)": round(r["paper_final_training_h"], 1),
+        })
+    return pd.DataFrame(rows, dtype=object).set_index("variant") if rows else pd.DataFrame()
 
 
 ACCURACY_FIELDS = {

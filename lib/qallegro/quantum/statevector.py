@@ -103,7 +103,7 @@ def block_unitaries(weights: Tensor) -> Tensor:
     weights: `[..., n_blocks, depth, n, 3]` real -> `[..., n_blocks, 2**n, 2**n]` complex, where each block is
     `L_{depth-1} ... L_0` with `L = ring @ (Rot_0 x ... x Rot_{n-1})`.
     """
-    n = weights.shape[-2]
+    n = int(weights.shape[-2])  # a Python int also when traced with symbolic sizes (it keys a cache)
     perm = torch.tensor(_ring_inverse_permutation(n), device=weights.device)
     layers = _kron(_rot(weights))[..., perm, :]  # [..., n_blocks, depth, D, D]
     out = layers[..., 0, :, :]
@@ -146,15 +146,23 @@ def _half_phase_terms(xk: Tensor, n: int) -> Tensor:
 
 
 @cache
-def _unfold(n: int) -> Tensor:
-    """`[D, 2D]` map from `_half_phase_terms` to `[cos(theta_s) | sin(theta_s)]` for every state `s`."""
+def _unfold_rows(n: int) -> tuple[tuple[int, int, float], ...]:
+    """(row, column, sign) of the non-zeros of `_unfold(n)`; cached as numbers, never as a tensor (a tensor
+    made while tracing the compiled model would be a fake one)."""
     dim, half = 1 << n, 1 << (n - 1)
-    out = torch.zeros(dim, 2 * dim, dtype=torch.float64)
+    out = []
     for s in range(dim):
         row, sign = (s, 1.0) if s < half else (dim - 1 - s, -1.0)
-        out[row, s] = 1.0
-        out[half + row, dim + s] = sign
-    return out
+        out += [(row, s, 1.0), (half + row, dim + s, sign)]
+    return tuple(out)
+
+
+def _unfold(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """`[D, 2D]` map from `_half_phase_terms` to `[cos(theta_s) | sin(theta_s)]` for every state `s`."""
+    out = [[0.0] * (2 << n) for _ in range(1 << n)]
+    for row, col, sign in _unfold_rows(n):
+        out[row][col] = sign
+    return torch.tensor(out, dtype=dtype, device=device)
 
 
 def _final_amplitudes(x: Tensor, weights: Tensor, basis: str) -> Tensor:
@@ -166,8 +174,7 @@ def _final_amplitudes(x: Tensor, weights: Tensor, basis: str) -> Tensor:
     `J (a, b) = (-b, a)`, folded into the previous block's matrix) times `[cos, cos | sin, sin]`. The cosines and
     sines are computed for half of the states only (`_half_phase_terms`).
     """
-    n = weights.shape[-2]
-    chunks = weights.shape[0] - 1
+    n, chunks = int(weights.shape[-2]), int(weights.shape[0]) - 1  # circuit sizes: static when traced
     if x.shape[-1] != n * chunks:
         raise ValueError(f"QDI circuit: {x.shape[-1]} padded inputs for {chunks} encodings of {n} qubits")
     cdtype = _complex_dtype(x.dtype)
@@ -184,7 +191,7 @@ def _final_amplitudes(x: Tensor, weights: Tensor, basis: str) -> Tensor:
     psi0 = blocks[0][:, 0]
     a0, b0 = torch.diag(psi0.real), torch.diag(psi0.imag)
     first = torch.cat([torch.cat([a0, b0], -1), torch.cat([-b0, a0], -1)], -2)  # [cos | sin] @ first = psi
-    unfold = _unfold(n).to(x.device, x.dtype)  # half-state cos|sin -> [cos | sin] of every state
+    unfold = _unfold(n, x.dtype, x.device)  # half-state cos|sin -> [cos | sin] of every state
     unfold_twice = torch.cat([unfold[:, :dim], unfold[:, :dim], unfold[:, dim:], unfold[:, dim:]], -1)
     v = x.new_zeros(0)
     for k in range(chunks):
