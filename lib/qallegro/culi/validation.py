@@ -181,6 +181,16 @@ def pick_subset(frames: list[Atoms], n: int, max_atoms: int, seed: int = 0) -> l
     return chosen
 
 
+def _shown(path: Path) -> str:
+    """`path` relative to the working directory when it is inside it (files written into the repository carry no
+    machine-specific prefix), else absolute."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32, seed: int = 0,
                 work: str | os.PathLike | None = None, table: str | os.PathLike | None = None,
                 labeler: Labeler | None = None, dataset_labeler: Labeler | None = None,
@@ -241,8 +251,8 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32
             row["kpts"] = "x".join(str(k) for k in lab.kpts(frames[i]))
     result = {"rows": rows, "summary": summarize(rows, reference, predicted) if rows else {},
               "mu_gpaw": mu_dft, "mu_labeler": mu_lab, "failures": failures, "gpaw": lab.settings(),
-              "gpaw_versions": lab.versions(), "labeler": dataset_lab.settings(), "work": str(work),
-              "dataset": str(folder / DATASET_FILE), "dataset_sha256": sha256_file(folder / DATASET_FILE),
+              "gpaw_versions": lab.versions(), "labeler": dataset_lab.settings(), "work": _shown(work),
+              "dataset": _shown(folder / DATASET_FILE), "dataset_sha256": sha256_file(folder / DATASET_FILE),
               "selection": {"n": n, "max_atoms": max_atoms, "seed": seed, "method": "pick_subset"}}
     if table is not None:
         import pandas as pd
