@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.calculators.lj import LennardJones
-from ase.io import read
+from ase.io import read, write
 from qallegro.culi.generate import CATEGORIES, SettingsMismatch, generate
 from qallegro.culi.labelers import Labeler, LabelError
 from qallegro.data.culi import load_culi
@@ -325,3 +325,16 @@ def test_reference_subset_comparison_aligns_frames_and_resumes(reference: Path, 
     gpaw_subset(reference, n=2, max_atoms=60, work=tmp_path / "w1", labeler=again, dataset_labeler=PairDriver(),
                 progress=False)
     assert again.calls == 0
+    # a larger selection without labelling: the table holds the two frames already labelled, nothing is computed
+    partial = gpaw_subset(reference, n=4, max_atoms=60, work=tmp_path / "w1", labeler=again,
+                          dataset_labeler=PairDriver(), progress=False, label_missing=False,
+                          table=tmp_path / "partial.csv")
+    assert again.calls == 0 and len(partial["rows"]) == 2
+    assert json.loads((tmp_path / "partial.json").read_text())["selection"]["n_labelled"] == 2
+    # a saved result of another structure (a regenerated dataset) is labelled again, not reused
+    stale = read(tmp_path / "w1" / f"frame-{chosen[0]:06d}.extxyz")
+    stale.positions += 0.1
+    write(tmp_path / "w1" / f"frame-{chosen[0]:06d}.extxyz", stale, format="extxyz")
+    gpaw_subset(reference, n=2, max_atoms=60, work=tmp_path / "w1", labeler=again, dataset_labeler=PairDriver(),
+                progress=False)
+    assert again.calls == 1

@@ -45,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--max-atoms", type=int, default=32)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--table", default=None, help="CSV file for the comparison (a JSON provenance goes beside it)")
+    d.add_argument("--no-new", action="store_true",
+                   help="label nothing: the table from the selected frames already labelled (a partial run)")
     d.add_argument("--gpaw-ecut", type=float, default=500.0)
     d.add_argument("--gpaw-kpt-density", type=float, default=32.0)
     d.add_argument("--gpaw-python", default=None)
@@ -136,7 +138,7 @@ def _gpaw_subset(args: argparse.Namespace) -> int:
     folder = dataset_folder(args.out, args.scale)
     try:
         result = gpaw_subset(folder, n=args.n, max_atoms=args.max_atoms, seed=args.seed, table=args.table,
-                             labeler=GPAWLabeler(**_gpaw_options(args)))
+                             labeler=GPAWLabeler(**_gpaw_options(args)), label_missing=not args.no_new)
     except LabelerUnavailable as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

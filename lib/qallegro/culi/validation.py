@@ -6,6 +6,7 @@ E_f = [E - n_Cu mu_Cu - n_Li mu_Li] / N, with mu from fcc Cu and bcc Li bulk cel
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -17,6 +18,8 @@ from ase import Atoms
 from qallegro.culi.labelers import Labeler, LabelError, get_labeler
 from qallegro.data.errors import ChecksumError, InvalidDataError, MissingDataError
 from qallegro.utils import atomic_write_json, atomic_write_text, sha256_file
+
+log = logging.getLogger(__name__)
 
 VALIDATION_FILES = {
     "structures": "culi_test3.extxyz",
@@ -194,13 +197,16 @@ def _shown(path: Path) -> str:
 def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32, seed: int = 0,
                 work: str | os.PathLike | None = None, table: str | os.PathLike | None = None,
                 labeler: Labeler | None = None, dataset_labeler: Labeler | None = None,
-                progress: bool = True) -> dict[str, Any]:
+                progress: bool = True, label_missing: bool = True) -> dict[str, Any]:
     """Label `n` small frames of a generated dataset with GPAW and compare them with the dataset's labels.
 
     `labeler` is the reference (default GPAW PW 500 eV), `dataset_labeler` the one that labelled the dataset
     (default SevenNet-0; it computes its own elemental references). Each reference result is saved in `work`
-    (default `<dataset_dir>/gpaw-subset`) as soon as it is done, so an interrupted run resumes. Writes the
-    comparison table (CSV) and its provenance (JSON beside it) to `table`.
+    (default `<dataset_dir>/gpaw-subset`) as soon as it is done, so an interrupted run resumes; a saved result
+    whose structure is not the dataset's frame any more (a regenerated dataset) is labelled again.
+    `label_missing=False` labels nothing new: the table holds the selected frames already labelled (the
+    elemental references must be). Writes the comparison table (CSV) and its provenance (JSON beside it) to
+    `table`; `selection.n_labelled` says how many of the `n` frames it holds.
     """
     from ase.io import read, write
 
@@ -217,11 +223,22 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32
               [(f"frame-{i:06d}", frames[i]) for i in chosen]
     from tqdm.auto import tqdm
 
+    def saved(name: str, atoms: Atoms) -> bool:
+        path = work / f"{name}.extxyz"
+        if not path.exists():
+            return False
+        old = read(path)
+        if len(old) == len(atoms) and (old.numbers == atoms.numbers).all() and \
+                np.allclose(old.positions, atoms.positions, atol=1e-6):
+            return True
+        log.warning("%s: saved for another structure (the dataset was regenerated?); labelling again", path)
+        return False
+
     failures, seconds = [], {}
     for name, atoms in tqdm(targets, desc="GPAW subset", disable=not progress):
-        path = work / f"{name}.extxyz"
-        if path.exists():
+        if saved(name, atoms) or not label_missing and name.startswith("frame-"):
             continue
+        path = work / f"{name}.extxyz"
         t0 = time.perf_counter()
         try:
             labels = lab.label(atoms)
@@ -239,7 +256,7 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32
 
     dataset_lab = dataset_labeler or SevenNetLabeler()
     mu_lab = elemental_references([_labelled(a, dataset_lab.label(a)) for a in bulk_references()])
-    done = [i for i in chosen if (work / f"frame-{i:06d}.extxyz").exists()]
+    done = [i for i in chosen if saved(f"frame-{i:06d}", frames[i])]
     reference = [read(work / f"frame-{i:06d}.extxyz") for i in done]
     predicted = [{"energy": frames[i].get_potential_energy(), "forces": frames[i].get_forces(apply_constraint=False)}
                  for i in done]
@@ -253,7 +270,8 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32
               "mu_gpaw": mu_dft, "mu_labeler": mu_lab, "failures": failures, "gpaw": lab.settings(),
               "gpaw_versions": lab.versions(), "labeler": dataset_lab.settings(), "work": _shown(work),
               "dataset": _shown(folder / DATASET_FILE), "dataset_sha256": sha256_file(folder / DATASET_FILE),
-              "selection": {"n": n, "max_atoms": max_atoms, "seed": seed, "method": "pick_subset"}}
+              "selection": {"n": n, "n_labelled": len(done), "max_atoms": max_atoms, "seed": seed,
+                            "method": "pick_subset"}}
     if table is not None:
         import pandas as pd
 
