@@ -121,5 +121,6 @@ def test_compiled_model_on_gpu_matches_eager(training: bool) -> None:
     batch = to(collate([atoms_to_graph(molecule(9, s), 4.0) for s in range(3)]), "cuda")
     ref = outputs(model, batch, stress=False)
     got = outputs(compiled, batch, stress=False)
+    assert not compiled.failed, compiled.failed   # compiled, not the eager fallback
     for key in ("energy", "forces"):
         np.testing.assert_allclose(got[key], ref[key], rtol=1e-8, atol=1e-9, err_msg=key)

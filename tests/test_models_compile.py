@@ -56,6 +56,39 @@ def test_unsupported_models_and_tiny_graphs_run_eagerly_with_a_logged_reason(cap
     assert "training mode" in caplog.text and not frozen._cache
 
 
+def test_a_failing_compilation_runs_eagerly_with_the_reason_logged_once(monkeypatch, caplog):
+    """An export or inductor failure (e.g. a torch version's limit) does not stop the run: that variant runs on the
+    eager model from then on, the reason is logged once and kept in `failed`, nothing is retried."""
+    model = build_model({**TINY, "default_dtype": "float64"}, [1, 6, 8]).eval()
+    batch = collate([atoms_to_graph(molecule(6, 1), 4.0), atoms_to_graph(molecule(7, 2), 4.0)])
+    calls = []
+
+    def broken_export(*args, **kwargs):
+        calls.append("export")
+        raise RuntimeError("Constraints violated (nmax)!\nmore detail")
+
+    def broken_compile(fn, **kwargs):
+        def run(*args):
+            calls.append("compile")
+            raise TypeError("unhashable type: non-nested SymInt")
+        return run
+
+    monkeypatch.setattr(torch.export, "export", broken_export)
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    ref = model(batch)
+    for compiled, what in ((compile_model(model, training=False), "export"),
+                           (compile_model(model, training=True), "compile")):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="qallegro.models.compile"):
+            outs = [compiled(batch) for _ in range(3)]
+        for out in outs:
+            np.testing.assert_allclose(out["forces"].detach(), ref["forces"].detach(), rtol=1e-12)
+        assert calls.count(what) == 1 and not compiled._cache and not compiled.compile_s
+        (reason,) = compiled.failed.values()
+        assert reason.startswith("compiling energy+forces (batch) failed") and "more detail" not in reason
+        assert caplog.text.count("running eagerly") == 1 and reason in caplog.text
+
+
 def _traced(model, variant_flags, state: bool):
     """The make_fx graph that compile_model hands to inductor, run as plain FX (no inductor: fast)."""
     variant = _Variant(model, *variant_flags)

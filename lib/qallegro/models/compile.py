@@ -22,8 +22,9 @@ backward through it (allegro-spec §5.2).
 Each variant (forces, stress, one structure or a batch) is traced once, on a small synthetic graph with distinct
 sizes (so that no size is specialised by coincidence), and serves any number of atoms, edges and structures.
 The compiled models fall back to the eager model, logging the reason once, for a graph with fewer than 2 atoms or
-2 edges (0/1 shape specialisation), for a QDI head on the PennyLane or Lightning backend (not traceable), and
-(frozen only) in training mode. Threads: inductor's kernels use the torch thread count at compile time.
+2 edges (0/1 shape specialisation), for a QDI head on the PennyLane or Lightning backend (not traceable),
+(frozen only) in training mode, and for a variant whose export or compilation fails (`failed` holds the reason;
+seen with torch 2.11's AOTInductor export on a GPU, benchmarks/README.md). Threads: inductor's kernels use the torch thread count at compile time.
 """
 
 from __future__ import annotations
@@ -184,6 +185,7 @@ class _CompiledBase(nn.Module):
         self._warned: set[str] = set()
         self._cache: dict[tuple, Any] = {}
         self.compile_s: dict[str, float] = {}
+        self.failed: dict[tuple, str] = {}  # variants whose compilation failed (they run eagerly): the reason
         self.training = model.training
 
     def train(self, mode: bool = True) -> _CompiledBase:
@@ -212,20 +214,32 @@ class _CompiledBase(nn.Module):
                 self._warned.add(reason)
                 log.warning("compiled model: running eagerly: %s", reason)
             return self.model(graph, compute_forces, compute_stress)
+        original = graph
         single = graph[G.PTR].shape[0] == 2
         if single and self.pad_single:  # one structure: add an empty one, so that the batch graph serves
             graph = {**graph, G.PTR: torch.cat([graph[G.PTR], graph[G.PTR][-1:]]),
                      G.CELL: graph[G.CELL].repeat(2, 1, 1), G.PBC: graph[G.PBC].repeat(2, 1)}
         flags = (bool(compute_forces), bool(compute_stress), single and not self.pad_single)
         key = flags + (graph[G.POS].dtype, graph[G.POS].device)
+        if key in self.failed:
+            return self.model(original, compute_forces, compute_stress)
         if key not in self._cache:
             variant = _Variant(self.model, *flags)
             t0 = time.perf_counter()
-            self._cache[key] = (variant, self._compile(variant, graph))
+            try:
+                compiled = self._compile(variant, graph)
+                *outs, bad = self._run(compiled, variant.inputs(self.model, graph))  # torch.compile compiles here
+            except Exception as err:  # a limit of this torch version's export or inductor: run eagerly, say why
+                first = (str(err).strip().splitlines() or [""])[0][:300]
+                self.failed[key] = f"compiling {variant.label} failed: {type(err).__name__}: {first}"
+                log.warning("compiled model: running eagerly: %s", self.failed[key])
+                return self.model(original, compute_forces, compute_stress)
+            self._cache[key] = (variant, compiled)
             self.compile_s[variant.label] = time.perf_counter() - t0
             log.info("compiled %s in %.1f s", variant.label, self.compile_s[variant.label])
-        variant, compiled = self._cache[key]
-        *outs, bad = self._run(compiled, variant.inputs(self.model, graph))
+        else:
+            variant, compiled = self._cache[key]
+            *outs, bad = self._run(compiled, variant.inputs(self.model, graph))
         if bad:
             self.model.species_index(graph[G.ATOMIC_NUMBERS])  # raises the error that explains it
         out = dict(zip(variant.out_keys, outs))
