@@ -112,8 +112,14 @@ def test_inference_time_on_gpu() -> None:
     assert res["hardware"]["gpu"]
 
 
+OLD_TORCH = tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2]) < (2, 13)
+
+
 @pytest.mark.parametrize("training", [True, False])
 def test_compiled_model_on_gpu_matches_eager(training: bool) -> None:
+    if not training and OLD_TORCH:   # a segfault would end the whole test run
+        pytest.skip("torch < 2.13 (the project's pin): its AOTInductor package loader crashed on CUDA "
+                    "(benchmarks/README.md)")
     model = build_model({**BASE, "num_layers": 2}, SPECIES).cuda()
     if not training:
         model.eval()
