@@ -64,7 +64,7 @@ def run_variant(variant: str, wall: float, root: Path, compiled_training: bool =
         try:
             fast = compile_model(model, training=kind == "inductor", package_dir=root / f"{variant}-aoti")
             res_c = measure_inference(fast, DATASET, hpo, threads=1)
-        except Exception as err:   # reported, not fatal: the other measurements stand
+        except Exception as err:  # noqa: BLE001 -- reported, not fatal: the other measurements stand
             compiled[kind] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:300]}"}
             continue
         if fast.failed:   # compile_model ran the eager model instead: that is not a compiled time
@@ -74,7 +74,8 @@ def run_variant(variant: str, wall: float, root: Path, compiled_training: bool =
                           "compile_s": time.perf_counter() - t0 - res_c["total_s"] * (1 + hpo["timing"]["repeats"])}
     final_epochs = int(values()["final_training_epochs"][DATASET])
     return {
-        "variant": variant, "compiled_training": compiled_training, "config": {k: cfg[k] for k in paper_overrides(variant)},
+        "variant": variant, "compiled_training": compiled_training,
+        "config": {k: cfg[k] for k in paper_overrides(variant)},
         "n_parameters": res["n_parameters"], "epochs": res["epochs"], "wall_s": res["wall_s"],
         "step_s": step_s, "epoch_s": per_epoch, "val_f_mae_meV_A": 1000 * res["val_f_mae"],
         "test_f_mae_meV_A": 1000 * res["test"]["f_mae"],

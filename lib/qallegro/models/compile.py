@@ -24,7 +24,8 @@ sizes (so that no size is specialised by coincidence), and serves any number of 
 The compiled models fall back to the eager model, logging the reason once, for a graph with fewer than 2 atoms or
 2 edges (0/1 shape specialisation), for a QDI head on the PennyLane or Lightning backend (not traceable),
 (frozen only) in training mode, and for a variant whose export or compilation fails (`failed` holds the reason;
-seen with torch 2.11's AOTInductor export on a GPU, benchmarks/README.md). Threads: inductor's kernels use the torch thread count at compile time.
+seen with torch 2.11's AOTInductor export on a GPU, benchmarks/README.md). Threads: inductor's kernels use the
+torch thread count at compile time.
 """
 
 from __future__ import annotations
@@ -229,7 +230,7 @@ class _CompiledBase(nn.Module):
             try:
                 compiled = self._compile(variant, graph)
                 *outs, bad = self._run(compiled, variant.inputs(self.model, graph))  # torch.compile compiles here
-            except Exception as err:  # a limit of this torch version's export or inductor: run eagerly, say why
+            except Exception as err:  # noqa: BLE001 -- a torch version's export/inductor limit: run eagerly
                 first = (str(err).strip().splitlines() or [""])[0][:300]
                 self.failed[key] = f"compiling {variant.label} failed: {type(err).__name__}: {first}"
                 log.warning("compiled model: running eagerly: %s", self.failed[key])
