@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from functools import cache
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -146,23 +147,22 @@ def _half_phase_terms(xk: Tensor, n: int) -> Tensor:
 
 
 @cache
-def _unfold_rows(n: int) -> tuple[tuple[int, int, float], ...]:
-    """(row, column, sign) of the non-zeros of `_unfold(n)`; cached as numbers, never as a tensor (a tensor
-    made while tracing the compiled model would be a fake one)."""
+def _unfold_matrix(n: int) -> np.ndarray:
+    """`_unfold(n)` as a read-only array: cached as an array, never as a tensor (a tensor made while tracing the
+    compiled model would be a fake one)."""
     dim, half = 1 << n, 1 << (n - 1)
-    out = []
+    out = np.zeros((dim, 2 * dim))
     for s in range(dim):
         row, sign = (s, 1.0) if s < half else (dim - 1 - s, -1.0)
-        out += [(row, s, 1.0), (half + row, dim + s, sign)]
-    return tuple(out)
+        out[row, s] = 1.0
+        out[half + row, dim + s] = sign
+    out.flags.writeable = False
+    return out
 
 
 def _unfold(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """`[D, 2D]` map from `_half_phase_terms` to `[cos(theta_s) | sin(theta_s)]` for every state `s`."""
-    out = [[0.0] * (2 << n) for _ in range(1 << n)]
-    for row, col, sign in _unfold_rows(n):
-        out[row][col] = sign
-    return torch.tensor(out, dtype=dtype, device=device)
+    return torch.tensor(_unfold_matrix(n), dtype=dtype, device=device)
 
 
 def _final_amplitudes(x: Tensor, weights: Tensor, basis: str) -> Tensor:
