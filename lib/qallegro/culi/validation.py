@@ -223,20 +223,25 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32
               [(f"frame-{i:06d}", frames[i]) for i in chosen]
     from tqdm.auto import tqdm
 
-    def saved(name: str, atoms: Atoms) -> bool:
+    def saved(name: str, atoms: Atoms) -> Atoms | None:
+        """The saved result of `atoms`, if there is one for this very structure."""
         path = work / f"{name}.extxyz"
         if not path.exists():
-            return False
+            return None
         old = read(path)
         if len(old) == len(atoms) and (old.numbers == atoms.numbers).all() and \
                 np.allclose(old.positions, atoms.positions, atol=1e-6):
-            return True
+            return old
         log.warning("%s: saved for another structure (the dataset was regenerated?); labelling again", path)
-        return False
+        return None
 
-    failures, seconds = [], {}
+    failures, seconds, labelled = [], {}, {}  # labelled: name -> the saved result, read back once
     for name, atoms in tqdm(targets, desc="GPAW subset", disable=not progress):
-        if saved(name, atoms) or not label_missing and name.startswith("frame-"):
+        old = saved(name, atoms)
+        if old is not None:
+            labelled[name] = old
+            continue
+        if not label_missing and name.startswith("frame-"):
             continue
         path = work / f"{name}.extxyz"
         t0 = time.perf_counter()
@@ -251,13 +256,15 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32
         out.info.update({k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float))})
         out.info["seconds"] = seconds[name]
         write(path, out, format="extxyz")
-    mu_dft = elemental_references([read(work / f"{name}.extxyz") for name, _ in targets[:2]])
+        labelled[name] = read(path)  # as a resumed run reads it (extxyz rounding)
+    mu_dft = elemental_references([labelled[name] if name in labelled else read(work / f"{name}.extxyz")
+                                   for name, _ in targets[:2]])
     from qallegro.culi.labelers import SevenNetLabeler
 
     dataset_lab = dataset_labeler or SevenNetLabeler()
     mu_lab = elemental_references([_labelled(a, dataset_lab.label(a)) for a in bulk_references()])
-    done = [i for i in chosen if saved(f"frame-{i:06d}", frames[i])]
-    reference = [read(work / f"frame-{i:06d}.extxyz") for i in done]
+    done = [i for i in chosen if f"frame-{i:06d}" in labelled]
+    reference = [labelled[f"frame-{i:06d}"] for i in done]
     predicted = [{"energy": frames[i].get_potential_energy(), "forces": frames[i].get_forces(apply_constraint=False)}
                  for i in done]
     rows = compare(reference, predicted, mu_dft, mu_lab)
