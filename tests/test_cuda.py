@@ -16,31 +16,10 @@ from qallegro.models import build_model
 from qallegro.models.compile import compile_model
 from qallegro.timing import inference_time
 from qallegro.training import load_run, resolve_config, train
+from test_models_physics import BASE, SPECIES, VARIANTS
+from test_models_physics import random_molecule as molecule
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")
-
-SPECIES = [1, 6, 8]
-BASE = {
-    "r_max": 4.0, "l_max": 2, "parity": "o3_full", "num_layers": 3, "env_embed_multiplicity": 4,
-    "two_body_latent_mlp_latent_dimensions": [16, 32], "latent_mlp_latent_dimensions": [32, 32],
-    "edge_eng_mlp_latent_dimensions": [16], "avg_num_neighbors": 6.0, "default_dtype": "float64",
-    "per_species_rescale_shifts": [-1.3, -2.1, -3.7], "per_species_rescale_scales": [1.5, 0.7, 2.0], "seed": 3,
-}
-VARIANTS = {
-    "allegro": {},
-    "mlp": {"variant": "mlp", "edge_eng_mlp_output_dim": 4, "final_mlp_latent_dimensions": [8, 8]},
-    "qdi": {"variant": "qdi", "edge_eng_mlp_output_dim": 6, "qdi_n_qubits": 4, "qdi_depth": 2, "qdi_fc_dim": 8},
-}
-
-
-def molecule(n: int, seed: int) -> Atoms:
-    rng = np.random.default_rng(seed)
-    pos: list[np.ndarray] = []
-    while len(pos) < n:
-        p = rng.uniform(0, 4.0, 3)
-        if all(np.linalg.norm(p - q) > 0.9 for q in pos):
-            pos.append(p)
-    return Atoms(numbers=rng.choice(SPECIES, n), positions=np.array(pos))
 
 
 def crystal() -> Atoms:
