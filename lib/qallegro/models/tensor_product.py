@@ -119,8 +119,8 @@ class ChannelwiseTensorProduct(nn.Module):
       finishes it.
 
     `fused` (set by `qallegro.models.compile` while tracing) selects the forms a loop-fusing compiler runs best:
-    the rank-1 product as a sum over only the non-zero coefficients (83 of 2835 for l_max = 2, gathered rows of y,
-    no [E, K, d_sh] table) and the diagonal one as per-irrep sums. Eager mode keeps the BLAS forms above.
+    the rank-1 product as a sum over only the non-zero coefficients (83 of 2835 for l_max = 2, gathered rows of Y
+    and y, no [E, K, d_sh] table) and the diagonal one as per-irrep sums. Eager mode keeps the BLAS forms above.
     """
 
     def __init__(self, irreps: LayerIrreps, irreps_sh: list[Irrep]) -> None:
@@ -170,19 +170,13 @@ class ChannelwiseTensorProduct(nn.Module):
         # rank-1 form: G[e, k, m2] = sum_m1 Y[e, m1] C[m1, m2, k]  ->  table [d_in, K * d_sh]
         self.register_buffer("cg_rank1", cg.permute(0, 2, 1).reshape(d_in, k_total * d_sh).to(dtype),
                              persistent=False)
-        # sparse rank-1 form (fused): slot k sums coef * Y[e, m1] * y[e, m2, :] over its non-zero (m1, m2),
-        # padded to the same count per slot with zero coefficients
-        terms = [nz[:, :, k].nonzero().tolist() for k in range(k_total)]
-        width = max(len(t) for t in terms)
-        idx1 = torch.zeros(k_total, width, dtype=torch.int64)
-        idx2 = torch.zeros(k_total, width, dtype=torch.int64)
-        coef = torch.zeros(k_total, width, dtype=torch.float64)
-        for k, t in enumerate(terms):
-            for j, (m1, m2) in enumerate(t):
-                idx1[k, j], idx2[k, j], coef[k, j] = m1, m2, cg[m1, m2, k]
-        self.register_buffer("sparse_m1", idx1.flatten(), persistent=False)
-        self.register_buffer("sparse_m2", idx2.flatten(), persistent=False)
-        self.register_buffer("sparse_coef", coef.to(dtype), persistent=False)
+        # sparse rank-1 form (fused): term j adds coef_j * Y[e, m1_j] * y[e, m2_j, :] to slot k_j, for the non-zero
+        # coefficients only, slot by slot
+        k_nz, m1_nz, m2_nz = nz.permute(2, 0, 1).nonzero(as_tuple=True)
+        self.register_buffer("sparse_m1", m1_nz, persistent=False)
+        self.register_buffer("sparse_m2", m2_nz, persistent=False)
+        self.register_buffer("sparse_slot", k_nz, persistent=False)
+        self.register_buffer("sparse_coef", cg[m1_nz, m2_nz, k_nz].unsqueeze(-1).to(dtype), persistent=False)
         # per output block: the input irrep of each path (None when it is 0, 1, ..., n_in - 1: no gather needed)
         self.path_inputs = [None if pi == list(range(n_in)) else pi for pi in path_inputs]
         for o, pi in enumerate(self.path_inputs):
@@ -207,9 +201,11 @@ class ChannelwiseTensorProduct(nn.Module):
             return [self.forward_diagonal(a.index_select(1, self.in_index) * sh.unsqueeze(-1), y)]
         e, u = a.shape[0], a.shape[2]
         if self.fused:
-            k, w = self.sparse_coef.shape
-            shc = sh.index_select(1, self.sparse_m1).view(e, k, w) * self.sparse_coef
-            t = (shc.unsqueeze(-1) * y.index_select(1, self.sparse_m2).view(e, k, w, u)).sum(2)
+            # Y is broadcast over the channels before the gather: the force backward then sums over channels once
+            # per component of Y (9 per edge for l_max = 2), not once per coefficient
+            sh_u = sh.unsqueeze(-1).expand(e, self.d_in, u)
+            terms = sh_u.index_select(1, self.sparse_m1) * y.index_select(1, self.sparse_m2) * self.sparse_coef
+            t = terms.new_zeros(e, self.dim_out, u).index_add(1, self.sparse_slot, terms)
         else:
             g = torch.mm(sh, self.cg_rank1).view(e, self.dim_out, self.d_sh)
             t = torch.bmm(g, y)  # [E, K, u]
