@@ -156,11 +156,10 @@ class _Compute(nn.Module):
         return {**self.model.compute(types.clamp_min(0), *args), "bad_species": bad}
 
 
-def _trace(model: nn.Module, fn: Callable, example: list[torch.Tensor], fused: bool = True
-           ) -> torch.fx.GraphModule:
-    """`make_fx` of `fn` with symbolic sizes. `fused`: the tensor products in their fused sparse forms, which
-    inductor turns into fast inference kernels; training is faster with the dense forms (their backward is
-    batched matrix products: 37 vs 155 ms per aspirin training step, benchmarks/README.md)."""
+def _trace(model: nn.Module, fn: Callable, example: list[torch.Tensor]) -> torch.fx.GraphModule:
+    """`make_fx` of `fn` with symbolic sizes, the tensor products in their fused sparse forms (`fused`), which
+    inductor turns into faster kernels than the batched matrix products of the eager forms: for inference and for
+    training (aspirin, quick size, one thread: 31 vs 37 ms per compiled training step; benchmarks/README.md)."""
     from torch.fx.experimental import _config as fx_config
     from torch.fx.experimental.proxy_tensor import make_fx
 
@@ -168,7 +167,7 @@ def _trace(model: nn.Module, fn: Callable, example: list[torch.Tensor], fused: b
     fx_config.use_duck_shape = False  # equal sizes must stay distinct symbols
     tps = [m for m in model.modules() if hasattr(m, "fused")]
     for tp in tps:
-        tp.fused = fused
+        tp.fused = True
     try:
         return make_fx(fn, decomposition_table=_decompositions(), tracing_mode="symbolic",
                        _allow_non_fake_inputs=True, _error_on_data_dependent_ops=True)(*example)
@@ -269,7 +268,7 @@ class CompiledPotential(_CompiledBase):
     def _compile(self, variant: _Variant, graph: G.Graph) -> Callable:
         names = [n for n, _ in self.model.named_parameters()] + [n for n, _ in self.model.named_buffers()]
         traced = _trace(self.model, variant.function(self.model, names),
-                        variant.example(self.model, graph) + self._state(), fused=False)
+                        variant.example(self.model, graph) + self._state())
         return torch.compile(traced, dynamic=True, fullgraph=True)
 
     def _run(self, compiled: Callable, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
