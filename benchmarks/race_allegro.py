@@ -11,6 +11,8 @@ theirs eager, theirs AOTInductor (inference, as `nequip-compile --mode aotinduct
 train-time compile (`compile_mode: compile`). Calls of all modes are interleaved round-robin, so that machine
 load affects them alike; with one thread the per-process CPU time is reported (robust to other processes),
 with more threads the wall time. Ratios ours/theirs are printed; < 1 means ours is faster.
+Each part also counts the floating-point operations of both codes' matrix products and times this core's GEMM
+at the model's widest product: the time our matrix products alone need at that rate bounds any speed-up.
 
 Run with `make bench-race` (benchmarks/race.sh creates .venv-bench) or:
     OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/race_allegro.py [--sizes quick,legacy] [--json out.json]
@@ -91,6 +93,69 @@ def timed_rounds(modes: dict[str, Callable], repeats: int, warmup: int, cpu: boo
     return res
 
 
+def matmul_gflop(fn: Callable) -> float:
+    """Floating-point operations of the matrix products (mm, addmm, bmm, ...) that `fn` runs, backward included,
+    in GFLOP (torch.utils.flop_counter's formulas; elementwise work is not counted). A plain dispatch mode:
+    FlopCounterMode's module hooks break inside `autograd.grad`."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Count(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.total += formula(*args, **kwargs, out_val=out)
+            return out
+
+    with Count() as counter:
+        fn()
+    return counter.total / 1e9
+
+
+def fused(model: torch.nn.Module, fn: Callable) -> Callable:
+    """`fn` run with `model`'s tensor products in the fused forms that the compiled models trace (their matrix
+    products are the compiled graph's)."""
+    def run():
+        tps = [m for m in model.modules() if hasattr(m, "fused")]
+        for tp in tps:
+            tp.fused = True
+        try:
+            return fn()
+        finally:
+            for tp in tps:
+                tp.fused = False
+    return run
+
+
+def gemm_rate(rows: int, width: int, cpu: bool, repeats: int = 30) -> float:
+    """This core's rate (GFLOP/s) for the model's widest matrix product, [rows, width] @ [width, width], float32."""
+    clock = time.process_time if cpu else time.perf_counter
+    a = torch.randn(rows, width, dtype=torch.float32)  # nequip sets float64 as the default dtype
+    w = torch.randn(width, width, dtype=torch.float32)
+    for _ in range(5):
+        torch.mm(a, w)
+    times = []
+    for _ in range(repeats):
+        t0 = clock()
+        torch.mm(a, w)
+        times.append(clock() - t0)
+    return 2 * rows * width * width / float(np.median(times)) / 1e9
+
+
+def flop_bound(res: dict, ours_fn: Callable, theirs_fn: Callable, rows: int, width: int, cpu: bool) -> None:
+    """Adds `_flops` to `res`: the matrix-product GFLOP of ours (as compiled) and theirs (eager), this core's GEMM
+    rate at the widest product, and the time our matrix products need at that rate (a floor for any
+    implementation of the same arithmetic)."""
+    ours, theirs = matmul_gflop(ours_fn), matmul_gflop(theirs_fn)
+    rate = gemm_rate(rows, width, cpu)
+    res["_flops"] = {"gflop_ours": ours, "gflop_theirs": theirs, "gemm_shape": [rows, width, width],
+                     "gemm_gflop_s": rate, "ours_floor_ms": 1000 * ours / rate}
+
+
 def our_models(size: str, species: list[int], nbar: float):
     from qallegro.models import build_model
     from race_e3nn import use_e3nn
@@ -129,6 +194,8 @@ def inference(size: str, name: str, atoms, args, log: list[str]) -> dict:
     check = {"ours": ours(g)["forces"], "theirs": RN.energy_forces(theirs, d)[1]}
     reps = args.repeats if size == "quick" else args.repeats_legacy
     res = timed_rounds(modes, reps, args.warmup, args.cpu_time)
+    flop_bound(res, fused(ours, lambda: ours(g)), lambda: RN.energy_forces(theirs, d), n_edges, ours.body.latent_dim,
+               args.cpu_time)
     if not args.skip_compile:
         res["ours compiled"]["compile_s"] = res["ours compiled"]["first_call_s"]
         res["theirs AOTI"]["compile_s"] = their_compile
@@ -180,6 +247,8 @@ def training(size: str, args, log: list[str]) -> dict:
         modes["theirs compile"] = their_step(theirs_c)
     reps = args.repeats_train if size == "quick" else args.repeats_legacy
     res = timed_rounds(modes, reps, args.warmup, args.cpu_time)
+    flop_bound(res, fused(ours, modes["ours eager"]), modes["theirs eager"], int(batch["edge_index"].shape[1]),
+               ours.body.latent_dim, args.cpu_time)
     for k in ("ours compiled", "theirs compile"):
         if k in res:
             res[k]["compile_s"] = res[k]["first_call_s"]
@@ -215,6 +284,17 @@ def report(title: str, res: dict, compiled_theirs: str) -> list[str]:
         lines.append(f"{k:24s} {v['median_ms']:10.2f} {v['min_ms']:10.2f} {comp}")
     for label, r in ratios(res, compiled_theirs):
         lines.append(f"  ratio {label:58s} {r:6.2f}")
+    if "_flops" in res:
+        f = res["_flops"]
+        best_t = min(res[k]["median_ms"] for k in res if k.startswith("theirs"))
+        gflop = {"ours": f["gflop_ours"], "theirs": f["gflop_theirs"]}
+        rates = ", ".join(f"{k} {1000 * gflop[k.split()[0]] / v['median_ms']:.0f}"
+                          for k, v in res.items() if not k.startswith("_") and "e3nn" not in k)
+        lines += [f"  matrix products per call: ours {f['gflop_ours']:.3f}, theirs {f['gflop_theirs']:.3f} GFLOP; "
+                  f"GFLOP/s: {rates}",
+                  f"  this core's GEMM rate at {'x'.join(map(str, f['gemm_shape']))}: {f['gemm_gflop_s']:.0f} GFLOP/s;"
+                  f" our matrix products alone need {f['ours_floor_ms']:.2f} ms: best ratio possible at that rate"
+                  f" {f['ours_floor_ms'] / best_t:.2f}"]
     return lines
 
 

@@ -135,7 +135,8 @@ def test_benchmark_results_are_read_as_they_are(tmp_path: Path) -> None:
             "results": {"quick/aspirin": {"ours eager": {"median_ms": 2.0}, "theirs eager": {"median_ms": 5.0},
                                           "ours compiled": {"median_ms": 1.0, "compile_s": 3.0},
                                           "theirs AOTI": {"median_ms": 4.0}, "ours e3nn-TP eager": {"median_ms": 0.5},
-                                          "_info": {"atoms": 21}}}}
+                                          "_info": {"atoms": 21},
+                                          "_flops": {"gflop_ours": 0.1, "gflop_theirs": 0.2, "ours_floor_ms": 0.8}}}}
     (tmp_path / "race.json").write_text(json.dumps(race))
     (tmp_path / "accuracy.json").write_text(json.dumps({"test_f_mae_meV_per_A": 27.8, "threads": 1,
                                                         "ratios_vs_anchor": {"nequip": {"test_f_mae": 0.5}}}))
@@ -147,6 +148,7 @@ def test_benchmark_results_are_read_as_they_are(tmp_path: Path) -> None:
     table = benchmarks.race_table(race)
     assert table.loc["quick/aspirin", "speed-up, eager (theirs / ours)"] == pytest.approx(2.5)
     assert table.loc["quick/aspirin", "speed-up, best (theirs / ours)"] == pytest.approx(4.0)  # e3nn mode excluded
+    assert table.loc["quick/aspirin", "largest speed-up possible"] == pytest.approx(5.0)  # theirs best 4 ms / 0.8
     acc = benchmarks.accuracy_table(found["accuracy.json"]["data"])
     assert acc.loc["test force MAE (meV/Å)", "value"] == 27.8 and acc.loc["ours / nequip: test_f_mae", "value"] == 0.5
     assert benchmarks.load_results(tmp_path / "none") == []

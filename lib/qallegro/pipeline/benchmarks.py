@@ -68,7 +68,9 @@ def load_results(folder: Path) -> list[dict[str, Any]]:
 
 def race_table(data: dict[str, Any]) -> pd.DataFrame:
     """One row per benchmark ("size/part"): the median time (ms) of every mode, and the speed-ups theirs/ours
-    (eager vs eager, and best vs best over the eager and compiled modes; > 1: ours is faster)."""
+    (eager vs eager, and best vs best over the eager and compiled modes; > 1: ours is faster). Where the race
+    counted the matrix products (`_flops`), also their GFLOP, the time ours need at this core's measured GEMM rate,
+    and the largest speed-up over their best that this arithmetic allows."""
     rows = []
     for bench, modes in data["results"].items():
         times = {m: float(v["median_ms"]) for m, v in modes.items() if not m.startswith("_") and "median_ms" in v}
@@ -79,6 +81,12 @@ def race_table(data: dict[str, Any]) -> pd.DataFrame:
             row["speed-up, eager (theirs / ours)"] = times["theirs eager"] / times["ours eager"]
         if ours and theirs:
             row["speed-up, best (theirs / ours)"] = min(theirs.values()) / min(ours.values())
+        flops = modes.get("_flops")
+        if flops and theirs:  # our matrix products at this core's GEMM rate: the most any speed-up can be
+            row["our matrix products (GFLOP)"] = float(flops["gflop_ours"])
+            row["their matrix products (GFLOP)"] = float(flops["gflop_theirs"])
+            row["our time at the GEMM rate (ms)"] = float(flops["ours_floor_ms"])
+            row["largest speed-up possible"] = min(theirs.values()) / float(flops["ours_floor_ms"])
         rows.append(row)
     return pd.DataFrame(rows).set_index("benchmark") if rows else pd.DataFrame()
 
