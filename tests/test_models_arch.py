@@ -12,7 +12,7 @@ from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_s
 from qallegro import Calculator
 from qallegro.data.graph import atoms_to_graph
 from qallegro.models import MODEL_DEFAULTS, build_model, load_model, save_model
-from qallegro.models.tensor_product import irreps_str, layer_irreps
+from qallegro.models.tensor_product import ChannelwiseTensorProduct, irreps_str, layer_irreps, sh_irreps
 
 SMALL = dict(r_max=4.0, l_max=2, num_layers=2, env_embed_multiplicity=4, two_body_latent_mlp_latent_dimensions=[16],
              latent_mlp_latent_dimensions=[16], edge_eng_mlp_latent_dimensions=[8], avg_num_neighbors=5.0,
@@ -32,6 +32,28 @@ def test_irreps_and_paths_match_the_legacy_table(l_max, parity, layers, expected
     got = [f"{irreps_str(x.irreps_in)}->{irreps_str(x.irreps_out)} ({len(x.paths)})"
            for x in layer_irreps(l_max, parity, layers)]
     assert got == expected
+
+
+@pytest.mark.parametrize("l_max", [1, 2, 3])
+def test_fused_rank1_product_and_its_gradients_equal_the_dense_form(l_max):
+    """The sparse form the compiled models trace (`fused`) gives the dense form's outputs and the same gradients
+    with respect to the spherical harmonics, the environment and the per-path factors (float64)."""
+    irr = layer_irreps(l_max, "o3_full", 2)[0]
+    tp = ChannelwiseTensorProduct(irr, sh_irreps(l_max, "o3_full")).double()
+    gen = torch.Generator().manual_seed(l_max)
+    e, u = 7, 5
+    inputs = [torch.randn(e, len(irr.irreps_in), u, generator=gen, dtype=torch.float64),
+              torch.randn(e, tp.d_in, generator=gen, dtype=torch.float64),
+              torch.randn(e, tp.d_sh, u, generator=gen, dtype=torch.float64)]
+    weights = torch.randn(e, tp.dim_out, u, generator=gen, dtype=torch.float64)
+    results = []
+    for fused in (False, True):
+        tp.fused = fused
+        args = [x.clone().requires_grad_() for x in inputs]
+        out = torch.cat(tp.forward_rank1(*args), dim=1)
+        results.append([out.detach(), *torch.autograd.grad((out * weights).sum(), args)])
+    for dense, sparse in zip(*results):
+        np.testing.assert_allclose(sparse, dense, rtol=1e-12, atol=1e-12)
 
 
 def test_parameter_count_of_the_legacy_aspirin_example():
