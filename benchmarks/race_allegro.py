@@ -119,15 +119,11 @@ def matmul_gflop(fn: Callable) -> float:
 def fused(model: torch.nn.Module, fn: Callable) -> Callable:
     """`fn` run with `model`'s tensor products in the fused forms that the compiled models trace (their matrix
     products are the compiled graph's)."""
+    from qallegro.models.tensor_product import fused_forms
+
     def run():
-        tps = [m for m in model.modules() if hasattr(m, "fused")]
-        for tp in tps:
-            tp.fused = True
-        try:
+        with fused_forms(model):
             return fn()
-        finally:
-            for tp in tps:
-                tp.fused = False
     return run
 
 

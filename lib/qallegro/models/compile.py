@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from qallegro.data import graph as G
-from qallegro.models.tensor_product import neighbour_counts
+from qallegro.models.tensor_product import fused_forms, neighbour_counts
 
 log = logging.getLogger(__name__)
 
@@ -165,16 +165,12 @@ def _trace(model: nn.Module, fn: Callable, example: list[torch.Tensor]) -> torch
 
     duck = fx_config.use_duck_shape
     fx_config.use_duck_shape = False  # equal sizes must stay distinct symbols
-    tps = [m for m in model.modules() if hasattr(m, "fused")]
-    for tp in tps:
-        tp.fused = True
     try:
-        return make_fx(fn, decomposition_table=_decompositions(), tracing_mode="symbolic",
-                       _allow_non_fake_inputs=True, _error_on_data_dependent_ops=True)(*example)
+        with fused_forms(model):
+            return make_fx(fn, decomposition_table=_decompositions(), tracing_mode="symbolic",
+                           _allow_non_fake_inputs=True, _error_on_data_dependent_ops=True)(*example)
     finally:
         fx_config.use_duck_shape = duck
-        for tp in tps:
-            tp.fused = False
 
 
 class _CompiledBase(nn.Module):

@@ -8,6 +8,8 @@ An irrep is a pair (l, p) with parity p = +1 (even) or -1 (odd).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -229,6 +231,20 @@ class ChannelwiseTensorProduct(nn.Module):
     def block_sizes(self) -> list[int]:
         """Sizes of the per-output-irrep blocks of the K output slots."""
         return [b - a for a, b in zip(self.block_start[:-1], self.block_start[1:])]
+
+
+@contextmanager
+def fused_forms(model: nn.Module) -> Iterator[None]:
+    """Within the block, every `ChannelwiseTensorProduct` of `model` runs its fused forms (what the compiled
+    models trace); the eager forms again after it."""
+    tps = [m for m in model.modules() if isinstance(m, ChannelwiseTensorProduct)]
+    for tp in tps:
+        tp.fused = True
+    try:
+        yield
+    finally:
+        for tp in tps:
+            tp.fused = False
 
 
 class CentreSlots(NamedTuple):

@@ -252,8 +252,8 @@ class Trainer:
         st["stop_reason"] = reason or st["stop_reason"]
         for label, seconds in getattr(self.forward, "compile_s", {}).items():
             self.log.info("compiled %s in %.1f s", label, seconds)
-        for reason in getattr(self.forward, "failed", {}).values():
-            self.log.warning("trained eagerly: %s", reason)
+        for why in getattr(self.forward, "failed", {}).values():
+            self.log.warning("trained eagerly: %s", why)
         self.log.info("stopped: %s after %d epochs, %.1f s", st["stop_reason"], st["epoch"], st["wall_s"])
         self.save()
 
