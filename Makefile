@@ -8,7 +8,7 @@ SCALE ?= quick
 # Local data mirror: the shared folder beside the checkout when it exists (tests and CI), else data/mirror.
 export QALLEGRO_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data/mirror))
 
-.PHONY: install sysdeps mathjax test test-all book html smoke bench bench-race lock clean help
+.PHONY: install sysdeps mathjax lint test test-all book html smoke bench bench-race lock clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -30,10 +30,13 @@ book/_static/mathjax/tex-mml-chtml.js:
 
 mathjax: book/_static/mathjax/tex-mml-chtml.js  ## vendor MathJax 3 from npm (not committed)
 
-test: install sysdeps mathjax  ## the default test suite (about 15 minutes on 2 cores)
+lint: install  ## ruff (pinned; rules in pyproject.toml) over the library, tests, benchmarks and CI scripts
+	$(BIN)/ruff check lib tests benchmarks book/_ext .ci
+
+test: install sysdeps mathjax lint  ## lint, then the default test suite (about 15 minutes on 2 cores)
 	$(BIN)/python -m pytest -m "not slow"
 
-test-all: install sysdeps mathjax  ## every test, including the slow ones
+test-all: install sysdeps mathjax lint  ## every test, including the slow ones
 	$(BIN)/python -m pytest
 
 book: install mathjax  ## run the notebooks at SCALE (default quick; cached results are reused) and build the book

@@ -96,7 +96,8 @@ def throughput(root: Path, name: str, workers: int, params: list[dict], args, ki
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=12)
-    ap.add_argument("--epochs", type=int, default=6, help="training epochs per trial (smoke model and data; about 1 s per trial)")
+    ap.add_argument("--epochs", type=int, default=6,
+                    help="training epochs per trial (smoke model and data; about 1 s per trial)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dataset", default="rmd17-benzene")
     ap.add_argument("--variant", default="allegro", choices=("allegro", "mlp", "qdi"))

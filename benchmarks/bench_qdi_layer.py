@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-
 from qallegro.quantum import QDILayer
 from qallegro.quantum.circuit import make_qnode
 from qallegro.utils import atomic_write_json, environment_record, set_threads
@@ -29,7 +28,7 @@ from qallegro.utils import atomic_write_json, environment_record, set_threads
 def _fwd_bwd(layer: torch.nn.Module, x: torch.Tensor, cot: torch.Tensor) -> tuple[torch.Tensor, ...]:
     xx = x.detach().requires_grad_()
     out = layer(xx)
-    weights = [p for p in layer.parameters()]
+    weights = list(layer.parameters())
     grads = torch.autograd.grad((out * cot).sum(), [xx, *weights])
     return (out.detach(), *grads)
 

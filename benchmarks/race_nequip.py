@@ -17,9 +17,9 @@ from nequip.utils.global_state import set_global_state
 
 set_global_state(allow_tf32=False)
 
-from allegro.model import AllegroModel
-from nequip.data import AtomicDataDict, from_ase
-from nequip.integrations.utils import basic_transforms
+from allegro.model import AllegroModel  # noqa: E402 (after set_global_state, as nequip requires)
+from nequip.data import AtomicDataDict, from_ase  # noqa: E402
+from nequip.integrations.utils import basic_transforms  # noqa: E402
 
 # nequip-anchor §1.1 ("quick", FullAllegroModel defaults) and §1.2 (closest to the legacy example config)
 SIZES = {
@@ -49,8 +49,8 @@ def build(size: str, type_names: list[str], r_max: float, avg_num_neighbors: flo
         radial_chemical_embed={"_target_": "allegro.nn.TwoBodyBesselScalarEmbed", "num_bessels": 8,
                                "bessel_trainable": bessel_trainable, "polynomial_cutoff_p": 6},
         scalar_embed_mlp_nonlinearity="silu", allegro_mlp_nonlinearity="silu",
-        avg_num_neighbors=avg_num_neighbors, per_type_energy_shifts={t: -1.0 for t in type_names},
-        per_type_energy_scales={t: 1.0 for t in type_names}, **s)
+        avg_num_neighbors=avg_num_neighbors, per_type_energy_shifts=dict.fromkeys(type_names, -1.0),
+        per_type_energy_scales=dict.fromkeys(type_names, 1.0), **s)
 
 
 def data(atoms, r_max: float, type_names: list[str]) -> dict[str, torch.Tensor]:

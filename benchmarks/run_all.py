@@ -26,8 +26,8 @@ BENCHMARKS = {
     "hpo_workers": ["bench_hpo_workers.py"],
     "culi": ["bench_culi.py"],
 }
-SUMMARY = re.compile(r"(ratio|speed-?up|faster|slower|frames per second|per proposal|trials per hour|target|:\s*[\d.]+x)",
-                     re.IGNORECASE)
+SUMMARY = re.compile(
+    r"(ratio|speed-?up|faster|slower|frames per second|per proposal|trials per hour|target|:\s*[\d.]+x)", re.IGNORECASE)
 
 
 def main() -> int:

@@ -17,7 +17,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-
 from qallegro.pipeline.build import build_book, toc_files
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from qallegro.pipeline.build import toc_files
 from qallegro.pipeline.execute import declared_parameters
 from qallegro.pipeline.notebooks import NOTEBOOKS, PAPER_ITEMS, check_registry
@@ -87,7 +86,7 @@ def page_title(name: str) -> str:
         text = md.read_text()
     else:
         text = "\n".join(c.source for c in nbformat.read(ipynb, as_version=4).cells if c.cell_type == "markdown")
-    match = re.search(r"^# (.+)$", text, re.M)
+    match = re.search(r"^# (.+)$", text, re.MULTILINE)
     assert match, f"book/{name}: no title"
     return match.group(1)
 

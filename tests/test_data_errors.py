@@ -279,7 +279,7 @@ def test_bad_xyz_inputs(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "qm9" / "dsgdb9nsd.xyz", folder)
     good = (folder / "dsgdb9nsd_000002.xyz").read_text()
     (folder / "dsgdb9nsd_000002.xyz").write_text(good.replace("gdb 2", "gdb 7"))
-    with pytest.raises(InvalidDataError, match="dsgdb9nsd_000002.xyz is not a QM9 xyz file"):
+    with pytest.raises(InvalidDataError, match=r"dsgdb9nsd_000002\.xyz is not a QM9 xyz file"):
         read_xyz_files(folder, set(), progress=False)
     (folder / "dsgdb9nsd_000002.xyz").write_text(good.replace("N\t", "N\t1.0\t", 1))
     with pytest.raises(InvalidDataError, match="does not have 5 fields"):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
+import operator
 
 import numpy as np
 import pytest
@@ -133,7 +135,7 @@ def test_collate_offsets_batch_ptr_and_labels() -> None:
     counts = [len(a) for a in structures]
     offsets = np.concatenate([[0], np.cumsum(counts)])
     assert b["ptr"].tolist() == offsets.tolist()
-    assert b["batch"].tolist() == sum(([k] * c for k, c in enumerate(counts)), [])
+    assert b["batch"].tolist() == functools.reduce(operator.iadd, ([k] * c for k, c in enumerate(counts)), [])
     assert num_graphs(b) == 3 and b["cell"].shape == (3, 3, 3) and b["pbc"].shape == (3, 3)
     start = 0
     for k, g in enumerate(graphs):

@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from qallegro.cli import main
@@ -123,7 +124,7 @@ def test_missing_file_error_names_file_places_url_and_command(
 class _RangeHandler(http.server.SimpleHTTPRequestHandler):
     """Serves files and honours `Range: bytes=N-` (enough to test resumed downloads)."""
 
-    ranges: list[str] = []
+    ranges: ClassVar[list[str]] = []
 
     def log_message(self, *args: object) -> None:
         pass
@@ -147,7 +148,8 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "www"
     root.mkdir()
-    handler = lambda *a, **k: _RangeHandler(*a, directory=str(root), **k)  # noqa: E731
+    def handler(*a, **k):
+        return _RangeHandler(*a, directory=str(root), **k)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -112,8 +112,8 @@ def copy(tmp_path: Path) -> Path:
 
 def _edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
-    assert re.search(old, text, flags=re.M), f"{old!r} not in {path.name}"
-    path.write_text(re.sub(old, new, text, count=1, flags=re.M))
+    assert re.search(old, text, flags=re.MULTILINE), f"{old!r} not in {path.name}"
+    path.write_text(re.sub(old, new, text, count=1, flags=re.MULTILINE))
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,7 @@ def postgres_url() -> Iterator[str]:
     try:
         yield f"postgresql+psycopg2://qallegro@/postgres?host={folder}&port={port}"
     finally:
-        subprocess.run(as_user + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
                        capture_output=True, timeout=60, check=False)
         shutil.rmtree(folder, ignore_errors=True)
 

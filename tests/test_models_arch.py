@@ -8,15 +8,15 @@ import torch
 from ase import Atoms
 from ase.build import bulk
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
-
 from qallegro import Calculator
 from qallegro.data.graph import atoms_to_graph
 from qallegro.models import MODEL_DEFAULTS, build_model, load_model, save_model
 from qallegro.models.tensor_product import ChannelwiseTensorProduct, irreps_str, layer_irreps, sh_irreps
 
-SMALL = dict(r_max=4.0, l_max=2, num_layers=2, env_embed_multiplicity=4, two_body_latent_mlp_latent_dimensions=[16],
-             latent_mlp_latent_dimensions=[16], edge_eng_mlp_latent_dimensions=[8], avg_num_neighbors=5.0,
-             default_dtype="float64", per_species_rescale_shifts=[-0.5, -1.0], per_species_rescale_scales=0.8)
+SMALL = {"r_max": 4.0, "l_max": 2, "num_layers": 2, "env_embed_multiplicity": 4,
+         "two_body_latent_mlp_latent_dimensions": [16], "latent_mlp_latent_dimensions": [16],
+         "edge_eng_mlp_latent_dimensions": [8], "avg_num_neighbors": 5.0, "default_dtype": "float64",
+         "per_species_rescale_shifts": [-0.5, -1.0], "per_species_rescale_scales": 0.8}
 
 
 @pytest.mark.parametrize("l_max,parity,layers,expected", [
@@ -140,7 +140,7 @@ def test_save_and_load_round_trip(tmp_path):
     g = atoms_to_graph(Atoms("OH", positions=[[0, 0, 0], [0.97, 0.1, 0]]), 4.0)
     assert torch.equal(m(g)["forces"], m2(g)["forces"])
     (tmp_path / "bad.pt").write_bytes(path.read_bytes()[:100])
-    with pytest.raises(ValueError, match="bad.pt"):
+    with pytest.raises(ValueError, match=r"bad\.pt"):
         load_model(tmp_path / "bad.pt")
 
 

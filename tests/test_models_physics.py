@@ -9,23 +9,22 @@ import numpy as np
 import pytest
 import torch
 from ase import Atoms
-
 from qallegro.data.graph import atoms_to_graph, collate
 from qallegro.models import build_model
 
 R_MAX = 4.0
 SPECIES = [1, 6, 8]
-BASE = dict(
-    r_max=R_MAX, l_max=2, parity="o3_full", num_layers=3, env_embed_multiplicity=4,
-    two_body_latent_mlp_latent_dimensions=[16, 32], latent_mlp_latent_dimensions=[32, 32],
-    edge_eng_mlp_latent_dimensions=[16], avg_num_neighbors=6.0, default_dtype="float64",
-    per_species_rescale_shifts=[-1.3, -2.1, -3.7], per_species_rescale_scales=[1.5, 0.7, 2.0], seed=3,
-    PolynomialCutoff_p=6.0,
-)
+BASE = {
+    "r_max": R_MAX, "l_max": 2, "parity": "o3_full", "num_layers": 3, "env_embed_multiplicity": 4,
+    "two_body_latent_mlp_latent_dimensions": [16, 32], "latent_mlp_latent_dimensions": [32, 32],
+    "edge_eng_mlp_latent_dimensions": [16], "avg_num_neighbors": 6.0, "default_dtype": "float64",
+    "per_species_rescale_shifts": [-1.3, -2.1, -3.7], "per_species_rescale_scales": [1.5, 0.7, 2.0], "seed": 3,
+    "PolynomialCutoff_p": 6.0,
+}
 VARIANTS = {
     "allegro": {},
-    "mlp": dict(variant="mlp", edge_eng_mlp_output_dim=4, final_mlp_latent_dimensions=[8, 8]),
-    "qdi": dict(variant="qdi", edge_eng_mlp_output_dim=6, qdi_n_qubits=4, qdi_depth=2, qdi_fc_dim=8),
+    "mlp": {"variant": "mlp", "edge_eng_mlp_output_dim": 4, "final_mlp_latent_dimensions": [8, 8]},
+    "qdi": {"variant": "qdi", "edge_eng_mlp_output_dim": 6, "qdi_n_qubits": 4, "qdi_depth": 2, "qdi_fc_dim": 8},
 }
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
 from qallegro.pipeline.cache import cache_key, source_hash, stored_record
 from qallegro.pipeline.notebooks import Notebook, check_registry, select
 from qallegro.pipeline.reproduce import copy_repo, plan, reproduce, reproduce_in_copy, run
@@ -294,7 +293,7 @@ def test_registry_keys_read_the_real_presets() -> None:
     root = Path(__file__).resolve().parents[1]
     for nb in check_registry(NOTEBOOKS):
         for scale in ("smoke", "quick", "paper"):
-            assert cache_key(nb, scale, root / "book", {d: "k" for d in nb.depends})
+            assert cache_key(nb, scale, root / "book", dict.fromkeys(nb.depends, "k"))
 
 
 def test_copy_reads_this_checkouts_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

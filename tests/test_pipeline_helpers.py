@@ -8,7 +8,6 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-
 from qallegro import paper
 from qallegro.pipeline import compare, records
 from qallegro.pipeline.execute import set_title
@@ -34,7 +33,7 @@ def test_hyperparameter_table_has_one_row_per_dataset() -> None:
     assert list(table.index) == ["Cu-Li", "QM9"]
     assert table.loc["QM9", ("r_max", "ours")] == 6.5
     assert table.loc["QM9", ("r_max", "paper (Table 2)")] == paper.best_hyperparameters("qm9", "mlp")["r_max"]
-    assert list(table.columns.get_level_values(0).unique())[0] == "r_max"
+    assert next(iter(table.columns.get_level_values(0).unique())) == "r_max"
     with pytest.raises(ValueError, match="no chosen qdi"):
         compare.hyperparameter_table(chosen, "qdi")
 
@@ -142,7 +141,8 @@ def test_benchmark_results_are_read_as_they_are(tmp_path: Path) -> None:
                                                         "ratios_vs_anchor": {"nequip": {"test_f_mae": 0.5}}}))
     (tmp_path / "broken.json").write_text("{nope")
     found = {r["file"]: r for r in benchmarks.load_results(tmp_path)}
-    assert [found[f]["kind"] for f in ("accuracy.json", "broken.json", "race.json")] == ["accuracy", "unreadable", "race"]
+    kinds = [found[f]["kind"] for f in ("accuracy.json", "broken.json", "race.json")]
+    assert kinds == ["accuracy", "unreadable", "race"]
     assert found["race.json"]["hardware"] == "CPU, 2 cores, 8.0 GiB, no GPU"
     assert "not committed" in found["race.json"]["date"]
     table = benchmarks.race_table(race)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import matplotlib
 import pandas as pd
 import pytest
-
 from qallegro.hpo import objective
 
 
@@ -46,7 +45,6 @@ def _trials() -> pd.DataFrame:
 def test_plots_leave_the_backend_alone_and_label_log_axes() -> None:
     import matplotlib.pyplot as plt
     from matplotlib import ticker
-
     from qallegro.hpo.plots import plot_pareto
 
     before = matplotlib.get_backend()

@@ -9,7 +9,6 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
-
 from qallegro.paper import values
 from qallegro.quantum import analysis
 from qallegro.quantum.circuit import make_qnode
@@ -143,7 +142,6 @@ def test_zx_reduction_preserves_all_24_weights() -> None:
 
 def test_zx_circuit_is_the_pennylane_unitary() -> None:
     import pennylane as qml
-
     from qallegro.quantum.circuit import qdi_gates
 
     weights, x = _weights(6), torch.randn(4, dtype=torch.float64)

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from qallegro.quantum import QDILayer
 from qallegro.quantum.circuit import make_qnode
 from qallegro.quantum.statevector import n_blocks_for, pad_inputs, qdi_expectations, qdi_probabilities

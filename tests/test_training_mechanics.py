@@ -166,7 +166,7 @@ def test_statistics_against_numpy() -> None:
     rng = np.random.default_rng(1)
     mu = {1: -13.6, 6: -1029.0, 8: -2040.0}
     graphs, rows, targets = [], [], []
-    for k in range(30):
+    for _k in range(30):
         numbers = rng.choice([1, 6, 8], size=rng.integers(3, 7))
         atoms = Atoms(numbers=numbers, positions=rng.uniform(0, 4, (len(numbers), 3)))
         e = sum(mu[z] for z in numbers) + rng.normal(0, 0.01)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ class Calculator(ASECalculator):
     three axes are periodic. The neighbour list is rebuilt at every call (vesin).
     """
 
-    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+    implemented_properties: ClassVar[list[str]] = ["energy", "free_energy", "energies", "forces", "stress"]
 
     def __init__(self, model: torch.nn.Module | str | Path, device: str | torch.device = "cpu", **kwargs) -> None:
         super().__init__(**kwargs)

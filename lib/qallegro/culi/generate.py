@@ -249,7 +249,7 @@ def run_task(task: Task, builder: Builder, driver: Labeler, labeler: Labeler, se
             raw = [traj[i] for i in sample_steps(len(traj) - 1, task.n_frames)]
     except (KeyboardInterrupt, SystemExit):
         raise
-    except Exception as err:  # noqa: BLE001 - a crashed driver fails this structure only
+    except Exception as err:
         return [], [{"task": task.id, "stage": "driver", "error": f"{type(err).__name__}: {err}"}]
     frames: list[Atoms] = []
     failures: list[dict[str, Any]] = []
@@ -262,7 +262,7 @@ def run_task(task: Task, builder: Builder, driver: Labeler, labeler: Labeler, se
                 labels = labeler.label(probe)
             except (KeyboardInterrupt, SystemExit):
                 raise
-            except Exception as err:  # noqa: BLE001 - LabelError or a crash: this frame only
+            except Exception as err:
                 kind = "label" if isinstance(err, LabelError) else "label-crash"
                 failures.append({"task": task.id, "stage": kind, "step": int(frame["step"]),
                                  "error": f"{type(err).__name__}: {err}"})

@@ -165,7 +165,8 @@ class GPAWLabeler(Labeler):
 
     def settings(self) -> dict[str, Any]:
         return {"labeler": self.name, "mode": "pw", "ecut_eV": self.ecut, "xc": self.xc,
-                "kpt_density_A": self.kpt_density, "kpt_rule": "n_i = max(1, ceil(kpt_density / |a_i|)); 1 along vacuum",
+                "kpt_density_A": self.kpt_density,
+                "kpt_rule": "n_i = max(1, ceil(kpt_density / |a_i|)); 1 along vacuum",
                 "occupations": {"name": "fermi-dirac", "width_eV": self.smearing}, "spinpol": False,
                 "maxiter": self.maxiter}
 

@@ -19,12 +19,12 @@ from qallegro.data.errors import (
 
 __all__ = [
     "DATASETS",
-    "load_dataset",
-    "DataError",
     "ChecksumError",
     "CorruptFileError",
+    "DataError",
     "DataOptionError",
     "InvalidDataError",
     "MissingDataError",
     "UnknownDatasetError",
+    "load_dataset",
 ]

@@ -103,7 +103,7 @@ def collate(graphs: Sequence[Graph]) -> Graph:
         EDGE_INDEX: torch.cat([g[EDGE_INDEX] + offsets[k] for k, g in enumerate(graphs)], dim=1),
         EDGE_CELL_SHIFT: torch.cat([g[EDGE_CELL_SHIFT] for g in graphs]),
     }
-    graph_offsets = np.cumsum([0] + nb)
+    graph_offsets = np.cumsum([0, *nb])
     out[BATCH] = torch.cat([g[BATCH] + int(graph_offsets[k]) for k, g in enumerate(graphs)])
     ptrs = [graphs[0][PTR]] + [g[PTR][1:] + offsets[k] for k, g in enumerate(graphs) if k > 0]
     out[PTR] = torch.cat(ptrs)

@@ -93,7 +93,7 @@ def _installed_qm9pack_dir() -> Path | None:
     spec = importlib.util.find_spec("qm9pack")
     if spec is None or not spec.submodule_search_locations:
         return None
-    folder = Path(list(spec.submodule_search_locations)[0]) / "data"
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
     return folder if (folder / "qm9_part1.csv").is_file() else None
 
 

@@ -223,10 +223,10 @@ def _apply(space: SearchSpace, spec: Mapping[str, Any], source: str) -> SearchSp
         if not isinstance(change, Mapping) or not set(change) <= {"low", "high", "log", "fixed"}:
             raise SpaceError(f"{source}: {name}: expected a mapping with keys low, high, log, fixed; got {change!r}")
         i = next(k for k, p in enumerate(params) if p.name == name)
-        p = replace(params[i], **{k: v for k, v in change.items()})
+        p = replace(params[i], **dict(change.items()))
         _check(p, source)
         params[i] = p
-    return SearchSpace(space.variant, tuple(params), space.sources + (source,))
+    return SearchSpace(space.variant, tuple(params), (*space.sources, source))
 
 
 def _check(p: Param, source: str) -> None:

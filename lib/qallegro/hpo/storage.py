@@ -46,7 +46,7 @@ class RetryOnce:
         self.max_retry = max_retry
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        history = list(trial.system_attrs.get("retry_history", [])) + [trial.number]
+        history = [*list(trial.system_attrs.get("retry_history", [])), trial.number]
         if len(history) > self.max_retry:
             return
         system_attrs = {**trial.system_attrs, "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
@@ -177,7 +177,7 @@ class HeartbeatThread:
         while True:
             try:
                 self._storage.record_heartbeat(self._trial_id)
-            except Exception as err:  # noqa: BLE001 -- a missed beat is not fatal; the grace period covers several
+            except Exception as err:
                 optuna.logging.get_logger(__name__).warning(f"heartbeat of trial {self._trial_id}: {err!r}")
             if self._stop.wait(self._interval):
                 return

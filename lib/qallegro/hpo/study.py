@@ -278,7 +278,7 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
         attrs = op.study._storage.get_study_system_attrs(op.study._study_id)
         registry = list(attrs.get("qallegro:workers", []))
         index = len(registry)
-        op.study._storage.set_study_system_attr(op.study._study_id, "qallegro:workers", registry + [worker])
+        op.study._storage.set_study_system_attr(op.study._study_id, "qallegro:workers", [*registry, worker])
     op.study.sampler = _sampler(op.spec, op.space, op.settings, index)
     if index == 0 or not (op.folder / "study.json").exists():
         atomic_write_json(op.folder / "study.json", {"spec": asdict(op.spec), "target": op.target,

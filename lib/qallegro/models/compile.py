@@ -216,7 +216,7 @@ class _CompiledBase(nn.Module):
             graph = {**graph, G.PTR: torch.cat([graph[G.PTR], graph[G.PTR][-1:]]),
                      G.CELL: graph[G.CELL].repeat(2, 1, 1), G.PBC: graph[G.PBC].repeat(2, 1)}
         flags = (bool(compute_forces), bool(compute_stress), single and not self.pad_single)
-        key = flags + (graph[G.POS].dtype, graph[G.POS].device)
+        key = (*flags, graph[G.POS].dtype, graph[G.POS].device)
         if key in self.failed:
             return self.model(original, compute_forces, compute_stress)
         if key not in self._cache:
@@ -225,7 +225,7 @@ class _CompiledBase(nn.Module):
             try:
                 compiled = self._compile(variant, graph)
                 *outs, bad = self._run(compiled, variant.inputs(self.model, graph))  # torch.compile compiles here
-            except Exception as err:  # noqa: BLE001 -- a torch version's export/inductor limit: run eagerly
+            except Exception as err:
                 first = (str(err).strip().splitlines() or [""])[0][:300]
                 self.failed[key] = f"compiling {variant.label} failed: {type(err).__name__}: {first}"
                 log.warning("compiled model: running eagerly: %s", self.failed[key])

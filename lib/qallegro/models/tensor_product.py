@@ -87,7 +87,7 @@ def layer_irreps(l_max: int, parity: str, num_layers: int) -> list[LayerIrreps]:
     for layer in range(num_layers - 2, -1, -1):
         target = set(outs[layer + 1])
         outs[layer] = [a for a in outs[layer] if any(ir in target for b in sh for ir in _products(a, b))]
-    ins = [sh] + outs[:-1]
+    ins = [sh, *outs[:-1]]
     return [LayerIrreps(i, o, _paths(i, sh, o)) for i, o in zip(ins, outs)]
 
 

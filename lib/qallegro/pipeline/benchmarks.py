@@ -56,7 +56,8 @@ def load_results(folder: Path) -> list[dict[str, Any]]:
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as err:
-            out.append({**entry, "kind": "unreadable", "error": str(err), "data": None, "hardware": "", "threads": None})
+            out.append({**entry, "kind": "unreadable", "error": str(err), "data": None, "hardware": "",
+                        "threads": None})
             continue
         env = data.get("env") or data.get("environment") or {} if isinstance(data, dict) else {}
         hw = env.get("hardware") if isinstance(env, dict) else None

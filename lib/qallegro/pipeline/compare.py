@@ -43,7 +43,7 @@ def hyperparameter_table(chosen: Mapping[tuple[str, str], Mapping[str, Any]], va
         raise ValueError(f"no chosen {variant} configuration to tabulate")
     table = pd.concat({k: f.T for k, f in frames.items()})  # (dataset, ours|paper) x hyperparameter
     table = table.unstack(level=1)  # dataset x (hyperparameter, ours|paper)
-    order = [p for p in frames[next(iter(frames))].index]
+    order = list(frames[next(iter(frames))].index)
     return table.reindex(columns=order, level=0)
 
 

@@ -69,7 +69,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 # keys that change nothing in the numbers a run produces (not part of the run's identity)
 NON_IDENTITY_KEYS = ("threads", "validation_batch_size", "checkpoint_interval_s", "device", "compile")
 # keys a resumed run may change (a longer budget)
-RESUMABLE_CHANGES = ("max_epochs", "max_wall_s") + NON_IDENTITY_KEYS
+RESUMABLE_CHANGES = ("max_epochs", "max_wall_s", *NON_IDENTITY_KEYS)
 
 
 class _Loader(yaml.SafeLoader):

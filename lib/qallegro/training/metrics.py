@@ -20,7 +20,7 @@ class ErrorAccumulator:
     """Sums of absolute and squared errors; `compute()` gives the metrics of everything added so far."""
 
     def __init__(self) -> None:
-        self.sums = {k: 0.0 for k in ("e_abs", "e_sq", "etot_abs", "etot_sq", "f_abs", "f_sq")}
+        self.sums = dict.fromkeys(("e_abs", "e_sq", "etot_abs", "etot_sq", "f_abs", "f_sq"), 0.0)
         self.n_structures = 0
         self.n_force_components = 0
 

@@ -398,7 +398,8 @@ def train(config: Mapping[str, Any], run_dir: str | Path | None = None, resume: 
 
     Returns `run_dir`, `val_f_mae` (eV/Å), `val_e_mae` (eV/atom), `val` and `test` metric dicts (`e_mae`,
     `e_rmse`, `etot_mae`, `etot_rmse`, `f_mae`, `f_rmse`; force metrics are None for energy-only data),
-    `epochs`, `steps`, `wall_s`, `best_epoch`, `stop_reason`, `n_parameters`, `statistics`, `species`. A finished run with the same config is not repeated: its `metrics.json` is returned.
+    `epochs`, `steps`, `wall_s`, `best_epoch`, `stop_reason`, `n_parameters`, `statistics`, `species`. A finished
+    run with the same config is not repeated: its `metrics.json` is returned.
     With `resume`, an interrupted run continues from `checkpoint.pt` exactly where it stopped (bit for bit on
     CPU; on CUDA, scatter-adds are not deterministic). `device` (config) is `auto`, `cpu` or `cuda[:n]`.
     """
