@@ -1,4 +1,4 @@
-"""The three named scales (`smoke`, `quick`, `paper`) and their per-topic settings.
+"""The named scales (`smoke`, `quick`, `overnight`, `paper`) and their per-topic settings.
 
 Each topic (training budgets, HPO budgets, Cu-Li generation, ...) keeps its table in
 `qallegro/presets/<topic>.yaml`, keyed first by scale. `settings(topic, scale)` returns a deep copy.
@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-SCALES = ("smoke", "quick", "paper")
+SCALES = ("smoke", "quick", "overnight", "paper")
 DEFAULT_SCALE = "quick"
 PRESETS = Path(__file__).with_name("presets")
 

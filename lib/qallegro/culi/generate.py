@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -138,10 +139,20 @@ class Builder:
         out: list[tuple[str, dict[str, Any], int]] = []
         max_index = self.s["max_miller"]
         if category == "md":
-            for hkl in st.miller_indices("Li", max_index):
+            runs = self.s.get("md_interfaces")
+            if runs is None:
+                chosen = [(hkl, 1) for hkl in st.miller_indices("Li", max_index)]
+            else:
+                chosen = [(tuple(run["miller"]), int(run.get("replicas", 1))) for run in runs]
+            for hkl, replicas in chosen:
                 atoms = self.interface(hkl)
-                if atoms is not None:
-                    out.append((f"md:Li/Cu{st.miller_label(hkl)}", {"miller": list(hkl)}, len(atoms)))
+                if atoms is None:
+                    if runs is not None:
+                        raise ValueError(f"md_interfaces: no Li/Cu interface for {list(hkl)} at these settings")
+                    continue
+                for r in range(replicas):  # replicas differ in their MD seed (task_seed of the id)
+                    tag = f"#{r}" if r else ""
+                    out.append((f"md:Li/Cu{st.miller_label(hkl)}{tag}", {"miller": list(hkl)}, len(atoms)))
             return out
         for element in st.BULK:
             for hkl in st.miller_indices(element, max_index):
@@ -191,6 +202,8 @@ def make_plan(settings: dict[str, Any], seed: int, builder: Builder | None = Non
         cap = settings["max_atoms"].get(category)
         cands = [c for c in builder.candidates(category) if cap is None or c[2] <= cap]
         n = min(len(cands), target, settings["max_structures"].get(category) or len(cands))
+        if category == "md" and settings.get("md_interfaces") is not None:
+            n = len(cands)  # the listed interfaces and replicas, all of them
         if n == 0:
             continue
         rng = np.random.default_rng([seed, c_index])
@@ -209,13 +222,23 @@ def task_seed(seed: int, task_id: str) -> int:
     return int(config_hash(seed, task_id), 16) % (2**32)
 
 
-def _to_atoms(base: Atoms, frame: Frame, task: Task, labels: dict[str, Any]) -> Atoms:
+def group_of(task: Task) -> str:
+    """The parent structure of a task's frames: the surface a slab, vacancy or adatom derives from (`Li(110)`),
+    or the interface of a melt-quench (`Li/Cu(110)`, every replica)."""
+    hkl = st.miller_label(tuple(task.recipe["miller"]))
+    return f"Li/Cu{hkl}" if task.category == "md" else f"{task.recipe['element']}{hkl}"
+
+
+def _to_atoms(base: Atoms, frame: Frame, task: Task, labels: dict[str, Any], timestep_fs: float) -> Atoms:
     atoms = Atoms(numbers=base.numbers, positions=frame["positions"], cell=base.cell, pbc=base.pbc)
     fixed = base.arrays.get("fixed", np.zeros(len(base), bool))
     atoms.set_array("fixed", np.asarray(fixed, bool))
     info: dict[str, Any] = {"category": task.category, "miller": base.info.get("miller", ""),
                             "composition": atoms.get_chemical_formula(mode="metal"),
-                            "temperature": float(frame["temperature"]), "parent": task.id, "step": int(frame["step"])}
+                            "temperature": float(frame["temperature"]), "parent": task.id, "step": int(frame["step"]),
+                            "group": group_of(task)}
+    if task.category == "md":
+        info.update(trajectory=task.id, time_fs=round(int(frame["step"]) * timestep_fs, 6))
     if "kinetic_temperature" in frame:
         info["kinetic_temperature"] = round(float(frame["kinetic_temperature"]), 3)
     atoms.info.update(info)
@@ -267,8 +290,43 @@ def run_task(task: Task, builder: Builder, driver: Labeler, labeler: Labeler, se
                 failures.append({"task": task.id, "stage": kind, "step": int(frame["step"]),
                                  "error": f"{type(err).__name__}: {err}"})
                 continue
-        frames.append(_to_atoms(base, frame, task, labels))
+        frames.append(_to_atoms(base, frame, task, labels, float(settings["md"]["timestep_fs"])))
     return frames, failures
+
+
+def split_by_group(path: Path, options: dict[str, Any], seed: int, timestep_fs: float) -> dict[str, Any]:
+    """The group split of a merged dataset file (`qallegro.data.groups`), with the measured force decorrelation
+    time of each MD trajectory and the buffer used (at least the longest of them, rounded up to whole steps)."""
+    from ase.io import read
+
+    from qallegro.data.errors import InvalidDataError
+    from qallegro.data.groups import SPLIT_VERSION, FrameGroup, force_decorrelation_fs, group_split
+
+    frames = read(path, index=":", format="extxyz")
+    bare = next((k for k, a in enumerate(frames) if "group" not in a.info or "category" not in a.info), None)
+    if bare is not None:
+        raise InvalidDataError(f"frame {bare} has no group metadata (generated before split version 2?); "
+                               "a group split needs the `group` and `category` of every frame", path)
+    meta = [FrameGroup(a.info["category"], str(a.info["group"]), str(a.info.get("trajectory", "")),
+                       float(a.info.get("time_fs", np.nan))) for a in frames]
+    ood_groups = [f"Li/Cu{st.miller_label(tuple(h))}" for h in options.get("ood_interfaces", [])]
+    decorrelation: dict[str, float] = {}
+    for name in sorted({m.trajectory for m in meta if m.trajectory}):
+        idx = sorted((i for i, m in enumerate(meta) if m.trajectory == name), key=lambda i: meta[i].time_fs)
+        spacing = float(np.median(np.diff([meta[i].time_fs for i in idx])))
+        decorrelation[name] = force_decorrelation_fs([frames[i].get_forces() for i in idx], spacing)
+    inside = [v for k, v in decorrelation.items() if meta[next(i for i, m in enumerate(meta) if m.trajectory == k)]
+              .group not in ood_groups]
+    longest = max(inside, default=0.0)
+    if not np.isfinite(longest):
+        raise ValueError(f"{path}: an MD trajectory's forces never decorrelate within half its length "
+                         f"({decorrelation}); lengthen the melt-quench or lower block_fs")
+    buffer_fs = max(float(options.get("min_buffer_fs", 0.0)), math.ceil(longest / timestep_fs) * timestep_fs)
+    block_fs = float(options["block_fs"])
+    parts = group_split(meta, options, seed, block_fs=block_fs, buffer_fs=buffer_fs, ood_groups=ood_groups)
+    return {**parts, "split_version": SPLIT_VERSION, "method": "group (qallegro.data.groups.group_split)",
+            "block_fs": block_fs, "buffer_fs": buffer_fs, "ood_groups": ood_groups,
+            "force_decorrelation_fs": {k: round(v, 3) for k, v in decorrelation.items()}}
 
 
 def frames_to_text(frames: list[Atoms]) -> str:
@@ -390,14 +448,18 @@ def finalize(out: Path, tasks: list[Task], state: dict[str, Any], record: dict[s
     atomic_write_text(out / DATASET_FILE, merged)
     n = sum(done[str(t.index)]["n_frames"] for t in tasks)
     fractions = record["settings"]["splits"]
-    rng = np.random.default_rng([record["seed"], 7])
-    perm = rng.permutation(n)
-    n_train, n_val = round(fractions["train"] * n), round(fractions["val"] * n)
-    splits = {"train": sorted(perm[:n_train].tolist()), "val": sorted(perm[n_train:n_train + n_val].tolist()),
-              "test": sorted(perm[n_train + n_val:].tolist())}
+    if fractions.get("method", "random") == "group":
+        splits = split_by_group(out / DATASET_FILE, fractions, record["seed"],
+                                float(record["settings"]["md"]["timestep_fs"]))
+    else:
+        rng = np.random.default_rng([record["seed"], 7])
+        perm = rng.permutation(n)
+        n_train, n_val = round(fractions["train"] * n), round(fractions["val"] * n)
+        splits = {"train": sorted(perm[:n_train].tolist()), "val": sorted(perm[n_train:n_train + n_val].tolist()),
+                  "test": sorted(perm[n_train + n_val:].tolist()), "split_version": 1,
+                  "method": "numpy.random.default_rng([seed, 7]).permutation(n_frames)"}
     dataset_sha = sha256_file(out / DATASET_FILE)
     atomic_write_json(out / SPLITS_FILE, {**splits, "seed": record["seed"], "fractions": fractions, "n_frames": n,
-                                          "method": "numpy.random.default_rng([seed, 7]).permutation(n_frames)",
                                           "dataset_sha256": dataset_sha})
     counts = {c: sum(d["n_frames"] for d in done.values() if d["category"] == c) for c in CATEGORIES}
     structures = {c: sum(1 for t in tasks if t.category == c) for c in CATEGORIES}
@@ -418,6 +480,8 @@ def finalize(out: Path, tasks: list[Task], state: dict[str, Any], record: dict[s
         "frames_per_second": round(n / max(sum(seconds.values()), 1e-9), 4),
         "md": {"thermostat": "ASE Langevin (NVT)", "steps": schedule(record["settings"]).n_steps},
         "files": {DATASET_FILE: dataset_sha, SPLITS_FILE: sha256_file(out / SPLITS_FILE)},
+        "split": {k: v for k, v in splits.items() if k not in ("train", "val", "test", "ood", "dropped")}
+                 | {f"n_{k}": len(splits[k]) for k in ("train", "val", "test", "ood", "dropped") if k in splits},
         "environment": environment_record(),
     }
     atomic_write_json(out / PROVENANCE_FILE, prov)

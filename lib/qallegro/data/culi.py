@@ -87,19 +87,22 @@ def read_frames(path: str | os.PathLike) -> list[Atoms]:
 
 def load_culi(split: str = "train", data_dir: str | os.PathLike | None = None, scale: str = "quick", *,
               labeler: str = "sevenn", max_frames: int | None = None, download: bool = False) -> list[Atoms]:
-    """Frames of the generated Cu-Li dataset in `split` ("train", "val", "test").
+    """Frames of the generated Cu-Li dataset in `split` ("train", "val", "test", or "ood": the held-out interface).
 
     Args:
         data_dir: a generated folder (`qallegro culi generate --out DIR`) or a results root holding
             `<scale>/culi`; default `$QALLEGRO_RESULTS/<scale>/culi` (or `<repo>/results/...`).
         scale: which generated scale to read when `data_dir` is a root or not given.
         labeler: "sevenn" (default) or "gpaw" (the folder `culi-gpaw`).
-        max_frames: keep only the first frames of the split.
+        max_frames: keep only the first frames of the split (a stratified random draw for split version 2,
+            whose index lists are in stratified random order).
         download: not possible (the dataset is generated locally); True raises an explanation.
-    Each frame has `info` keys category, miller, composition, temperature, parent, step, plus dataset="culi",
+    Each frame has `info` keys category, miller, composition, temperature, parent, step (split version 2 also
+    group, and trajectory and time_fs for MD frames), plus dataset="culi",
     split and source_index (its index in culi.extxyz).
     """
-    check_split(split)
+    if split != "ood":
+        check_split(split)
     check_scale(scale)
     if max_frames is not None:
         max_frames = check_int("max_frames", max_frames, 1)
@@ -118,6 +121,9 @@ def load_culi(split: str = "train", data_dir: str | os.PathLike | None = None, s
     frames = read_frames(path)
     if len(frames) != splits.get("n_frames"):
         raise InvalidDataError(f"{len(frames)} frames, but {SPLITS_FILE} says {splits.get('n_frames')}", path)
+    if split == "ood" and not splits.get("ood"):
+        raise DataOptionError(f"{folder / SPLITS_FILE}: no held-out interface (split 'ood'); this dataset was split "
+                              f"with split version {splits.get('split_version', 1)} and no ood_interfaces")
     try:
         keep = [int(i) for i in splits[split]]
     except (KeyError, TypeError, ValueError) as err:

@@ -9,7 +9,8 @@ import signal
 import sys
 from typing import Any
 
-SCALES = ("smoke", "quick", "paper")
+from qallegro.scales import SCALES
+
 DATASETS_HELP = "dataset name (rmd17-aspirin, rmd17-benzene, qm9, culi)"
 
 

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from qallegro.scales import SCALES
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -19,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "or --set loss_coeffs.forces=0 (repeatable)")
     p.add_argument("--dataset", help="dataset name (rmd17-aspirin, rmd17-benzene, qm9, culi) or a structure file")
     p.add_argument("--variant", choices=("allegro", "mlp", "qdi"), help="model variant (default allegro)")
-    p.add_argument("--scale", choices=("smoke", "quick", "paper"), help="preset scale (default quick)")
+    p.add_argument("--scale", choices=SCALES, help="preset scale (default quick)")
     p.add_argument("--run-dir", metavar="DIR", help="run directory (default under $QALLEGRO_RESULTS)")
     p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

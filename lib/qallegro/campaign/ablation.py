@@ -1,0 +1,151 @@
+"""The head ablation: one body and one optimiser shared by Allegro's linear edge readout, the MLP head and the QDI
+head, trained with paired seeds on a fixed epoch budget, and the learning-rate / batch-size sweep that fixes the
+shared optimiser per dataset.
+
+Settings come from `presets/campaign.yaml` (per scale): `ablation.heads` (each head's options, the same on every
+dataset: the paper's Cu-Li values, which is the paper's QDI transfer), `ablation.overrides` (the budget on top of the
+training preset: `max_epochs`, early stopping off), `ablation.datasets` (seeds per dataset, extra overrides, how many
+held-out-interface frames to score), and `sweep` (the grid, the head and the seed it is run with). A seed sets the
+initialisation and the batch order; the data (split and subset) are the same for every seed and head.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from qallegro import scales
+from qallegro.campaign.units import Unit, read_record
+from qallegro.utils import config_hash, git_commit
+
+PROTOCOL_VERSION = 1
+PAPER_EPOCHS = "paper_final_training_epochs"
+TRUNCATING = ("max_wall_s", "non-finite loss")
+
+
+def settings(scale: str) -> dict[str, Any]:
+    """`presets/campaign.yaml` at `scale`."""
+    return scales.settings("campaign", scale)
+
+
+def error_key(dataset: str) -> str:
+    """The metric the sweep and the claims compare: force MAE, or energy MAE for energy-only QM9."""
+    return "e_mae" if dataset == "qm9" else "f_mae"
+
+
+def sweep_units(scale: str, dataset: str) -> list[Unit]:
+    s = settings(scale)["sweep"]
+    out = []
+    for lr in s["learning_rate"]:
+        for bs in s["batch_size"]:
+            spec = {"dataset": dataset, "variant": s["variant"], "seed": int(s["seed"]), "scale": scale,
+                    "learning_rate": float(lr), "batch_size": int(bs)}
+            out.append(Unit(f"sweep/{dataset}/lr{lr:g}-bs{bs}", "train", spec))
+    return out
+
+
+def ablation_units(scale: str, dataset: str) -> list[Unit]:
+    """Seed-major order (every head of seed 0, then of seed 1, ...) so that pairs complete together."""
+    s = settings(scale)
+    ds = s["ablation"]["datasets"][dataset]
+    sweep = tuple(u.id for u in sweep_units(scale, dataset))
+    return [Unit(f"ablation/{dataset}/{variant}-s{seed}", "train",
+                 {"dataset": dataset, "variant": variant, "seed": int(seed), "scale": scale, "ablation": True},
+                 after=sweep)
+            for seed in ds["seeds"] for variant in s["ablation"]["variants"]]
+
+
+def chosen_optimiser(root: Path, scale: str, dataset: str) -> dict[str, Any]:
+    """The sweep point with the lowest validation error (all sweep points must be done): learning_rate,
+    batch_size, the error of every point, and the rule."""
+    key = error_key(dataset)
+    rows = []
+    for unit in sweep_units(scale, dataset):
+        rec = read_record(root, unit.id)
+        if rec is None:
+            raise ValueError(f"sweep point {unit.id} has not run yet")
+        err = rec["val"].get(key)
+        ok = not rec["truncated"] and err is not None and math.isfinite(err)
+        rows.append({"unit": unit.id, "learning_rate": unit.spec["learning_rate"],
+                     "batch_size": unit.spec["batch_size"], f"val_{key}": err if ok else None})
+    usable = [r for r in rows if r[f"val_{key}"] is not None]
+    if not usable:
+        raise ValueError(f"every sweep point of {dataset} failed or was truncated")
+    best = min(usable, key=lambda r: r[f"val_{key}"])
+    return {"learning_rate": best["learning_rate"], "batch_size": best["batch_size"],
+            "rule": f"lowest validation {key} at the sweep's budget", "points": rows}
+
+
+def run_config(unit: Unit, root: Path) -> dict[str, Any]:
+    """The training config of a sweep point or ablation run (`qallegro.training.resolve_config` + overrides)."""
+    from qallegro.training import resolve_config
+
+    spec = unit.spec
+    s = settings(spec["scale"])
+    dataset, variant = spec["dataset"], spec["variant"]
+    over: dict[str, Any] = copy.deepcopy(s["ablation"]["overrides"])
+    over.update(copy.deepcopy(s["ablation"]["datasets"][dataset].get("overrides") or {}))
+    over.update(copy.deepcopy(s["ablation"]["heads"][variant]))
+    if spec.get("ablation"):
+        opt = chosen_optimiser(root, spec["scale"], dataset)
+        over.update(learning_rate=opt["learning_rate"], batch_size=opt["batch_size"])
+    else:
+        over.update(copy.deepcopy(s["sweep"].get("overrides") or {}))
+        over.update(learning_rate=spec["learning_rate"], batch_size=spec["batch_size"])
+    over["seed"] = int(spec["seed"])
+    if over.get("max_epochs") == PAPER_EPOCHS:
+        from qallegro.paper import values
+
+        over["max_epochs"] = int(values()["final_training_epochs"][dataset])
+    return resolve_config(dataset, variant, spec["scale"], overrides=over)
+
+
+def _split_version(cfg: dict[str, Any]) -> int:
+    """1 for the registered datasets' fixed splits; a generated Cu-Li set's own `split_version`."""
+    if cfg["dataset"] != "culi":
+        return 1
+    from qallegro.data.culi import SPLITS_FILE, dataset_folder
+
+    scale = (cfg.get("dataset_options") or {}).get("scale", cfg["scale"])
+    return int(json.loads((dataset_folder(None, scale) / SPLITS_FILE).read_text()).get("split_version", 1))
+
+
+def score_ood(run_dir: Path, cfg: dict[str, Any], n_frames: int) -> dict[str, Any]:
+    """Metrics of a Cu-Li run's best model on the first `n_frames` of the held-out interface (`ood` split)."""
+    from qallegro.data import load_dataset
+    from qallegro.training import load_run
+    from qallegro.training.data import to_graphs
+    from qallegro.training.evaluate import evaluate
+
+    options = dict(cfg.get("dataset_options") or {})
+    atoms = load_dataset("culi", split="ood", max_frames=n_frames, **options)
+    model = load_run(run_dir)
+    return evaluate(model, to_graphs(atoms, float(cfg["r_max"])))
+
+
+def run_training_unit(unit: Unit, folder: Path) -> dict[str, Any]:
+    """Train (resuming an interrupted run), then the record: metrics, budget, protocol, truncation."""
+    from qallegro.training import train
+
+    root = folder.parents[len(Path(unit.id).parts) - 1]
+    cfg = run_config(unit, root)
+    run_dir = folder / "run"
+    result = train(cfg, run_dir=run_dir, resume=True, progress=False)
+    record: dict[str, Any] = {
+        "dataset": cfg["dataset"], "variant": cfg["variant"], "seed": cfg["seed"], "scale": cfg["scale"],
+        "protocol": {"version": PROTOCOL_VERSION, "split_version": _split_version(cfg),
+                     "budget": {"kind": "epochs", "max_epochs": int(cfg["max_epochs"])},
+                     "learning_rate": cfg["learning_rate"], "batch_size": cfg["batch_size"],
+                     "n_train": cfg["n_train"], "n_val": cfg["n_val"], "n_test": cfg["n_test"]},
+        "val": result.get("val"), "test": result.get("test"), "epochs": result.get("epochs"),
+        "best_epoch": result.get("best_epoch"), "steps": result.get("steps"), "wall_s": result.get("wall_s"),
+        "stop_reason": result.get("stop_reason"), "truncated": result.get("stop_reason") in TRUNCATING,
+        "n_parameters": result.get("n_parameters"), "config_hash": config_hash(cfg), "git_commit": git_commit(),
+    }
+    ds = settings(cfg["scale"])["ablation"]["datasets"].get(cfg["dataset"], {})
+    if unit.spec.get("ablation") and ds.get("ood_frames"):
+        record["ood"] = score_ood(run_dir, cfg, int(ds["ood_frames"]))
+    return record

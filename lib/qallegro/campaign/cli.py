@@ -1,0 +1,113 @@
+"""`qallegro ablate` (the head ablation of one dataset) and `qallegro campaign` (workers and status)."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import sys
+
+from qallegro.scales import SCALES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    a = subparsers.add_parser(
+        "ablate", help="head ablation of one dataset: the optimiser sweep, then every head with paired seeds",
+        description="Runs the learning-rate / batch-size sweep and the head ablation of DATASET at SCALE "
+                    "(presets/campaign.yaml) in this process, resuming what earlier or parallel workers did, "
+                    "then writes and prints the verdict table of the paper's claims on that dataset.")
+    a.add_argument("--dataset", required=True)
+    a.add_argument("--scale", choices=SCALES, default="quick")
+    a.add_argument("--status", action="store_true", help="only show what is done, running and left")
+    a.set_defaults(func=_ablate)
+    c = subparsers.add_parser(
+        "campaign", help="the evidence campaign's units of work: run a worker, or show the status",
+        description="Every unit (dataset generation, sweep point, ablation run) of the campaign at SCALE. Any number "
+                    "of workers may run at once, on one machine or on nodes sharing the results folder (a SLURM "
+                    "array of `qallegro campaign run`); a killed unit resumes from its last epoch.")
+    c.add_argument("action", choices=("run", "status", "verdicts"))
+    c.add_argument("--scale", choices=SCALES, default="overnight")
+    c.add_argument("--only", metavar="GLOB", help="only units whose id matches, e.g. 'ablation/culi/*'")
+    c.add_argument("--max-units", type=int, help="stop after this many units")
+    c.add_argument("--threads", type=int, default=1, help="torch threads of this worker (default 1)")
+    c.set_defaults(func=_campaign)
+
+
+def _units(scale: str, datasets: list[str] | None, only: str | None):
+    from qallegro.campaign.plan import plan
+
+    units = plan(scale, datasets)
+    return [u for u in units if only is None or fnmatch.fnmatch(u.id, only)]
+
+
+def _print_status(units, queue) -> None:
+    from qallegro.campaign.units import status
+
+    state = status(units, queue)
+    print(f"{len(units)} units at {queue.root}: " + ", ".join(f"{len(v)} {k}" for k, v in state.items()))
+    for key in ("running", "ready", "waiting"):
+        for uid in state[key]:
+            print(f"  {key:8s} {uid}")
+
+
+def _verdicts(scale: str, dataset: str | None) -> list[dict]:
+    from qallegro.campaign.claims import verdict_table
+    from qallegro.campaign.plan import ablation_records, campaign_root
+    from qallegro.utils import atomic_write_json
+
+    splits = ("test", "val", "ood")
+    rows = verdict_table(ablation_records(scale, dataset), splits)
+    if dataset:
+        rows = [r for r in rows if r["dataset"] == dataset]
+    path = campaign_root(scale) / "ablation" / (f"{dataset}-verdicts.json" if dataset else "verdicts.json")
+    atomic_write_json(path, rows)
+    for r in rows:
+        ours = (f"{r['percent']:+.1f}% [{r['percent_low']:+.1f}, {r['percent_high']:+.1f}]" if "percent" in r
+                else "-")
+        paper = f"{r['paper_percent']:+.1f}%" if r["paper_percent"] is not None else "-"
+        print(f"{r['claim']:28s} {r['split']:5s} n={r['n']}  paper {paper:>7s}  ours {ours:28s} {r['verdict']}")
+    print(f"written to {path}")
+    return rows
+
+
+def _ablate(args: argparse.Namespace) -> int:
+    from qallegro.campaign.plan import RUNNERS, campaign_root
+    from qallegro.campaign.units import UnitQueue, work
+    from qallegro.utils import set_threads
+
+    try:
+        units = _units(args.scale, [args.dataset], None)
+    except (KeyError, ValueError) as err:
+        print(f"qallegro ablate: {err}", file=sys.stderr)
+        return 2
+    queue = UnitQueue(campaign_root(args.scale))
+    if args.status:
+        _print_status(units, queue)
+        return 0
+    set_threads(None)
+    work(units, queue, RUNNERS)
+    _verdicts(args.scale, args.dataset)
+    return 0
+
+
+def _campaign(args: argparse.Namespace) -> int:
+    from qallegro.campaign.plan import RUNNERS, campaign_root
+    from qallegro.campaign.units import UnitQueue, work
+    from qallegro.utils import set_threads
+
+    try:
+        units = _units(args.scale, None, args.only)
+    except (KeyError, ValueError) as err:
+        print(f"qallegro campaign: {err}", file=sys.stderr)
+        return 2
+    queue = UnitQueue(campaign_root(args.scale))
+    if args.action == "status":
+        _print_status(units, queue)
+        return 0
+    if args.action == "verdicts":
+        _verdicts(args.scale, None)
+        return 0
+    set_threads(args.threads)
+    n = work(units, queue, RUNNERS, max_units=args.max_units, log=lambda m: print(m, flush=True))
+    print(json.dumps({"units_run": n}))
+    return 0

@@ -1,0 +1,62 @@
+"""The campaign at a scale: its units in priority order (`presets/campaign.yaml`: `datasets` lists the ablation's
+datasets most important first), the runners of each unit kind, and where the records live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from qallegro.campaign import ablation
+from qallegro.campaign.units import Runner, Unit, read_record
+
+
+def campaign_root(scale: str) -> Path:
+    """`<results>/<scale>/campaign` (`<results>` = `$QALLEGRO_RESULTS` or the repository's `results/`)."""
+    env = os.environ.get("QALLEGRO_RESULTS")
+    base = Path(env).expanduser() if env else Path(__file__).resolve().parents[3] / "results"
+    return base / scale / "campaign"
+
+
+def run_culi_unit(unit: Unit, folder: Path) -> dict[str, Any]:
+    """Generate (or resume) the scale's Cu-Li dataset; the record keeps its counts and split summary."""
+    from qallegro.culi.generate import generate
+
+    prov = generate(scale=unit.spec["scale"], progress=False)
+    return {"n_frames": prov["n_frames"], "counts": prov["counts"], "split": prov.get("split"),
+            "settings_hash": prov["settings_hash"], "labelling_seconds": prov["labelling_seconds"]}
+
+
+RUNNERS: dict[str, Runner] = {"train": ablation.run_training_unit, "culi": run_culi_unit}
+
+
+def dataset_units(scale: str, dataset: str) -> list[Unit]:
+    """The sweep and ablation units of one dataset (Cu-Li: after its generation)."""
+    units = ablation.sweep_units(scale, dataset) + ablation.ablation_units(scale, dataset)
+    if dataset != "culi":
+        return units
+    gen = Unit("data/culi", "culi", {"scale": scale})
+    return [gen] + [Unit(u.id, u.kind, u.spec, (*u.after, gen.id)) for u in units]
+
+
+def plan(scale: str, datasets: list[str] | None = None) -> list[Unit]:
+    """Every unit of the campaign at `scale` (or of the given datasets), most important first."""
+    names = datasets or list(ablation.settings(scale)["ablation"]["datasets"])
+    unknown = sorted(set(names) - set(ablation.settings(scale)["ablation"]["datasets"]))
+    if unknown:
+        raise ValueError(f"no ablation settings for dataset(s) {unknown} at scale {scale!r} "
+                         "(presets/campaign.yaml)")
+    return [u for name in names for u in dataset_units(scale, name)]
+
+
+def ablation_records(scale: str, dataset: str | None = None) -> list[dict[str, Any]]:
+    """The finished ablation records at `scale` (of one dataset, or all)."""
+    root = campaign_root(scale)
+    names = [dataset] if dataset else list(ablation.settings(scale)["ablation"]["datasets"])
+    out = []
+    for name in names:
+        for unit in ablation.ablation_units(scale, name):
+            rec = read_record(root, unit.id)
+            if rec is not None:
+                out.append(rec)
+    return out

@@ -1,0 +1,191 @@
+"""Units of work that any number of workers pull from, on one machine or on a cluster's shared file system.
+
+A unit is one training run, one sweep point, one study slice or one dataset generation, with the units it needs
+first (`after`). Its folder `<root>/<unit id>/` holds `record.json` once it is done (the small, committed result) and,
+while a worker runs it, `unit.claim` (host, pid, time; never committed), created with O_EXCL so that two workers never
+run one unit. A claim whose worker is gone is taken over: at once when the worker ran on this host and its process is
+dead, after `grace_s` without a heartbeat (the claim's mtime, touched every `heartbeat_s`) otherwise. A unit that
+was interrupted resumes from its own checkpoints (training runs resume from their last epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qallegro.utils import atomic_write_json
+
+RECORD = "record.json"
+CLAIM = "unit.claim"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One resumable piece of work: `kind` names its runner, `spec` its inputs (plain JSON values)."""
+
+    id: str
+    kind: str
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    after: tuple[str, ...] = ()
+
+
+def read_record(root: Path, unit_id: str) -> dict[str, Any] | None:
+    """The record of a finished unit, or None."""
+    path = root / unit_id / RECORD
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{path}: unreadable record ({err}); delete it to run the unit again") from err
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Claim:
+    """A held claim on a unit, kept alive by a heartbeat thread until `release()`."""
+
+    def __init__(self, path: Path, heartbeat_s: float) -> None:
+        self.path = path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(heartbeat_s,), daemon=True)
+        self._thread.start()
+
+    def _beat(self, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                os.utime(self.path)
+            except FileNotFoundError:
+                return
+
+    def release(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.path.unlink(missing_ok=True)
+
+
+class UnitQueue:
+    """Claims on the units under `root` (see the module docstring)."""
+
+    def __init__(self, root: Path, grace_s: float = 900.0, heartbeat_s: float = 60.0) -> None:
+        self.root = Path(root)
+        self.grace_s, self.heartbeat_s = grace_s, heartbeat_s
+        self.host = socket.gethostname()
+
+    def done(self, unit: Unit) -> bool:
+        return (self.root / unit.id / RECORD).is_file()
+
+    def _stale(self, path: Path) -> bool:
+        try:
+            owner = json.loads(path.read_text() or "{}")
+            age = time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        except ValueError:  # a claim being written right now, or a corrupt one: stale only when old
+            return time.time() - path.stat().st_mtime > self.grace_s
+        if owner.get("host") == self.host and isinstance(owner.get("pid"), int):
+            return not _alive(owner["pid"])
+        return age > self.grace_s
+
+    def claim(self, unit: Unit) -> Claim | None:
+        """A claim on `unit`, or None when another live worker holds it."""
+        folder = self.root / unit.id
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / CLAIM
+        if path.exists() and self._stale(path):
+            try:  # exactly one of several workers that saw the stale claim wins this rename
+                os.rename(path, folder / f".stale-{os.getpid()}.claim")
+                (folder / f".stale-{os.getpid()}.claim").unlink()
+            except FileNotFoundError:
+                pass
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return None
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"host": self.host, "pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S")}, fh)
+        return Claim(path, self.heartbeat_s)
+
+    def claimed(self, unit: Unit) -> bool:
+        path = self.root / unit.id / CLAIM
+        return path.exists() and not self._stale(path)
+
+
+Runner = Callable[[Unit, Path], dict[str, Any]]
+
+
+def status(units: Iterable[Unit], queue: UnitQueue) -> dict[str, list[str]]:
+    """Unit ids by state: done, running (claimed by a live worker), ready (all `after` done), waiting."""
+    units = list(units)
+    finished = {u.id for u in units if queue.done(u)}
+    out: dict[str, list[str]] = {"done": [], "running": [], "ready": [], "waiting": []}
+    for u in units:
+        if u.id in finished:
+            out["done"].append(u.id)
+        elif queue.claimed(u):
+            out["running"].append(u.id)
+        elif all(a in finished for a in u.after):
+            out["ready"].append(u.id)
+        else:
+            out["waiting"].append(u.id)
+    return out
+
+
+def work(units: list[Unit], queue: UnitQueue, runners: Mapping[str, Runner], *, max_units: int | None = None,
+         log: Callable[[str], None] = print, poll_s: float = 30.0) -> int:
+    """Run ready units in list order until none is left that this worker could run; returns how many it ran.
+
+    A unit becomes ready when the units it names in `after` are done. While other workers hold claims that ready
+    units wait on, the worker polls every `poll_s`; it stops when everything is done or claimed by live workers
+    and nothing else can become ready.
+    """
+    unknown = sorted({u.kind for u in units} - set(runners))
+    if unknown:
+        raise ValueError(f"no runner for unit kind(s) {unknown}; known: {sorted(runners)}")
+    ran = 0
+    while max_units is None or ran < max_units:
+        state = status(units, queue)
+        if not state["ready"]:
+            if state["waiting"] and state["running"]:
+                time.sleep(poll_s)
+                continue
+            if state["waiting"] and not state["running"]:
+                blocked = state["waiting"][:3]
+                log(f"{len(state['waiting'])} unit(s) wait on units that are neither done nor running, e.g. {blocked}")
+            return ran
+        by_id = {u.id: u for u in units}
+        for uid in state["ready"]:
+            unit = by_id[uid]
+            claim = queue.claim(unit)
+            if claim is None:
+                continue
+            try:
+                if queue.done(unit):  # finished by another worker between the status and the claim
+                    continue
+                folder = queue.root / unit.id
+                t0 = time.time()
+                log(f"[{time.strftime('%H:%M:%S')}] start {unit.id}")
+                record = runners[unit.kind](unit, folder)
+                record = {**record, "unit": unit.id, "kind": unit.kind, "unit_wall_s": round(time.time() - t0, 1)}
+                atomic_write_json(folder / RECORD, record)
+                log(f"[{time.strftime('%H:%M:%S')}] done {unit.id} in {time.time() - t0:.0f} s")
+                ran += 1
+            finally:
+                claim.release()
+            break
+    return ran

@@ -1,0 +1,175 @@
+"""The campaign's statistics (against scipy's paired t-test and by coverage on synthetic data), its verdicts, the
+claims over ablation records, the unit queue's claims (two workers, dead workers), and `qallegro ablate` end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qallegro.campaign import stats
+from qallegro.campaign.claims import CLAIMS, Claim, evaluate_claim, paired_values
+from qallegro.campaign.units import CLAIM, RECORD, Unit, UnitQueue, status, work
+from scipy import stats as sps
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_interval_equals_scipys_paired_t_test() -> None:
+    rng = np.random.default_rng(0)
+    ref = rng.normal(10, 1, 7)
+    oth = ref - 0.8 + rng.normal(0, 0.5, 7)
+    d = stats.paired_difference(ref, oth)
+    ci = sps.ttest_rel(oth, ref).confidence_interval(0.95)
+    assert d.low == pytest.approx(ci.low, rel=1e-12) and d.high == pytest.approx(ci.high, rel=1e-12)
+    assert d.n == 7 and d.mean == pytest.approx(float(np.mean(oth - ref)))
+    assert d.percent == pytest.approx(100 * d.mean / np.mean(ref))
+
+
+def test_coverage_and_verdicts_on_synthetic_seeds() -> None:
+    """With a known effect the 95% interval covers it in about 95% of campaigns; a zero effect is called
+    inconclusive about 95% of the time, and a large effect supported (never contradicted)."""
+    rng = np.random.default_rng(1)
+    n_rep, n = 2000, 5
+    covered, verdicts_zero, verdicts_big = 0, [], []
+    for _ in range(n_rep):
+        ref = rng.normal(40, 3, n)               # seed-to-seed spread of the reference head
+        noise = rng.normal(0, 2, n)              # spread of the paired difference
+        d = stats.paired_difference(ref, ref - 4 + noise)
+        covered += d.low <= -4 <= d.high
+        verdicts_zero.append(stats.verdict(stats.paired_difference(ref, ref + noise)))
+        verdicts_big.append(stats.verdict(stats.paired_difference(ref, ref - 12 + noise)))
+    assert 0.935 < covered / n_rep < 0.965
+    share = verdicts_zero.count(stats.INCONCLUSIVE) / n_rep
+    assert 0.935 < share < 0.965
+    assert verdicts_big.count(stats.SUPPORTED) / n_rep > 0.99 and stats.CONTRADICTED not in verdicts_big
+
+
+def test_verdict_directions_and_bad_input() -> None:
+    lower = stats.paired_difference([10, 11, 12, 10.5], [8, 9.1, 10, 8.4])
+    assert stats.verdict(lower, "lower") == stats.SUPPORTED
+    assert stats.verdict(lower, "higher") == stats.CONTRADICTED
+    with pytest.raises(stats.StatisticsError, match="at least two seeds"):
+        stats.paired_difference([1.0], [2.0])
+    with pytest.raises(stats.StatisticsError, match="equal lengths"):
+        stats.paired_difference([1.0, 2.0], [2.0])
+    with pytest.raises(stats.StatisticsError, match="non-finite"):
+        stats.paired_difference([1.0, math.nan], [2.0, 3.0])
+    with pytest.raises(stats.StatisticsError, match="direction"):
+        stats.verdict(lower, "sideways")
+
+
+def test_seeds_needed_matches_the_t_quantile_condition() -> None:
+    n = stats.seeds_needed(2.0, 1.5)
+    t = sps.t.ppf(0.975, [n - 2, n - 1])
+    assert t[1] * 2.0 / math.sqrt(n) < 1.5 <= t[0] * 2.0 / math.sqrt(n - 1)
+
+
+def _record(dataset: str, variant: str, seed: int, f: float, truncated: bool = False, lr: float = 0.02) -> dict:
+    return {"dataset": dataset, "variant": variant, "seed": seed, "truncated": truncated,
+            "stop_reason": "max_wall_s" if truncated else "max_epochs",
+            "protocol": {"version": 1, "split_version": 2, "budget": {"kind": "epochs", "max_epochs": 40},
+                         "learning_rate": lr, "batch_size": 2, "n_train": 400, "n_val": 100},
+            "test": {"f_mae": f, "e_mae": f / 10}, "val": {"f_mae": f, "e_mae": f / 10}}
+
+
+def test_claims_pair_by_seed_skip_truncated_and_refuse_mixed_protocols() -> None:
+    claim = next(c for c in CLAIMS if c.id == "culi-f-qdi-mlp")
+    recs = [_record("culi", "mlp", s, 0.050 + 0.001 * s) for s in range(5)]
+    recs += [_record("culi", "qdi", s, 0.044 + 0.001 * s + 0.0003 * (-1) ** s) for s in range(4)]
+    recs.append(_record("culi", "qdi", 4, 0.03, truncated=True))
+    seeds, ref, oth, problems = paired_values(recs, claim, "test")
+    assert seeds == [0, 1, 2, 3] and len(problems) == 1 and "truncated" in problems[0]
+    row = evaluate_claim(recs, claim)
+    assert row["verdict"] == stats.SUPPORTED and row["n"] == 4
+    assert row["paper_percent"] == pytest.approx(100 * (37.8 - 43.3) / 43.3)
+    assert evaluate_claim(recs[:1], claim)["verdict"] == stats.NOT_TESTABLE
+    with pytest.raises(ValueError, match="different protocols"):
+        paired_values([*recs, _record("culi", "mlp", 9, 0.05, lr=0.01)], claim, "test")
+
+
+def test_non_inferiority_claim() -> None:
+    claim = Claim("x", "competitive", "rmd17-benzene", "f_mae", "allegro", "qdi", "within", 10.0)
+    same = [_record("rmd17-benzene", v, s, 0.020 + 0.0002 * s + (0.0001 if v == "qdi" else 0))
+            for s in range(5) for v in ("allegro", "qdi")]
+    worse = [_record("rmd17-benzene", v, s, 0.020 * (1.3 if v == "qdi" else 1) + 0.0002 * s)
+             for s in range(5) for v in ("allegro", "qdi")]
+    assert evaluate_claim(same, claim)["verdict"] == stats.SUPPORTED
+    assert evaluate_claim(worse, claim)["verdict"] == stats.CONTRADICTED
+
+
+def _sleepy(unit: Unit, folder: Path) -> dict:
+    time.sleep(0.3)
+    (folder / f"ran-by-{os.getpid()}").write_text("x")
+    return {"value": unit.spec["v"]}
+
+
+def _worker(root: str) -> None:
+    units = [Unit(f"u/{k}", "sleep", {"v": k}) for k in range(8)]
+    work(units, UnitQueue(Path(root), grace_s=5.0, heartbeat_s=0.5), {"sleep": _sleepy}, log=lambda m: None,
+         poll_s=0.1)
+
+
+def test_two_workers_share_units_and_never_run_one_twice(tmp_path: Path) -> None:
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(str(tmp_path),)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    runs = {k: list((tmp_path / "u" / str(k)).glob("ran-by-*")) for k in range(8)}
+    assert all(len(v) == 1 for v in runs.values()), runs
+    assert len({v[0].name for v in runs.values()}) == 2, "both workers took units"
+    assert all(json.loads((tmp_path / "u" / str(k) / RECORD).read_text())["value"] == k for k in range(8))
+    assert not list(tmp_path.rglob(CLAIM))
+
+
+def test_a_dead_workers_claim_is_taken_over_and_dependencies_wait(tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    units = [Unit("a", "sleep", {"v": 1}), Unit("b", "sleep", {"v": 2}, after=("a",))]
+    queue = UnitQueue(tmp_path, grace_s=3600.0)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / CLAIM).write_text(json.dumps({"host": queue.host, "pid": int(dead.stdout)}))
+    assert status(units, queue) == {"done": [], "running": [], "ready": ["a"], "waiting": ["b"]}
+    assert work(units, queue, {"sleep": _sleepy}, log=lambda m: None) == 2
+    live = UnitQueue(tmp_path / "other", grace_s=3600.0)
+    (tmp_path / "other" / "a").mkdir(parents=True)
+    (tmp_path / "other" / "a" / CLAIM).write_text(json.dumps({"host": "elsewhere", "pid": 1}))
+    assert live.claim(units[0]) is None, "a fresh claim of another host is respected"
+    with pytest.raises(ValueError, match="no runner"):
+        work(units, queue, {}, log=lambda m: None)
+
+
+def test_ablate_smoke_writes_per_seed_records_and_a_verdict_table(tmp_path: Path) -> None:
+    env = {**os.environ, "QALLEGRO_RESULTS": str(tmp_path), "QALLEGRO_THREADS": "1"}
+    cmd = [sys.executable, "-m", "qallegro", "ablate", "--dataset", "rmd17-benzene", "--scale", "smoke"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    root = tmp_path / "smoke" / "campaign"
+    recs = [json.loads(p.read_text()) for p in sorted((root / "ablation" / "rmd17-benzene").glob("*/record.json"))]
+    assert sorted((r["variant"], r["seed"]) for r in recs) == [(v, s) for v in ("allegro", "mlp", "qdi")
+                                                                for s in (0, 1)]
+    for r in recs:
+        assert r["protocol"]["budget"] == {"kind": "epochs", "max_epochs": 2} and r["epochs"] == 2
+        assert r["protocol"]["learning_rate"] in (0.005, 0.02) and not r["truncated"]
+        assert r["test"]["f_mae"] > 0
+    sweep = [json.loads(p.read_text()) for p in (root / "sweep" / "rmd17-benzene").glob("*/record.json")]
+    best = min(sweep, key=lambda r: r["val"]["f_mae"])
+    assert {r["protocol"]["learning_rate"] for r in recs} == {best["protocol"]["learning_rate"]}
+    table = json.loads((root / "ablation" / "rmd17-benzene-verdicts.json").read_text())
+    assert {r["claim"] for r in table} >= {"benzene-f-mlp-allegro", "benzene-e-qdi-allegro"}
+    assert all(r["n"] == 2 and r["verdict"] in (stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE)
+               for r in table)
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert again.returncode == 0 and "start" not in again.stdout, "a finished campaign runs nothing again"
+    bad = subprocess.run([sys.executable, "-m", "qallegro", "ablate", "--dataset", "nosuch", "--scale", "smoke"],
+                         env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert bad.returncode == 2 and "nosuch" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
