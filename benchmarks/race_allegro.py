@@ -94,26 +94,10 @@ def timed_rounds(modes: dict[str, Callable], repeats: int, warmup: int, cpu: boo
 
 
 def matmul_gflop(fn: Callable) -> float:
-    """Floating-point operations of the matrix products (mm, addmm, bmm, ...) that `fn` runs, backward included,
-    in GFLOP (torch.utils.flop_counter's formulas; elementwise work is not counted). A plain dispatch mode:
-    FlopCounterMode's module hooks break inside `autograd.grad`."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils.flop_counter import flop_registry
+    """The matrix-product GFLOP that `fn` runs, backward included (`qallegro.timing.matmul_flops`)."""
+    from qallegro.timing import matmul_flops
 
-    class Count(TorchDispatchMode):
-        total = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            kwargs = kwargs or {}
-            out = func(*args, **kwargs)
-            formula = flop_registry.get(func._overloadpacket)
-            if formula is not None:
-                self.total += formula(*args, **kwargs, out_val=out)
-            return out
-
-    with Count() as counter:
-        fn()
-    return counter.total / 1e9
+    return matmul_flops(fn) / 1e9
 
 
 def fused(model: torch.nn.Module, fn: Callable) -> Callable:

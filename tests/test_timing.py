@@ -60,3 +60,49 @@ def test_graphs_input_and_thread_restore(setup) -> None:
     assert out["n_edges"] == sum(int(g["edge_index"].shape[1]) for g in graphs)
     with pytest.raises(ValueError, match="at least one"):
         inference_time(model, [], batch_size=1)
+
+
+class SleepyModel(CountingModel):
+    """Sleeps 20 ms per call: wall time passes, the process's CPU time hardly does."""
+
+    def forward(self, g, compute_forces=True, compute_stress=False):
+        import time
+
+        time.sleep(0.02)
+        return super().forward(g, compute_forces, compute_stress)
+
+
+def test_process_clock_ignores_time_the_process_does_not_run(setup) -> None:
+    model, frames = setup
+    sleepy = SleepyModel(model)
+    wall = inference_time(sleepy, frames, batch_size=2, repeats=3, warmup=1, threads=1, clock="wall")
+    cpu = inference_time(sleepy, frames, batch_size=2, repeats=3, warmup=1, threads=1, clock="process")
+    assert wall["total_s"] >= 3 * 0.02 and cpu["clock"] == "process"
+    assert cpu["total_s"] < wall["total_s"] - 0.04
+    with pytest.raises(ValueError, match="clock"):
+        inference_time(model, frames, clock="sundial")
+
+
+def test_matmul_flops_of_a_linear_layer_and_of_the_model_are_deterministic(setup) -> None:
+    from qallegro.timing import matmul_flops
+
+    lin = torch.nn.Linear(16, 8)
+    x = torch.randn(5, 16)
+    assert matmul_flops(lambda: lin(x)) == 2 * 5 * 16 * 8
+    model, frames = setup
+    a = inference_time(model, frames, batch_size=3, repeats=1, warmup=0, threads=1, flops=True)
+    b = inference_time(model, frames, batch_size=3, repeats=1, warmup=0, threads=1, flops=True)
+    assert a["matmul_flops"] == b["matmul_flops"] > 0
+    assert a["matmul_flops_per_structure"] == pytest.approx(a["matmul_flops"] / len(frames))
+
+
+def test_interleaved_retiming_times_every_model_every_round(setup) -> None:
+    from qallegro.timing import retime_interleaved
+
+    model, frames = setup
+    small, sleepy = CountingModel(model), SleepyModel(model)
+    out = retime_interleaved({"a": small, "b": sleepy}, frames, batch_size=3, rounds=4, warmup=1, clock="wall")
+    assert set(out) == {"a", "b"} and all(len(v["times_s"]) == 4 for v in out.values())
+    assert out["b"]["total_s"] > out["a"]["total_s"]          # 2 sleeps of 20 ms per pass
+    assert small.seen == (1 + 4 + 1) * len(frames)           # warm-up, rounds, one FLOP-counting pass
+    assert out["a"]["matmul_flops_per_structure"] == out["b"]["matmul_flops_per_structure"] > 0

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from ase import Atoms
 
@@ -30,29 +31,60 @@ def _graphs(structures: Sequence[Graph] | Sequence[Atoms], r_max: float) -> tupl
     return list(structures), None
 
 
-def _one_pass(model: torch.nn.Module, batches: list[Graph], device: torch.device) -> float:
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "process": time.process_time}
+
+
+def _one_pass(model: torch.nn.Module, batches: list[Graph], device: torch.device, clock: str = "wall") -> float:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    now = CLOCKS[clock]
     sync()
-    t = time.perf_counter()
+    t = now()
     for batch in batches:
         out = model(batch, compute_forces=True)
         out["energy"].detach()
         out["forces"].detach()
     sync()
-    return time.perf_counter() - t
+    return now() - t
+
+
+def matmul_flops(fn: Callable[[], object]) -> int:
+    """Floating-point operations of the matrix products (mm, addmm, bmm, ...) that `fn()` runs, backward included
+    (torch.utils.flop_counter's formulas; elementwise work is not counted): a cost that does not move with the
+    machine's load. A plain dispatch mode, because FlopCounterMode's module hooks break inside `autograd.grad`."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Count(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.total += formula(*args, **kwargs, out_val=out)
+            return out
+
+    with Count() as counter:
+        fn()
+    return int(counter.total)
 
 
 def inference_time(model: torch.nn.Module, structures: Sequence[Graph] | Sequence[Atoms], batch_size: int = 1,
                    repeats: int = 5, warmup: int = 1, threads: int | None = None,
-                   include_graphs: bool = False) -> dict[str, Any]:
+                   include_graphs: bool = False, clock: str = "wall", flops: bool = False) -> dict[str, Any]:
     """Median wall time of predicting energies and forces for all `structures` (graphs or ase.Atoms).
 
     Returns `total_s` (median over `repeats` timed passes; plus `graph_s` when `include_graphs`),
     `per_structure_s`, `per_atom_s`, `times_s` (every timed pass), `graph_s` (neighbour lists, only when
     Atoms are given), `includes_graphs`, `n_structures`, `n_atoms`, `n_edges`, `batch_size`, `repeats`,
     `warmup`, `threads`, `dtype` and `hardware`. With `threads`, torch uses that many threads during the
-    measurement (restored afterwards).
+    measurement (restored afterwards). `clock` "process" times the process's CPU time instead of the wall clock
+    (robust to other jobs on a shared machine when one thread is used); `flops` adds `matmul_flops` (one pass)
+    and `matmul_flops_per_structure`.
     """
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {sorted(CLOCKS)}, got {clock!r}")
     if not structures:
         raise ValueError("inference_time needs at least one structure")
     if batch_size < 1 or repeats < 1 or warmup < 0:
@@ -68,8 +100,9 @@ def inference_time(model: torch.nn.Module, structures: Sequence[Graph] | Sequenc
         if threads is not None:
             torch.set_num_threads(int(threads))
         for _ in range(warmup):
-            _one_pass(model, batches, device)
-        times = [_one_pass(model, batches, device) for _ in range(repeats)]
+            _one_pass(model, batches, device, clock)
+        times = [_one_pass(model, batches, device, clock) for _ in range(repeats)]
+        counted = matmul_flops(lambda: _one_pass(model, batches, device)) if flops else None
         used_threads = torch.get_num_threads()
         hardware = hardware_info()
     finally:
@@ -91,6 +124,46 @@ def inference_time(model: torch.nn.Module, structures: Sequence[Graph] | Sequenc
         "repeats": repeats,
         "warmup": warmup,
         "threads": used_threads,
+        "clock": clock,
+        **({"matmul_flops": counted, "matmul_flops_per_structure": counted / len(graphs)} if flops else {}),
         "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
         "hardware": hardware,
     }
+
+
+def retime_interleaved(models: Mapping[str, torch.nn.Module], structures: Sequence[Atoms], batch_size: int = 1,
+                       rounds: int = 5, warmup: int = 1, threads: int = 1, clock: str = "process",
+                       seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Re-time several models (a study's front) together: `rounds` rounds, each timing every model once in a new
+    random order, so that a slow period of the machine hits all of them alike. Per model: the median over rounds
+    (`total_s`), every round's time, and the matrix-product FLOPs per structure."""
+    if not models:
+        raise ValueError("retime_interleaved needs at least one model")
+    rng = np.random.default_rng(seed)
+    names = list(models)
+    prepared = {}
+    for name in names:
+        m = models[name]
+        graphs, _ = _graphs(structures, float(getattr(m, "r_max", None) or m.config["r_max"]))
+        device = next(m.parameters()).device
+        prepared[name] = [to(collate(graphs[k:k + batch_size]), device) for k in range(0, len(graphs), batch_size)]
+    previous = torch.get_num_threads()
+    times: dict[str, list[float]] = {n: [] for n in names}
+    try:
+        torch.set_num_threads(int(threads))
+        for name in names:
+            models[name].eval()
+            for _ in range(warmup):
+                _one_pass(models[name], prepared[name], next(models[name].parameters()).device, clock)
+        for _ in range(rounds):
+            for k in rng.permutation(len(names)):
+                name = names[k]
+                times[name].append(_one_pass(models[name], prepared[name], next(models[name].parameters()).device,
+                                             clock))
+        flops = {n: matmul_flops(lambda n=n: _one_pass(models[n], prepared[n], next(models[n].parameters()).device))
+                 for n in names}
+    finally:
+        torch.set_num_threads(previous)
+    return {n: {"total_s": statistics.median(times[n]), "times_s": times[n], "rounds": rounds, "clock": clock,
+                "threads": threads, "n_structures": len(structures),
+                "matmul_flops_per_structure": flops[n] / len(structures)} for n in names}
