@@ -12,7 +12,6 @@ each protocol ranks the models (target for the campaign protocol: at least 0.95)
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 

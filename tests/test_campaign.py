@@ -85,7 +85,7 @@ def test_claims_pair_by_seed_skip_truncated_and_refuse_mixed_protocols() -> None
     recs = [_record("culi", "mlp", s, 0.050 + 0.001 * s) for s in range(5)]
     recs += [_record("culi", "qdi", s, 0.044 + 0.001 * s + 0.0003 * (-1) ** s) for s in range(4)]
     recs.append(_record("culi", "qdi", 4, 0.03, truncated=True))
-    seeds, ref, oth, problems = paired_values(recs, claim, "test")
+    seeds, _, _, problems = paired_values(recs, claim, "test")
     assert seeds == [0, 1, 2, 3] and len(problems) == 1 and "truncated" in problems[0]
     row = evaluate_claim(recs, claim)
     assert row["verdict"] == stats.SUPPORTED and row["n"] == 4
