@@ -105,7 +105,8 @@ def measure_inference(model, dataset: str, settings: dict[str, Any], threads: in
                       options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Total inference time (energies and forces) of `model` over the test set, through
     `qallegro.timing.inference_time`; `settings["timing"]` gives max_structures (null: the whole test split),
-    batch_size, repeats and warmup; `options` are the training config's `dataset_options` (the same test split
+    batch_size, repeats, warmup, clock ("wall" or "process": CPU time) and flops (count matrix-product FLOPs);
+    `options` are the training config's `dataset_options` (the same test split
     as the training run's). Neighbour lists are not timed (see `qallegro.timing`)."""
     from qallegro.timing import inference_time
 
@@ -113,7 +114,7 @@ def measure_inference(model, dataset: str, settings: dict[str, Any], threads: in
     atoms = test_structures(dataset, timing.get("max_structures"), options)
     return inference_time(model, atoms, batch_size=int(timing.get("batch_size", 1)),
                           repeats=int(timing.get("repeats", 3)), warmup=int(timing.get("warmup", 1)),
-                          threads=threads)
+                          threads=threads, clock=str(timing.get("clock", "wall")), flops=bool(timing.get("flops")))
 
 
 def train_objective(overrides: dict[str, Any], ctx: TrialContext) -> TrialResult:
@@ -129,7 +130,10 @@ def train_objective(overrides: dict[str, Any], ctx: TrialContext) -> TrialResult
     attrs = {"run_dir": str(run_dir), "val_f_mae": result.get("val_f_mae"), "val_e_mae": result.get("val_e_mae"),
              "epochs": result.get("epochs"), "train_wall_s": result.get("wall_s"),
              "inference_total_s": timing["total_s"], "inference_per_atom_s": timing.get("per_atom_s"),
-             "inference_n_structures": timing["n_structures"]}
+             "inference_n_structures": timing["n_structures"], "inference_clock": timing["clock"],
+             "matmul_flops_per_structure": timing.get("matmul_flops_per_structure"),
+             "stop_reason": result.get("stop_reason"),
+             "truncated": result.get("stop_reason") in ("max_wall_s", "non-finite loss")}
     ctx.logger.info(f"trial {ctx.trial_number}: error {error:.5g}, inference {timing['total_s']:.4g} s")
     return TrialResult((error, float(timing["total_s"])), attrs)
 
