@@ -61,6 +61,10 @@ CLAIMS: tuple[Claim, ...] = (
           "e_mae", "allegro", "qdi"),
     Claim("benzene-e-qdi-mlp", "Allegro+QDI has a lower benzene energy error than Allegro+MLP", "rmd17-benzene",
           "e_mae", "mlp", "qdi"),
+    Claim("qm9-e-allegro-mlp", "Allegro has a lower QM9 energy error than Allegro+MLP", "qm9", "e_mae", "mlp",
+          "allegro"),
+    Claim("qm9-e-allegro-qdi", "Allegro has a lower QM9 energy error than Allegro+QDI", "qm9", "e_mae", "qdi",
+          "allegro"),
     Claim("benzene-f-qdi-competitive", "Allegro+QDI with the Cu-Li head settings is competitive with Allegro on "
           "benzene forces (at most 10% higher error)", "rmd17-benzene", "f_mae", "allegro", "qdi", "within"),
     Claim("aspirin-f-qdi-competitive", "Allegro+QDI with the Cu-Li head settings is competitive with Allegro on "
