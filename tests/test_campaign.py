@@ -146,6 +146,9 @@ def test_a_dead_workers_claim_is_taken_over_and_dependencies_wait(tmp_path: Path
     assert live.claim(units[0]) is None, "a fresh claim of another host is respected"
     with pytest.raises(ValueError, match="no runner"):
         work(units, queue, {}, log=lambda m: None)
+    late = [Unit("c", "sleep", {"v": 3})]
+    assert work(late, queue, {"sleep": _sleepy}, log=lambda m: None, stop_at=time.time() - 1) == 0
+    assert not queue.done(late[0])
 
 
 def test_ablate_smoke_writes_per_seed_records_and_a_verdict_table(tmp_path: Path) -> None:

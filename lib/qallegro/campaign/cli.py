@@ -6,6 +6,7 @@ import argparse
 import fnmatch
 import json
 import sys
+import time
 
 from qallegro.scales import SCALES
 
@@ -30,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--only", metavar="GLOB", help="only units whose id matches, e.g. 'ablation/culi/*'")
     c.add_argument("--max-units", type=int, help="stop after this many units")
     c.add_argument("--threads", type=int, default=1, help="torch threads of this worker (default 1)")
+    c.add_argument("--stop-after", type=float, metavar="MINUTES",
+                   help="start no new unit after this many minutes (the running one finishes)")
     c.set_defaults(func=_campaign)
 
 
@@ -108,6 +111,7 @@ def _campaign(args: argparse.Namespace) -> int:
         _verdicts(args.scale, None)
         return 0
     set_threads(args.threads)
-    n = work(units, queue, RUNNERS, max_units=args.max_units, log=lambda m: print(m, flush=True))
+    stop_at = time.time() + 60 * args.stop_after if args.stop_after is not None else None
+    n = work(units, queue, RUNNERS, max_units=args.max_units, log=lambda m: print(m, flush=True), stop_at=stop_at)
     print(json.dumps({"units_run": n}))
     return 0

@@ -147,18 +147,22 @@ def status(units: Iterable[Unit], queue: UnitQueue) -> dict[str, list[str]]:
 
 
 def work(units: list[Unit], queue: UnitQueue, runners: Mapping[str, Runner], *, max_units: int | None = None,
-         log: Callable[[str], None] = print, poll_s: float = 30.0) -> int:
+         log: Callable[[str], None] = print, poll_s: float = 30.0, stop_at: float | None = None) -> int:
     """Run ready units in list order until none is left that this worker could run; returns how many it ran.
 
     A unit becomes ready when the units it names in `after` are done. While other workers hold claims that ready
     units wait on, the worker polls every `poll_s`; it stops when everything is done or claimed by live workers
-    and nothing else can become ready.
+    and nothing else can become ready, or when the time `stop_at` (seconds since the epoch) has passed: it starts
+    no unit after that (a session that ends at a known time leaves no half-run unit behind).
     """
     unknown = sorted({u.kind for u in units} - set(runners))
     if unknown:
         raise ValueError(f"no runner for unit kind(s) {unknown}; known: {sorted(runners)}")
     ran = 0
     while max_units is None or ran < max_units:
+        if stop_at is not None and time.time() >= stop_at:
+            log(f"stop time reached; {ran} unit(s) run")
+            return ran
         state = status(units, queue)
         if not state["ready"]:
             if state["waiting"] and state["running"]:
