@@ -95,6 +95,23 @@ def test_claims_pair_by_seed_skip_truncated_and_refuse_mixed_protocols() -> None
         paired_values([*recs, _record("culi", "mlp", 9, 0.05, lr=0.01)], claim, "test")
 
 
+def test_pilot_reports_spread_and_seeds_needed() -> None:
+    from qallegro.campaign.claims import pilot
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(0.05, 0.004, 6)
+    recs = [_record("culi", "allegro", s, base[s]) for s in range(6)]
+    recs += [_record("culi", "mlp", s, base[s] * 0.9 + rng.normal(0, 0.001)) for s in range(6)]
+    out = pilot(recs, "culi", "f_mae", "test")
+    assert out["heads"]["allegro"]["n"] == 6
+    assert out["heads"]["allegro"]["sd"] == pytest.approx(float(np.std(base, ddof=1)))
+    pair = out["pairs"]["mlp - allegro"]
+    diffs = [r["test"]["f_mae"] for r in recs[6:]]
+    assert pair["sd_difference"] == pytest.approx(float(np.std(np.array(diffs) - base, ddof=1)))
+    assert pair["seeds_for_10_percent"] == stats.seeds_needed(pair["sd_difference"], 0.1 * float(np.mean(base)))
+    assert pair["seeds_for_15_percent"] <= pair["seeds_for_10_percent"]
+
+
 def test_non_inferiority_claim() -> None:
     claim = Claim("x", "competitive", "rmd17-benzene", "f_mae", "allegro", "qdi", "within", 10.0)
     same = [_record("rmd17-benzene", v, s, 0.020 + 0.0002 * s + (0.0001 if v == "qdi" else 0))

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from qallegro.campaign import stats
 
 SPLITS = ("test", "val", "ood")
@@ -135,3 +137,29 @@ def verdict_table(records: Iterable[Mapping[str, Any]], splits: Iterable[str] = 
     """Every claim on every split (rows for the held-out interface only for Cu-Li)."""
     records = list(records)
     return [evaluate_claim(records, c, s) for c in claims for s in splits if s != "ood" or c.dataset == "culi"]
+
+
+def pilot(records: Iterable[Mapping[str, Any]], dataset: str, metric: str = "f_mae", split: str = "val",
+          effects: tuple[float, ...] = (0.10, 0.15)) -> dict[str, Any]:
+    """The spread between seeds on `dataset`: per head the mean and standard deviation of `metric`, per pair of
+    heads the standard deviation of the paired difference, and the paired seeds needed to resolve a difference of
+    each fraction in `effects` of the reference mean (`stats.seeds_needed`)."""
+    recs = [r for r in records if r.get("dataset") == dataset and not r.get("truncated")]
+    heads = sorted({r["variant"] for r in recs})
+    per_head = {}
+    for h in heads:
+        vals = [float((r.get(split) or {}).get(metric)) for r in recs if r["variant"] == h]
+        per_head[h] = {"n": len(vals), "mean": float(np.mean(vals)),
+                       "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else None}
+    pairs = {}
+    for i, a in enumerate(heads):
+        for b in heads[i + 1:]:
+            claim = Claim(f"{a}-{b}", "", dataset, metric, a, b)
+            seeds, ref, oth, _ = paired_values(recs, claim, split)
+            if len(seeds) < 2:
+                continue
+            d = stats.paired_difference(ref, oth)
+            needed = {f"seeds_for_{round(100 * e)}_percent": stats.seeds_needed(d.sd, e * d.reference_mean)
+                      for e in effects}
+            pairs[f"{b} - {a}"] = {"n": d.n, "sd_difference": d.sd, "reference_mean": d.reference_mean, **needed}
+    return {"dataset": dataset, "metric": metric, "split": split, "heads": per_head, "pairs": pairs}

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Every unit (dataset generation, sweep point, ablation run) of the campaign at SCALE. Any number "
                     "of workers may run at once, on one machine or on nodes sharing the results folder (a SLURM "
                     "array of `qallegro campaign run`); a killed unit resumes from its last epoch.")
-    c.add_argument("action", choices=("run", "status", "verdicts"))
+    c.add_argument("action", choices=("run", "status", "verdicts", "pilot"))
     c.add_argument("--scale", choices=SCALES, default="overnight")
     c.add_argument("--only", metavar="GLOB", help="only units whose id matches, e.g. 'ablation/culi/*'")
     c.add_argument("--max-units", type=int, help="stop after this many units")
@@ -109,6 +109,17 @@ def _campaign(args: argparse.Namespace) -> int:
         return 0
     if args.action == "verdicts":
         _verdicts(args.scale, None)
+        return 0
+    if args.action == "pilot":
+        from qallegro.campaign.ablation import error_key, settings
+        from qallegro.campaign.claims import pilot
+        from qallegro.campaign.plan import ablation_records
+        from qallegro.utils import atomic_write_json
+
+        out = {name: pilot(ablation_records(args.scale, name), name, error_key(name))
+               for name in settings(args.scale)["ablation"]["datasets"]}
+        atomic_write_json(campaign_root(args.scale) / "pilot.json", out)
+        print(json.dumps(out, indent=1))
         return 0
     set_threads(args.threads)
     stop_at = time.time() + 60 * args.stop_after if args.stop_after is not None else None
