@@ -193,3 +193,27 @@ def test_ablate_smoke_writes_per_seed_records_and_a_verdict_table(tmp_path: Path
     bad = subprocess.run([sys.executable, "-m", "qallegro", "ablate", "--dataset", "nosuch", "--scale", "smoke"],
                          env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert bad.returncode == 2 and "nosuch" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_campaign_runs_study_slices_then_finals_of_the_chosen_configuration(tmp_path: Path) -> None:
+    env = {**os.environ, "QALLEGRO_RESULTS": str(tmp_path), "QALLEGRO_THREADS": "1"}
+    cmd = [sys.executable, "-m", "qallegro", "campaign", "run", "--scale", "smoke", "--only", "*benzene-allegro*"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [ln.split()[-1] for ln in out.stdout.splitlines() if " start " in ln]
+    assert lines == ["study/rmd17-benzene-allegro-random-s0/0002", "study/rmd17-benzene-allegro-random-s0/0004",
+                     "final/rmd17-benzene-allegro/s0", "final/rmd17-benzene-allegro/s1"]
+    root = tmp_path / "smoke" / "campaign"
+    slices = [json.loads((root / "study" / "rmd17-benzene-allegro-random-s0" / f"{t:04d}" / RECORD).read_text())
+              for t in (2, 4)]
+    assert [s["n_trials"] for s in slices] == [2, 4]
+    import optuna
+
+    journal = tmp_path / "smoke" / "hpo" / "rmd17-benzene-allegro-random-s0" / "journal.log"
+    study = optuna.load_study(study_name="rmd17-benzene-allegro-random-s0",
+                              storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
+                                  str(journal))))
+    best = min((t for t in study.trials if t.values), key=lambda t: t.values[0])
+    finals = [json.loads((root / "final" / "rmd17-benzene-allegro" / f"s{s}" / RECORD).read_text()) for s in (0, 1)]
+    assert {f["chosen"]["trial"] for f in finals} == {best.number}, "the lowest-error trial of the front"
+    assert [f["seed"] for f in finals] == [0, 1] and finals[0]["test"] != finals[1]["test"]

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from qallegro.campaign import ablation
+from qallegro.campaign import ablation, studies
 from qallegro.campaign.units import Runner, Unit, read_record
 
 
@@ -27,7 +27,8 @@ def run_culi_unit(unit: Unit, folder: Path) -> dict[str, Any]:
             "settings_hash": prov["settings_hash"], "labelling_seconds": prov["labelling_seconds"]}
 
 
-RUNNERS: dict[str, Runner] = {"train": ablation.run_training_unit, "culi": run_culi_unit}
+RUNNERS: dict[str, Runner] = {"train": ablation.run_training_unit, "culi": run_culi_unit,
+                               "study": studies.run_study_unit, "final": studies.run_final_unit}
 
 
 def dataset_units(scale: str, dataset: str) -> list[Unit]:
@@ -40,13 +41,29 @@ def dataset_units(scale: str, dataset: str) -> list[Unit]:
 
 
 def plan(scale: str, datasets: list[str] | None = None) -> list[Unit]:
-    """Every unit of the campaign at `scale` (or of the given datasets), most important first."""
-    names = datasets or list(ablation.settings(scale)["ablation"]["datasets"])
-    unknown = sorted(set(names) - set(ablation.settings(scale)["ablation"]["datasets"]))
+    """Every unit of the campaign at `scale`, in the preset's `order` (most important first; `ablation:NAME`,
+    `studies`, `finals`), or only the ablation of the given datasets."""
+    known = ablation.settings(scale)["ablation"]["datasets"]
+    unknown = sorted(set(datasets or []) - set(known))
     if unknown:
         raise ValueError(f"no ablation settings for dataset(s) {unknown} at scale {scale!r} "
-                         "(presets/campaign.yaml)")
-    return [u for name in names for u in dataset_units(scale, name)]
+                         f"(presets/campaign.yaml; known: {', '.join(known)})")
+    if datasets:
+        parts = [f"ablation:{d}" for d in datasets]
+    else:
+        parts = ablation.settings(scale).get("order") or [f"ablation:{d}" for d in known]
+    units: list[Unit] = []
+    for part in parts:
+        if part == "studies":
+            units += studies.study_units(scale)
+        elif part == "finals":
+            units += studies.final_units(scale)
+        elif part.startswith("ablation:") and part.removeprefix("ablation:") in known:
+            units += dataset_units(scale, part.removeprefix("ablation:"))
+        else:
+            raise ValueError(f"presets/campaign.yaml[{scale}].order: unknown entry {part!r}")
+    seen: set[str] = set()
+    return [u for u in units if not (u.id in seen or seen.add(u.id))]
 
 
 def ablation_records(scale: str, dataset: str | None = None) -> list[dict[str, Any]]:

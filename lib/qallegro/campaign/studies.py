@@ -1,0 +1,120 @@
+"""The campaign's hyperparameter studies (Fig. 2, Tables 1-3) as slices of trials, and the final runs of each
+study's chosen configuration with several seeds (Tables 4-5 analogues), including the paper's Cu-Li -> other datasets
+QDI transfer.
+
+`presets/campaign.yaml` `studies`: the sampler and study seed, `slice` (trials per unit), and the (dataset, variant)
+pairs; the trial budget and search space are `presets/hpo.yaml` at the scale. `finals`: the seeds, the named rule
+that picks a configuration from a front (`lowest_error` or `knee`), and the datasets that get the QDI transfer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qallegro import scales
+from qallegro.campaign.units import Unit
+
+RULES = ("lowest_error", "knee")
+
+
+def _settings(scale: str) -> dict[str, Any]:
+    return scales.settings("campaign", scale)
+
+
+def study_name(dataset: str, variant: str, sampler: str, seed: int) -> str:
+    return f"{dataset}-{variant}-{sampler}-s{seed}"
+
+
+def study_units(scale: str) -> list[Unit]:
+    """Every study's slices, chained (slice k after k-1); studies interleaved so that two workers run two."""
+    s = _settings(scale).get("studies")
+    if not s:
+        return []
+    n_trials = int(s.get("n_trials") or scales.settings("hpo", scale)["n_trials"])
+    size = int(s["slice"])
+    targets = [*range(size, n_trials, size), n_trials]
+    out: list[Unit] = []
+    for k, target in enumerate(targets):
+        for dataset, variant in s["pairs"]:
+            name = study_name(dataset, variant, s["sampler"], int(s["seed"]))
+            after = (f"study/{name}/{targets[k - 1]:04d}",) if k else ()
+            if dataset == "culi":
+                after = (*after, "data/culi")
+            spec = {"dataset": dataset, "variant": variant, "sampler": s["sampler"], "seed": int(s["seed"]),
+                    "scale": scale, "n_trials": target}
+            out.append(Unit(f"study/{name}/{target:04d}", "study", spec, after))
+    return out
+
+
+def final_units(scale: str) -> list[Unit]:
+    """The chosen configuration of every study, and each QDI transfer, trained with the final seeds."""
+    s, f = _settings(scale).get("studies"), _settings(scale).get("finals")
+    if not s or not f:
+        return []
+    if f["rule"] not in RULES:
+        raise ValueError(f"presets/campaign.yaml[{scale}].finals.rule: {f['rule']!r} is not one of {RULES}")
+    last = {(d, v): u.id for u in study_units(scale) for d, v in [(u.spec["dataset"], u.spec["variant"])]}
+    out: list[Unit] = []
+    for seed in f["seeds"]:
+        for dataset, variant in s["pairs"]:
+            spec = {"scale": scale, "dataset": dataset, "variant": variant, "seed": int(seed), "rule": f["rule"],
+                    "study": study_name(dataset, variant, s["sampler"], int(s["seed"]))}
+            out.append(Unit(f"final/{dataset}-{variant}/s{seed}", "final", spec, (last[(dataset, variant)],)))
+        for dataset in f.get("transfer") or []:
+            spec = {"scale": scale, "dataset": dataset, "variant": "qdi", "seed": int(seed), "rule": f["rule"],
+                    "study": study_name(dataset, "allegro", s["sampler"], int(s["seed"])),
+                    "qdi_study": study_name("culi", "qdi", s["sampler"], int(s["seed"]))}
+            out.append(Unit(f"final/{dataset}-qdi-transfer/s{seed}", "final", spec,
+                            (last[(dataset, "allegro")], last[("culi", "qdi")])))
+    return out
+
+
+def run_study_unit(unit: Unit, folder: Path) -> dict[str, Any]:
+    """Run the study's trials up to this slice's target (a resumed or extended Optuna study)."""
+    from qallegro.hpo.report import trials_frame
+    from qallegro.hpo.study import StudySpec, run
+
+    sp = unit.spec
+    spec = StudySpec(dataset=sp["dataset"], variant=sp["variant"], sampler=sp["sampler"], scale=sp["scale"],
+                     seed=sp["seed"], n_trials=sp["n_trials"])
+    out = run(spec, threads=1, progress=False, plots=False)
+    op = out["study"]
+    df = trials_frame(op.study, op.space, sp["dataset"])
+    complete = df[df["state"] == "COMPLETE"]
+    return {"study": op.name, "n_trials": len(complete), "target": sp["n_trials"],
+            "pareto": int(complete["pareto"].sum()) if "pareto" in complete else None}
+
+
+def run_final_unit(unit: Unit, folder: Path) -> dict[str, Any]:
+    """Train the chosen configuration (or the QDI transfer) with this unit's seed at the final budget."""
+    from qallegro.campaign.ablation import PROTOCOL_VERSION, TRUNCATING
+    from qallegro.hpo.final import chosen_config, transfer_config
+    from qallegro.hpo.objective import trial_config
+    from qallegro.hpo.study import load, study_dir
+    from qallegro.training import train
+    from qallegro.utils import config_hash, git_commit
+
+    sp = unit.spec
+
+    def open_study(name: str):
+        return load(str(study_dir(sp["scale"], name) / "journal.log"), name)
+
+    op = open_study(sp["study"])
+    if "qdi_study" in sp:
+        overrides, provenance = transfer_config(open_study(sp["qdi_study"]), op, sp["rule"])
+    else:
+        entry = chosen_config(op, sp["rule"])
+        overrides, provenance = entry["config"], {"study": op.name, "trial": entry["number"],
+                                                  "params": entry["params"]}
+    cfg = trial_config(sp["dataset"], sp["variant"], sp["scale"], {**overrides, "seed": sp["seed"]}, op.settings,
+                       threads=1, final=True)
+    result = train(cfg, run_dir=folder / "run", resume=True, progress=False)
+    return {"dataset": sp["dataset"], "variant": sp["variant"], "seed": sp["seed"], "rule": sp["rule"],
+            "transfer": "qdi_study" in sp, "chosen": provenance,
+            "protocol": {"version": PROTOCOL_VERSION, "budget": {"kind": "epochs", "max_epochs": cfg["max_epochs"]},
+                         "n_train": cfg["n_train"], "n_val": cfg["n_val"], "n_test": cfg["n_test"]},
+            "val": result.get("val"), "test": result.get("test"), "epochs": result.get("epochs"),
+            "best_epoch": result.get("best_epoch"), "wall_s": result.get("wall_s"),
+            "stop_reason": result.get("stop_reason"), "truncated": result.get("stop_reason") in TRUNCATING,
+            "n_parameters": result.get("n_parameters"), "config_hash": config_hash(cfg), "git_commit": git_commit()}
