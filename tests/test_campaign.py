@@ -202,7 +202,8 @@ def test_campaign_runs_study_slices_then_finals_of_the_chosen_configuration(tmp_
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [ln.split()[-1] for ln in out.stdout.splitlines() if " start " in ln]
     assert lines == ["study/rmd17-benzene-allegro-random-s0/0002", "study/rmd17-benzene-allegro-random-s0/0004",
-                     "final/rmd17-benzene-allegro/s0", "final/rmd17-benzene-allegro/s1"]
+                     "retime/rmd17-benzene-allegro-random-s0", "final/rmd17-benzene-allegro/s0",
+                     "final/rmd17-benzene-allegro/s1"]
     root = tmp_path / "smoke" / "campaign"
     slices = [json.loads((root / "study" / "rmd17-benzene-allegro-random-s0" / f"{t:04d}" / RECORD).read_text())
               for t in (2, 4)]
@@ -217,3 +218,7 @@ def test_campaign_runs_study_slices_then_finals_of_the_chosen_configuration(tmp_
     finals = [json.loads((root / "final" / "rmd17-benzene-allegro" / f"s{s}" / RECORD).read_text()) for s in (0, 1)]
     assert {f["chosen"]["trial"] for f in finals} == {best.number}, "the lowest-error trial of the front"
     assert [f["seed"] for f in finals] == [0, 1] and finals[0]["test"] != finals[1]["test"]
+    front = json.loads((root / "retime" / "rmd17-benzene-allegro-random-s0" / RECORD).read_text())["front"]
+    assert str(best.number) in front
+    assert all(len(v["times_s"]) >= 5 and v["matmul_flops_per_structure"] > 0 and v["during_study_s"] > 0
+               for v in front.values())

@@ -47,6 +47,14 @@ def study_units(scale: str) -> list[Unit]:
     return out
 
 
+def retime_units(scale: str) -> list[Unit]:
+    """After each study's last slice: its front's members re-timed together in interleaved rounds."""
+    last: dict[str, Unit] = {}
+    for u in study_units(scale):
+        last[u.id.rsplit("/", 1)[0]] = u
+    return [Unit(f"retime/{sid.removeprefix('study/')}", "retime", dict(u.spec), (u.id,)) for sid, u in last.items()]
+
+
 def final_units(scale: str) -> list[Unit]:
     """The chosen configuration of every study, and each QDI transfer, trained with the final seeds."""
     s, f = _settings(scale).get("studies"), _settings(scale).get("finals")
@@ -118,3 +126,34 @@ def run_final_unit(unit: Unit, folder: Path) -> dict[str, Any]:
             "best_epoch": result.get("best_epoch"), "wall_s": result.get("wall_s"),
             "stop_reason": result.get("stop_reason"), "truncated": result.get("stop_reason") in TRUNCATING,
             "n_parameters": result.get("n_parameters"), "config_hash": config_hash(cfg), "git_commit": git_commit()}
+
+
+def run_retime_unit(unit: Unit, folder: Path) -> dict[str, Any]:
+    """Re-time the front of a finished study (`qallegro.timing.retime_interleaved` with the study's timing
+    settings, at least 5 rounds) and record each member's time and matrix-product FLOPs per structure beside the
+    time measured during the study."""
+    import yaml
+
+    from qallegro.hpo.objective import objective_names, test_structures
+    from qallegro.hpo.report import trials_frame
+    from qallegro.hpo.study import load, study_dir
+    from qallegro.timing import retime_interleaved
+    from qallegro.training import load_run
+
+    sp = unit.spec
+    name = study_name(sp["dataset"], sp["variant"], sp["sampler"], sp["seed"])
+    op = load(str(study_dir(sp["scale"], name) / "journal.log"), name)
+    df = trials_frame(op.study, op.space, sp["dataset"])
+    front = df[(df["state"] == "COMPLETE") & df["pareto"]]
+    time_name = objective_names(sp["dataset"])[1]
+    dirs = {str(int(r["number"])): Path(r["trial_dir"]) for _, r in front.iterrows()}
+    models = {k: load_run(d) for k, d in dirs.items()}
+    options = yaml.safe_load((next(iter(dirs.values())) / "config.yaml").read_text()).get("dataset_options")
+    timing = dict(op.settings.get("timing") or {})
+    atoms = test_structures(sp["dataset"], timing.get("max_structures"), options)
+    out = retime_interleaved(models, atoms, batch_size=int(timing.get("batch_size", 1)),
+                             rounds=max(5, int(timing.get("repeats", 5))), warmup=int(timing.get("warmup", 1)),
+                             clock=str(timing.get("clock", "process")))
+    during = {str(int(r["number"])): float(r[time_name]) for _, r in front.iterrows()}
+    return {"study": name, "time_objective": time_name,
+            "front": {k: {**v, "during_study_s": during[k]} for k, v in out.items()}}
