@@ -8,7 +8,7 @@ SCALE ?= quick
 # Local data mirror: the shared folder beside the checkout when it exists (tests and CI), else data/mirror.
 export QALLEGRO_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data/mirror))
 
-.PHONY: install sysdeps mathjax lint test test-all book html smoke bench bench-race lock clean help
+.PHONY: install sysdeps mathjax lint records test test-all book html smoke bench bench-race lock clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -29,6 +29,12 @@ book/_static/mathjax/tex-mml-chtml.js:
 	bash .ci/install-mathjax.sh book/_static/mathjax
 
 mathjax: book/_static/mathjax/tex-mml-chtml.js  ## vendor MathJax 3 from npm (not committed)
+
+records:  ## commit the small records of finished campaign units (never a unit still running; no checkpoints)
+	units=$$(find results -path '*/campaign/*' -name record.json -printf '%h\n' | sort); \
+	studies=$$(find results -path '*/campaign/study/*' -name record.json | sed -E 's#results/([^/]+)/campaign/study/([^/]+)/.*#results/\1/hpo/\2#' | sort -u); \
+	prov=$$(find results -path '*/culi/provenance.json'); \
+	git add -- $$units $$studies $$prov && (git diff --cached --quiet || git commit -q -m "campaign records: $$(echo $$units | wc -w) finished units")
 
 lint: install  ## ruff (pinned; rules in pyproject.toml) over the library, tests, benchmarks and CI scripts
 	$(BIN)/ruff check lib tests benchmarks book/_ext .ci

@@ -222,3 +222,22 @@ def test_campaign_runs_study_slices_then_finals_of_the_chosen_configuration(tmp_
     assert str(best.number) in front
     assert all(len(v["times_s"]) >= 5 and v["matmul_flops_per_structure"] > 0 and v["during_study_s"] > 0
                for v in front.values())
+
+
+def test_claim_bundles_combine_their_comparisons() -> None:
+    from qallegro.campaign.claims import CLAIMS as COMPARISONS
+    from qallegro.campaign.verdicts import BUNDLES, claim_verdicts, combine
+
+    known = {c.id for c in COMPARISONS}
+    assert all(i in known for ids in BUNDLES.values() for i in ids)
+    assert combine([stats.SUPPORTED, stats.SUPPORTED]) == stats.SUPPORTED
+    assert combine([stats.SUPPORTED, stats.INCONCLUSIVE]) == stats.INCONCLUSIVE
+    assert combine([stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE]) == stats.CONTRADICTED
+    assert combine([stats.SUPPORTED, stats.NOT_TESTABLE]) == stats.NOT_TESTABLE
+    recs = [_record("culi", v, s, {"mlp": 0.05, "qdi": 0.044, "allegro": 0.052}[v] + 0.001 * s + 0.0002 * (s % 2))
+            for s in range(4) for v in ("allegro", "mlp", "qdi")]
+    from qallegro.campaign.claims import verdict_table
+
+    out = {r["claim"]: r for r in claim_verdicts(verdict_table(recs))}
+    assert out["qdi-13"]["verdict"] == stats.SUPPORTED and "over 4 seeds" in out["qdi-13"]["evidence"]
+    assert out["mlp-forces"]["verdict"] == stats.NOT_TESTABLE   # no rMD17 runs

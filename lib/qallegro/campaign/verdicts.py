@@ -1,0 +1,59 @@
+"""From the head-ablation comparisons to one verdict per claim of the paper, with the evidence in one sentence.
+
+A claim of the paper (the book's claims list) often bundles several comparisons: "Allegro+MLP predicts forces more
+accurately than Allegro on every dataset" is three paired comparisons. Its verdict is `contradicted` when any of them
+is contradicted, `supported` when all are supported, `not testable at this scale` when any has fewer than two paired
+seeds, and `inconclusive` otherwise. The evidence names each comparison's mean difference and interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from qallegro.campaign import stats
+
+# the book's claims (qallegro.report.claims keys) and the comparisons (qallegro.campaign.claims ids) behind each
+BUNDLES: dict[str, tuple[str, ...]] = {
+    "qdi-13": ("culi-f-qdi-mlp", "culi-f-qdi-allegro"),
+    "mlp-forces": ("culi-f-mlp-allegro", "benzene-f-mlp-allegro", "aspirin-f-mlp-allegro"),
+    "qdi-culi-energy": ("culi-e-qdi-mlp", "culi-e-qdi-allegro"),
+    "qdi-benzene-energy": ("benzene-e-qdi-allegro", "benzene-e-qdi-mlp"),
+    "transfer": ("benzene-f-qdi-competitive", "aspirin-f-qdi-competitive"),
+    "qm9-allegro-energy": ("qm9-e-allegro-mlp", "qm9-e-allegro-qdi"),
+}
+
+
+def combine(verdicts: Iterable[str]) -> str:
+    """One verdict from the verdicts of a claim's comparisons (see the module docstring)."""
+    vs = list(verdicts)
+    if not vs or stats.NOT_TESTABLE in vs:
+        return stats.NOT_TESTABLE
+    if stats.CONTRADICTED in vs:
+        return stats.CONTRADICTED
+    if all(v == stats.SUPPORTED for v in vs):
+        return stats.SUPPORTED
+    return stats.INCONCLUSIVE
+
+
+def _sentence(row: Mapping[str, Any]) -> str:
+    head = f"{row['other']} vs {row['reference']} on {row['dataset']} ({row['metric']}, {row['split']})"
+    if "percent" not in row:
+        return f"{head}: {row.get('reason') or 'not run'}"
+    paper = f"; paper {row['paper_percent']:+.1f}%" if row.get("paper_percent") is not None else ""
+    return (f"{head}: {row['percent']:+.1f}% [95% CI {row['percent_low']:+.1f}, {row['percent_high']:+.1f}] over "
+            f"{row['n']} seeds{paper}")
+
+
+def claim_verdicts(rows: Iterable[Mapping[str, Any]], split: str = "test", page: str = "ablation"
+                   ) -> list[dict[str, Any]]:
+    """The records of the book's claims page: one per bundle with its verdict, evidence and the comparisons."""
+    by_id = {r["claim"]: r for r in rows if r["split"] == split}
+    out = []
+    for key, ids in BUNDLES.items():
+        parts = [by_id.get(i) for i in ids]
+        found = [p for p in parts if p is not None]
+        verdict = combine(p["verdict"] for p in found) if len(found) == len(parts) else stats.NOT_TESTABLE
+        out.append({"claim": key, "verdict": verdict, "evidence": "; ".join(_sentence(p) for p in found),
+                    "page": page, "comparisons": list(ids)})
+    return out
