@@ -7,12 +7,12 @@ Files: `data/paper/paper_values.yaml` (tables) and `data/paper/fig2_pareto_point
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-PAPER_DIR = Path(__file__).resolve().parents[2] / "data" / "paper"
+from qallegro.paths import PAPER_DIR
+
 DATASETS = ("rmd17-aspirin", "rmd17-benzene", "qm9", "culi")
 VARIANTS = ("allegro", "mlp", "qdi")
 _TABLE_OF_VARIANT = {"allegro": "table1_allegro", "mlp": "table2_mlp", "qdi": "table3_qdi"}

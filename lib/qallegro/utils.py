@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from qallegro.paths import REPO_ROOT
+
 PathLike = str | os.PathLike
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -126,7 +128,7 @@ def get_logger(name: str = "qallegro", logfile: PathLike | None = None) -> loggi
 
 
 def git_commit(root: PathLike | None = None) -> str | None:
-    root = Path(root or Path(__file__).resolve().parents[2])
+    root = Path(root or REPO_ROOT)
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=5, check=True)

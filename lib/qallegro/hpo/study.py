@@ -36,15 +36,10 @@ from qallegro.hpo import space as space_mod
 from qallegro.hpo.objective import DEFAULT_OBJECTIVE, TrialContext, load_objective, objective_names
 from qallegro.hpo.samplers import SAMPLERS, make_sampler
 from qallegro.hpo.storage import HeartbeatThread, RetryOnce, StudyStorage, open_storage, original_number
+from qallegro.paths import results_root
 from qallegro.utils import atomic_write_json, environment_record, get_logger
 
 ATTR = "qallegro"
-
-
-def results_root() -> Path:
-    """`$QALLEGRO_RESULTS`, else `<repo>/results`."""
-    env = os.environ.get("QALLEGRO_RESULTS")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "results"
 
 
 @dataclass
