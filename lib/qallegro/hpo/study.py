@@ -34,6 +34,7 @@ from threadpoolctl import threadpool_limits
 from qallegro import scales
 from qallegro.hpo import space as space_mod
 from qallegro.hpo.objective import DEFAULT_OBJECTIVE, TrialContext, load_objective, objective_names
+from qallegro.hpo.report import counts, write_results
 from qallegro.hpo.samplers import SAMPLERS, make_sampler
 from qallegro.hpo.storage import HeartbeatThread, RetryOnce, StudyStorage, open_storage, original_number
 from qallegro.paths import results_root
@@ -221,14 +222,6 @@ def study_log(folder: Path) -> Iterator[logging.Logger]:
                 h.close()
 
 
-def counts(study: optuna.Study) -> dict[str, int]:
-    """Number of trials per state name."""
-    out = {s.name: 0 for s in TrialState}
-    for t in study.get_trials(deepcopy=False):
-        out[t.state.name] += 1
-    return out
-
-
 def requeue_interrupted(study: optuna.Study, max_retry: int = 1) -> list[int]:
     """Retry (once) the trials failed by Ctrl-C/SIGTERM that have not been retried yet; returns their numbers."""
     trials = study.get_trials(deepcopy=False)
@@ -371,8 +364,6 @@ def run(spec: StudySpec | None = None, *, threads: int = 1, progress: bool = Tru
     `run(dataset="rmd17-benzene", variant="mlp", sampler="nsga2", scale="smoke")` is what `qallegro hpo run`
     does. Returns `study` (an `OpenStudy`), `summary` (this worker's counts) and `paths` (the written files).
     """
-    from qallegro.hpo.report import write_results
-
     spec = spec or StudySpec(**fields)
     op = create_or_resume(spec)
     summary = run_worker(op, threads=threads, progress=progress)
