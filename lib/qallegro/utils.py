@@ -10,6 +10,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -181,3 +182,19 @@ def package_versions(names: tuple[str, ...] = ("qallegro", "torch", "e3nn", "pen
 def environment_record() -> dict[str, Any]:
     """Everything saved beside a result: versions, git commit, hardware."""
     return {"versions": package_versions(), "git_commit": git_commit(), "hardware": hardware_info()}
+
+
+class FieldView(Mapping[str, Any]):
+    """A read-only mapping name -> one attribute of each entry of a registry dict, always current."""
+
+    def __init__(self, registry: Mapping[str, Any], attr: str) -> None:
+        self._registry, self._attr = registry, attr
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self._registry[name], self._attr)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._registry))
+
+    def __len__(self) -> int:
+        return len(self._registry)

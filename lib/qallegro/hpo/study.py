@@ -63,8 +63,7 @@ class StudySpec:
 
     def __post_init__(self) -> None:
         scales.check_scale(self.scale)
-        if self.variant not in space_mod.VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r}; choose one of {space_mod.VARIANTS}")
+        space_mod.variant_spec(self.variant)  # ValueError listing the known variants
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if self.name is None:

@@ -10,7 +10,7 @@ from torch import nn
 
 from qallegro.data import graph as G
 from qallegro.models.allegro import AllegroBody
-from qallegro.models.heads import make_head
+from qallegro.models.variants import make_head
 
 
 def _per_species(value: Any, n: int, key: str) -> torch.Tensor:
