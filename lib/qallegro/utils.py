@@ -57,6 +57,8 @@ def atomic_write_yaml(path: PathLike, obj: Any) -> Path:
 def _json_default(o: Any) -> Any:
     if hasattr(o, "tolist"):
         return o.tolist()
+    if isinstance(o, Mapping):  # a record (qallegro.records) or a registry view
+        return dict(o)
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -34,6 +34,7 @@ from threadpoolctl import threadpool_limits
 from qallegro import scales
 from qallegro.hpo import space as space_mod
 from qallegro.hpo.objective import DEFAULT_OBJECTIVE, TrialContext, load_objective, objective_names
+from qallegro.hpo.records import HpoSettings, hpo_settings
 from qallegro.hpo.report import counts, write_results
 from qallegro.hpo.samplers import SAMPLERS, make_sampler
 from qallegro.hpo.storage import HeartbeatThread, RetryOnce, StudyStorage, open_storage, original_number
@@ -83,7 +84,7 @@ class OpenStudy:
     storage: StudyStorage
     spec: StudySpec
     space: space_mod.SearchSpace
-    settings: dict[str, Any]
+    settings: HpoSettings
     target: int
     folder: Path
 
@@ -92,7 +93,7 @@ class OpenStudy:
         return self.study.study_name
 
 
-def _settings(scale: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def _settings(scale: str, overrides: dict[str, Any] | None = None) -> HpoSettings:
     """The scale's HPO preset (`presets/hpo.yaml`) with a study's overrides (mappings are updated, one level)."""
     settings = scales.settings("hpo", scale)
     for key, value in (overrides or {}).items():
@@ -100,14 +101,12 @@ def _settings(scale: str, overrides: dict[str, Any] | None = None) -> dict[str, 
             settings[key] = {**settings[key], **value}
         else:
             settings[key] = value
-    settings.setdefault("heartbeat", {})
-    return settings
+    return hpo_settings(settings, f"presets/hpo.yaml[{scale}] with the study's settings")
 
 
-def _open(url: str, settings: dict[str, Any]) -> StudyStorage:
+def _open(url: str, settings: HpoSettings) -> StudyStorage:
     hb = settings["heartbeat"]
-    return open_storage(url, int(hb.get("interval", 60)), int(hb.get("grace_period", 180)),
-                        int(hb.get("max_retry", 1)))
+    return open_storage(url, hb.interval, hb.grace_period, hb.max_retry)
 
 
 def _sampler(spec: StudySpec, space: space_mod.SearchSpace, settings: dict[str, Any], worker_index: int):
@@ -256,10 +255,9 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
     from tqdm.auto import tqdm
 
     objective = load_objective(op.spec.objective)
-    hb = op.settings.get("heartbeat") or {}
-    interval = float(hb.get("interval", 60))
-    poll_s = float(poll_s if poll_s is not None else hb.get("poll", max(1.0, interval)))
-    max_failures = int(op.settings.get("max_consecutive_failures", 3))
+    hb = op.settings.heartbeat
+    poll_s = float(poll_s if poll_s is not None else hb.poll if hb.poll is not None else max(1.0, hb.interval))
+    max_failures = op.settings.max_consecutive_failures
     worker = f"{socket.gethostname()}:{os.getpid()}"
     with op.storage.claim(op.name):
         attrs = op.study._storage.get_study_system_attrs(op.study._study_id)
@@ -293,7 +291,7 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
             if trial is None:
                 time.sleep(poll_s)  # the remaining trials are running elsewhere; wait in case one dies
                 continue
-            ok = _run_trial(op, trial, objective, worker, threads, interval, log)
+            ok = _run_trial(op, trial, objective, worker, threads, hb.interval, log)
             if ok:
                 summary.completed += 1
                 failures_in_row = 0
