@@ -165,11 +165,6 @@ def dataset_names(paper_only: bool = False) -> tuple[str, ...]:
     return tuple(n for n, s in DATASETS.items() if s.in_paper or not paper_only)
 
 
-def dataset_label(name: str) -> str:
-    """How the book names `name` (a registered dataset's label, a file's name)."""
-    return dataset_spec(name).label
-
-
 def load_dataset(
     name: str, split: str = "train", data_dir: str | os.PathLike | None = None, **options: Any
 ) -> list[Atoms]:

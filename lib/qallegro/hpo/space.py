@@ -29,8 +29,6 @@ import yaml
 
 from qallegro.models.variants import VARIANTS, variant_spec
 
-KINDS = ("float", "int", "pow2")
-
 
 @dataclass(frozen=True)
 class Param:
