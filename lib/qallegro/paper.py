@@ -11,9 +11,7 @@ from typing import Any
 
 import yaml
 
-from qallegro.data.datasets import DATASETS as DATASETS_BY_NAME
-from qallegro.data.datasets import dataset_names
-from qallegro.models.variants import VARIANTS as VARIANTS_BY_NAME
+from qallegro.data.datasets import dataset_names, dataset_spec
 from qallegro.models.variants import variant_names, variant_spec
 from qallegro.paths import PAPER_DIR
 
@@ -50,8 +48,8 @@ def fig2_points():
     path = PAPER_DIR / "fig2_pareto_points.csv"
     df = pd.read_csv(path, comment="#")
     # the file names datasets and variants by their labels
-    datasets = {DATASETS_BY_NAME[n].label: n for n in DATASETS}
-    variants = {VARIANTS_BY_NAME[n].label: n for n in variant_names(paper_only=True)}
+    datasets = {dataset_spec(n).label: n for n in DATASETS}
+    variants = {variant_spec(n).label: n for n in variant_names(paper_only=True)}
     unknown = set(df["dataset"]) - set(datasets) | set(df["variant"]) - set(variants)
     if unknown:
         raise ValueError(f"{path}: unexpected dataset/variant names {sorted(unknown)}")

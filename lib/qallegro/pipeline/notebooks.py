@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from qallegro.data.datasets import DATASET_LABELS
+from qallegro.data.datasets import DATASET_LABELS, DATASETS
 from qallegro.models.variants import VARIANT_LABELS
 from qallegro.scales import check_scale
 
@@ -72,7 +72,7 @@ def moo_name(dataset: str, variant: str) -> str:
 _MOO = tuple(
     Notebook(moo_name(ds, var), "templates/moo_study.ipynb", output=f"moo/{ds}-{var}.ipynb",
              parameters={"dataset": ds, "variant": var, **_EXPERIMENT}, presets=("hpo", "train"),
-             datasets=() if ds == "culi" else (ds,), depends=("culi_dataset",) if ds == "culi" else (),
+             datasets=(ds,) if DATASETS[ds].downloadable else (), depends=("culi_dataset",) if ds == "culi" else (),
              title=f"Fig. 2{FIG2_PANEL[ds]}: {DATASET_LABELS[ds]}, {VARIANT_LABELS[var]}")
     for ds, var in MOO_RUNS
 )
