@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
 
-    from qallegro.training.config import identity, resolve_config, results_root
+    from qallegro.paths import results_root
+    from qallegro.training.config import identity, resolve_config
     from qallegro.training.trainer import train
     from qallegro.utils import config_hash
 

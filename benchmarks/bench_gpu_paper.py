@@ -25,7 +25,7 @@ import torch
 from qallegro.hpo.objective import measure_inference, trial_config
 from qallegro.hpo.space import default_space, paper_values
 from qallegro.models.compile import compile_model
-from qallegro.models.config import _DEFAULT_K
+from qallegro.models.variants import variant_spec
 from qallegro.paper import values
 from qallegro.scales import settings
 from qallegro.training import load_run, train
@@ -38,7 +38,7 @@ def paper_overrides(variant: str) -> dict[str, Any]:
     space = default_space(variant)
     vals = paper_values(DATASET, variant)
     if variant == "mlp":   # Table 2 does not print k: the model's default
-        vals["k"] = _DEFAULT_K[variant]
+        vals["k"] = variant_spec(variant).defaults["edge_eng_mlp_output_dim"]
     raw, _ = space.raw_from_values(vals)
     return space.overrides(raw)
 

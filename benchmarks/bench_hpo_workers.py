@@ -25,6 +25,7 @@ from pathlib import Path
 
 import optuna
 from qallegro.hpo.study import StudySpec, create_or_resume
+from qallegro.models.variants import variant_names
 from qallegro.utils import atomic_write_json, environment_record
 
 
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="training epochs per trial (smoke model and data; about 1 s per trial)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dataset", default="rmd17-benzene")
-    ap.add_argument("--variant", default="allegro", choices=("allegro", "mlp", "qdi"))
+    ap.add_argument("--variant", default="allegro", choices=variant_names())
     ap.add_argument("--sleep", type=float, default=1.0, help="seconds per trial of the reference objective")
     ap.add_argument("--json", help="also write the numbers to this JSON file")
     args = ap.parse_args(argv)

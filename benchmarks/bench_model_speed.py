@@ -38,8 +38,12 @@ from qallegro.data import load_dataset
 from qallegro.data.graph import atoms_to_graph, collate
 from qallegro.models import MODEL_DEFAULTS, build_model
 from qallegro.models.tensor_product import (
-    ChannelwiseTensorProduct,
+    AtomCentredProduct,
+    CGTable,
+    RankOneProduct,
+    SparseRankOneProduct,
     centre_slots,
+    cg_table,
     layer_irreps,
     sh_irreps,
 )
@@ -63,11 +67,9 @@ def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str,
     return {k: {"median_ms": 1000 * float(np.median(t)), "min_ms": 1000 * min(t)} for k, t in times.items()}
 
 
-def _dense(tp: ChannelwiseTensorProduct) -> torch.Tensor:
-    """The full [d_in * d_sh, K] Clebsch-Gordan matrix of `tp` (for the dense outer-product reference)."""
-    cg = torch.zeros(tp.d_in, tp.d_sh, tp.dim_out, dtype=tp.cg_atom.dtype)
-    cg.copy_(tp.cg_atom.view(tp.d_sh, tp.d_in, tp.dim_out).transpose(0, 1))
-    return cg.reshape(tp.d_in * tp.d_sh, tp.dim_out)
+def _dense(table: CGTable) -> torch.Tensor:
+    """The full [d_in * d_sh, K] Clebsch-Gordan matrix of a layer (for the dense outer-product reference)."""
+    return table.cg.reshape(table.d_in * table.d_sh, table.dim_out).to(torch.get_default_dtype())
 
 
 def tp_cases(graph: dict, repeats: int) -> dict[str, dict]:
@@ -107,9 +109,10 @@ def tp_cases(graph: dict, repeats: int) -> dict[str, dict]:
         out[name] = interleaved(fns, repeats)
 
     # first layer: inputs a [E, 3, u], vec [E, 3] (through Y) and the environment weights w [E, 3, u]
-    tp1 = ChannelwiseTensorProduct(irr2[0], sh_ir)
-    e3 = E3nnTensorProduct(tp1, irr2[0], sh_ir, U)
-    dense1 = _dense(tp1)
+    table1 = cg_table(irr2[0], sh_ir)
+    tp1, tp1_fused = RankOneProduct(table1), SparseRankOneProduct(table1)
+    e3 = E3nnTensorProduct(tp1, irr2[0], sh_ir, U, first=True)
+    dense1 = _dense(table1)
     lidx = torch.tensor([0, 1, 1, 1, 2, 2, 2, 2, 2])
 
     def env_of(w: torch.Tensor, sh: torch.Tensor) -> torch.Tensor:
@@ -118,11 +121,7 @@ def tp_cases(graph: dict, repeats: int) -> dict[str, dict]:
 
     def ours1(a, v, w, fused=False):
         sh = sh_fn(v)
-        tp1.fused = fused
-        try:
-            return torch.cat(tp1.forward_rank1(a, sh, env_of(w, sh)), 1)
-        finally:
-            tp1.fused = False
+        return torch.cat((tp1_fused if fused else tp1)(a, sh, env_of(w, sh)), 1)
 
     def dense_first(a, v, w):
         sh = sh_fn(v)
@@ -132,29 +131,30 @@ def tp_cases(graph: dict, repeats: int) -> dict[str, dict]:
 
     def e3nn1(a, v, w):
         sh = sh_fn(v)
-        return torch.cat(e3.forward_rank1(a, sh, env_of(w, sh)), 1)
+        return torch.cat(e3(a, sh, env_of(w, sh)), 1)
 
     inputs = [torch.randn(n_edges, 3, U), vec, torch.randn(n_edges, 3, U)]
     run("first layer", {"ours": ours1, "ours fused form": lambda a, v, w: ours1(a, v, w, True),
                         "dense outer product": dense_first, "e3nn TensorProduct": e3nn1}, inputs)
     # middle layer of 3: x [E, 17, u], env [N, 9, u]
-    tp2 = ChannelwiseTensorProduct(irr3[1], sh_ir)
-    e3m = E3nnTensorProduct(tp2, irr3[1], sh_ir, U)
-    dense2 = _dense(tp2)
+    table2 = cg_table(irr3[1], sh_ir)
+    tp2 = AtomCentredProduct(table2)
+    e3m = E3nnTensorProduct(tp2, irr3[1], sh_ir, U, first=False)
+    dense2 = _dense(table2)
     slots = centre_slots(center, n_atoms)
 
     def ours2(x, env):
-        return torch.cat(tp2.forward_atom_centred(x, env, slots), 1)
+        return torch.cat(tp2(x, env, slots), 1)
 
     def dense_middle(x, env):
         outer = (x.unsqueeze(2) * env.index_select(0, center).unsqueeze(1)).permute(0, 3, 1, 2)
         return (outer.reshape(n_edges * U, -1) @ dense2).view(n_edges, U, -1).transpose(1, 2)
 
     def e3nn2(x, env):
-        return torch.cat(e3m.forward_atom_centred(x, env, slots), 1)
+        return torch.cat(e3m(x, env.index_select(0, center)), 1)
 
     run("middle layer", {"ours": ours2, "dense outer product": dense_middle, "e3nn TensorProduct": e3nn2},
-        [torch.randn(n_edges, tp2.d_in, U), torch.randn(n_atoms, 9, U)])
+        [torch.randn(n_edges, table2.d_in, U), torch.randn(n_atoms, 9, U)])
     return out
 
 

@@ -10,7 +10,7 @@ import itertools
 
 import torch
 from e3nn import o3
-from qallegro.models.tensor_product import ChannelwiseTensorProduct, _offsets
+from qallegro.models.tensor_product import _offsets, cg_table
 from torch import nn
 
 
@@ -19,17 +19,17 @@ def _irreps(mul: int, irreps: list[tuple[int, int]]) -> o3.Irreps:
 
 
 class E3nnTensorProduct(nn.Module):
-    """Drop-in for `ChannelwiseTensorProduct` (same methods and outputs) computed with `o3.TensorProduct`."""
+    """Drop-in for one layer's qallegro tensor product (same call and outputs) computed with `o3.TensorProduct`:
+    `(a, sh, y)` for the first layer, `(x, y)` (y: the centre's environment per edge) for the others."""
 
-    def __init__(self, ours: ChannelwiseTensorProduct, irreps, irreps_sh, u: int) -> None:
+    def __init__(self, ours: nn.Module, irreps, irreps_sh, u: int, first: bool) -> None:
         super().__init__()
-        self.ours = ours
-        self.diagonal, self.n_scalar, self.dim_out = ours.diagonal, ours.n_scalar, ours.dim_out
-        self.block_sizes = ours.block_sizes
+        table = cg_table(irreps, irreps_sh)
+        self.first, self.scalars_only = first, ours.scalars_only
+        self.n_scalar, self.dim_out = table.n_scalar, table.dim_out
+        self.block_sizes = [b - a for a, b in itertools.pairwise(table.block_start)]
         self.u = u
         self.off_in, self.off_sh = _offsets(irreps.irreps_in), _offsets(irreps_sh)
-        self.dims_in = [2 * l + 1 for l, _ in irreps.irreps_in]
-        self.dims_sh = [2 * l + 1 for l, _ in irreps_sh]
         # output irreps: one entry per path, in qallegro's slot order (per output irrep, paths in order)
         order = [p for o in range(len(irreps.irreps_out)) for p in irreps.paths if p[2] == o]
         self.path_dims = [2 * irreps.irreps_out[o][0] + 1 for _, _, o in order]
@@ -39,7 +39,8 @@ class E3nnTensorProduct(nn.Module):
             _irreps(u, [irreps.irreps_out[o] for _, _, o in order]),
             [(i1, i2, k, "uuu", False) for k, (i1, i2, _) in enumerate(order)],
             irrep_normalization="component", path_normalization="none")
-        self.register_buffer("in_index", ours.in_index, persistent=False)
+        self.register_buffer("in_index", torch.repeat_interleave(
+            torch.arange(len(table.in_dims)), torch.tensor(table.in_dims)), persistent=False)
 
     def _to_e3nn(self, x: torch.Tensor, offsets: list[int]) -> torch.Tensor:
         """[E, d, u] -> [E, sum_irreps u (2l+1)] (mul_ir)."""
@@ -56,23 +57,22 @@ class E3nnTensorProduct(nn.Module):
             blocks.append(torch.stack(ps, dim=-1).permute(0, 2, 3, 1).reshape(e, size, u))  # [E, (m, p), u]
         return blocks
 
-    def forward_diagonal(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        (t,) = self._product(x, y)
-        return t.transpose(1, 2).reshape(x.shape[0], -1)  # (channel, path)
-
-    def forward_rank1(self, a: torch.Tensor, sh: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
-        x = a.index_select(1, self.in_index) * sh.unsqueeze(-1)
-        if self.diagonal:
-            return [self.forward_diagonal(x, y)]
-        return self._product(x, y)
-
-    def forward_atom_centred(self, x: torch.Tensor, env: torch.Tensor, slots) -> list[torch.Tensor]:
-        return self._product(x, env.index_select(0, torch.div(slots.slot, slots.nmax, rounding_mode="floor")))
+    def forward(self, *args: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        if self.first:
+            a, sh, y = args
+            x = a.index_select(1, self.in_index) * sh.unsqueeze(-1)
+        else:
+            x, y = args
+        blocks = self._product(x, y)
+        if self.scalars_only:
+            return blocks[0].transpose(1, 2).reshape(x.shape[0], -1)  # (channel, path)
+        return blocks
 
 
 def use_e3nn(model: nn.Module) -> nn.Module:
     """Replace the tensor products of `model` (an AllegroPotential) by e3nn ones, in place."""
     body = model.body
     for k, (tp, irr) in enumerate(zip(body.tps, body.layers_irreps)):
-        body.tps[k] = E3nnTensorProduct(tp, irr, body.irreps_sh, body.u).to(next(model.parameters()).dtype)
+        body.tps[k] = E3nnTensorProduct(tp, irr, body.irreps_sh, body.u, first=k == 0).to(
+            next(model.parameters()).dtype)
     return model

@@ -11,7 +11,14 @@ from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_s
 from qallegro import Calculator
 from qallegro.data.graph import atoms_to_graph
 from qallegro.models import MODEL_DEFAULTS, build_model, load_model, save_model
-from qallegro.models.tensor_product import ChannelwiseTensorProduct, irreps_str, layer_irreps, sh_irreps
+from qallegro.models.tensor_product import (
+    RankOneProduct,
+    SparseRankOneProduct,
+    cg_table,
+    irreps_str,
+    layer_irreps,
+    sh_irreps,
+)
 
 SMALL = {"r_max": 4.0, "l_max": 2, "num_layers": 2, "env_embed_multiplicity": 4,
          "two_body_latent_mlp_latent_dimensions": [16], "latent_mlp_latent_dimensions": [16],
@@ -36,24 +43,57 @@ def test_irreps_and_paths_match_the_legacy_table(l_max, parity, layers, expected
 
 @pytest.mark.parametrize("l_max", [1, 2, 3])
 def test_fused_rank1_product_and_its_gradients_equal_the_dense_form(l_max):
-    """The sparse form the compiled models trace (`fused`) gives the dense form's outputs and the same gradients
-    with respect to the spherical harmonics, the environment and the per-path factors (float64)."""
+    """The sparse form the compiled models trace (`SparseRankOneProduct`) gives the dense form's outputs and the
+    same gradients with respect to the spherical harmonics, the environment and the per-path factors (float64)."""
     irr = layer_irreps(l_max, "o3_full", 2)[0]
-    tp = ChannelwiseTensorProduct(irr, sh_irreps(l_max, "o3_full")).double()
+    table = cg_table(irr, sh_irreps(l_max, "o3_full"))
+    forms = [RankOneProduct(table).double(), SparseRankOneProduct(table).double()]
     gen = torch.Generator().manual_seed(l_max)
     e, u = 7, 5
     inputs = [torch.randn(e, len(irr.irreps_in), u, generator=gen, dtype=torch.float64),
-              torch.randn(e, tp.d_in, generator=gen, dtype=torch.float64),
-              torch.randn(e, tp.d_sh, u, generator=gen, dtype=torch.float64)]
-    weights = torch.randn(e, tp.dim_out, u, generator=gen, dtype=torch.float64)
+              torch.randn(e, table.d_in, generator=gen, dtype=torch.float64),
+              torch.randn(e, table.d_sh, u, generator=gen, dtype=torch.float64)]
+    weights = torch.randn(e, table.dim_out, u, generator=gen, dtype=torch.float64)
     results = []
-    for fused in (False, True):
-        tp.fused = fused
+    for tp in forms:
         args = [x.clone().requires_grad_() for x in inputs]
-        out = torch.cat(tp.forward_rank1(*args), dim=1)
+        out = torch.cat(tp(*args), dim=1)
         results.append([out.detach(), *torch.autograd.grad((out * weights).sum(), args)])
     for dense, sparse in zip(*results):
         np.testing.assert_allclose(sparse, dense, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+def test_each_layer_fixes_its_form_and_the_fused_twin_shares_the_weights(num_layers):
+    """Eager models hold the BLAS forms, the compiled models' twin the fused ones; the twin computes the same
+    energies and forces with the model's own (shared) parameters, also after they change in place, and building
+    it draws nothing from the global RNG."""
+    from qallegro.models.compile import fused_twin
+
+    cfg = {"r_max": 4.0, "l_max": 2, "num_layers": num_layers, "env_embed_multiplicity": 4,
+           "two_body_latent_mlp_latent_dimensions": [16], "latent_mlp_latent_dimensions": [16],
+           "edge_eng_mlp_latent_dimensions": [8], "avg_num_neighbors": 5.0, "default_dtype": "float64"}
+    model = build_model(cfg, [1, 6, 8]).eval()
+    expected = {1: ["DiagonalFirstProduct"], 2: ["RankOneProduct", "DiagonalProduct"],
+                3: ["RankOneProduct", "AtomCentredProduct", "DiagonalProduct"]}[num_layers]
+    assert [type(tp).__name__ for tp in model.body.tps] == expected
+    state = torch.random.get_rng_state()
+    twin = fused_twin(model)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    fused = {1: ["DiagonalFirstProduct"], 2: ["SparseRankOneProduct", "SummedDiagonalProduct"],
+             3: ["SparseRankOneProduct", "AtomCentredProduct", "SummedDiagonalProduct"]}[num_layers]
+    assert [type(tp).__name__ for tp in twin.body.tps] == fused
+    if num_layers == 1:
+        assert type(twin.body.tps[0].diagonal).__name__ == "SummedDiagonalProduct"
+    assert all(a is b for a, b in zip(twin.parameters(), model.parameters(), strict=True))
+    atoms = Atoms("CH2OH", positions=np.random.default_rng(1).uniform(0, 2.5, (5, 3)))
+    graph = atoms_to_graph(atoms, 4.0, torch.float64)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    ours, theirs = model(graph), twin(graph)
+    for key in ("energy", "forces"):
+        np.testing.assert_allclose(theirs[key].detach(), ours[key].detach(), rtol=1e-11, atol=1e-11)
 
 
 def test_parameter_count_of_the_legacy_aspirin_example():

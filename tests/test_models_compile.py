@@ -16,7 +16,7 @@ from ase import Atoms
 from ase.build import bulk
 from qallegro.data.graph import atoms_to_graph, collate
 from qallegro.models import build_model
-from qallegro.models.compile import _trace, _Variant, compile_model, unsupported_reason
+from qallegro.models.compile import _trace, _Variant, compile_model, fused_twin, unsupported_reason
 
 TINY = {
     "r_max": 4.0, "l_max": 1, "num_layers": 2, "env_embed_multiplicity": 4,
@@ -90,13 +90,15 @@ def test_a_failing_compilation_runs_eagerly_with_the_reason_logged_once(monkeypa
 
 
 def _traced(model, variant_flags, state: bool):
-    """The make_fx graph that compile_model hands to inductor, run as plain FX (no inductor: fast)."""
-    variant = _Variant(model, *variant_flags)
+    """The make_fx graph that compile_model hands to inductor (of the model's fused twin, which shares its
+    parameters), run as plain FX (no inductor: fast)."""
+    twin = fused_twin(model)
+    variant = _Variant(twin, *variant_flags)
     example_graph = atoms_to_graph(molecule(5, 0), 4.0)
-    names = [n for n, _ in model.named_parameters()] + [n for n, _ in model.named_buffers()]
-    tensors = list(model.parameters()) + list(model.buffers())
-    fn = variant.function(model, names if state else None)
-    gm = _trace(model, fn, variant.example(model, example_graph) + (tensors if state else []))
+    names = [n for n, _ in twin.named_parameters()] + [n for n, _ in twin.named_buffers()]
+    tensors = list(twin.parameters()) + list(twin.buffers())
+    fn = variant.function(twin, names if state else None)
+    gm = _trace(fn, variant.example(twin, example_graph) + (tensors if state else []))
     return lambda graph: dict(zip(variant.out_keys, gm(*variant.inputs(model, graph), *(tensors if state else []))))
 
 

@@ -7,18 +7,15 @@ Files: `data/paper/paper_values.yaml` (tables) and `data/paper/fig2_pareto_point
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-PAPER_DIR = Path(__file__).resolve().parents[2] / "data" / "paper"
-DATASETS = ("rmd17-aspirin", "rmd17-benzene", "qm9", "culi")
-VARIANTS = ("allegro", "mlp", "qdi")
-_TABLE_OF_VARIANT = {"allegro": "table1_allegro", "mlp": "table2_mlp", "qdi": "table3_qdi"}
-# names used in the digitised Fig. 2 file
-FIG2_DATASET = {"rMD17-aspirin": "rmd17-aspirin", "rMD17-benzene": "rmd17-benzene", "QM9": "qm9", "Cu-Li": "culi"}
-FIG2_VARIANT = {"Allegro": "allegro", "Allegro+MLP": "mlp", "Allegro+QDI": "qdi"}
+from qallegro.data.datasets import dataset_names, dataset_spec
+from qallegro.models.variants import variant_names, variant_spec
+from qallegro.paths import PAPER_DIR
+
+DATASETS = dataset_names(paper_only=True)  # the paper's four datasets, from the dataset registry
 
 
 @cache
@@ -32,9 +29,10 @@ def values() -> dict[str, Any]:
 
 def best_hyperparameters(dataset: str, variant: str) -> dict[str, Any]:
     """The paper's best hyperparameters (Tables 1-3) for `dataset` and `variant`, as printed."""
-    if variant not in _TABLE_OF_VARIANT:
-        raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
-    table = values()[_TABLE_OF_VARIANT[variant]]
+    key = variant_spec(variant).paper_values_key
+    if key is None:
+        raise ValueError(f"variant {variant!r} is not one of the paper's; choose one of {variant_names(True)}")
+    table = values()[key]
     if dataset not in table:
         raise ValueError(f"the paper has no {variant} row for {dataset!r}; rows: {sorted(table)}")
     return dict(table[dataset])
@@ -49,7 +47,10 @@ def fig2_points():
 
     path = PAPER_DIR / "fig2_pareto_points.csv"
     df = pd.read_csv(path, comment="#")
-    unknown = set(df["dataset"]) - set(FIG2_DATASET) | set(df["variant"]) - set(FIG2_VARIANT)
+    # the file names datasets and variants by their labels
+    datasets = {dataset_spec(n).label: n for n in DATASETS}
+    variants = {variant_spec(n).label: n for n in variant_names(paper_only=True)}
+    unknown = set(df["dataset"]) - set(datasets) | set(df["variant"]) - set(variants)
     if unknown:
         raise ValueError(f"{path}: unexpected dataset/variant names {sorted(unknown)}")
-    return df.assign(dataset=df["dataset"].map(FIG2_DATASET), variant=df["variant"].map(FIG2_VARIANT))
+    return df.assign(dataset=df["dataset"].map(datasets), variant=df["variant"].map(variants))

@@ -10,11 +10,14 @@ import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from qallegro.paths import REPO_ROOT
 
 PathLike = str | os.PathLike
 _UMASK = os.umask(0)
@@ -54,6 +57,8 @@ def atomic_write_yaml(path: PathLike, obj: Any) -> Path:
 def _json_default(o: Any) -> Any:
     if hasattr(o, "tolist"):
         return o.tolist()
+    if isinstance(o, Mapping):  # a record (qallegro.records) or a registry view
+        return dict(o)
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
@@ -126,7 +131,7 @@ def get_logger(name: str = "qallegro", logfile: PathLike | None = None) -> loggi
 
 
 def git_commit(root: PathLike | None = None) -> str | None:
-    root = Path(root or Path(__file__).resolve().parents[2])
+    root = Path(root or REPO_ROOT)
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=5, check=True)
@@ -179,3 +184,19 @@ def package_versions(names: tuple[str, ...] = ("qallegro", "torch", "e3nn", "pen
 def environment_record() -> dict[str, Any]:
     """Everything saved beside a result: versions, git commit, hardware."""
     return {"versions": package_versions(), "git_commit": git_commit(), "hardware": hardware_info()}
+
+
+class FieldView(Mapping[str, Any]):
+    """A read-only mapping name -> one attribute of each entry of a registry dict, always current."""
+
+    def __init__(self, registry: Mapping[str, Any], attr: str) -> None:
+        self._registry, self._attr = registry, attr
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self._registry[name], self._attr)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._registry))
+
+    def __len__(self) -> int:
+        return len(self._registry)

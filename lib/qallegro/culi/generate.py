@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -33,15 +32,15 @@ from qallegro.culi import structures as st
 from qallegro.culi.interfaces import build_interface
 from qallegro.culi.labelers import Labeler, LabelError, SevenNetLabeler, get_labeler
 from qallegro.culi.md import Frame, MeltQuench, melt_quench, relax, sample_steps
+from qallegro.paths import CULI_DATASET_FILE as DATASET_FILE
+from qallegro.paths import CULI_PROVENANCE_FILE as PROVENANCE_FILE
+from qallegro.paths import CULI_SPLITS_FILE as SPLITS_FILE
+from qallegro.paths import culi_dir
 from qallegro.scales import check_scale
 from qallegro.utils import atomic_write_json, atomic_write_text, config_hash, get_logger, sha256_file
 
 CATEGORIES = ("slab", "surface_vacancy", "supercell_vacancy", "adatom", "md")
 FORMAT = 1
-DATASET_FILE = "culi.extxyz"
-SPLITS_FILE = "splits.json"
-PROVENANCE_FILE = "provenance.json"
-REPO_ROOT = Path(__file__).resolve().parents[3]
 # a generated folder ignores itself in git (the dataset is never committed); only provenance.json may be
 GITIGNORE = "# written by `qallegro culi generate`: the dataset is never committed\n*\n!.gitignore\n!provenance.json\n"
 
@@ -50,15 +49,9 @@ class SettingsMismatch(RuntimeError):
     """An existing dataset folder was generated with other settings; appending would mix them."""
 
 
-def results_root() -> Path:
-    env = os.environ.get("QALLEGRO_RESULTS")
-    return Path(env).expanduser() if env else REPO_ROOT / "results"
-
-
 def default_dir(scale: str, labeler: str = "sevenn") -> Path:
     """`<results>/<scale>/culi` (SevenNet-0 labels) or `<results>/<scale>/culi-<labeler>`."""
-    name = "culi" if labeler == "sevenn" else f"culi-{labeler}"
-    return results_root() / check_scale(scale) / name
+    return culi_dir(check_scale(scale), labeler)
 
 
 @dataclass

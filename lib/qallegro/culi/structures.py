@@ -40,13 +40,6 @@ def miller_label(hkl: tuple[int, int, int]) -> str:
     return "(" + "".join(str(int(i)) for i in hkl) + ")"
 
 
-def parse_miller(label: str) -> tuple[int, int, int]:
-    digits = label.strip("()")
-    if len(digits) != 3 or not digits.isdigit():
-        raise ValueError(f"not a Miller label of single digits: {label!r}")
-    return (int(digits[0]), int(digits[1]), int(digits[2]))
-
-
 @cache
 def miller_indices(element: str, max_index: int = 3) -> tuple[tuple[int, int, int], ...]:
     """pymatgen's symmetrically distinct Miller indices of the conventional cubic cell (13 for max_index=3)."""

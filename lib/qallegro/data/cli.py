@@ -7,19 +7,6 @@ import json
 import sys
 from typing import Any
 
-UNITS = {
-    "rmd17": {
-        "positions": "Å",
-        "energy": "eV (total; files in kcal/mol x 0.0433641153)",
-        "forces": "eV/Å (files in kcal/mol/Å)",
-    },
-    "qm9": {
-        "positions": "Å",
-        "energy": "eV (U0 total by default; files in Hartree x 27.211386245988)",
-        "forces": "none (QM9 geometries are minima; no forces published)",
-    },
-}
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -114,7 +101,13 @@ def describe(name: str, data_dir: str | None = None) -> dict[str, Any]:
 
     if name not in DATASETS:
         raise UnknownDatasetError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
-    out: dict[str, Any] = {"name": name, "description": DATASETS[name]}
+    spec = DATASETS[name]
+    out: dict[str, Any] = {
+        "name": name, "label": spec.label, "description": spec.description,
+        "units": {**spec.units, **({} if spec.has_forces else {"forces": "none"}), "source": spec.source_units},
+        "periodic": spec.periodic, "splits": spec.split_rule,
+        **({"split groups": f"info[{spec.group_key!r}]"} if spec.group_key else {}),
+    }
     if name.startswith("rmd17-"):
         from qallegro.data.rmd17 import read_rmd17_npz
         from qallegro.data.splits import RMD17_N_VAL
@@ -128,7 +121,6 @@ def describe(name: str, data_dir: str | None = None) -> dict[str, Any]:
             "test": len(test["E"]),
         }
         out["atoms per structure"] = len(train["Z"])
-        out["units"] = UNITS["rmd17"]
     elif name == "qm9":
         from qallegro.data.qm9 import DEFAULT_N_TRAIN, DEFAULT_N_VAL, qm9_table
 
@@ -141,7 +133,6 @@ def describe(name: str, data_dir: str | None = None) -> dict[str, Any]:
             "val": DEFAULT_N_VAL,
             "test": n - DEFAULT_N_TRAIN - DEFAULT_N_VAL,
         }
-        out["units"] = UNITS["qm9"]
     out["files"] = {
         r["name"]: f"{r['status']}: {r['path']}"
         for r in verify_report(name, data_dir)

@@ -22,17 +22,14 @@ from qallegro.data.errors import (
 )
 from qallegro.data.frames import first_frames
 from qallegro.data.splits import check_int, check_split
+from qallegro.paths import CULI_DATASET_FILE as DATASET_FILE
+from qallegro.paths import CULI_SPLITS_FILE as SPLITS_FILE
+from qallegro.paths import culi_dir
 from qallegro.scales import check_scale
-
-DATASET_FILE = "culi.extxyz"
-SPLITS_FILE = "splits.json"
-PROVENANCE_FILE = "provenance.json"
 
 
 def _default_folder(scale: str, labeler: str) -> Path:
-    from qallegro.culi.generate import default_dir
-
-    return default_dir(scale, labeler)
+    return culi_dir(scale, labeler)
 
 
 def dataset_folder(data_dir: str | os.PathLike | None = None, scale: str = "quick", labeler: str = "sevenn") -> Path:

@@ -53,7 +53,6 @@ from qallegro.utils import atomic_write_bytes, atomic_write_text
 ROUTES = ("auto", "npz", "qm9pack", "xyz")
 TARGETS = (*ENERGY_KEYS, *(f"{k}_atomization" for k in ENERGY_KEYS))
 N_QM9_TOTAL = 133885
-N_QM9_CHARACTERIZED = 130831
 DEFAULT_N_TRAIN = 110000
 DEFAULT_N_VAL = 10000
 XYZ_FOLDER = "qm9/dsgdb9nsd.xyz"

@@ -27,9 +27,9 @@ from qallegro.data.errors import (
     MissingDataError,
     UnknownDatasetError,
 )
+from qallegro.paths import REPO_ROOT
 from qallegro.utils import atomic_write_text, get_logger, sha256_file
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 RMD17_COMMIT = "4f6bb0a186822c90d47cd98b7a27991fe0b3173b"
 _RMD17_RAW = f"https://raw.githubusercontent.com/andersx/rmd17-npz/{RMD17_COMMIT}/rmd17-npz"
 _FIGSHARE = "https://ndownloader.figshare.com/files"

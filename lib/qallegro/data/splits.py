@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from qallegro.data.errors import CorruptFileError, DataOptionError, InvalidDataError
-from qallegro.data.registry import REPO_ROOT, cache_dir
+from qallegro.data.registry import cache_dir
+from qallegro.paths import REPO_ROOT
 from qallegro.utils import atomic_write_bytes, atomic_write_json
 
 SPLITS = ("train", "val", "test")

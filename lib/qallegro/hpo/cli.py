@@ -9,9 +9,11 @@ import signal
 import sys
 from typing import Any
 
+from qallegro.data.datasets import DATASETS
+from qallegro.models.variants import variant_names
 from qallegro.scales import SCALES
 
-DATASETS_HELP = "dataset name (rmd17-aspirin, rmd17-benzene, qm9, culi)"
+DATASETS_HELP = f"dataset name ({', '.join(DATASETS)})"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="create or resume a study and work on it until it has its trials; "
                                    "then write the Pareto front, hypervolume, chosen configs and plots")
     p.add_argument("--dataset", required=True, help=DATASETS_HELP)
-    p.add_argument("--variant", choices=("allegro", "mlp", "qdi"), default="allegro")
+    p.add_argument("--variant", choices=variant_names(), default="allegro")
     p.add_argument("--sampler", choices=("nsga2", "tpe", "gp", "random", "samo-cobra"), default="nsga2")
     common(p)
     p.add_argument("--trials", type=int, help="target number of COMPLETE trials (default: the scale preset)")
@@ -77,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="hypervolume vs trials of several samplers and seeds (equal budget)")
     p.add_argument("--scale", choices=SCALES, default="quick")
     p.add_argument("--dataset", help=DATASETS_HELP + " (default: preset)")
-    p.add_argument("--variant", choices=("allegro", "mlp", "qdi"))
+    p.add_argument("--variant", choices=variant_names())
     p.add_argument("--samplers", nargs="+")
     p.add_argument("--seeds", nargs="+", type=int)
     p.add_argument("--trials", type=int)
@@ -86,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_compare)
 
     p = sub.add_parser("space", help="print the search space of a variant (after preset and file)")
-    p.add_argument("--variant", choices=("allegro", "mlp", "qdi"), default="allegro")
+    p.add_argument("--variant", choices=variant_names(), default="allegro")
     p.add_argument("--scale", choices=SCALES)
     p.add_argument("--space", metavar="FILE")
     p.set_defaults(func=_space)

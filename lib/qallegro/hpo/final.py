@@ -15,6 +15,7 @@ from typing import Any
 
 from qallegro.hpo import space as space_mod
 from qallegro.hpo.objective import measure_inference, objective_names, trial_config
+from qallegro.hpo.records import FinalRecord, HpoSettings
 from qallegro.hpo.report import choose, trials_frame
 from qallegro.utils import atomic_write_json
 
@@ -31,9 +32,9 @@ def chosen_config(op, choice: str = "lowest_error") -> dict[str, Any]:
     return choose(df, op.space, op.spec.dataset)[choice]
 
 
-def _train_and_record(dataset: str, variant: str, scale: str, overrides: dict[str, Any], settings: dict[str, Any],
+def _train_and_record(dataset: str, variant: str, scale: str, overrides: dict[str, Any], settings: HpoSettings,
                       run_dir: Path, summary: Path, record: dict[str, Any], threads: int | None,
-                      progress: bool) -> dict[str, Any]:
+                      progress: bool) -> FinalRecord:
     from qallegro.training import load_run, train
 
     cfg = trial_config(dataset, variant, scale, overrides, settings, threads, final=True)
@@ -41,18 +42,19 @@ def _train_and_record(dataset: str, variant: str, scale: str, overrides: dict[st
     model = load_run(run_dir)
     timing = measure_inference(model, dataset, settings, int(cfg.get("threads") or 1),
                                cfg.get("dataset_options"))
-    out = {**record, "dataset": dataset, "variant": variant, "scale": scale, "config": overrides,
-           "run_dir": str(run_dir), "epochs_csv": str(run_dir / "epochs.csv"),
-           "val_f_mae": result["val_f_mae"], "val_e_mae": result["val_e_mae"], "val": result.get("val"),
-           "test": result.get("test"), "epochs": result.get("epochs"), "wall_s": result.get("wall_s"),
-           "inference_total_s": timing["total_s"], "inference_n_structures": timing["n_structures"],
-           "objectives": list(objective_names(dataset))}
-    atomic_write_json(summary, out)
+    out = FinalRecord.from_json(
+        {**record, "dataset": dataset, "variant": variant, "scale": scale, "config": overrides,
+         "run_dir": str(run_dir), "epochs_csv": str(run_dir / "epochs.csv"), "val_f_mae": result.val_f_mae,
+         "val_e_mae": result.val_e_mae, "val": result.val, "test": result.test, "epochs": result.epochs,
+         "wall_s": result.wall_s, "inference_total_s": timing["total_s"],
+         "inference_n_structures": timing["n_structures"], "objectives": list(objective_names(dataset))},
+        str(summary))
+    atomic_write_json(summary, out.to_json())
     return out
 
 
 def final_train(op, choice: str = "lowest_error", threads: int | None = None, progress: bool = True
-                ) -> dict[str, Any]:
+                ) -> FinalRecord:
     """Train `op`'s chosen configuration at the full budget into `<study>/final-trial-<number>/` (shared when
     two choices pick the same trial); the summary goes to `<study>/final-<choice>.json`. Resumable: a finished
     run is not repeated."""
@@ -88,7 +90,7 @@ def transfer_config(qdi_op, allegro_op, choice: str = "lowest_error") -> tuple[d
 
 
 def transfer_train(qdi_op, allegro_op, choice: str = "lowest_error", threads: int | None = None,
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True) -> FinalRecord:
     """Train the transferred Allegro+QDI model on `allegro_op`'s dataset at the full budget, into
     `results/<scale>/hpo/transfer-<dataset>-qdi/` (summary in `transfer-<dataset>-qdi.json`)."""
     overrides, provenance = transfer_config(qdi_op, allegro_op, choice)

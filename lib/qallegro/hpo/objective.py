@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qallegro.hpo.records import HpoSettings, hpo_settings
+
 DEFAULT_OBJECTIVE = "qallegro.hpo.objective:train_objective"
-ENERGY_ONLY_DATASETS = ("qm9",)
 
 
 @dataclass
@@ -30,7 +31,7 @@ class TrialContext:
     scale: str
     trial_dir: Path          # the trial's own folder (its training run lives here; a retry resumes it)
     trial_number: int        # the number of the first attempt
-    settings: dict[str, Any]  # `presets/hpo.yaml[scale]`
+    settings: HpoSettings     # `presets/hpo.yaml[scale]` with the study's overrides
     threads: int = 1
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("qallegro.hpo"))
 
@@ -47,8 +48,11 @@ Objective = Callable[[dict[str, Any], TrialContext], TrialResult]
 
 
 def objective_names(dataset: str) -> tuple[str, str]:
-    """Names of the two objectives: the validation error metric and the inference time."""
-    return ("val_e_mae" if dataset in ENERGY_ONLY_DATASETS else "val_f_mae", "inference_total_s")
+    """Names of the two objectives: the validation error metric (energies where the dataset has no forces, as
+    for QM9 in the paper) and the inference time."""
+    from qallegro.data import dataset_spec
+
+    return ("val_f_mae" if dataset_spec(dataset).has_forces else "val_e_mae", "inference_total_s")
 
 
 def load_objective(spec: str = DEFAULT_OBJECTIVE) -> Objective:
@@ -65,14 +69,13 @@ def load_objective(spec: str = DEFAULT_OBJECTIVE) -> Objective:
     return fn
 
 
-def trial_config(dataset: str, variant: str, scale: str, overrides: dict[str, Any], settings: dict[str, Any],
+def trial_config(dataset: str, variant: str, scale: str, overrides: dict[str, Any], settings: Mapping[str, Any],
                  threads: int | None = None, final: bool = False) -> dict[str, Any]:
     """The training config of a trial: training defaults at `scale` <- the HPO budget (`trial_overrides`, then
     `trial_overrides_by_dataset[dataset]`; or `final_overrides` when `final`) <- the trial's parameters."""
     from qallegro.training import resolve_config
 
-    key = "final_overrides" if final else "trial_overrides"
-    budget = {**(settings.get(key) or {}), **((settings.get(f"{key}_by_dataset") or {}).get(dataset) or {})}
+    budget = hpo_settings(settings).budget(dataset, final)
     extra = {"threads": threads} if threads else {}
     return resolve_config(dataset, variant, scale, overrides={**budget, **overrides, **extra})
 
@@ -101,7 +104,7 @@ def test_structures(dataset: str, max_structures: int | None, options: dict[str,
     return _TEST_CACHE[key]
 
 
-def measure_inference(model, dataset: str, settings: dict[str, Any], threads: int,
+def measure_inference(model, dataset: str, settings: Mapping[str, Any], threads: int,
                       options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Total inference time (energies and forces) of `model` over the test set, through
     `qallegro.timing.inference_time`; `settings["timing"]` gives max_structures (null: the whole test split),
@@ -110,11 +113,10 @@ def measure_inference(model, dataset: str, settings: dict[str, Any], threads: in
     as the training run's). Neighbour lists are not timed (see `qallegro.timing`)."""
     from qallegro.timing import inference_time
 
-    timing = dict(settings.get("timing") or {})
-    atoms = test_structures(dataset, timing.get("max_structures"), options)
-    return inference_time(model, atoms, batch_size=int(timing.get("batch_size", 1)),
-                          repeats=int(timing.get("repeats", 3)), warmup=int(timing.get("warmup", 1)),
-                          threads=threads, clock=str(timing.get("clock", "wall")), flops=bool(timing.get("flops")))
+    timing = hpo_settings(settings).timing
+    atoms = test_structures(dataset, timing.max_structures, options)
+    return inference_time(model, atoms, batch_size=timing.batch_size, repeats=timing.repeats, warmup=timing.warmup,
+                          threads=threads, clock=timing.clock, flops=timing.flops)
 
 
 def train_objective(overrides: dict[str, Any], ctx: TrialContext) -> TrialResult:

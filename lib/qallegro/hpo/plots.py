@@ -1,6 +1,7 @@
 """Seaborn plots of studies; every function returns a matplotlib Figure (the book calls them).
 
-Colours follow the paper's Fig. 2: Allegro dark red, Allegro+MLP green, Allegro+QDI blue.
+Colours follow the paper's Fig. 2: Allegro dark red, Allegro+MLP green, Allegro+QDI blue (each variant's spec in
+`qallegro.models.variants` holds its label and colour).
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from qallegro.hpo.objective import objective_names
+from qallegro.models.variants import VARIANT_COLOURS, VARIANT_LABELS
 
-COLOURS = {"allegro": "#800000", "mlp": "#008033", "qdi": "#1f4e9c"}
-LABELS = {"allegro": "Allegro", "mlp": "Allegro+MLP", "qdi": "Allegro+QDI"}
+COLOURS = VARIANT_COLOURS  # name -> colour of every registered variant (the variant registry's)
 AXIS = {"val_f_mae": "validation force MAE (eV/Å)", "val_e_mae": "validation energy MAE (eV/atom)",
         "inference_total_s": "total inference time on the test set (s)"}
 
@@ -57,7 +58,7 @@ def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None 
     fig = ax.figure
     colour = COLOURS.get(variant, "black")
     sns.scatterplot(data=done, x=err, y=tim, ax=ax, color=colour, alpha=0.35, s=30,
-                    label=f"{LABELS.get(variant, variant)}: trials (this run)")
+                    label=f"{VARIANT_LABELS.get(variant, variant)}: trials (this run)")
     front = done[done["pareto"]].sort_values(err)
     ax.step(front[err], front[tim], where="post", color=colour, lw=1.5)
     sns.scatterplot(data=front, x=err, y=tim, ax=ax, color=colour, s=60, marker="o", edgecolor="black",
@@ -70,7 +71,7 @@ def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None 
         for var, grp in pts.groupby("variant"):
             grp = grp.sort_values("val_mae")
             ax.plot(grp["val_mae"], grp["inference_time_s"], ls="--", lw=1, color=COLOURS.get(var, "grey"),
-                    marker="s", mfc="none", label=f"paper Fig. 2: {LABELS.get(var, var)} (T4)")
+                    marker="s", mfc="none", label=f"paper Fig. 2: {VARIANT_LABELS.get(var, var)} (T4)")
     log_axis(ax, "x")
     log_axis(ax, "y")
     ax.set_xlabel(AXIS.get(err, err))

@@ -84,10 +84,18 @@ def _plain(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
 
 
+def counts(study) -> dict[str, int]:
+    """Number of trials per state name (of an `optuna.Study`)."""
+    from optuna.trial import TrialState
+
+    out = {s.name: 0 for s in TrialState}
+    for t in study.get_trials(deepcopy=False):
+        out[t.state.name] += 1
+    return out
+
+
 def write_results(op, plots: bool = True) -> dict[str, Path]:
     """Write the study's results (see the module docstring); returns the written paths."""
-    from qallegro.hpo.study import counts
-
     folder: Path = op.folder
     folder.mkdir(parents=True, exist_ok=True)
     ds = op.spec.dataset

@@ -12,7 +12,8 @@ Ranges can be narrowed by the scale preset (`presets/hpo.yaml`, key `space`) and
     final_mlp_h1: {low: 8, high: 256}       # widths are given as widths (powers of two)
     num_layers: {fixed: 2}                  # take it out of the search, pin the value
 
-A file may also be split by variant (`allegro: {...}`, `mlp: {...}`, `qdi: {...}`).
+A file may also be split by variant (`allegro: {...}`, `mlp: {...}`, `qdi: {...}`). The head's parameters of each
+variant come from its spec in the variant registry (`qallegro.models.variants`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from typing import Any
 
 import yaml
 
-VARIANTS = ("allegro", "mlp", "qdi")
-KINDS = ("float", "int", "pow2")
+from qallegro.models.variants import VARIANTS, variant_spec
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def _p(name: str, key: str, kind: str, low: float, high: float, log: bool = Fals
     return Param(name, key, kind, low, high, log, index)
 
 
-# the six Allegro parameters shared by every variant
+# the six Allegro parameters shared by every variant (each variant's spec adds its head's, `_extra`)
 _ALLEGRO = (
     _p("r_max", "r_max", "float", 5.0, 12.0),
     _p("PolynomialCutoff_p", "PolynomialCutoff_p", "float", 5.0, 12.0),
@@ -92,19 +92,13 @@ _ALLEGRO = (
     _p("edge_mlp_width", "edge_eng_mlp_latent_dimensions", "pow2", 4, 128, index=0),
     _p("learning_rate", "learning_rate", "float", 9e-4, 6e-3, log=True),
 )
-_EXTRA = {
-    "allegro": (),
-    "mlp": (
-        _p("k", "edge_eng_mlp_output_dim", "pow2", 4, 128),
-        _p("final_mlp_h1", "final_mlp_latent_dimensions", "pow2", 4, 1024, index=0),
-        _p("final_mlp_h2", "final_mlp_latent_dimensions", "pow2", 4, 1024, index=1),
-    ),
-    "qdi": (
-        _p("qdi_input_features", "edge_eng_mlp_output_dim", "int", 4, 24),
-        _p("qdi_depth", "qdi_depth", "int", 1, 4),
-        _p("qdi_fc_dim", "qdi_fc_dim", "pow2", 4, 1024),
-    ),
-}
+
+
+def _extra(variant: str) -> tuple[Param, ...]:
+    """The head's parameters of `variant` (its registry spec's `search`)."""
+    return tuple(_p(*r) for r in variant_spec(variant).search)
+
+
 # parameters specific to the QDI head (transferred from Cu-Li in the paper)
 QDI_SPECIFIC = ("qdi_input_features", "qdi_depth", "qdi_fc_dim")
 # the names of `qallegro.paper.best_hyperparameters` (Tables 1-3) for each parameter
@@ -201,9 +195,7 @@ class SearchSpace:
 
 def default_space(variant: str) -> SearchSpace:
     """The paper's search space of `variant` (6, 9 or 9 parameters) with the inferred ranges."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
-    return SearchSpace(variant, _ALLEGRO + _EXTRA[variant], ("defaults (NOTES §5.3)",))
+    return SearchSpace(variant, _ALLEGRO + _extra(variant), ("defaults (NOTES §5.3)",))
 
 
 def _apply(space: SearchSpace, spec: Mapping[str, Any], source: str) -> SearchSpace:
@@ -212,7 +204,7 @@ def _apply(space: SearchSpace, spec: Mapping[str, Any], source: str) -> SearchSp
     if set(spec) and set(spec) <= set(VARIANTS):
         spec = spec.get(space.variant) or {}
     names = {p.name for p in space.params}
-    everywhere = {p.name for v in VARIANTS for p in _ALLEGRO + _EXTRA[v]}
+    everywhere = {p.name for v in VARIANTS for p in _ALLEGRO + _extra(v)}
     params = list(space.params)
     for name, change in spec.items():
         if name in everywhere - names:

@@ -34,17 +34,14 @@ from threadpoolctl import threadpool_limits
 from qallegro import scales
 from qallegro.hpo import space as space_mod
 from qallegro.hpo.objective import DEFAULT_OBJECTIVE, TrialContext, load_objective, objective_names
+from qallegro.hpo.records import HpoSettings, hpo_settings
+from qallegro.hpo.report import counts, write_results
 from qallegro.hpo.samplers import SAMPLERS, make_sampler
 from qallegro.hpo.storage import HeartbeatThread, RetryOnce, StudyStorage, open_storage, original_number
+from qallegro.paths import results_root
 from qallegro.utils import atomic_write_json, environment_record, get_logger
 
 ATTR = "qallegro"
-
-
-def results_root() -> Path:
-    """`$QALLEGRO_RESULTS`, else `<repo>/results`."""
-    env = os.environ.get("QALLEGRO_RESULTS")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "results"
 
 
 @dataclass
@@ -67,8 +64,7 @@ class StudySpec:
 
     def __post_init__(self) -> None:
         scales.check_scale(self.scale)
-        if self.variant not in space_mod.VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r}; choose one of {space_mod.VARIANTS}")
+        space_mod.variant_spec(self.variant)  # ValueError listing the known variants
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if self.name is None:
@@ -88,7 +84,7 @@ class OpenStudy:
     storage: StudyStorage
     spec: StudySpec
     space: space_mod.SearchSpace
-    settings: dict[str, Any]
+    settings: HpoSettings
     target: int
     folder: Path
 
@@ -97,7 +93,7 @@ class OpenStudy:
         return self.study.study_name
 
 
-def _settings(scale: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def _settings(scale: str, overrides: dict[str, Any] | None = None) -> HpoSettings:
     """The scale's HPO preset (`presets/hpo.yaml`) with a study's overrides (mappings are updated, one level)."""
     settings = scales.settings("hpo", scale)
     for key, value in (overrides or {}).items():
@@ -105,14 +101,12 @@ def _settings(scale: str, overrides: dict[str, Any] | None = None) -> dict[str, 
             settings[key] = {**settings[key], **value}
         else:
             settings[key] = value
-    settings.setdefault("heartbeat", {})
-    return settings
+    return hpo_settings(settings, f"presets/hpo.yaml[{scale}] with the study's settings")
 
 
-def _open(url: str, settings: dict[str, Any]) -> StudyStorage:
+def _open(url: str, settings: HpoSettings) -> StudyStorage:
     hb = settings["heartbeat"]
-    return open_storage(url, int(hb.get("interval", 60)), int(hb.get("grace_period", 180)),
-                        int(hb.get("max_retry", 1)))
+    return open_storage(url, hb.interval, hb.grace_period, hb.max_retry)
 
 
 def _sampler(spec: StudySpec, space: space_mod.SearchSpace, settings: dict[str, Any], worker_index: int):
@@ -226,14 +220,6 @@ def study_log(folder: Path) -> Iterator[logging.Logger]:
                 h.close()
 
 
-def counts(study: optuna.Study) -> dict[str, int]:
-    """Number of trials per state name."""
-    out = {s.name: 0 for s in TrialState}
-    for t in study.get_trials(deepcopy=False):
-        out[t.state.name] += 1
-    return out
-
-
 def requeue_interrupted(study: optuna.Study, max_retry: int = 1) -> list[int]:
     """Retry (once) the trials failed by Ctrl-C/SIGTERM that have not been retried yet; returns their numbers."""
     trials = study.get_trials(deepcopy=False)
@@ -269,10 +255,9 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
     from tqdm.auto import tqdm
 
     objective = load_objective(op.spec.objective)
-    hb = op.settings.get("heartbeat") or {}
-    interval = float(hb.get("interval", 60))
-    poll_s = float(poll_s if poll_s is not None else hb.get("poll", max(1.0, interval)))
-    max_failures = int(op.settings.get("max_consecutive_failures", 3))
+    hb = op.settings.heartbeat
+    poll_s = float(poll_s if poll_s is not None else hb.poll if hb.poll is not None else max(1.0, hb.interval))
+    max_failures = op.settings.max_consecutive_failures
     worker = f"{socket.gethostname()}:{os.getpid()}"
     with op.storage.claim(op.name):
         attrs = op.study._storage.get_study_system_attrs(op.study._study_id)
@@ -306,7 +291,7 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
             if trial is None:
                 time.sleep(poll_s)  # the remaining trials are running elsewhere; wait in case one dies
                 continue
-            ok = _run_trial(op, trial, objective, worker, threads, interval, log)
+            ok = _run_trial(op, trial, objective, worker, threads, hb.interval, log)
             if ok:
                 summary.completed += 1
                 failures_in_row = 0
@@ -376,8 +361,6 @@ def run(spec: StudySpec | None = None, *, threads: int = 1, progress: bool = Tru
     `run(dataset="rmd17-benzene", variant="mlp", sampler="nsga2", scale="smoke")` is what `qallegro hpo run`
     does. Returns `study` (an `OpenStudy`), `summary` (this worker's counts) and `paths` (the written files).
     """
-    from qallegro.hpo.report import write_results
-
     spec = spec or StudySpec(**fields)
     op = create_or_resume(spec)
     summary = run_worker(op, threads=threads, progress=progress)

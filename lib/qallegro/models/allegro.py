@@ -13,11 +13,12 @@ from torch import nn
 from qallegro.models.basis import BesselBasis, NormalizedBasis, polynomial_cutoff
 from qallegro.models.mlp import ScalarMLP
 from qallegro.models.tensor_product import (
+    AtomCentredProduct,
     ChannelPathLinear,
-    ChannelwiseTensorProduct,
     centre_slots,
     layer_irreps,
     sh_irreps,
+    tensor_product,
 )
 
 
@@ -44,9 +45,12 @@ class AllegroBody(nn.Module):
     centre's environment (summed over neighbours, times 1/sqrt(avg_num_neighbors)); per layer a weightless
     channel-wise tensor product, a channel/path mixing linear layer, and a ResNet latent update fed with the
     tensor product's scalars, with u(r) multiplied into every latent.
+
+    Each layer's tensor product is built in one form (`tensor_product`); `fused` builds the forms a loop-fusing
+    compiler runs best (`qallegro.models.compile` traces such a twin of the eager model).
     """
 
-    def __init__(self, cfg: dict[str, Any], num_species: int) -> None:
+    def __init__(self, cfg: dict[str, Any], num_species: int, fused: bool = False) -> None:
         super().__init__()
         self.r_max = float(cfg["r_max"])
         self.p = float(cfg["PolynomialCutoff_p"])
@@ -87,7 +91,7 @@ class AllegroBody(nn.Module):
         for layer, irr in enumerate(self.layers_irreps):
             first = 2 * env_out if layer == 0 else env_out
             self.env_embed.append(mlp("env_embed_mlp", self.latent_dim, first))
-            tp = ChannelwiseTensorProduct(irr, self.irreps_sh)
+            tp = tensor_product(irr, self.irreps_sh, first=layer == 0, fused=fused)
             self.tps.append(tp)
             if layer < self.num_layers - 1:  # the last layer's tensor output is never used: scalars only
                 self.linears.append(ChannelPathLinear(tp, irr.irreps_out, self.u, self.u))
@@ -108,7 +112,7 @@ class AllegroBody(nn.Module):
     @property
     def needs_centre_slots(self) -> bool:
         """Whether a layer uses the atom-centred tensor product (any layer but the first and the last)."""
-        return any(not tp.diagonal for tp in self.tps[1:])
+        return any(isinstance(tp, AtomCentredProduct) for tp in self.tps)
 
     def forward(self, types: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor,
                 nmax: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,7 +132,7 @@ class AllegroBody(nn.Module):
         # the env-embedding outputs come (irrep, channel)-ordered, so that tensor features are channels last
         w_feat, w = self.env_embed[0](h, self.env_order_first).split(self.u * n_sh, dim=-1)
         a = w_feat.view(n_edges, n_sh, self.u)  # the initial features w_feat (x) Y stay in rank-1 form
-        feats = None
+        feats = a  # the tensor features: layer 0 reads them in rank-1 form (a and Y), later layers mixed
         slots = centre_slots(center, n_atoms, nmax) if self.needs_centre_slots else None
         coeffs = torch.sigmoid(self.resnet_params)
         for layer in range(self.num_layers):
@@ -137,15 +141,16 @@ class AllegroBody(nn.Module):
             env = env.index_add(0, center, env_edge)  # [N, d_sh, u], the centre's environment
             tp = self.tps[layer]
             n0 = tp.n_scalar  # the 0e block comes first
-            if feats is None:
-                blocks = tp.forward_rank1(a, sh, env.index_select(0, center))
-            elif tp.diagonal:
-                blocks = [tp.forward_diagonal(feats, env.index_select(0, center))]
+            if layer == 0:
+                out = tp(feats, sh, env.index_select(0, center))
+            elif isinstance(tp, AtomCentredProduct):
+                out = tp(feats, env, slots)
             else:
-                blocks = tp.forward_atom_centred(feats, env, slots)
-            if tp.diagonal:  # (the last layer) scalars only, already [E, u * n0] in (channel, path) order
-                scalars = blocks[0]
+                out = tp(feats, env.index_select(0, center))
+            if tp.scalars_only:  # (the last layer) already [E, u * n0] in (channel, path) order
+                scalars = out
             else:
+                blocks = out
                 scalars = blocks[0].transpose(1, 2).reshape(n_edges, self.u * n0)
             new_h = cut_ * self.latents[layer](torch.cat([h, scalars], dim=-1))
             if self.latent_resnet:

@@ -16,11 +16,12 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 FORMAT = "qallegro-model-1"
 
 
-def build_model(config: dict[str, Any], species: list[int]) -> AllegroPotential:
+def build_model(config: dict[str, Any], species: list[int], fused: bool = False) -> AllegroPotential:
     """A potential for `species` (atomic numbers) from a config with legacy Allegro keys (other keys ignored).
 
     Weights are initialised from `config["seed"]` without touching the global RNG; parameters and buffers use
-    `config["default_dtype"]` (energies are accumulated in float64).
+    `config["default_dtype"]` (energies are accumulated in float64). `fused`: the tensor products in the forms
+    the compiled models trace (`qallegro.models.compile`).
     """
     cfg = resolve_model_config(config)
     species = sorted(int(z) for z in species)
@@ -32,7 +33,7 @@ def build_model(config: dict[str, Any], species: list[int]) -> AllegroPotential:
         torch.manual_seed(int(cfg["seed"]))
         torch.set_default_dtype(dtype)
         try:
-            model = AllegroPotential(cfg, species)
+            model = AllegroPotential(cfg, species, fused)
         finally:
             torch.set_default_dtype(previous)
     return model.to(dtype)

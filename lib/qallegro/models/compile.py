@@ -25,7 +25,8 @@ The compiled models fall back to the eager model, logging the reason once, for a
 2 edges (0/1 shape specialisation), for a QDI head on the PennyLane or Lightning backend (not traceable),
 (frozen only) in training mode, and for a variant whose export or compilation fails (`failed` holds the reason;
 seen with torch 2.11's AOTInductor export on a GPU, benchmarks/README.md). Threads: inductor's kernels use the
-torch thread count at compile time.
+torch thread count at compile time. What is traced is the model's `fused_twin`: the same potential, sharing its
+parameters and buffers, with the tensor products built in their fused forms.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import torch
 from torch import nn
 
 from qallegro.data import graph as G
-from qallegro.models.tensor_product import fused_forms, neighbour_counts
+from qallegro.models.tensor_product import neighbour_counts
 
 log = logging.getLogger(__name__)
 
@@ -156,19 +157,40 @@ class _Compute(nn.Module):
         return {**self.model.compute(types.clamp_min(0), *args), "bad_species": bad}
 
 
-def _trace(model: nn.Module, fn: Callable, example: list[torch.Tensor]) -> torch.fx.GraphModule:
-    """`make_fx` of `fn` with symbolic sizes, the tensor products in their fused sparse forms (`fused`), which
-    inductor turns into faster kernels than the batched matrix products of the eager forms: for inference and for
-    training (aspirin, quick size, one thread: 31 vs 37 ms per compiled training step; benchmarks/README.md)."""
+def fused_twin(model: nn.Module) -> nn.Module:
+    """`model` (an `AllegroPotential`) built again with its tensor products in their fused forms, which inductor
+    turns into faster kernels than the batched matrix products of the eager forms, for inference and for training
+    (aspirin, quick size, one thread: 31 vs 37 ms per compiled training step; benchmarks/README.md). The twin
+    shares `model`'s parameters and buffers (`share_tensors`) and its training mode at creation."""
+    from qallegro.models.build import build_model
+
+    first = next(model.parameters())
+    twin = build_model(model.config, model.species, fused=True).to(device=first.device, dtype=first.dtype)
+    share_tensors(twin, model)
+    return twin.train(model.training)
+
+
+def share_tensors(twin: nn.Module, model: nn.Module) -> None:
+    """Point every parameter and buffer of `twin` that `model` has under the same name at `model`'s tensor."""
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        path, _, leaf = name.rpartition(".")
+        owner = twin.get_submodule(path)
+        if leaf in owner._parameters:
+            owner._parameters[leaf] = tensor
+        elif leaf in owner._buffers:
+            owner._buffers[leaf] = tensor
+
+
+def _trace(fn: Callable, example: list[torch.Tensor]) -> torch.fx.GraphModule:
+    """`make_fx` of `fn` (a function of a `fused_twin`) with symbolic sizes."""
     from torch.fx.experimental import _config as fx_config
     from torch.fx.experimental.proxy_tensor import make_fx
 
     duck = fx_config.use_duck_shape
     fx_config.use_duck_shape = False  # equal sizes must stay distinct symbols
     try:
-        with fused_forms(model):
-            return make_fx(fn, decomposition_table=_decompositions(), tracing_mode="symbolic",
-                           _allow_non_fake_inputs=True, _error_on_data_dependent_ops=True)(*example)
+        return make_fx(fn, decomposition_table=_decompositions(), tracing_mode="symbolic",
+                       _allow_non_fake_inputs=True, _error_on_data_dependent_ops=True)(*example)
     finally:
         fx_config.use_duck_shape = duck
 
@@ -257,14 +279,26 @@ class CompiledPotential(_CompiledBase):
 
     pad_single = True
 
+    def _twin(self) -> nn.Module:
+        """The fused twin, sharing the model's current tensors and mode (rebuilt when the model was cast or
+        moved: its own tables must follow)."""
+        first = next(self.model.parameters())
+        key, twin = self.__dict__.get("_fused", (None, None))  # not a submodule: its tensors are the model's
+        if key != (first.device, first.dtype):
+            twin = fused_twin(self.model)
+            self.__dict__["_fused"] = ((first.device, first.dtype), twin)
+        share_tensors(twin, self.model)
+        return twin.train(self.model.training)
+
     def _state(self) -> list[torch.Tensor]:
-        params = [p if self.model.training else p.detach() for p in self.model.parameters()]
-        return params + list(self.model.buffers())
+        twin = self._twin()
+        params = [p if self.model.training else p.detach() for p in twin.parameters()]
+        return params + list(twin.buffers())
 
     def _compile(self, variant: _Variant, graph: G.Graph) -> Callable:
-        names = [n for n, _ in self.model.named_parameters()] + [n for n, _ in self.model.named_buffers()]
-        traced = _trace(self.model, variant.function(self.model, names),
-                        variant.example(self.model, graph) + self._state())
+        twin = self._twin()
+        names = [n for n, _ in twin.named_parameters()] + [n for n, _ in twin.named_buffers()]
+        traced = _trace(variant.function(twin, names), variant.example(twin, graph) + self._state())
         return torch.compile(traced, dynamic=True, fullgraph=True)
 
     def _run(self, compiled: Callable, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -307,7 +341,7 @@ class FrozenPotential(_CompiledBase):
             p.requires_grad_(False)
         try:
             example = variant.example(model, graph)
-            traced = _trace(model, variant.function(model, None), example)
+            traced = _trace(variant.function(fused_twin(model), None), example)
             n_atoms = torch.export.Dim("n_atoms", min=2)
             n_edges = torch.export.Dim("n_edges", min=2)
             if variant.single:

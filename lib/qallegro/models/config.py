@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-VARIANTS = ("allegro", "mlp", "qdi")
+from qallegro.models.variants import VARIANTS
+
 PARITIES = ("o3_full", "o3_restricted", "so3")
 NONLINEARITIES = ("silu", "tanh", None)
 INITIALIZATIONS = ("uniform", "normal")
@@ -43,7 +44,8 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "edge_eng_mlp_latent_dimensions": [128],
     "edge_eng_mlp_nonlinearity": None,
     "edge_eng_mlp_initialization": "uniform",
-    "edge_eng_mlp_output_dim": None,  # k; None = 1 (allegro), 16 (mlp, as in the authors' code), 4 (qdi)
+    "edge_eng_mlp_output_dim": None,  # k; None = the variant's default: 1 (allegro), 16 (mlp, as in the authors'
+                                      # code), 4 (qdi)
     "final_mlp_latent_dimensions": [32, 32],
     "final_mlp_nonlinearity": "silu",
     "final_mlp_initialization": "uniform",
@@ -58,9 +60,6 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "default_dtype": "float32",
     "seed": 0,
 }
-
-_DEFAULT_K = {"allegro": 1, "mlp": 16, "qdi": 4}
-
 
 def _check(cond: bool, key: str, msg: str) -> None:
     if not cond:
@@ -78,7 +77,11 @@ def resolve_model_config(config: dict[str, Any]) -> dict[str, Any]:
     """Defaults overlaid with the model keys of `config`, validated. Non-model keys are ignored."""
     cfg = copy.deepcopy(MODEL_DEFAULTS)
     cfg.update({k: copy.deepcopy(v) for k, v in config.items() if k in MODEL_DEFAULTS})
-    _check(cfg["variant"] in VARIANTS, "variant", f"{cfg['variant']!r} not in {VARIANTS}")
+    _check(cfg["variant"] in VARIANTS, "variant", f"{cfg['variant']!r} not in {tuple(VARIANTS)}")
+    variant = VARIANTS[cfg["variant"]]
+    for key, value in variant.defaults.items():
+        if cfg[key] is None:
+            cfg[key] = value
     _check(float(cfg["r_max"]) > 0, "r_max", "must be positive")
     _check(int(cfg["num_basis"]) >= 1, "num_basis", "must be >= 1")
     _check(float(cfg["PolynomialCutoff_p"]) >= 2, "PolynomialCutoff_p", "must be >= 2")
@@ -96,12 +99,10 @@ def resolve_model_config(config: dict[str, Any]) -> dict[str, Any]:
                f"{cfg[f'{prefix}_nonlinearity']!r} not in {NONLINEARITIES}")
         _check(cfg[f"{prefix}_initialization"] in INITIALIZATIONS, f"{prefix}_initialization",
                f"{cfg[f'{prefix}_initialization']!r} not in {INITIALIZATIONS}")
-    if cfg["edge_eng_mlp_output_dim"] is None:
-        cfg["edge_eng_mlp_output_dim"] = _DEFAULT_K[cfg["variant"]]
     k = cfg["edge_eng_mlp_output_dim"]
     _check(isinstance(k, int) and k >= 1, "edge_eng_mlp_output_dim", f"must be a positive integer, got {k!r}")
-    _check(cfg["variant"] != "allegro" or k == 1, "edge_eng_mlp_output_dim",
-           "vanilla Allegro (variant: allegro) outputs one edge energy; use variant mlp or qdi for k > 1")
+    for key, value in variant.fixed.items():
+        _check(cfg[key] == value, key, f"variant {variant.name} ({variant.label}) needs {value}, got {cfg[key]!r}")
     _check(isinstance(cfg["qdi_n_qubits"], int) and 1 <= cfg["qdi_n_qubits"] <= 12, "qdi_n_qubits",
            "must be an integer in 1..12")
     _check(isinstance(cfg["qdi_depth"], int) and cfg["qdi_depth"] >= 1, "qdi_depth", "must be an integer >= 1")

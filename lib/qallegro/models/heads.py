@@ -7,11 +7,13 @@
   fully connected layer of width `qdi_fc_dim` (SiLU) -> 1, times the cutoff envelope u(r). The circuit maps a zero
   input to a non-zero output, so without the envelope the edge energy would jump when an edge crosses r_max.
 
-All heads see only invariant scalars, so the model stays E(3)-equivariant. Shapes: h [E, D], cut [E] -> [E].
+Each variant's factory is registered in `qallegro.models.variants`. All heads see only invariant scalars, so the
+model stays E(3)-equivariant. Shapes: h [E, D], cut [E] -> [E].
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -20,7 +22,7 @@ from torch import nn
 from qallegro.models.mlp import ScalarMLP
 
 
-def _mlp(cfg: dict[str, Any], prefix: str, in_dim: int, out_dim: int) -> ScalarMLP:
+def _mlp(cfg: Mapping[str, Any], prefix: str, in_dim: int, out_dim: int) -> ScalarMLP:
     return ScalarMLP(in_dim, list(cfg[f"{prefix}_latent_dimensions"]), out_dim, cfg[f"{prefix}_nonlinearity"],
                      cfg[f"{prefix}_initialization"])
 
@@ -53,19 +55,23 @@ class QDIHead(nn.Module):
         return self.fc(self.qdi(self.edge_eng(h))).squeeze(-1) * cut
 
 
-def make_head(cfg: dict[str, Any], latent_dim: int) -> nn.Module:
-    """The readout for `cfg["variant"]` on latents of width `latent_dim`."""
-    k = int(cfg["edge_eng_mlp_output_dim"])
-    edge_eng = _mlp(cfg, "edge_eng_mlp", latent_dim, k)
-    variant = cfg["variant"]
-    if variant == "allegro":
-        return EdgeEnergyHead(edge_eng)
-    if variant == "mlp":
-        return EdgeEnergyHead(edge_eng, _mlp(cfg, "final_mlp", k, 1))
-    if variant == "qdi":
-        from qallegro.quantum.layer import QDILayer
+def allegro_head(cfg: Mapping[str, Any], latent_dim: int) -> EdgeEnergyHead:
+    """Legacy Allegro: edge-energy MLP -> 1."""
+    return EdgeEnergyHead(_mlp(cfg, "edge_eng_mlp", latent_dim, int(cfg["edge_eng_mlp_output_dim"])))
 
-        qdi = QDILayer(k, n_qubits=int(cfg["qdi_n_qubits"]), depth=int(cfg["qdi_depth"]), backend=cfg["qdi_backend"])
-        fc = ScalarMLP(int(cfg["qdi_n_qubits"]), [int(cfg["qdi_fc_dim"])], 1, "silu", "uniform")
-        return QDIHead(edge_eng, qdi, fc)
-    raise ValueError(f"model config: variant: unknown {variant!r}")
+
+def mlp_head(cfg: Mapping[str, Any], latent_dim: int) -> EdgeEnergyHead:
+    """Allegro+MLP: edge-energy MLP -> k -> final MLP -> 1."""
+    k = int(cfg["edge_eng_mlp_output_dim"])
+    return EdgeEnergyHead(_mlp(cfg, "edge_eng_mlp", latent_dim, k), _mlp(cfg, "final_mlp", k, 1))
+
+
+def qdi_head(cfg: Mapping[str, Any], latent_dim: int) -> QDIHead:
+    """Allegro+QDI: edge-energy MLP -> k -> QDI layer -> FC(qdi_fc_dim) -> 1, times u(r)."""
+    from qallegro.quantum.layer import QDILayer
+
+    k = int(cfg["edge_eng_mlp_output_dim"])
+    edge_eng = _mlp(cfg, "edge_eng_mlp", latent_dim, k)  # built first: the order fixes the seeded initialisation
+    qdi = QDILayer(k, n_qubits=int(cfg["qdi_n_qubits"]), depth=int(cfg["qdi_depth"]), backend=cfg["qdi_backend"])
+    fc = ScalarMLP(int(cfg["qdi_n_qubits"]), [int(cfg["qdi_fc_dim"])], 1, "silu", "uniform")
+    return QDIHead(edge_eng, qdi, fc)

@@ -10,7 +10,7 @@ from torch import nn
 
 from qallegro.data import graph as G
 from qallegro.models.allegro import AllegroBody
-from qallegro.models.heads import make_head
+from qallegro.models.variants import make_head
 
 
 def _per_species(value: Any, n: int, key: str) -> torch.Tensor:
@@ -31,15 +31,16 @@ class AllegroPotential(nn.Module):
 
     `forward(graph, compute_forces=True, compute_stress=False)` returns a dict with `energy` [B], `atomic_energy`
     [N], and `forces` [N, 3] / `stress` [B, 3, 3] when asked. In training mode the derivatives keep their graph
-    (`create_graph=True`), so a force loss can be backpropagated.
+    (`create_graph=True`), so a force loss can be backpropagated. `fused`: the tensor products in the forms the
+    compiled models trace (`qallegro.models.compile.fused_twin`); the same numbers up to rounding.
     """
 
-    def __init__(self, cfg: dict[str, Any], species: list[int]) -> None:
+    def __init__(self, cfg: dict[str, Any], species: list[int], fused: bool = False) -> None:
         super().__init__()
         self.config = cfg
         self.species = list(species)
         n = len(species)
-        self.body = AllegroBody(cfg, n)
+        self.body = AllegroBody(cfg, n, fused)
         self.head = make_head(cfg, self.body.latent_dim)
         self.inv_sqrt_nbar = 1.0 / math.sqrt(float(cfg["avg_num_neighbors"]))
         type_of = torch.full((119,), -1, dtype=torch.int64)

@@ -8,8 +8,6 @@ An irrep is a pair (l, p) with parity p = +1 (even) or -1 (odd).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -98,134 +96,79 @@ def _offsets(irreps: list[Irrep]) -> list[int]:
     return off
 
 
-class ChannelwiseTensorProduct(nn.Module):
-    """Weightless "uuu" tensor product of edge features with the centre's environment, one output slot per path.
+@dataclass(frozen=True)
+class CGTable:
+    """The Clebsch-Gordan table of one layer's "uuu" tensor product and the layout of its output slots.
 
     T[e, slot, c] = sqrt(2 l3 + 1) * sum_{m1, m2} C^{l1 l2 l3}_{m1 m2 m3} x[e, c, m1] y[e, c, m2], where C is e3nn's
-    `wigner_3j`. The output slots are grouped per output irrep o as (m3, path) blocks, scalars first.
-
-    Layout: channels last (the 16-64 channels are the contiguous, vectorised axis), x [E, d_in, u], environment
-    [N, d_sh, u] (y[e] = env[centre(e)]); outputs are the per-output-irrep blocks of T, [E, (2 l_o + 1) n_o, u]
-    each (what the mixing linear layer reads), or, for the diagonal product of the last layer, the scalars
-    [E, u * K] in (channel, path) order.
-    Three exact formulations, chosen by the layer (benchmarks/bench_model_speed.py times them):
-
-    - `forward_rank1` (first layer, x[e, m1, c] = a[e, i(m1), c] Y[e, m1]): the Clebsch-Gordan table is contracted
-      with Y once per edge, G[e, slot, m2] = sum_m1 Y[e, m1] C[m1, m2, slot], then one batched [K, d_sh] @ [d_sh, u]
-      product per edge and the factor a of each path's input irrep; no per-channel outer product.
-    - `forward_diagonal` (every path pairs component m of x with component m of y, the last layer, l x l -> 0):
-      T = (x * y) @ D, D [d, K].
-    - `forward_atom_centred` (any other layer): the environment belongs to the centre atom, so the table is
-      contracted with it once per atom, M[i, c, m1, slot] = sum_m2 C[m1, m2, slot] env[i, m2, c]; the edges of
-      each centre are laid out in `nmax` padded rows and one [nmax, d_in] @ [d_in, K] product per (atom, channel)
-      finishes it.
-
-    `fused` (set by `qallegro.models.compile` while tracing) selects the forms a loop-fusing compiler runs best:
-    the rank-1 product as a sum over only the non-zero coefficients (83 of 2835 for l_max = 2, gathered rows of Y
-    and y, no [E, K, d_sh] table) and the diagonal one as per-irrep sums. Eager mode keeps the BLAS forms above.
+    `wigner_3j`. The output slots are grouped per output irrep o as (m3, path) blocks, scalars first. `cg` is
+    [d_in, d_sh, K] (float64, exact zeros off the couplings); `diagonal`: every path pairs component m of x with
+    component m of y (the last layer, l x l -> 0).
     """
 
-    def __init__(self, irreps: LayerIrreps, irreps_sh: list[Irrep]) -> None:
+    cg: torch.Tensor
+    d_in: int
+    d_sh: int
+    n_per_out: list[int]
+    block_start: list[int]
+    block_dims: list[int]
+    n_scalar: int
+    in_dims: list[int]                 # 2 l + 1 of each input irrep
+    path_inputs: list[list[int]]       # per output block: the input irrep of each path
+
+    @property
+    def dim_out(self) -> int:
+        return self.block_start[-1]
+
+    @property
+    def nonzero(self) -> torch.Tensor:
+        return self.cg != 0
+
+    @property
+    def diagonal(self) -> bool:
+        eye = torch.eye(self.d_in, dtype=torch.bool)[:, :, None] if self.d_in == self.d_sh else None
+        return eye is not None and not (self.nonzero & ~eye).any()
+
+
+def cg_table(irreps: LayerIrreps, irreps_sh: list[Irrep]) -> CGTable:
+    """The table of the layer with `irreps` on spherical harmonics `irreps_sh`."""
+    oi, osh = _offsets(irreps.irreps_in), _offsets(irreps_sh)
+    n_out = len(irreps.irreps_out)
+    n_per_out = [sum(1 for p in irreps.paths if p[2] == o) for o in range(n_out)]
+    block_start = [0]
+    for o, (l3, _) in enumerate(irreps.irreps_out):
+        block_start.append(block_start[-1] + (2 * l3 + 1) * n_per_out[o])
+    cg = torch.zeros(oi[-1], osh[-1], block_start[-1], dtype=torch.float64)
+    path_inputs: list[list[int]] = [[] for _ in range(n_out)]
+    for i1, i2, i3 in irreps.paths:
+        (l1, _), (l2, _), (l3, _) = irreps.irreps_in[i1], irreps_sh[i2], irreps.irreps_out[i3]
+        w3j = o3.wigner_3j(l1, l2, l3, dtype=torch.float64) * math.sqrt(2 * l3 + 1)
+        slots = block_start[i3] + torch.arange(2 * l3 + 1) * n_per_out[i3] + len(path_inputs[i3])
+        cg[oi[i1]:oi[i1 + 1], osh[i2]:osh[i2 + 1], slots] = w3j
+        path_inputs[i3].append(i1)
+    cg = torch.where(cg.abs() > 1e-12, cg, torch.zeros_like(cg))
+    return CGTable(cg, oi[-1], osh[-1], n_per_out, block_start, [2 * l + 1 for l, _ in irreps.irreps_out],
+                   irreps.n_scalar_paths, [2 * l + 1 for l, _ in irreps.irreps_in], path_inputs)
+
+
+class TensorProduct(nn.Module):
+    """Base of the weightless "uuu" tensor products of one layer (`CGTable`); each subclass is one exact form
+    with one `forward`, fixed when the model is built (`tensor_product` picks it).
+
+    Layout: channels last (the 16-64 channels are the contiguous, vectorised axis). Every form returns the
+    per-output-irrep blocks of T, [E, (2 l_o + 1) n_o, u] each (what the mixing linear layer reads), except the
+    diagonal ones (`scalars_only`), which return the last layer's scalars [E, u * K] in (channel, path) order.
+    """
+
+    scalars_only = False
+
+    def __init__(self, table: CGTable) -> None:
         super().__init__()
-        oi, osh = _offsets(irreps.irreps_in), _offsets(irreps_sh)
-        d_in, d_sh = oi[-1], osh[-1]
-        n_out = len(irreps.irreps_out)
-        n_per_out = [sum(1 for p in irreps.paths if p[2] == o) for o in range(n_out)]
-        block_start = [0]
-        for o, (l3, _) in enumerate(irreps.irreps_out):
-            block_start.append(block_start[-1] + (2 * l3 + 1) * n_per_out[o])
-        k_total = block_start[-1]
-        cg = torch.zeros(d_in, d_sh, k_total, dtype=torch.float64)
-        path_inputs: list[list[int]] = [[] for _ in range(n_out)]  # input irrep of each path, per output block
-        for i1, i2, i3 in irreps.paths:
-            (l1, _), (l2, _), (l3, _) = irreps.irreps_in[i1], irreps_sh[i2], irreps.irreps_out[i3]
-            w3j = o3.wigner_3j(l1, l2, l3, dtype=torch.float64) * math.sqrt(2 * l3 + 1)
-            slots = block_start[i3] + torch.arange(2 * l3 + 1) * n_per_out[i3] + len(path_inputs[i3])
-            cg[oi[i1]:oi[i1 + 1], osh[i2]:osh[i2 + 1], slots] = w3j
-            path_inputs[i3].append(i1)
-        self.d_in, self.d_sh, self.dim_out = d_in, d_sh, k_total
-        self.n_per_out = n_per_out
-        self.block_start = block_start
-        self.block_dims = [2 * l + 1 for l, _ in irreps.irreps_out]
-        self.n_scalar = irreps.n_scalar_paths
-        nz = cg.abs() > 1e-12
-        cg = torch.where(nz, cg, torch.zeros_like(cg))
-        self.diagonal = bool(d_in == d_sh and not (nz & ~torch.eye(d_in, dtype=torch.bool)[:, :, None]).any())
-        dtype = torch.get_default_dtype()
-        n_in = len(irreps.irreps_in)
+        self.d_in, self.d_sh, self.dim_out = table.d_in, table.d_sh, table.dim_out
+        self.n_per_out, self.block_start, self.block_dims = table.n_per_out, table.block_start, table.block_dims
+        self.n_scalar = table.n_scalar
         self.register_buffer("in_index", torch.repeat_interleave(
-            torch.arange(n_in), torch.tensor([2 * l + 1 for l, _ in irreps.irreps_in])), persistent=False)
-        self.fused = False
-        if self.diagonal:
-            diag = torch.diagonal(cg, dim1=0, dim2=1).T  # [d, K]
-            self.register_buffer("cg_diag", diag.contiguous().to(dtype), persistent=False)
-            # each path p sums components a..b of x * y with one coefficient (1/sqrt(2l+1) for e3nn's tables)
-            self.diag_ranges = []
-            for col in diag.T:
-                rows = col.nonzero().flatten().tolist()
-                a, b = rows[0], rows[-1] + 1
-                if rows != list(range(a, b)) or not torch.allclose(col[a:b], col[a], rtol=1e-14, atol=0):
-                    self.diag_ranges = None
-                    break
-                self.diag_ranges.append((a, b, float(col[a])))
-            return
-        # rank-1 form: G[e, k, m2] = sum_m1 Y[e, m1] C[m1, m2, k]  ->  table [d_in, K * d_sh]
-        self.register_buffer("cg_rank1", cg.permute(0, 2, 1).reshape(d_in, k_total * d_sh).to(dtype),
-                             persistent=False)
-        # sparse rank-1 form (fused): term j adds coef_j * Y[e, m1_j] * y[e, m2_j, :] to slot k_j, for the non-zero
-        # coefficients only, slot by slot
-        k_nz, m1_nz, m2_nz = nz.permute(2, 0, 1).nonzero(as_tuple=True)
-        self.register_buffer("sparse_m1", m1_nz, persistent=False)
-        self.register_buffer("sparse_m2", m2_nz, persistent=False)
-        self.register_buffer("sparse_slot", k_nz, persistent=False)
-        self.register_buffer("sparse_coef", cg[m1_nz, m2_nz, k_nz].unsqueeze(-1).to(dtype), persistent=False)
-        # per output block: the input irrep of each path (None when it is 0, 1, ..., n_in - 1: no gather needed)
-        self.path_inputs = [None if pi == list(range(n_in)) else pi for pi in path_inputs]
-        for o, pi in enumerate(self.path_inputs):
-            if pi is not None:
-                self.register_buffer(f"path_inputs_{o}", torch.tensor(pi), persistent=False)
-        # atom-centred form: M[i, c, (m1, k)] = sum_m2 env[i, c, m2] C[m1, m2, k]  ->  table [d_sh, d_in * K]
-        self.register_buffer("cg_atom", cg.permute(1, 0, 2).reshape(d_sh, d_in * k_total).to(dtype),
-                             persistent=False)
-
-    def forward_diagonal(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Shapes: x [E, d, u], y [E, d, u] -> scalars [E, u * K], (channel, path) order."""
-        e, d, u = x.shape
-        if self.fused and self.diag_ranges is not None:
-            xy = x * y
-            return torch.stack([xy[:, a:b].sum(1) * c for a, b, c in self.diag_ranges], -1).view(e, u * self.dim_out)
-        return torch.mm((x * y).transpose(1, 2).reshape(e * u, d), self.cg_diag).view(e, u * self.dim_out)
-
-    def forward_rank1(self, a: torch.Tensor, sh: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
-        """x[e, m1, c] = a[e, i(m1), c] * sh[e, m1]. Shapes: a [E, n_in, u], sh [E, d_in], y [E, d_sh, u] -> blocks
-        (or the scalars [E, u * K] when diagonal)."""
-        if self.diagonal:
-            return [self.forward_diagonal(a.index_select(1, self.in_index) * sh.unsqueeze(-1), y)]
-        e, u = a.shape[0], a.shape[2]
-        if self.fused:
-            # Y is broadcast over the channels before the gather: the force backward then sums over channels once
-            # per component of Y (9 per edge for l_max = 2), not once per coefficient
-            sh_u = sh.unsqueeze(-1).expand(e, self.d_in, u)
-            terms = sh_u.index_select(1, self.sparse_m1) * y.index_select(1, self.sparse_m2) * self.sparse_coef
-            t = terms.new_zeros(e, self.dim_out, u).index_add(1, self.sparse_slot, terms)
-        else:
-            g = torch.mm(sh, self.cg_rank1).view(e, self.dim_out, self.d_sh)
-            t = torch.bmm(g, y)  # [E, K, u]
-        blocks = []
-        for o, block in enumerate(t.split(self.block_sizes, dim=1)):
-            dim, n = self.block_dims[o], self.n_per_out[o]
-            factor = a if self.path_inputs[o] is None else a.index_select(1, getattr(self, f"path_inputs_{o}"))
-            blocks.append((block.view(e, dim, n, u) * factor.unsqueeze(1)).view(e, dim * n, u))
-        return blocks
-
-    def forward_atom_centred(self, x: torch.Tensor, env: torch.Tensor, slots: CentreSlots) -> list[torch.Tensor]:
-        """Shapes: x [E, d_in, u], env [N, d_sh, u] -> blocks."""
-        n, u, pad, k = env.shape[0], env.shape[2], slots.nmax, self.dim_out
-        m = torch.mm(env.transpose(1, 2).reshape(n * u, self.d_sh), self.cg_atom).view(n * u, self.d_in, k)
-        xp = x.new_zeros(n * pad, self.d_in, u).index_copy(0, slots.slot, x)
-        xp = xp.view(n, pad, self.d_in, u).permute(0, 3, 1, 2).reshape(n * u, pad, self.d_in)
-        t = torch.bmm(xp, m).view(n, u, pad, k).permute(0, 2, 3, 1).reshape(n * pad, k, u)
-        return list(t.index_select(0, slots.slot).split(self.block_sizes, dim=1))
+            torch.arange(len(table.in_dims)), torch.tensor(table.in_dims)), persistent=False)
 
     @property
     def block_sizes(self) -> list[int]:
@@ -233,18 +176,152 @@ class ChannelwiseTensorProduct(nn.Module):
         return [b - a for a, b in zip(self.block_start[:-1], self.block_start[1:])]
 
 
-@contextmanager
-def fused_forms(model: nn.Module) -> Iterator[None]:
-    """Within the block, every `ChannelwiseTensorProduct` of `model` runs its fused forms (what the compiled
-    models trace); the eager forms again after it."""
-    tps = [m for m in model.modules() if isinstance(m, ChannelwiseTensorProduct)]
-    for tp in tps:
-        tp.fused = True
-    try:
-        yield
-    finally:
-        for tp in tps:
-            tp.fused = False
+class DiagonalProduct(TensorProduct):
+    """The last layer (l x l -> 0): T = (x * y) @ D, D [d, K]. Shapes: x [E, d, u], y [E, d, u] -> [E, u * K]."""
+
+    scalars_only = True
+
+    def __init__(self, table: CGTable) -> None:
+        super().__init__(table)
+        diag = torch.diagonal(table.cg, dim1=0, dim2=1).T  # [d, K]
+        self.register_buffer("cg_diag", diag.contiguous().to(torch.get_default_dtype()), persistent=False)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        e, d, u = x.shape
+        return torch.mm((x * y).transpose(1, 2).reshape(e * u, d), self.cg_diag).view(e, u * self.dim_out)
+
+
+def diagonal_ranges(table: CGTable) -> list[tuple[int, int, float]] | None:
+    """For a diagonal table: each path p sums components a..b of x * y with one coefficient (1/sqrt(2l+1) for
+    e3nn's tables) -> [(a, b, coefficient)]; None when a path does not have that shape."""
+    out = []
+    for col in torch.diagonal(table.cg, dim1=0, dim2=1):
+        rows = col.nonzero().flatten().tolist()
+        a, b = rows[0], rows[-1] + 1
+        if rows != list(range(a, b)) or not torch.allclose(col[a:b], col[a], rtol=1e-14, atol=0):
+            return None
+        out.append((a, b, float(col[a])))
+    return out
+
+
+class SummedDiagonalProduct(TensorProduct):
+    """The fused form of `DiagonalProduct` (what a loop-fusing compiler runs best): per-path sums of x * y.
+    Shapes: x [E, d, u], y [E, d, u] -> [E, u * K]."""
+
+    scalars_only = True
+
+    def __init__(self, table: CGTable, ranges: list[tuple[int, int, float]]) -> None:
+        super().__init__(table)
+        self.ranges = ranges
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        e, _, u = x.shape
+        xy = x * y
+        return torch.stack([xy[:, a:b].sum(1) * c for a, b, c in self.ranges], -1).view(e, u * self.dim_out)
+
+
+class DiagonalFirstProduct(nn.Module):
+    """A one-layer model: the first layer's features x[e, m1, c] = a[e, i(m1), c] Y[e, m1] into the diagonal
+    product. Shapes: a [E, n_in, u], sh [E, d_in], y [E, d_sh, u] -> [E, u * K]."""
+
+    scalars_only = True
+
+    def __init__(self, diagonal: DiagonalProduct | SummedDiagonalProduct) -> None:
+        super().__init__()
+        self.diagonal = diagonal
+        self.n_scalar = diagonal.n_scalar
+
+    def forward(self, a: torch.Tensor, sh: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.diagonal(a.index_select(1, self.diagonal.in_index) * sh.unsqueeze(-1), y)
+
+
+class RankOneProduct(TensorProduct):
+    """The first layer, x[e, m1, c] = a[e, i(m1), c] Y[e, m1]: the table is contracted with Y once per edge,
+    G[e, slot, m2] = sum_m1 Y[e, m1] C[m1, m2, slot], then one batched [K, d_sh] @ [d_sh, u] product per edge and
+    the factor a of each path's input irrep; no per-channel outer product.
+    Shapes: a [E, n_in, u], sh [E, d_in], y [E, d_sh, u] -> blocks."""
+
+    def __init__(self, table: CGTable) -> None:
+        super().__init__(table)
+        self.register_buffer("cg_rank1", table.cg.permute(0, 2, 1).reshape(table.d_in, table.dim_out * table.d_sh)
+                             .to(torch.get_default_dtype()), persistent=False)
+        n_in = len(table.in_dims)
+        # per output block: the input irrep of each path (None when it is 0, 1, ..., n_in - 1: no gather needed)
+        self.path_inputs = [None if pi == list(range(n_in)) else pi for pi in table.path_inputs]
+        for o, pi in enumerate(self.path_inputs):
+            if pi is not None:
+                self.register_buffer(f"path_inputs_{o}", torch.tensor(pi), persistent=False)
+
+    def slots(self, sh: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """T / a: [E, K, u]."""
+        e = sh.shape[0]
+        return torch.bmm(torch.mm(sh, self.cg_rank1).view(e, self.dim_out, self.d_sh), y)
+
+    def forward(self, a: torch.Tensor, sh: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        e, u = a.shape[0], a.shape[2]
+        blocks = []
+        for o, block in enumerate(self.slots(sh, y).split(self.block_sizes, dim=1)):
+            dim, n = self.block_dims[o], self.n_per_out[o]
+            factor = a if self.path_inputs[o] is None else a.index_select(1, getattr(self, f"path_inputs_{o}"))
+            blocks.append((block.view(e, dim, n, u) * factor.unsqueeze(1)).view(e, dim * n, u))
+        return blocks
+
+
+class SparseRankOneProduct(RankOneProduct):
+    """The fused form of `RankOneProduct`: a sum over only the non-zero coefficients (83 of 2835 for l_max = 2;
+    gathered rows of Y and y, no [E, K, d_sh] table). Term j adds coef_j * Y[e, m1_j] * y[e, m2_j, :] to slot k_j.
+    """
+
+    def __init__(self, table: CGTable) -> None:
+        super().__init__(table)
+        k_nz, m1_nz, m2_nz = table.nonzero.permute(2, 0, 1).nonzero(as_tuple=True)
+        self.register_buffer("sparse_m1", m1_nz, persistent=False)
+        self.register_buffer("sparse_m2", m2_nz, persistent=False)
+        self.register_buffer("sparse_slot", k_nz, persistent=False)
+        self.register_buffer("sparse_coef", table.cg[m1_nz, m2_nz, k_nz].unsqueeze(-1).to(torch.get_default_dtype()),
+                             persistent=False)
+
+    def slots(self, sh: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        e, u = y.shape[0], y.shape[2]
+        # Y is broadcast over the channels before the gather: the force backward then sums over channels once per
+        # component of Y (9 per edge for l_max = 2), not once per coefficient
+        sh_u = sh.unsqueeze(-1).expand(e, self.d_in, u)
+        terms = sh_u.index_select(1, self.sparse_m1) * y.index_select(1, self.sparse_m2) * self.sparse_coef
+        return terms.new_zeros(e, self.dim_out, u).index_add(1, self.sparse_slot, terms)
+
+
+class AtomCentredProduct(TensorProduct):
+    """Any other layer: the environment belongs to the centre atom, so the table is contracted with it once per
+    atom, M[i, c, m1, slot] = sum_m2 C[m1, m2, slot] env[i, m2, c]; the edges of each centre are laid out in `nmax`
+    padded rows and one [nmax, d_in] @ [d_in, K] product per (atom, channel) finishes it (also the fused form).
+    Shapes: x [E, d_in, u], env [N, d_sh, u] -> blocks."""
+
+    def __init__(self, table: CGTable) -> None:
+        super().__init__(table)
+        self.register_buffer("cg_atom", table.cg.permute(1, 0, 2).reshape(table.d_sh, table.d_in * table.dim_out)
+                             .to(torch.get_default_dtype()), persistent=False)
+
+    def forward(self, x: torch.Tensor, env: torch.Tensor, slots: CentreSlots) -> list[torch.Tensor]:
+        n, u, pad, k = env.shape[0], env.shape[2], slots.nmax, self.dim_out
+        m = torch.mm(env.transpose(1, 2).reshape(n * u, self.d_sh), self.cg_atom).view(n * u, self.d_in, k)
+        xp = x.new_zeros(n * pad, self.d_in, u).index_copy(0, slots.slot, x)
+        xp = xp.view(n, pad, self.d_in, u).permute(0, 3, 1, 2).reshape(n * u, pad, self.d_in)
+        t = torch.bmm(xp, m).view(n, u, pad, k).permute(0, 2, 3, 1).reshape(n * pad, k, u)
+        return list(t.index_select(0, slots.slot).split(self.block_sizes, dim=1))
+
+
+def tensor_product(irreps: LayerIrreps, irreps_sh: list[Irrep], first: bool, fused: bool = False) -> nn.Module:
+    """The tensor product of one layer in its form: rank-1 (`first`), diagonal (the last layer) or atom-centred;
+    `fused` picks the forms a loop-fusing compiler runs best (what `qallegro.models.compile` traces); eager models
+    keep the BLAS forms (benchmarks/bench_model_speed.py times them)."""
+    table = cg_table(irreps, irreps_sh)
+    if table.diagonal:
+        ranges = diagonal_ranges(table) if fused else None
+        diag = SummedDiagonalProduct(table, ranges) if ranges is not None else DiagonalProduct(table)
+        return DiagonalFirstProduct(diag) if first else diag
+    if first:
+        return SparseRankOneProduct(table) if fused else RankOneProduct(table)
+    return AtomCentredProduct(table)
 
 
 class CentreSlots(NamedTuple):
@@ -282,7 +359,7 @@ class ChannelPathLinear(nn.Module):
     Shapes (channels last): the per-output-irrep blocks of T, [E, (2 l_o + 1) n_o, u] each -> [E, d_out, u_out].
     """
 
-    def __init__(self, tp: ChannelwiseTensorProduct, irreps_out: list[Irrep], u_in: int, u_out: int) -> None:
+    def __init__(self, tp: TensorProduct, irreps_out: list[Irrep], u_in: int, u_out: int) -> None:
         super().__init__()
         self.blocks = [(tp.block_start[o], 2 * l + 1, tp.n_per_out[o]) for o, (l, _) in enumerate(irreps_out)]
         self.weights = nn.ParameterList(

@@ -10,12 +10,15 @@ from typing import Any
 
 import pandas as pd
 
-from qallegro.pipeline.notebooks import DATASET_LABELS, FIG2_PANEL, VARIANT_LABELS
+from qallegro.data.datasets import DATASET_LABELS
+from qallegro.models.variants import VARIANT_LABELS, VARIANTS, variant_names
+from qallegro.pipeline.notebooks import FIG2_PANEL
+from qallegro.utils import FieldView
 
 __all__ = ["DATASET_LABELS", "FIG2_PANEL", "TABLE_OF_VARIANT", "VARIANT_LABELS", "derived_comparisons",
            "error_table", "hyperparameter_table", "hyperparameters", "relative_improvement", "table6"]
 
-TABLE_OF_VARIANT = {"allegro": "Table 1", "mlp": "Table 2", "qdi": "Table 3"}
+TABLE_OF_VARIANT = FieldView(VARIANTS, "paper_table")  # the paper's table of each variant's best hyperparameters
 
 
 def hyperparameters(ours: Mapping[str, Any], dataset: str, variant: str) -> pd.DataFrame:
@@ -73,7 +76,7 @@ def error_table(finals: Mapping[tuple[str, str], Mapping[str, Any]], table: str)
     rows = []
     for ds in datasets:
         row: dict[str, Any] = {"dataset": DATASET_LABELS[ds]}
-        for variant in ("allegro", "mlp", "qdi"):
+        for variant in variant_names(paper_only=True):
             rec = finals.get((ds, variant))
             ours = None if rec is None or rec.get(metric) is None else factor * float(rec[metric])
             row[f"{VARIANT_LABELS[variant]} (ours)"] = ours
@@ -125,7 +128,7 @@ def table6(finals: Mapping[tuple[str, str], Mapping[str, Any]], split: str = "te
         raise ValueError(f"unexpected Table 6 columns in the paper values: {cols}")
     rows = {f"{name} (as printed)": list(vals) for name, vals in lit["rows"].items()}
     where = {"aspirin": "rmd17-aspirin", "benzene": "rmd17-benzene", "qm9": "qm9"}
-    for variant in ("allegro", "mlp", "qdi"):
+    for variant in variant_names(paper_only=True):
         row = []
         for col in cols:
             mol, kind = col.split("_")

@@ -9,10 +9,11 @@ the runs and finds their files.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from qallegro.hpo.records import FinalRecord
 from qallegro.pipeline.notebooks import MOO_RUNS
 
 # the paper trained Allegro+QDI on these datasets with the QDI parameters of the Cu-Li study (section 5)
@@ -55,11 +56,11 @@ def final_models() -> list[tuple[str, str]]:
 
 
 def train_finals(scale: str, sampler: str, seed: int, threads: int = 1, progress: bool = False
-                 ) -> dict[tuple[str, str], dict[str, Any]]:
+                 ) -> dict[tuple[str, str], FinalRecord]:
     """Train (or resume, or reuse when finished) every final model at `scale`; returns the summaries."""
     from qallegro.hpo.final import final_train, transfer_train
 
-    out: dict[tuple[str, str], dict[str, Any]] = {}
+    out: dict[tuple[str, str], FinalRecord] = {}
     for dataset, variant in MOO_RUNS:
         op = open_study(dataset, variant, scale, sampler, seed)
         out[dataset, variant] = final_train(op, CHOICE, threads=threads, progress=progress)
@@ -70,19 +71,19 @@ def train_finals(scale: str, sampler: str, seed: int, threads: int = 1, progress
     return out
 
 
-def load_finals(scale: str, sampler: str, seed: int) -> dict[tuple[str, str], dict[str, Any]]:
-    """The summaries written by `train_finals` (read back; nothing is trained)."""
+def load_finals(scale: str, sampler: str, seed: int) -> dict[tuple[str, str], FinalRecord]:
+    """The summaries written by `train_finals`, read back as validated records (nothing is trained)."""
     out = {}
     for dataset, variant in final_models():
         path = summary_path(dataset, variant, scale, sampler, seed)
         if not path.is_file():
             raise FileNotFoundError(f"no final model summary {path}; run the final-training page first: "
                                     f"qallegro reproduce --scale {scale} --only final_training")
-        out[dataset, variant] = json.loads(path.read_text())
+        out[dataset, variant] = FinalRecord.read(path)
     return out
 
 
-def run_dir(record: dict[str, Any], scale: str) -> Path:
+def run_dir(record: Mapping[str, Any], scale: str) -> Path:
     """The training run of a final-model summary, found under this machine's results folder (the summary's
     absolute `run_dir` may come from another checkout)."""
     from qallegro.hpo.study import study_dir
@@ -92,7 +93,7 @@ def run_dir(record: dict[str, Any], scale: str) -> Path:
     return study_dir(scale, record["study"]) / f"final-trial-{int(record['trial']):05d}"
 
 
-def epochs(record: dict[str, Any], scale: str):
+def epochs(record: Mapping[str, Any], scale: str):
     """The per-epoch CSV of a final model (`epochs.csv` of its training run) as a DataFrame."""
     import pandas as pd
 
@@ -102,7 +103,7 @@ def epochs(record: dict[str, Any], scale: str):
     return pd.read_csv(path)
 
 
-def load_model(record: dict[str, Any], scale: str):
+def load_model(record: Mapping[str, Any], scale: str):
     """The trained final model (best EMA weights); the checkpoints are not committed, so on a fresh clone the
     final-training page must run first."""
     from qallegro.training import load_run

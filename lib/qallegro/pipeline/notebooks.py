@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from qallegro.data.datasets import DATASET_LABELS, DATASETS
+from qallegro.models.variants import VARIANT_LABELS
 from qallegro.scales import check_scale
 
 
@@ -58,10 +60,7 @@ MOO_RUNS: tuple[tuple[str, str], ...] = (
 
 # The optimiser of the paper's studies: our SAMO-COBRA-style sampler (the paper used SAMO-COBRA).
 MOO_SAMPLER = "samo-cobra"
-# how the book names datasets and variants, and the panel of Fig. 2 of each dataset
-DATASET_LABELS = {"rmd17-aspirin": "rMD17-aspirin", "rmd17-benzene": "rMD17-benzene", "qm9": "QM9",
-                  "culi": "Cu-Li"}
-VARIANT_LABELS = {"allegro": "Allegro", "mlp": "Allegro+MLP", "qdi": "Allegro+QDI"}
+# the panel of Fig. 2 of each dataset (labels: DATASET_LABELS, VARIANT_LABELS from the registries)
 FIG2_PANEL = {"rmd17-aspirin": "a", "rmd17-benzene": "b", "qm9": "c", "culi": "d"}
 _EXPERIMENT = {"sampler": MOO_SAMPLER}  # shared by the pages that open the studies
 
@@ -73,7 +72,7 @@ def moo_name(dataset: str, variant: str) -> str:
 _MOO = tuple(
     Notebook(moo_name(ds, var), "templates/moo_study.ipynb", output=f"moo/{ds}-{var}.ipynb",
              parameters={"dataset": ds, "variant": var, **_EXPERIMENT}, presets=("hpo", "train"),
-             datasets=() if ds == "culi" else (ds,), depends=("culi_dataset",) if ds == "culi" else (),
+             datasets=(ds,) if DATASETS[ds].downloadable else (), depends=("culi_dataset",) if ds == "culi" else (),
              title=f"Fig. 2{FIG2_PANEL[ds]}: {DATASET_LABELS[ds]}, {VARIANT_LABELS[var]}")
     for ds, var in MOO_RUNS
 )

@@ -20,13 +20,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qallegro.paths import REPO_ROOT as REPO
 from qallegro.pipeline.build import build_book
 from qallegro.pipeline.cache import cache_key, is_cached
 from qallegro.pipeline.execute import NotebookFailed, execute
 from qallegro.pipeline.notebooks import NOTEBOOKS, Notebook, select
 from qallegro.scales import check_scale
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 @dataclass

@@ -50,8 +50,6 @@ __all__ = [
     "zx_reduction",
 ]
 
-PAPER_CIRCUIT = {"n_qubits": 4, "in_features": 4, "depth": 1}
-
 
 def _random_weights(n_qubits: int, in_features: int, depth: int, gen: torch.Generator) -> Tensor:
     shape = (n_blocks_for(in_features, n_qubits), depth, n_qubits, 3)

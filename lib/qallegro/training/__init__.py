@@ -14,6 +14,7 @@ _LAZY = {
     "ConfigError": "qallegro.training.config",
     "train": "qallegro.training.trainer",
     "load_run": "qallegro.training.trainer",
+    "TrainResult": "qallegro.training.result",
     "evaluate": "qallegro.training.evaluate",
     "predict": "qallegro.training.evaluate",
     "nve_drift": "qallegro.training.md",

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from qallegro.data.datasets import DATASETS
+from qallegro.models.variants import variant_names
 from qallegro.scales import SCALES
 
 
@@ -19,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one key; YAML-typed value, e.g. --set edge_eng_mlp_latent_dimensions=[32] "
                         "or --set loss_coeffs.forces=0 (repeatable)")
-    p.add_argument("--dataset", help="dataset name (rmd17-aspirin, rmd17-benzene, qm9, culi) or a structure file")
-    p.add_argument("--variant", choices=("allegro", "mlp", "qdi"), help="model variant (default allegro)")
+    p.add_argument("--dataset", help=f"dataset name ({', '.join(DATASETS)}) or a structure file (extxyz, ...)")
+    p.add_argument("--variant", choices=variant_names(), help="model variant (default allegro)")
     p.add_argument("--scale", choices=SCALES, help="preset scale (default quick)")
     p.add_argument("--run-dir", metavar="DIR", help="run directory (default under $QALLEGRO_RESULTS)")
     p.add_argument("--resume", action="store_true", help="continue the run in the run directory")

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from qallegro import scales
+from qallegro.paths import results_root
 from qallegro.utils import config_hash
 
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -276,12 +277,6 @@ def validate(cfg: Mapping[str, Any]) -> None:
 def identity(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a config that determines a run's numbers (used for the run directory's hash)."""
     return {k: v for k, v in cfg.items() if k not in NON_IDENTITY_KEYS}
-
-
-def results_root() -> Path:
-    """`$QALLEGRO_RESULTS`, else `<repo>/results`."""
-    env = os.environ.get("QALLEGRO_RESULTS")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "results"
 
 
 def default_run_dir(cfg: Mapping[str, Any]) -> Path:

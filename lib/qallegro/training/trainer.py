@@ -41,6 +41,7 @@ from qallegro.training.ema import ExponentialMovingAverage
 from qallegro.training.evaluate import evaluate
 from qallegro.training.loss import EnergyForceLoss
 from qallegro.training.metrics import METRIC_NAMES, ErrorAccumulator
+from qallegro.training.result import METRIC_UNITS, TrainResult
 from qallegro.training.statistics import resolve_statistics
 from qallegro.utils import (
     _plain,
@@ -331,7 +332,7 @@ class Trainer:
             return copy.deepcopy(self.model.state_dict())
 
     # ---------------------------------------------------------------- results
-    def finish(self) -> dict[str, Any]:
+    def finish(self) -> TrainResult:
         st = self.state
         if st["best_state"] is not None:
             self.model.load_state_dict(st["best_state"])
@@ -349,15 +350,14 @@ class Trainer:
             "test": test, "epochs": st["epoch"], "steps": st["steps"], "best_epoch": st["best_epoch"],
             "wall_s": st["wall_s"], "stop_reason": st["stop_reason"], "n_parameters": self.n_parameters,
             "statistics": self.stats, "species": self.species,
-            "units": {"e_mae": "eV/atom", "e_rmse": "eV/atom", "etot_mae": "eV", "etot_rmse": "eV",
-                      "f_mae": "eV/Å", "f_rmse": "eV/Å"},
+            "units": dict(METRIC_UNITS),
             "weights": "EMA weights of the best validation epoch" if self.ema else "best validation epoch",
             "config_hash": config_hash(identity(self.cfg)),
         }
-        result = _nan_to_none(result)
-        atomic_write_json(self.run_dir / "metrics.json", result)
-        self.log.info("test: %s", ", ".join(f"{k}={v}" for k, v in result["test"].items()))
-        return result
+        record = TrainResult.from_json(_nan_to_none(result), str(self.run_dir / "metrics.json"))
+        atomic_write_json(self.run_dir / "metrics.json", record.to_json())
+        self.log.info("test: %s", ", ".join(f"{k}={v}" for k, v in record.test.items()))
+        return record
 
 
 def _nan_to_none(obj: Any) -> Any:
@@ -382,21 +382,20 @@ def _check_resumable(cfg: Mapping[str, Any], run_dir: Path) -> None:
                           f"only {', '.join(RESUMABLE_CHANGES)} may change on --resume; use another run dir")
 
 
-def _finished(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, Any] | None:
+def _finished(cfg: Mapping[str, Any], run_dir: Path) -> TrainResult | None:
     path = run_dir / "metrics.json"
     if not path.exists():
         return None
-    import json
-
-    result = json.loads(path.read_text())
-    return result if result.get("config_hash") == config_hash(identity(cfg)) else None
+    result = TrainResult.read(path)
+    return result if result.config_hash == config_hash(identity(cfg)) else None
 
 
 def train(config: Mapping[str, Any], run_dir: str | Path | None = None, resume: bool = False,
-          progress: bool = True) -> dict[str, Any]:
+          progress: bool = True) -> TrainResult:
     """Train a model as `config` says (see `qallegro.training.config`) and evaluate it on the test split.
 
-    Returns `run_dir`, `val_f_mae` (eV/Å), `val_e_mae` (eV/atom), `val` and `test` metric dicts (`e_mae`,
+    Returns a `TrainResult` (also readable as the mapping of `metrics.json`): `run_dir`, `val_f_mae` (eV/Å),
+    `val_e_mae` (eV/atom), `val` and `test` metric dicts (`e_mae`,
     `e_rmse`, `etot_mae`, `etot_rmse`, `f_mae`, `f_rmse`; force metrics are None for energy-only data),
     `epochs`, `steps`, `wall_s`, `best_epoch`, `stop_reason`, `n_parameters`, `statistics`, `species`. A finished
     run with the same config is not repeated: its `metrics.json` is returned.
