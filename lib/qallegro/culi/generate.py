@@ -32,6 +32,7 @@ from qallegro.culi import structures as st
 from qallegro.culi.interfaces import build_interface
 from qallegro.culi.labelers import Labeler, LabelError, SevenNetLabeler, get_labeler
 from qallegro.culi.md import Frame, MeltQuench, melt_quench, relax, sample_steps
+from qallegro.errors import CuliError
 from qallegro.scales import check_scale
 from qallegro.utils import atomic_write_json, atomic_write_text, config_hash, get_logger, sha256_file
 
@@ -45,7 +46,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 GITIGNORE = "# written by `qallegro culi generate`: the dataset is never committed\n*\n!.gitignore\n!provenance.json\n"
 
 
-class SettingsMismatch(RuntimeError):
+class SettingsMismatch(CuliError):
     """An existing dataset folder was generated with other settings; appending would mix them."""
 
 

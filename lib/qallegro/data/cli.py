@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 UNITS = {
@@ -47,13 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _fetch(args: argparse.Namespace) -> int:
     from qallegro.data import registry
-    from qallegro.data.errors import DataError
 
-    try:
-        paths = registry.fetch(args.name, force=args.force)
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    paths = registry.fetch(args.name, force=args.force)
     for p in paths:
         print(p)
     return 0
@@ -88,13 +82,7 @@ def verify_report(name: str | None, data_dir: str | None = None) -> list[dict[st
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from qallegro.data.errors import DataError
-
-    try:
-        rows = verify_report(args.name, args.data_dir)
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    rows = verify_report(args.name, args.data_dir)
     for r in rows:
         print(
             f"{r['status']:<10} {r['name']:<28} {r['path']}"
@@ -152,13 +140,7 @@ def describe(name: str, data_dir: str | None = None) -> dict[str, Any]:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from qallegro.data.errors import DataError
-
-    try:
-        info = describe(args.name, args.data_dir)
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    info = describe(args.name, args.data_dir)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0

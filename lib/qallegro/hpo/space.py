@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from qallegro.errors import HpoError
+
 VARIANTS = ("allegro", "mlp", "qdi")
 KINDS = ("float", "int", "pow2")
 
@@ -113,7 +115,7 @@ PAPER_NAMES = {"r_max": "r_max", "PolynomialCutoff_p": "P", "batch_size": "batch
                "qdi_depth": "qdi_depth", "qdi_fc_dim": "final_mlp"}
 
 
-class SpaceError(ValueError):
+class SpaceError(HpoError):
     """A problem in a search-space file or preset, naming the source."""
 
 

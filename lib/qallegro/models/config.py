@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from qallegro.errors import ModelError
+
 VARIANTS = ("allegro", "mlp", "qdi")
 PARITIES = ("o3_full", "o3_restricted", "so3")
 NONLINEARITIES = ("silu", "tanh", None)
@@ -60,16 +62,40 @@ MODEL_DEFAULTS: dict[str, Any] = {
 }
 
 _DEFAULT_K = {"allegro": 1, "mlp": 16, "qdi": 4}
+# the largest cutoff accepted (Å): the paper uses 4-6 Å; beyond ~20 Å every atom of a periodic cell has
+# thousands of neighbours and the neighbour list runs for minutes (a typo such as 1e6 would hang)
+R_MAX_LIMIT = 20.0
 
 
 def _check(cond: bool, key: str, msg: str) -> None:
     if not cond:
-        raise ValueError(f"model config: {key}: {msg}")
+        raise ModelError(f"model config: {key}: {msg}")
+
+
+def _is_int(val: Any) -> bool:
+    return isinstance(val, int) and not isinstance(val, bool)
+
+
+def _is_number(val: Any) -> bool:
+    return isinstance(val, (int, float)) and not isinstance(val, bool)
+
+
+def _int(cfg: dict[str, Any], key: str, low: int, high: int | None = None) -> None:
+    val, span = cfg[key], f">= {low}" if high is None else f"in {low}..{high}"
+    _check(_is_int(val) and val >= low and (high is None or val <= high), key,
+           f"must be an integer {span}, got {val!r}")
+
+
+def _number(cfg: dict[str, Any], key: str, low: float, high: float | None = None, low_open: bool = False) -> None:
+    val = cfg[key]
+    above = val > low if low_open else val >= low
+    span = f"{'>' if low_open else '>='} {low}" + ("" if high is None else f" and <= {high}")
+    _check(_is_number(val) and above and (high is None or val <= high), key, f"must be a number {span}, got {val!r}")
 
 
 def _dims(cfg: dict[str, Any], key: str) -> list[int]:
     val = cfg[key]
-    _check(isinstance(val, (list, tuple)) and all(isinstance(v, int) and v > 0 for v in val), key,
+    _check(isinstance(val, (list, tuple)) and all(_is_int(v) and v > 0 for v in val), key,
            f"expected a list of positive integers, got {val!r}")
     return list(val)
 
@@ -79,14 +105,13 @@ def resolve_model_config(config: dict[str, Any]) -> dict[str, Any]:
     cfg = copy.deepcopy(MODEL_DEFAULTS)
     cfg.update({k: copy.deepcopy(v) for k, v in config.items() if k in MODEL_DEFAULTS})
     _check(cfg["variant"] in VARIANTS, "variant", f"{cfg['variant']!r} not in {VARIANTS}")
-    _check(float(cfg["r_max"]) > 0, "r_max", "must be positive")
-    _check(int(cfg["num_basis"]) >= 1, "num_basis", "must be >= 1")
-    _check(float(cfg["PolynomialCutoff_p"]) >= 2, "PolynomialCutoff_p", "must be >= 2")
-    _check(isinstance(cfg["l_max"], int) and cfg["l_max"] >= 0, "l_max", "must be an integer >= 0")
+    _number(cfg, "r_max", 0.0, R_MAX_LIMIT, low_open=True)
+    _int(cfg, "num_basis", 1)
+    _number(cfg, "PolynomialCutoff_p", 2.0)
+    _int(cfg, "l_max", 0)
     _check(cfg["parity"] in PARITIES, "parity", f"{cfg['parity']!r} not in {PARITIES}")
-    _check(isinstance(cfg["num_layers"], int) and cfg["num_layers"] >= 1, "num_layers", "must be an integer >= 1")
-    _check(isinstance(cfg["env_embed_multiplicity"], int) and cfg["env_embed_multiplicity"] >= 1,
-           "env_embed_multiplicity", "must be an integer >= 1")
+    _int(cfg, "num_layers", 1)
+    _int(cfg, "env_embed_multiplicity", 1)
     for key in ("two_body_latent_mlp_latent_dimensions", "latent_mlp_latent_dimensions"):
         _check(len(_dims(cfg, key)) >= 1, key, "needs at least one layer")
     for key in ("env_embed_mlp_latent_dimensions", "edge_eng_mlp_latent_dimensions", "final_mlp_latent_dimensions"):
@@ -99,17 +124,17 @@ def resolve_model_config(config: dict[str, Any]) -> dict[str, Any]:
     if cfg["edge_eng_mlp_output_dim"] is None:
         cfg["edge_eng_mlp_output_dim"] = _DEFAULT_K[cfg["variant"]]
     k = cfg["edge_eng_mlp_output_dim"]
-    _check(isinstance(k, int) and k >= 1, "edge_eng_mlp_output_dim", f"must be a positive integer, got {k!r}")
+    _int(cfg, "edge_eng_mlp_output_dim", 1)
     _check(cfg["variant"] != "allegro" or k == 1, "edge_eng_mlp_output_dim",
            "vanilla Allegro (variant: allegro) outputs one edge energy; use variant mlp or qdi for k > 1")
-    _check(isinstance(cfg["qdi_n_qubits"], int) and 1 <= cfg["qdi_n_qubits"] <= 12, "qdi_n_qubits",
-           "must be an integer in 1..12")
-    _check(isinstance(cfg["qdi_depth"], int) and cfg["qdi_depth"] >= 1, "qdi_depth", "must be an integer >= 1")
-    _check(isinstance(cfg["qdi_fc_dim"], int) and cfg["qdi_fc_dim"] >= 1, "qdi_fc_dim", "must be an integer >= 1")
+    _int(cfg, "qdi_n_qubits", 1, 12)
+    _int(cfg, "qdi_depth", 1)
+    _int(cfg, "qdi_fc_dim", 1)
     _check(cfg["qdi_backend"] in QDI_BACKENDS, "qdi_backend", f"{cfg['qdi_backend']!r} not in {QDI_BACKENDS}")
+    _int(cfg, "seed", 0)
     _check(cfg["default_dtype"] in DTYPES, "default_dtype", f"{cfg['default_dtype']!r} not in {DTYPES}")
     nbar = cfg["avg_num_neighbors"]
-    _check(nbar is not None and not isinstance(nbar, str) and float(nbar) > 0, "avg_num_neighbors",
+    _check(_is_number(nbar) and nbar > 0, "avg_num_neighbors",
            "must be a positive number (the trainer computes it from the training set; 'auto' is resolved there)")
     ratios = cfg["latent_resnet_update_ratios"]
     if ratios is not None:

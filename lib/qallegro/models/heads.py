@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from qallegro.errors import ModelError
 from qallegro.models.mlp import ScalarMLP
 
 
@@ -68,4 +69,4 @@ def make_head(cfg: dict[str, Any], latent_dim: int) -> nn.Module:
         qdi = QDILayer(k, n_qubits=int(cfg["qdi_n_qubits"]), depth=int(cfg["qdi_depth"]), backend=cfg["qdi_backend"])
         fc = ScalarMLP(int(cfg["qdi_n_qubits"]), [int(cfg["qdi_fc_dim"])], 1, "silu", "uniform")
         return QDIHead(edge_eng, qdi, fc)
-    raise ValueError(f"model config: variant: unknown {variant!r}")
+    raise ModelError(f"model config: variant: unknown {variant!r}")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from qallegro.errors import PipelineError
+
 MATHJAX = Path("_static") / "mathjax" / "tex-mml-chtml.js"
 
 
@@ -33,7 +35,7 @@ def toc_files(toc_path: Path) -> list[str]:
     return files
 
 
-class BuildFailed(RuntimeError):
+class BuildFailed(PipelineError):
     """jupyter-book returned non-zero (with `strict`, any Sphinx warning does)."""
 
 
