@@ -204,7 +204,7 @@ class SearchSpace:
 def default_space(variant: str) -> SearchSpace:
     """The paper's search space of `variant` (6, 9 or 9 parameters) with the inferred ranges."""
     if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
+        raise SpaceError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
     return SearchSpace(variant, _ALLEGRO + _EXTRA[variant], ("defaults (NOTES §5.3)",))
 
 
