@@ -88,9 +88,9 @@ def _int(cfg: dict[str, Any], key: str, low: int, high: int | None = None) -> No
 
 def _number(cfg: dict[str, Any], key: str, low: float, high: float | None = None, low_open: bool = False) -> None:
     val = cfg[key]
-    above = val > low if low_open else val >= low
     span = f"{'>' if low_open else '>='} {low}" + ("" if high is None else f" and <= {high}")
-    _check(_is_number(val) and above and (high is None or val <= high), key, f"must be a number {span}, got {val!r}")
+    ok = _is_number(val) and (val > low if low_open else val >= low) and (high is None or val <= high)
+    _check(ok, key, f"must be a number {span}, got {val!r}")
 
 
 def _dims(cfg: dict[str, Any], key: str) -> list[int]:
