@@ -179,3 +179,14 @@ def package_versions(names: tuple[str, ...] = ("qallegro", "torch", "e3nn", "pen
 def environment_record() -> dict[str, Any]:
     """Everything saved beside a result: versions, git commit, hardware."""
     return {"versions": package_versions(), "git_commit": git_commit(), "hardware": hardware_info()}
+
+
+def sigterm_as_interrupt() -> None:
+    """SIGTERM (a job scheduler's time limit, `kill`) stops like Ctrl-C: `KeyboardInterrupt` is raised, so that
+    clean-up code runs and completed work is kept."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)

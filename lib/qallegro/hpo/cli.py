@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-from typing import Any
 
 SCALES = ("smoke", "quick", "paper")
 DATASETS_HELP = "dataset name (rmd17-aspirin, rmd17-benzene, qm9, culi)"
@@ -98,9 +96,9 @@ def _worker_args(p: argparse.ArgumentParser) -> None:
 
 def _sigterm_as_interrupt() -> None:
     """SIGTERM (a job scheduler's time limit) stops like Ctrl-C: the running trial is retried on the next run."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, handler)
+    from qallegro.utils import sigterm_as_interrupt
+
+    sigterm_as_interrupt()
 
 
 def _check_counts(args: argparse.Namespace) -> None:
