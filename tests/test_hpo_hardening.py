@@ -138,9 +138,33 @@ def test_readme_hpo_commands_parse() -> None:
     commands = []
     for doc in (ROOT / "README.md", ROOT / "lib" / "qallegro" / "hpo" / "README.md"):
         text = doc.read_text().replace("\\\n", " ")
-        commands += [line.strip() for line in text.splitlines() if re.match(r"\s*(exec )?(\.venv/bin/)?qallegro hpo ", line)]
+        commands += [line.strip() for line in text.splitlines()
+                     if re.match(r"\s*(exec )?(\.venv/bin/)?qallegro hpo ", line)]
     assert len(commands) >= 3
     parser = build_parser()
     for line in commands:
         line = re.sub(r"\$\{?(\w+)\}?", "4", line)  # shell variables ($URL, $SLURM_CPUS_PER_TASK): any value
-        parser.parse_args(shlex.split(line.removeprefix("exec "), comments=True)[1:])  # SystemExit (unrecognized arguments) fails the test
+        # SystemExit (unrecognized arguments) fails the test
+        parser.parse_args(shlex.split(line.removeprefix("exec "), comments=True)[1:])
+
+
+@pytest.mark.parametrize("dedupe", [True, False])
+def test_nsga2_does_not_evaluate_a_configuration_twice(dedupe: bool, results_dir: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding 12: NSGA-II at a small population proposes copies of its parents; they are pruned, not trained.
+    Without the check (dedupe=False) the same study evaluates duplicates, so the test can tell the two apart."""
+    from qallegro.hpo import study as study_mod
+
+    if not dedupe:
+        monkeypatch.setattr(study_mod, "MAX_DUPLICATES_IN_ROW", 0)
+    op = study_mod.run(spec(sampler="nsga2", n_trials=16, name=f"dedupe-{dedupe}",
+                            sampler_options={"population_size": 2}), progress=False, plots=False)["study"]
+    complete = [t for t in op.study.get_trials() if t.state.name == "COMPLETE"]
+    distinct = {tuple(sorted(t.params.items())) for t in complete}
+    assert len(complete) == 16
+    if dedupe:
+        assert len(distinct) == 16
+        pruned = [t for t in op.study.get_trials() if t.state.name == "PRUNED"]
+        assert all(op.study.trials[t.user_attrs["duplicate_of"]].params == t.params for t in pruned)
+    else:
+        assert len(distinct) < 16

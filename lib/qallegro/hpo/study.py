@@ -15,7 +15,9 @@ needs the storage URL and the study name. Guarantees:
   others discards its result with a logged warning and goes on with the next trial;
 * Ctrl-C (or SIGTERM) fails the running trial with `interrupted=True` and stops; the next run retries it once;
 * a complete trial is never retried, so nothing already computed is lost or run twice;
-* everything is checked before anything is created (`preflight`): names, dataset, space, objective, counts.
+* everything is checked before anything is created (`preflight`): names, dataset, space, objective, counts;
+* a sampler's proposal identical to a complete or running trial is not evaluated again: it is pruned with
+  `duplicate_of` and the sampler asked again (NSGA-II at small populations proposes copies of its parents).
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ from qallegro.hpo.storage import HeartbeatThread, RetryOnce, StudyStorage, open_
 from qallegro.utils import atomic_write_json, environment_record, get_logger
 
 ATTR = "qallegro"
+# a sampler's proposal equal to a complete or running trial is pruned (marked `duplicate_of`) and another one
+# asked for, at most this many times in a row (a small, exhausted space then evaluates duplicates)
+MAX_DUPLICATES_IN_ROW = 20
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -346,7 +351,7 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
         atomic_write_json(op.folder / "study.json", {"spec": asdict(op.spec), "target": op.target,
                                                      "space": op.space.describe(), "env": environment_record()})
     summary = WorkerSummary()
-    failures_in_row = 0
+    failures_in_row = duplicates_in_row = 0
     bar = tqdm(total=op.target, desc=op.name, unit="trial", disable=not progress)
     # BLAS threads = this worker's threads (samplers and data code use numpy/scipy; torch is set by training)
     blas = threadpool_limits(threads, user_api="blas")
@@ -366,6 +371,10 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
                     break
                 start = c["WAITING"] > 0 or c["COMPLETE"] + c["RUNNING"] < op.target
                 trial = op.study.ask() if start else None
+                if trial is not None and duplicates_in_row < MAX_DUPLICATES_IN_ROW and _prune_duplicate(op, trial, log):
+                    duplicates_in_row += 1
+                    continue
+            duplicates_in_row = 0
             if trial is None:
                 time.sleep(poll_s)  # the remaining trials are running elsewhere; wait in case one dies
                 continue
@@ -389,6 +398,23 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
         bar.close()
         blas.restore_original_limits()
     return summary
+
+
+def _prune_duplicate(op: OpenStudy, trial: optuna.Trial, log: logging.Logger) -> bool:
+    """Prune `trial` when the sampler proposed the parameters of a complete or running trial (enqueued trials,
+    retries and warm starts, are never pruned); True when pruned."""
+    trials = op.study.get_trials(deepcopy=False)
+    if "fixed_params" in trials[trial.number].system_attrs:
+        return False
+    params = op.space.suggest(trial)
+    same = next((t.number for t in trials if t.number != trial.number and t.params == params
+                 and t.state in (TrialState.COMPLETE, TrialState.RUNNING)), None)
+    if same is None:
+        return False
+    trial.set_user_attr("duplicate_of", same)
+    op.study.tell(trial, state=TrialState.PRUNED)
+    log.info(f"trial {trial.number} repeats the parameters of trial {same}: pruned, not evaluated again")
+    return True
 
 
 def attempt_dir(folder: Path, first: int, number: int) -> Path:
