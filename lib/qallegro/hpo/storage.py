@@ -39,7 +39,8 @@ ATTEMPT_ATTRS = ("interrupted", "error", "worker")
 
 
 class RetryOnce:
-    """Re-enqueue a failed trial (same parameters, same trial folder) as WAITING, at most `max_retry` times.
+    """Re-enqueue a failed trial (same parameters; its own folder, seeded from the failed attempt's) as WAITING, at
+    most `max_retry` times.
 
     Equivalent to Optuna's `RetryHeartbeatStaleTrialCallback(max_retry)`; the retry carries `failed_trial` (the
     original number) and `retry_history` in its system attrs, as Optuna's does.
