@@ -280,5 +280,5 @@ def test_cli_verify_info_fetch(
     assert len(capsys.readouterr().out.splitlines()) == 10
     assert main(["data", "fetch", "culi"]) == 0  # mirror-only files that are present
     monkeypatch.setenv("QALLEGRO_DATA", str(tmp_path / "empty"))
-    assert main(["data", "fetch", "culi"]) == 1
+    assert main(["data", "fetch", "culi"]) == 2
     assert "no public URL" in capsys.readouterr().err

@@ -29,6 +29,7 @@ def test_bad_space_file_is_a_clear_error(tmp_path: Path, results_dir: Path,
 def test_create_only_then_worker_then_report(results_dir: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     journal = tmp_path / "db" / "study.log"
+    journal.parent.mkdir()  # an explicit journal goes into an existing folder (a typo creates nothing)
     common = ["--storage", str(journal), "--study", "cli"]
     assert main(["hpo", "run", "--dataset", "rmd17-benzene", "--scale", "smoke", "--trials", "3",
                  "--objective", SYNTHETIC, "--max-trials", "0", "--no-progress", *common]) == 0

@@ -119,5 +119,31 @@ def test_two_workers_share_a_study_and_survive_a_sigkill(results_dir: Path, post
     workers = {t.user_attrs["worker"] for t in trials if t.state.name == "COMPLETE"}
     assert len(workers) == 2  # both workers completed trials of the one study
     logs = attempts(op.folder)
-    assert len(logs) == 6
-    assert all(sum(line.startswith("done") for line in v) == 1 for v in logs.values())  # nothing ran twice
+    assert len(logs) == 7  # six trials, one of them in two attempts (each attempt has its own folder)
+    assert sum(line.startswith("done") for v in logs.values() for line in v) == 6  # nothing ran twice
+    assert logs[f"{failed.number:05d}"][-1] == f"start {victim.pid}"
+
+
+def test_password_never_reaches_disk_or_messages(results_dir: Path, postgres_url: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Finding 2: a study opened with a password in its URL writes it into no file and no message."""
+    from qallegro.cli import main
+    from qallegro.hpo.report import write_results
+    from qallegro.hpo.study import run_worker
+
+    secret = f"Pw{uuid.uuid4().hex}"
+    url = postgres_url.replace("qallegro@", f"qallegro:{secret}@", 1)
+    assert secret in url  # the server trusts local connections and ignores the password
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    op = create_or_resume(spec(name=name, storage=url, n_trials=2))
+    run_worker(op, progress=False)
+    write_results(op, plots=False)
+    assert main(["hpo", "worker", "--storage", url, "--study", "no-such-study", "--no-progress"]) == 2
+    assert main(["hpo", "report", "--storage", url, "--study", name, "--scale", "smoke"]) == 0
+    captured = capsys.readouterr()
+    assert "no study 'no-such-study'" in captured.err and secret not in captured.err + captured.out
+    files = [p for p in results_dir.rglob("*") if p.is_file()]
+    assert len(files) > 5 and (op.folder / "study.json").exists()
+    leaked = [str(p) for p in files if secret.encode() in p.read_bytes()]
+    assert leaked == []
+    assert secret not in str(op.study.user_attrs) and secret not in op.spec.storage

@@ -27,7 +27,8 @@ def test_done_command_writes_front_and_plot(results_dir: Path) -> None:
     assert (trials["state"] == "COMPLETE").sum() == 4 and len(front) >= 1
     assert (front["val_f_mae"] > 0).all() and (front["inference_total_s"] > 0).all()
     assert (folder / "pareto.png").stat().st_size > 10_000
-    for run_dir in trials["run_dir"]:  # every trial is a complete training run that can be inspected
+    # every complete trial is a training run that can be inspected (a pruned one repeated another's parameters)
+    for run_dir in trials[trials["state"] == "COMPLETE"]["run_dir"]:
         for name in ("config.yaml", "epochs.csv", "metrics.json", "model.pt"):
             assert (Path(run_dir) / name).exists(), (run_dir, name)
         metrics = json.loads((Path(run_dir) / "metrics.json").read_text())

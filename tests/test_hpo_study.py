@@ -157,9 +157,13 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(results_dir: Path) ->
     retry = next(t for t in op.study.trials if t.system_attrs.get("failed_trial") == 1)
     assert retry.state.name == "COMPLETE" and retry.params == failed.params
     log = attempts(folder)
-    assert sorted(log) == ["00000", "00001", "00003", "00004"]  # trial 2 is the retry, in folder 00001
-    assert [line.split()[0] for line in log["00001"]] == ["start", "start", "done"]  # retried in its folder
-    assert all(sum(line.startswith("done") for line in v) == 1 for v in log.values())
+    # trial 2 is the retry of trial 1, in its own folder, which starts from a copy of the first attempt's
+    assert sorted(log) == ["00000", "00001", "00001-00002", "00003", "00004"]
+    assert [line.split()[0] for line in log["00001"]] == ["start"]
+    assert [line.split()[0] for line in log["00001-00002"]] == ["start", "start", "done"]
+    assert retry.user_attrs["trial_dir"] == str(folder.resolve() / "trials" / "00001-00002") or \
+        Path(retry.user_attrs["trial_dir"]).name == "00001-00002"
+    assert sum(line.startswith("done") for v in log.values() for line in v) == 4
 
 
 def test_sigkill_mid_trial_loses_only_that_trial_file_storage(results_dir: Path) -> None:
@@ -181,9 +185,10 @@ def test_sigkill_mid_trial_loses_only_that_trial_file_storage(results_dir: Path)
     slots = [tuple(t.system_attrs["samo_cobra:slot"]) for t in trials if "failed_trial" not in t.system_attrs]
     assert len(slots) == len(set(slots)) == 4  # the two workers shared the sampler's generations
     log = attempts(op.folder)
-    assert len(log) == 4
-    assert log["00001"][0] == f"start {victim.pid}" and log["00001"][-1] == f"done {rescuer.pid}"
-    assert all(sum(line.startswith("done") for line in v) == 1 for v in log.values())
+    assert sorted(log) == ["00000", "00001", f"00001-{retry.number:05d}", "00003", "00004"]
+    assert log["00001"] == [f"start {victim.pid}"]  # the killed attempt's folder is left as it was
+    assert log[f"00001-{retry.number:05d}"][-1] == f"done {rescuer.pid}"
+    assert sum(line.startswith("done") for v in log.values() for line in v) == 4
 
 
 def test_sampler_comparison_machinery(results_dir: Path) -> None:

@@ -33,6 +33,7 @@ from qallegro.data.graph import (
     PTR,
     atoms_to_graph,
 )
+from qallegro.errors import TrainingError
 from qallegro.training import statistics
 from qallegro.training.config import TRAIN_DEFAULTS, ConfigError, parse_overrides, validate
 from qallegro.training.ema import ExponentialMovingAverage
@@ -245,7 +246,7 @@ def test_resume_is_bit_for_bit(dataset: Path, tmp_path: Path) -> None:
     train(make_config(dataset, max_epochs=4), run_dir=straight, progress=False)
     split = tmp_path / "split"
     train(make_config(dataset, max_epochs=2), run_dir=split, progress=False)
-    with pytest.raises(FileExistsError, match="resume"):
+    with pytest.raises(TrainingError, match="resume"):
         train(make_config(dataset, max_epochs=4), run_dir=split, progress=False)
     train(make_config(dataset, max_epochs=4), run_dir=split, resume=True, progress=False)
     assert strip_wall(read_rows(straight / "epochs.csv")) == strip_wall(read_rows(split / "epochs.csv"))

@@ -13,6 +13,7 @@ from ase.calculators.calculator import all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from qallegro.data.graph import atoms_to_graph, to
+from qallegro.errors import ModelError
 
 
 class Calculator(ASECalculator):
@@ -50,5 +51,9 @@ class Calculator(ASECalculator):
             "energies": out["atomic_energy"].detach().cpu().numpy().astype(np.float64),
             "forces": out["forces"].detach().cpu().numpy().astype(np.float64),
         }
+        bad = ~np.isfinite(self.results["forces"]).all(axis=1) | ~np.isfinite(self.results["energies"])
+        if bad.any() or not np.isfinite(energy):
+            raise ModelError(f"non-finite energy or forces at atom(s) {np.flatnonzero(bad)[:10].tolist()} of "
+                             f"{len(atoms)}")
         if want_stress:
             self.results["stress"] = full_3x3_to_voigt_6_stress(out["stress"][0].detach().cpu().numpy())

@@ -1,7 +1,9 @@
 """The `qallegro` command. Each topic registers its own subcommands from `<topic>/cli.py`.
 
 A topic's `register(subparsers)` adds its parser(s) with `set_defaults(func=...)`; heavy imports happen inside
-`func`, so `qallegro --help` stays fast.
+`func`, so `qallegro --help` stays fast. A user error (`qallegro.errors.QallegroError`) raised by any command is
+printed here, once, as one line `qallegro <command>: <message>`, and the command exits with code 2
+(`EXIT_USER_ERROR`, also argparse's code for a bad option); Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import threading
 
 from qallegro import __version__
+from qallegro.errors import EXIT_USER_ERROR, QallegroError
 
 TOPICS = ("qallegro.data.cli", "qallegro.training.cli", "qallegro.culi.cli", "qallegro.hpo.cli",
           "qallegro.campaign.cli", "qallegro.pipeline.cli")
@@ -44,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return int(args.func(args) or 0)
+    except QallegroError as err:
+        message = " ".join(str(err).split())  # one line, whatever the message holds
+        print(f"qallegro {args.command}: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted; completed work is saved and the same command resumes it", file=sys.stderr)
         return 130

@@ -13,14 +13,20 @@ from typing import Any
 
 import yaml
 
+from qallegro.errors import QallegroError
+
 SCALES = ("smoke", "quick", "overnight", "paper")
 DEFAULT_SCALE = "quick"
 PRESETS = Path(__file__).with_name("presets")
 
 
+class ScaleError(QallegroError, ValueError):
+    """An unknown scale name, or a preset file without the scale's settings."""
+
+
 def check_scale(scale: str) -> str:
     if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+        raise ScaleError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     return scale
 
 
@@ -28,14 +34,14 @@ def read_presets(path: Path) -> dict[str, Any]:
     """The preset table in `path`, read now (no cache), with a section for every scale. FileNotFoundError when
     the file is missing, ValueError when it is not valid YAML or lacks a scale."""
     if not path.exists():
-        raise FileNotFoundError(f"no preset file {path}")
+        raise ScaleError(f"no preset file {path}")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML: {err}") from err
+        raise ScaleError(f"{path}: not valid YAML: {err}") from err
     missing = [s for s in SCALES if not isinstance(data, dict) or s not in data]
     if missing:
-        raise ValueError(f"{path}: missing scale(s) {missing}")
+        raise ScaleError(f"{path}: missing scale(s) {missing}")
     return data
 
 

@@ -200,3 +200,14 @@ class FieldView(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._registry)
+
+
+def sigterm_as_interrupt() -> None:
+    """SIGTERM (a job scheduler's time limit, `kill`) stops like Ctrl-C: `KeyboardInterrupt` is raised, so that
+    clean-up code runs and completed work is kept."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)

@@ -19,6 +19,7 @@ from typing import Any
 
 from qallegro import scales
 from qallegro.campaign.units import Unit, read_record
+from qallegro.errors import CampaignError
 from qallegro.utils import config_hash, git_commit
 
 PROTOCOL_VERSION = 1
@@ -66,14 +67,14 @@ def chosen_optimiser(root: Path, scale: str, dataset: str) -> dict[str, Any]:
     for unit in sweep_units(scale, dataset):
         rec = read_record(root, unit.id)
         if rec is None:
-            raise ValueError(f"sweep point {unit.id} has not run yet")
+            raise CampaignError(f"sweep point {unit.id} has not run yet")
         err = rec["val"].get(key)
         ok = not rec["truncated"] and err is not None and math.isfinite(err)
         rows.append({"unit": unit.id, "learning_rate": unit.spec["learning_rate"],
                      "batch_size": unit.spec["batch_size"], f"val_{key}": err if ok else None})
     usable = [r for r in rows if r[f"val_{key}"] is not None]
     if not usable:
-        raise ValueError(f"every sweep point of {dataset} failed or was truncated")
+        raise CampaignError(f"every sweep point of {dataset} failed or was truncated")
     best = min(usable, key=lambda r: r[f"val_{key}"])
     return {"learning_rate": best["learning_rate"], "batch_size": best["batch_size"],
             "rule": f"lowest validation {key} at the sweep's budget", "points": rows}

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from qallegro.campaign import stats
+from qallegro.errors import CampaignError
 
 SPLITS = ("test", "val", "ood")
 
@@ -85,7 +86,7 @@ def paired_values(records: Iterable[Mapping[str, Any]], claim: Claim, split: str
             by[(rec["variant"], int(rec["seed"]))] = rec
             protocols.add(repr(sorted(_protocol_identity(rec).items())))
     if len(protocols) > 1:
-        raise ValueError(f"claim {claim.id}: records of {claim.dataset} come from {len(protocols)} different "
+        raise CampaignError(f"claim {claim.id}: records of {claim.dataset} come from {len(protocols)} different "
                          "protocols or budgets; a comparison uses one only")
     seeds, ref, oth, problems = [], [], [], []
     for seed in sorted({s for (_, s) in by}):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import sys
 import time
 
 from qallegro.scales import SCALES
@@ -78,11 +77,7 @@ def _ablate(args: argparse.Namespace) -> int:
     from qallegro.campaign.units import UnitQueue, work
     from qallegro.utils import set_threads
 
-    try:
-        units = _units(args.scale, [args.dataset], None)
-    except (KeyError, ValueError) as err:
-        print(f"qallegro ablate: {err}", file=sys.stderr)
-        return 2
+    units = _units(args.scale, [args.dataset], None)
     queue = UnitQueue(campaign_root(args.scale))
     if args.status:
         _print_status(units, queue)
@@ -98,11 +93,7 @@ def _campaign(args: argparse.Namespace) -> int:
     from qallegro.campaign.units import UnitQueue, work
     from qallegro.utils import set_threads
 
-    try:
-        units = _units(args.scale, None, args.only)
-    except (KeyError, ValueError) as err:
-        print(f"qallegro campaign: {err}", file=sys.stderr)
-        return 2
+    units = _units(args.scale, None, args.only)
     queue = UnitQueue(campaign_root(args.scale))
     if args.action == "status":
         _print_status(units, queue)

@@ -9,6 +9,7 @@ from typing import Any
 
 from qallegro.campaign import ablation, studies
 from qallegro.campaign.units import Runner, Unit, read_record
+from qallegro.errors import CampaignError
 
 
 def campaign_root(scale: str) -> Path:
@@ -47,7 +48,7 @@ def plan(scale: str, datasets: list[str] | None = None) -> list[Unit]:
     known = ablation.settings(scale)["ablation"]["datasets"]
     unknown = sorted(set(datasets or []) - set(known))
     if unknown:
-        raise ValueError(f"no ablation settings for dataset(s) {unknown} at scale {scale!r} "
+        raise CampaignError(f"no ablation settings for dataset(s) {unknown} at scale {scale!r} "
                          f"(presets/campaign.yaml; known: {', '.join(known)})")
     if datasets:
         parts = [f"ablation:{d}" for d in datasets]
@@ -62,7 +63,7 @@ def plan(scale: str, datasets: list[str] | None = None) -> list[Unit]:
         elif part.startswith("ablation:") and part.removeprefix("ablation:") in known:
             units += dataset_units(scale, part.removeprefix("ablation:"))
         else:
-            raise ValueError(f"presets/campaign.yaml[{scale}].order: unknown entry {part!r}")
+            raise CampaignError(f"presets/campaign.yaml[{scale}].order: unknown entry {part!r}")
     seen: set[str] = set()
     return [u for u in units if not (u.id in seen or seen.add(u.id))]
 

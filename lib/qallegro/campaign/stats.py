@@ -19,12 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from qallegro.errors import CampaignError
+
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 NOT_TESTABLE = "not testable at this scale"
 DIRECTIONS = ("lower", "higher")
 
 
-class StatisticsError(ValueError):
+class StatisticsError(CampaignError):
     """Input that cannot give an interval (fewer than two pairs, unequal lengths, non-finite values)."""
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from qallegro import scales
 from qallegro.campaign.units import Unit
+from qallegro.errors import CampaignError
 
 RULES = ("lowest_error", "knee")
 
@@ -61,7 +62,7 @@ def final_units(scale: str) -> list[Unit]:
     if not s or not f:
         return []
     if f["rule"] not in RULES:
-        raise ValueError(f"presets/campaign.yaml[{scale}].finals.rule: {f['rule']!r} is not one of {RULES}")
+        raise CampaignError(f"presets/campaign.yaml[{scale}].finals.rule: {f['rule']!r} is not one of {RULES}")
     last = {(d, v): u.id for u in study_units(scale) for d, v in [(u.spec["dataset"], u.spec["variant"])]}
     out: list[Unit] = []
     for seed in f["seeds"]:

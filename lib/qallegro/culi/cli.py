@@ -59,20 +59,15 @@ def _gpaw_options(args: argparse.Namespace) -> dict:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from qallegro.culi.generate import SettingsMismatch, generate
-    from qallegro.culi.labelers import LabelerUnavailable
+    from qallegro.culi.generate import generate
     from qallegro.utils import set_threads
 
     set_threads(1)
     if args.plan_only:
         return _print_plan(args.scale, args.seed)
     options = _gpaw_options(args) if args.labeler == "gpaw" else {}
-    try:
-        prov = generate(args.scale, args.labeler, seed=args.seed, out=args.out, retry_failed=args.retry_failed,
-                        progress=not args.no_progress, labeler_options=options)
-    except (LabelerUnavailable, SettingsMismatch) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    prov = generate(args.scale, args.labeler, seed=args.seed, out=args.out, retry_failed=args.retry_failed,
+                    progress=not args.no_progress, labeler_options=options)
     print(f"{prov['n_frames']} frames in {prov['folder']}/culi.extxyz ({prov['labelling_seconds']:.0f} s of "
           "structure building, relaxation, MD and labelling)")
     print("frames per category: " + ", ".join(f"{k} {v}" for k, v in prov["counts"].items()))
@@ -129,18 +124,14 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _gpaw_subset(args: argparse.Namespace) -> int:
-    from qallegro.culi.labelers import GPAWLabeler, LabelerUnavailable
+    from qallegro.culi.labelers import GPAWLabeler
     from qallegro.culi.validation import gpaw_subset
     from qallegro.data.culi import dataset_folder
     from qallegro.utils import set_threads
 
     set_threads(1)
     folder = dataset_folder(args.out, args.scale)
-    try:
-        result = gpaw_subset(folder, n=args.n, max_atoms=args.max_atoms, seed=args.seed, table=args.table,
-                             labeler=GPAWLabeler(**_gpaw_options(args)), label_missing=not args.no_new)
-    except LabelerUnavailable as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    result = gpaw_subset(folder, n=args.n, max_atoms=args.max_atoms, seed=args.seed, table=args.table,
+                         labeler=GPAWLabeler(**_gpaw_options(args)), label_missing=not args.no_new)
     print(json.dumps(result["summary"], indent=2))
     return 0

@@ -32,6 +32,7 @@ from qallegro.culi import structures as st
 from qallegro.culi.interfaces import build_interface
 from qallegro.culi.labelers import Labeler, LabelError, SevenNetLabeler, get_labeler
 from qallegro.culi.md import Frame, MeltQuench, melt_quench, relax, sample_steps
+from qallegro.errors import CuliError
 from qallegro.paths import CULI_DATASET_FILE as DATASET_FILE
 from qallegro.paths import CULI_PROVENANCE_FILE as PROVENANCE_FILE
 from qallegro.paths import CULI_SPLITS_FILE as SPLITS_FILE
@@ -45,7 +46,7 @@ FORMAT = 1
 GITIGNORE = "# written by `qallegro culi generate`: the dataset is never committed\n*\n!.gitignore\n!provenance.json\n"
 
 
-class SettingsMismatch(RuntimeError):
+class SettingsMismatch(CuliError):
     """An existing dataset folder was generated with other settings; appending would mix them."""
 
 

@@ -24,17 +24,19 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from qallegro.errors import CuliError
+
 WORKER = Path(__file__).with_name("gpaw_worker.py")
 GPAW_INSTALL = ("sudo apt-get install -y gpaw gpaw-data   (Debian/Ubuntu: GPAW for /usr/bin/python3)\n"
                 "  or: pip install gpaw && gpaw install-data <dir>   (then set QALLEGRO_GPAW_PYTHON to that python)")
 SEVENN_INSTALL = "pip install sevenn==0.13.0   (SevenNet-0 weights ship inside the wheel)"
 
 
-class LabelError(RuntimeError):
+class LabelError(CuliError):
     """One structure could not be labelled (the frame is left out and recorded as a failure)."""
 
 
-class LabelerUnavailable(RuntimeError):
+class LabelerUnavailable(CuliError):
     """The labeller's software is not installed; the message gives the install command."""
 
 

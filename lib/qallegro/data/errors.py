@@ -1,14 +1,17 @@
 """Errors of the data layer. Every one names the file (when there is one) and the problem.
 
-All derive from `DataError`, a `ValueError`, so callers can catch the whole family at once.
+All derive from `DataError` (a `qallegro.errors.DataError`, hence a `QallegroError` and a `ValueError`), so
+callers can catch the whole family at once.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from qallegro import errors
 
-class DataError(ValueError):
+
+class DataError(errors.DataError):
     """Base class: bad, missing or inconsistent input data. `path` is the file concerned (or None)."""
 
     def __init__(self, message: str, path: str | Path | None = None) -> None:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from qallegro.data.errors import InvalidDataError
 from qallegro.data.neighbors import neighbor_list
 
 Graph = dict[str, torch.Tensor]
@@ -47,6 +48,8 @@ FORCES = "forces"
 STRESS = "stress"
 
 LABELS = (ENERGY, FORCES, STRESS)
+# two atoms closer than this (Å) are coincident: the edge direction is undefined and energy and forces are NaN
+MIN_DISTANCE = 1e-4
 
 
 def atoms_to_graph(atoms: Atoms, r_max: float, dtype: torch.dtype = torch.float64, labels: bool = True) -> Graph:
@@ -55,6 +58,7 @@ def atoms_to_graph(atoms: Atoms, r_max: float, dtype: torch.dtype = torch.float6
     pbc = np.asarray(atoms.get_pbc(), dtype=bool)
     cell = np.asarray(atoms.get_cell().array, dtype=np.float64)
     i, j, s = neighbor_list(pos, cell if pbc.any() else None, pbc, r_max)
+    check_distances(pos, cell, i, j, s)
     n = len(atoms)
     g: Graph = {
         POS: torch.as_tensor(pos, dtype=dtype),
@@ -80,6 +84,18 @@ def atoms_to_graph(atoms: Atoms, r_max: float, dtype: torch.dtype = torch.float6
             st = voigt_6_to_full_3x3_stress(st) if st.shape == (6,) else st.reshape(3, 3)
             g[STRESS] = torch.as_tensor(st, dtype=dtype).reshape(1, 3, 3)
     return g
+
+
+def check_distances(pos: np.ndarray, cell: np.ndarray, i: np.ndarray, j: np.ndarray, shifts: np.ndarray) -> None:
+    """Refuse coincident atoms (closer than `MIN_DISTANCE`), naming the first such pair of atom indices."""
+    if len(i) == 0:
+        return
+    d = np.linalg.norm(pos[j] - pos[i] + np.asarray(shifts, dtype=np.float64) @ cell, axis=1)
+    close = np.flatnonzero(d < MIN_DISTANCE)
+    if close.size:
+        k = close[0]
+        raise InvalidDataError(f"atoms {int(i[k])} and {int(j[k])} are {d[k]:.1e} Å apart (coincident; "
+                               f"{close.size // 2 or 1} such pair(s)): energy and forces would be NaN")
 
 
 def num_graphs(g: Graph) -> int:

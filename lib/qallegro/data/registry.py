@@ -4,7 +4,9 @@ A file `relpath` is looked for, in order, under
   1. the `data_dir=` argument of a loader,
   2. the local mirror `$QALLEGRO_DATA` (default: `../shared/data` beside the checkout when it exists),
   3. the download cache `$QALLEGRO_CACHE` (default: `<repo>/data/downloads`).
-Every file read is checked against its sha256 (cached per path, size and mtime, so repeated loads are fast).
+Every file read is checked against its sha256. The hash is cached per path, inode, size, mtime and ctime (the
+ctime cannot be set back by a program, so a file rewritten at the same size with its old mtime is hashed again);
+`qallegro data verify --full` always re-hashes.
 Nothing is downloaded unless asked (`qallegro data fetch NAME`, or `download=True` in a loader): a download
 goes to `<file>.part`, resumes when interrupted, is verified, and only then renamed into place.
 """
@@ -348,8 +350,9 @@ def missing_message(name: str, data_dir: str | os.PathLike | None = None) -> str
 
 
 # -------------------------------------------------------------------------------------------------- checksums
-_VERIFIED: dict[tuple[str, int, int], str] = {}
+_VERIFIED: dict[tuple[str, int, int, int, int], str] = {}
 _DISK_CACHE_LOADED: set[Path] = set()
+_KEY_FIELDS = ("inode", "size", "mtime_ns", "ctime_ns")
 
 
 def _cache_file() -> Path:
@@ -364,35 +367,46 @@ def _load_disk_cache() -> None:
     try:
         entries = json.loads(path.read_text())
         for p, e in entries.items():
-            _VERIFIED[(p, int(e["size"]), int(e["mtime_ns"]))] = str(e["sha256"])
+            _VERIFIED[(p, *(int(e[k]) for k in _KEY_FIELDS))] = str(e["sha256"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return  # no cache or an unreadable one: hashes are simply recomputed
+        return  # no cache, an unreadable one or an older format: hashes are simply recomputed
 
 
 def _save_disk_cache() -> None:
-    entries = {
-        p: {"size": s, "mtime_ns": m, "sha256": h} for (p, s, m), h in _VERIFIED.items() if os.path.exists(p)
-    }
+    entries = {key[0]: {**dict(zip(_KEY_FIELDS, key[1:], strict=True)), "sha256": h}
+               for key, h in _VERIFIED.items() if os.path.exists(key[0])}
     try:
         atomic_write_text(_cache_file(), json.dumps(entries, indent=1, sort_keys=True) + "\n")
     except OSError:
         pass  # a read-only cache folder only costs speed
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file, memoised per (resolved path, size, mtime) in memory and in the cache folder."""
-    path = Path(path)
+def _stat_key(path: Path) -> tuple[str, int, int, int, int]:
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    return (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def hash_is_cached(path: str | os.PathLike) -> bool:
+    """Whether `file_sha256(path)` would come from the cache (inode, size, mtime and ctime all unchanged)."""
     _load_disk_cache()
-    if key not in _VERIFIED:
+    return _stat_key(Path(path)) in _VERIFIED
+
+
+def file_sha256(path: str | os.PathLike, full: bool = False) -> str:
+    """sha256 of a file, memoised per (resolved path, inode, size, mtime, ctime) in memory and in the cache
+    folder; `full` always hashes the file."""
+    path = Path(path)
+    key = _stat_key(path)
+    _load_disk_cache()
+    if full or key not in _VERIFIED:
         _VERIFIED[key] = sha256_file(path)
         _save_disk_cache()
     return _VERIFIED[key]
 
 
-def verify_file(path: str | os.PathLike, name: str) -> Path:
-    """Check a file against the registry entry `name`; raise `ChecksumError` on a mismatch.
+def verify_file(path: str | os.PathLike, name: str, full: bool = False) -> Path:
+    """Check a file against the registry entry `name`; raise `ChecksumError` on a mismatch (`full`: hash it even
+    when the cache knows it unchanged).
 
     Sources without a known sha256 pass here; their reader verifies them by structure.
     """
@@ -400,7 +414,7 @@ def verify_file(path: str | os.PathLike, name: str) -> Path:
     path = Path(path)
     if src.sha256 is None:
         return path
-    got = file_sha256(path)
+    got = file_sha256(path, full)
     if got != src.sha256:
         raise ChecksumError(
             f"sha256 mismatch for {name}: expected {src.sha256}, got {got} (size {path.stat().st_size} bytes"
@@ -529,7 +543,6 @@ def _download_verified(src: Source, dest: Path) -> Path:
             raise
     digest = file_sha256(part)
     os.replace(part, dest)
-    st = dest.stat()  # the rename keeps size and mtime: remember the hash under the final name
-    _VERIFIED[(str(dest.resolve()), st.st_size, st.st_mtime_ns)] = digest
+    _VERIFIED[_stat_key(dest)] = digest  # remember the hash under the final name
     _save_disk_cache()
     return dest

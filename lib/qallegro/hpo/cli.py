@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import sys
-from typing import Any
 
 from qallegro.data.datasets import DATASETS
 from qallegro.models.variants import variant_names
@@ -102,20 +99,26 @@ def _worker_args(p: argparse.ArgumentParser) -> None:
 
 def _sigterm_as_interrupt() -> None:
     """SIGTERM (a job scheduler's time limit) stops like Ctrl-C: the running trial is retried on the next run."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, handler)
+    from qallegro.utils import sigterm_as_interrupt
+
+    sigterm_as_interrupt()
 
 
-def _fail(err: Exception) -> int:
-    print(f"qallegro hpo: {err}", file=sys.stderr)
-    return 2
+def _check_counts(args: argparse.Namespace) -> None:
+    """Threads and trial counts are positive integers, `--max-trials` may be 0 (create the study only);
+    checked before any study is opened or created."""
+    from qallegro.errors import HpoError
+
+    for flag, low in (("threads", 1), ("trials", 1), ("max_trials", 0)):
+        value = getattr(args, flag, None)
+        if value is not None and value < low:
+            raise HpoError(f"--{flag.replace('_', '-')} must be an integer >= {low}, got {value}")
 
 
 def _open(scale: str, study: str, storage: str | None):
-    from qallegro.hpo.study import load, study_dir
+    from qallegro.hpo.study import check_study_name, load, study_dir
 
-    return load(storage or str(study_dir(scale, study) / "journal.log"), study)
+    return load(storage or str(study_dir(scale, check_study_name(study)) / "journal.log"), study)
 
 
 def _print_paths(paths: dict) -> None:
@@ -126,20 +129,16 @@ def _print_paths(paths: dict) -> None:
 def _run(args: argparse.Namespace) -> int:
     from qallegro.hpo.objective import DEFAULT_OBJECTIVE
     from qallegro.hpo.report import write_results
-    from qallegro.hpo.space import SpaceError
     from qallegro.hpo.study import StudySpec, create_or_resume, run_worker
 
+    _check_counts(args)
     heartbeat = {k: v for k, v in (("interval", args.heartbeat_interval), ("grace_period", args.grace_period))
                  if v is not None}
-    try:
-        spec = StudySpec(dataset=args.dataset, variant=args.variant, sampler=args.sampler, scale=args.scale,
-                         seed=args.seed, n_trials=args.trials, name=args.study, storage=args.storage,
-                         space_file=args.space, objective=args.objective or DEFAULT_OBJECTIVE,
-                         warm_start=args.warm_start,
-                         settings={"heartbeat": heartbeat} if heartbeat else {})
-        op = create_or_resume(spec)
-    except (ValueError, SpaceError, FileNotFoundError) as err:
-        return _fail(err)
+    spec = StudySpec(dataset=args.dataset, variant=args.variant, sampler=args.sampler, scale=args.scale,
+                     seed=args.seed, n_trials=args.trials, name=args.study, storage=args.storage,
+                     space_file=args.space, objective=args.objective or DEFAULT_OBJECTIVE,
+                     warm_start=args.warm_start, settings={"heartbeat": heartbeat} if heartbeat else {})
+    op = create_or_resume(spec)
     _sigterm_as_interrupt()
     summary = run_worker(op, max_trials=args.max_trials, threads=args.threads, progress=not args.no_progress)
     print(f"study {op.name}: this worker completed {summary.completed}, failed {summary.failed}")
@@ -150,10 +149,8 @@ def _run(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from qallegro.hpo.study import load, run_worker
 
-    try:
-        op = load(args.storage, args.study)
-    except ValueError as err:
-        return _fail(err)
+    _check_counts(args)
+    op = load(args.storage, args.study)
     _sigterm_as_interrupt()
     summary = run_worker(op, max_trials=args.max_trials, threads=args.threads, progress=not args.no_progress)
     print(f"study {op.name}: this worker completed {summary.completed}, failed {summary.failed}")
@@ -163,10 +160,7 @@ def _worker(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from qallegro.hpo.report import write_results
 
-    try:
-        op = _open(args.scale, args.study, args.storage)
-    except ValueError as err:
-        return _fail(err)
+    op = _open(args.scale, args.study, args.storage)
     _print_paths(write_results(op))
     return 0
 
@@ -174,27 +168,23 @@ def _report(args: argparse.Namespace) -> int:
 def _final(args: argparse.Namespace) -> int:
     from qallegro.hpo.final import final_train
 
-    try:
-        op = _open(args.scale, args.study, args.storage)
-        choices = ("lowest_error", "knee") if args.choice == "both" else (args.choice,)
-        for choice in choices:
-            out = final_train(op, choice, threads=args.threads, progress=not args.no_progress)
-            print(json.dumps({k: out[k] for k in ("choice", "trial", "run_dir", "val_f_mae", "val_e_mae",
-                                                  "inference_total_s")}, indent=2, default=str))
-    except ValueError as err:
-        return _fail(err)
+    _check_counts(args)
+    op = _open(args.scale, args.study, args.storage)
+    choices = ("lowest_error", "knee") if args.choice == "both" else (args.choice,)
+    for choice in choices:
+        out = final_train(op, choice, threads=args.threads, progress=not args.no_progress)
+        print(json.dumps({k: out[k] for k in ("choice", "trial", "run_dir", "val_f_mae", "val_e_mae",
+                                              "inference_total_s")}, indent=2, default=str))
     return 0
 
 
 def _transfer(args: argparse.Namespace) -> int:
     from qallegro.hpo.final import transfer_train
 
-    try:
-        qdi = _open(args.scale, args.qdi_study, args.qdi_storage)
-        allegro = _open(args.scale, args.allegro_study, args.allegro_storage)
-        out = transfer_train(qdi, allegro, args.choice, threads=args.threads, progress=not args.no_progress)
-    except ValueError as err:
-        return _fail(err)
+    _check_counts(args)
+    qdi = _open(args.scale, args.qdi_study, args.qdi_storage)
+    allegro = _open(args.scale, args.allegro_study, args.allegro_storage)
+    out = transfer_train(qdi, allegro, args.choice, threads=args.threads, progress=not args.no_progress)
     print(json.dumps({k: out[k] for k in ("transfer", "run_dir", "val_f_mae", "val_e_mae", "inference_total_s")},
                      indent=2, default=str))
     return 0
@@ -204,6 +194,7 @@ def _compare(args: argparse.Namespace) -> int:
     from qallegro.hpo.experiment import compare_samplers
     from qallegro.hpo.objective import DEFAULT_OBJECTIVE
 
+    _check_counts(args)
     _sigterm_as_interrupt()
     df = compare_samplers(args.scale, dataset=args.dataset, variant=args.variant, samplers=args.samplers,
                           seeds=args.seeds, n_trials=args.trials, objective=args.objective or DEFAULT_OBJECTIVE,
@@ -214,12 +205,9 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _space(args: argparse.Namespace) -> int:
-    from qallegro.hpo.space import SpaceError, load_space
+    from qallegro.hpo.space import load_space
 
-    try:
-        space = load_space(args.variant, args.scale, args.space)
-    except SpaceError as err:
-        return _fail(err)
+    space = load_space(args.variant, args.scale, args.space)
     for row in space.describe():
         rng = f"fixed {row['fixed']}" if row["fixed"] is not None else f"[{row['low']}, {row['high']}]"
         kind = row["kind"] + (", log" if row["log"] else "")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from qallegro.errors import HpoError
 from qallegro.hpo import space as space_mod
 from qallegro.hpo.objective import measure_inference, objective_names, trial_config
 from qallegro.hpo.records import FinalRecord, HpoSettings
@@ -25,10 +26,10 @@ CHOICES = ("lowest_error", "knee")
 def chosen_config(op, choice: str = "lowest_error") -> dict[str, Any]:
     """The chosen entry (`report.choose`) of study `op`: number, objectives, params, config."""
     if choice not in CHOICES:
-        raise ValueError(f"unknown choice {choice!r}; choose one of {CHOICES}")
+        raise HpoError(f"unknown choice {choice!r}; choose one of {CHOICES}")
     df = trials_frame(op.study, op.space, op.spec.dataset)
     if df.empty or not (df["state"] == "COMPLETE").any():
-        raise ValueError(f"study {op.name!r} has no complete trial yet")
+        raise HpoError(f"study {op.name!r} has no complete trial yet")
     return choose(df, op.space, op.spec.dataset)[choice]
 
 
@@ -74,9 +75,9 @@ def transfer_config(qdi_op, allegro_op, choice: str = "lowest_error") -> tuple[d
     """Config overrides of the transferred Allegro+QDI model and its provenance: the QDI-specific parameters
     (`space.QDI_SPECIFIC`) of `qdi_op`'s chosen trial, every other parameter from `allegro_op`'s chosen trial."""
     if qdi_op.spec.variant != "qdi":
-        raise ValueError(f"study {qdi_op.name!r} is a {qdi_op.spec.variant} study; the QDI source must be qdi")
+        raise HpoError(f"study {qdi_op.name!r} is a {qdi_op.spec.variant} study; the QDI source must be qdi")
     if allegro_op.spec.variant != "allegro":
-        raise ValueError(f"study {allegro_op.name!r} is a {allegro_op.spec.variant} study; expected allegro")
+        raise HpoError(f"study {allegro_op.name!r} is a {allegro_op.spec.variant} study; expected allegro")
     q = chosen_config(qdi_op, choice)
     a = chosen_config(allegro_op, choice)
     qdi_space = space_mod.default_space("qdi")

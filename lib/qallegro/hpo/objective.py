@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qallegro.errors import HpoError
 from qallegro.hpo.records import HpoSettings, hpo_settings
 
 DEFAULT_OBJECTIVE = "qallegro.hpo.objective:train_objective"
@@ -59,13 +60,13 @@ def load_objective(spec: str = DEFAULT_OBJECTIVE) -> Objective:
     """Import the objective named by `spec` ("package.module:function")."""
     module, sep, name = spec.partition(":")
     if not sep or not module or not name:
-        raise ValueError(f"objective {spec!r}: expected 'module:function'")
+        raise HpoError(f"objective {spec!r}: expected 'module:function'")
     try:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as err:
-        raise ValueError(f"objective {spec!r} cannot be imported: {err}") from err
+        raise HpoError(f"objective {spec!r} cannot be imported: {err}") from None
     if not callable(fn):
-        raise TypeError(f"objective {spec!r} is not callable")
+        raise HpoError(f"objective {spec!r} is not callable")
     return fn
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qallegro.errors import HpoError
 from qallegro.hpo.objective import objective_names
 from qallegro.hpo.pareto import hypervolume_history, knee_point, pareto_mask, reference_point
 from qallegro.hpo.space import SearchSpace
@@ -69,7 +70,7 @@ def choose(df: pd.DataFrame, space: SearchSpace, dataset: str) -> dict[str, Any]
     names = list(objective_names(dataset))
     front = df[df["pareto"]].sort_values(names)
     if front.empty:
-        raise ValueError("no complete trial: nothing to choose")
+        raise HpoError("no complete trial: nothing to choose")
     out: dict[str, Any] = {}
     for label, row in (("lowest_error", front.iloc[0]),
                        ("knee", front.iloc[knee_point(front[names].to_numpy(float))])):

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from optuna.samplers import BaseSampler, RandomSampler
 
+from qallegro.hpo.optuna_api import set_study_system_attr, set_trial_system_attr, study_system_attrs
 from qallegro.hpo.pareto import pareto_front, pareto_mask
 
 BATCH_KEY = "samo_cobra:batch"
@@ -258,8 +259,7 @@ class SamoCobraSampler(BaseSampler):
         if set(search_space) <= set(fixed):
             return {}  # an enqueued trial: takes no slot of the generation
         codec = _Codec(search_space)
-        storage = study._storage
-        batch = study._storage.get_study_system_attrs(study._study_id).get(BATCH_KEY)
+        batch = study_system_attrs(study).get(BATCH_KEY)
         if batch is not None and sorted(batch["names"]) != codec.names:
             batch = None  # the search space changed: start a fresh generation
         taken = {tuple(t.system_attrs[SLOT_KEY]) for t in study.get_trials(deepcopy=False)
@@ -267,13 +267,13 @@ class SamoCobraSampler(BaseSampler):
         if batch is not None:
             for i, params in enumerate(batch["points"]):
                 if (batch["gen"], i) not in taken:
-                    storage.set_trial_system_attr(trial._trial_id, SLOT_KEY, [batch["gen"], i])
+                    set_trial_system_attr(study, trial, SLOT_KEY, [batch["gen"], i])
                     return {n: params[n] for n in codec.names}
         gen = 0 if batch is None else batch["gen"] + 1
         points = self._generation(study, codec, gen)
         record = {"gen": gen, "names": codec.names, "points": points}
-        storage.set_study_system_attr(study._study_id, BATCH_KEY, json.loads(json.dumps(record)))
-        storage.set_trial_system_attr(trial._trial_id, SLOT_KEY, [gen, 0])
+        set_study_system_attr(study, BATCH_KEY, json.loads(json.dumps(record)))
+        set_trial_system_attr(study, trial, SLOT_KEY, [gen, 0])
         return dict(points[0])
 
     def sample_independent(self, study, trial, param_name, param_distribution) -> Any:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from qallegro.errors import HpoError
+
 SAMPLERS = ("nsga2", "tpe", "gp", "random", "samo-cobra")
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -26,11 +28,11 @@ def make_sampler(name: str, seed: int | None, search_space: dict[str, Any] | Non
     import optuna
 
     if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+        raise HpoError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
     opts = dict(DEFAULTS[name])
     unknown = set(options or {}) - set(opts)
     if unknown:
-        raise ValueError(f"sampler {name}: unknown option(s) {sorted(unknown)}; known: {sorted(opts)}")
+        raise HpoError(f"sampler {name}: unknown option(s) {sorted(unknown)}; known: {sorted(opts)}")
     opts.update(options or {})
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, **opts)

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from qallegro.errors import HpoError
 from qallegro.models.variants import VARIANTS, variant_spec
 
 
@@ -107,7 +108,7 @@ PAPER_NAMES = {"r_max": "r_max", "PolynomialCutoff_p": "P", "batch_size": "batch
                "qdi_depth": "qdi_depth", "qdi_fc_dim": "final_mlp"}
 
 
-class SpaceError(ValueError):
+class SpaceError(HpoError):
     """A problem in a search-space file or preset, naming the source."""
 
 

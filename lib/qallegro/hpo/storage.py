@@ -8,6 +8,8 @@
 * The claim lock serialises "count the trials, then ask for a new one" between workers, so that a study stops
   at exactly its target number of complete trials: a `flock` on `<file>.claim` for files, a PostgreSQL advisory
   lock for PostgreSQL. Both are released by the operating system / the server when a worker dies.
+* Credentials never leave the process: `StudyStorage.safe_url` (the URL with its password masked) is what is
+  stored in the study, written to results and logs, and printed in messages.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from typing import Any, Self
 
 import optuna
 from optuna.storages import JournalStorage, RDBStorage
-from optuna.storages._heartbeat import BaseHeartbeat  # the heartbeat interface (optuna pinned, see toolchain)
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from qallegro.errors import HpoError
+from qallegro.hpo.optuna_api import BaseHeartbeat, trial_id
 from qallegro.utils import atomic_write_text
 
 # user attrs that belong to one attempt and are not copied to its retry
@@ -36,7 +39,8 @@ ATTEMPT_ATTRS = ("interrupted", "error", "worker")
 
 
 class RetryOnce:
-    """Re-enqueue a failed trial (same parameters, same trial folder) as WAITING, at most `max_retry` times.
+    """Re-enqueue a failed trial (same parameters; its own folder, seeded from the failed attempt's) as WAITING, at
+    most `max_retry` times.
 
     Equivalent to Optuna's `RetryHeartbeatStaleTrialCallback(max_retry)`; the retry carries `failed_trial` (the
     original number) and `retry_history` in its system attrs, as Optuna's does.
@@ -86,14 +90,14 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
 
     def last_heartbeat(self, trial: FrozenTrial) -> float:
         try:
-            return float((self.heartbeat_dir / str(trial._trial_id)).read_text())
+            return float((self.heartbeat_dir / str(trial_id(trial))).read_text())
         except (OSError, ValueError):
             start = trial.datetime_start
             return start.timestamp() if start is not None else time.time()
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         now = time.time()
-        return [t._trial_id for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+        return [trial_id(t) for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
                 if now - self.last_heartbeat(t) > self.grace_period]
 
     def get_heartbeat_interval(self) -> int | None:
@@ -110,6 +114,11 @@ class StudyStorage:
     storage: Any
     url: str
     kind: str  # "journal" | "postgresql" | "sqlite"
+
+    @property
+    def safe_url(self) -> str:
+        """`url` with its password masked: what may be stored, logged and printed."""
+        return mask_url(self.url)
 
     @contextlib.contextmanager
     def claim(self, study_name: str) -> Iterator[None]:
@@ -140,27 +149,55 @@ class StudyStorage:
         self.storage.record_heartbeat(trial_id)
 
 
+def mask_url(url: str) -> str:
+    """A storage URL with the password replaced by `***` (`postgresql://user:***@host/db`)."""
+    if "://" not in url:
+        return url
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
+
+
 def open_storage(url: str | Path, heartbeat_interval: int = 60, grace_period: int = 180,
-                 max_retry: int = 1) -> StudyStorage:
+                 max_retry: int = 1, create: bool = True) -> StudyStorage:
     """Open `url`: a journal file path (`journal:PATH` or a path ending in `.log`), `postgresql://...` or
-    `sqlite:///...`; heartbeats every `heartbeat_interval` s, stale after `grace_period` s, retried `max_retry`."""
+    `sqlite:///...`; heartbeats every `heartbeat_interval` s, stale after `grace_period` s, retried `max_retry`.
+    With `create=False` a journal or SQLite file must exist already (nothing is created for a mistyped path).
+    A server that cannot be reached is an `HpoError` naming the URL (password masked)."""
     url = str(url)
+    safe = mask_url(url)
     if grace_period <= heartbeat_interval:
-        raise ValueError(f"grace_period ({grace_period} s) must exceed heartbeat_interval ({heartbeat_interval} s)")
+        raise HpoError(f"grace_period ({grace_period} s) must exceed heartbeat_interval ({heartbeat_interval} s)")
     callback = RetryOnce(max_retry)
     if url.startswith(("postgresql", "sqlite")):
+        from sqlalchemy.exc import SQLAlchemyError
+
         kind = "postgresql" if url.startswith("postgresql") else "sqlite"
         if kind == "sqlite":
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = RDBStorage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                                 heartbeat_stale_trial_callback=callback,
-                                 engine_kwargs={"pool_pre_ping": True} if kind == "postgresql" else None)
+            path = Path(url.removeprefix("sqlite:///"))
+            if not create and not path.is_file():
+                raise HpoError(f"no SQLite study file at {path}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = RDBStorage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                                     heartbeat_stale_trial_callback=callback,
+                                     engine_kwargs={"pool_pre_ping": True} if kind == "postgresql" else None)
+        except (SQLAlchemyError, ImportError, ValueError) as err:
+            first = (str(getattr(err, "orig", None) or err).strip().splitlines() or [""])[0]
+            raise HpoError(f"cannot open the study storage {safe}: {first.replace(url, safe)}") from None
         return StudyStorage(storage, url, kind)
     if "://" in url:
-        raise ValueError(f"unsupported storage URL {url!r}: use a journal file path, postgresql://... or sqlite:///...")
+        raise HpoError(f"unsupported storage URL {safe!r}: use a journal file path, postgresql://... or sqlite:///...")
     path = Path(url.removeprefix("journal:")).resolve()
+    if not create and not path.is_file():
+        raise HpoError(f"no study journal at {path} (check the --storage path)")
     storage = HeartbeatJournalStorage(path, heartbeat_interval, grace_period, callback)
     return StudyStorage(storage, f"journal:{path}", "journal")
 

@@ -7,10 +7,17 @@ needs the storage URL and the study name. Guarantees:
 * the target counts COMPLETE trials: a worker starts a trial only while complete + running < target (or a
   retry is waiting), under the study's claim lock, so the study ends with exactly `n_trials` complete trials;
 * a killed worker (SIGKILL, node lost) loses only its running trial: it stops beating, is failed by another
-  worker after the grace period and retried once in the same trial folder (the training resumes from its
-  checkpoint);
+  worker after the grace period (at once by a worker on the same host, which sees that the process is gone)
+  and retried once; every attempt runs in its own folder (`trials/<first number>`, then
+  `trials/<first number>-<retry number>`), and a retry starts from a copy of the previous attempt's folder (the
+  training resumes from its checkpoint);
+* a worker that was only stalled (SIGSTOP, a frozen node) and finds on waking that its trial was finished by
+  others discards its result with a logged warning and goes on with the next trial;
 * Ctrl-C (or SIGTERM) fails the running trial with `interrupted=True` and stops; the next run retries it once;
-* a complete trial is never retried, so nothing already computed is lost or run twice.
+* a complete trial is never retried, so nothing already computed is lost or run twice;
+* everything is checked before anything is created (`preflight`): names, dataset, space, objective, counts;
+* a sampler's proposal identical to a complete or running trial is not evaluated again: it is pruned with
+  `duplicate_of` and the sampler asked again (NSGA-II at small populations proposes copies of its parents).
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import contextlib
 import logging
 import math
 import os
+import re
+import shutil
 import socket
 import time
 import warnings
@@ -32,8 +41,10 @@ from optuna.trial import TrialState
 from threadpoolctl import threadpool_limits
 
 from qallegro import scales
+from qallegro.errors import HpoError
 from qallegro.hpo import space as space_mod
-from qallegro.hpo.objective import DEFAULT_OBJECTIVE, TrialContext, load_objective, objective_names
+from qallegro.hpo.objective import DEFAULT_OBJECTIVE, TrialContext, load_objective, objective_names, trial_config
+from qallegro.hpo.optuna_api import set_study_system_attr, study_system_attrs, trial_id
 from qallegro.hpo.records import HpoSettings, hpo_settings
 from qallegro.hpo.report import counts, write_results
 from qallegro.hpo.samplers import SAMPLERS, make_sampler
@@ -42,6 +53,10 @@ from qallegro.paths import results_root
 from qallegro.utils import atomic_write_json, environment_record, get_logger
 
 ATTR = "qallegro"
+# a sampler's proposal equal to a complete or running trial is pruned (marked `duplicate_of`) and another one
+# asked for, at most this many times in a row (a small, exhausted space then evaluates duplicates)
+MAX_DUPLICATES_IN_ROW = 20
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 @dataclass
@@ -66,9 +81,60 @@ class StudySpec:
         scales.check_scale(self.scale)
         space_mod.variant_spec(self.variant)  # ValueError listing the known variants
         if self.sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+            raise HpoError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise HpoError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.n_trials is not None and (not _is_int(self.n_trials) or self.n_trials < 1):
+            raise HpoError(f"the number of trials must be a positive integer, got {self.n_trials!r}")
         if self.name is None:
-            self.name = f"{self.dataset}-{self.variant}-{self.sampler}-s{self.seed}"
+            self.name = f"{Path(self.dataset).stem}-{self.variant}-{self.sampler}-s{self.seed}"
+        check_study_name(self.name)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_study_name(name: str) -> str:
+    """A study name is also a folder name under `results/<scale>/hpo/`: letters, digits, `.`, `_`, `-`, at most
+    100 characters, not starting with `.` or `-` (so it can neither leave that folder nor hide in it)."""
+    if not isinstance(name, str) or not STUDY_NAME.fullmatch(name):
+        raise HpoError(f"study name {name!r}: use letters, digits, '.', '_' and '-' (at most 100, the first a "
+                       "letter or digit)")
+    return name
+
+
+def check_dataset(dataset: str) -> str:
+    """A registered dataset name or an existing structure file."""
+    from qallegro.data.datasets import DATASETS
+
+    if dataset in DATASETS or Path(dataset).is_file():
+        return dataset
+    raise HpoError(f"unknown dataset {dataset!r}: use one of {', '.join(DATASETS)} or the path of a structure file")
+
+
+def check_threads(threads: int) -> int:
+    if not _is_int(threads) or threads < 1:
+        raise HpoError(f"threads must be a positive integer, got {threads!r}")
+    return threads
+
+
+def preflight(spec: StudySpec, settings: dict[str, Any], space: space_mod.SearchSpace) -> None:
+    """Everything a study needs, checked before anything is created: the dataset, the objective, and the
+    training config of the search space's corners (all lows, all highs) at the study's scale."""
+    check_dataset(spec.dataset)
+    load_objective(spec.objective)
+    dists = space.distributions()
+    for corner in ("low", "high"):
+        raw = {name: getattr(d, corner) for name, d in dists.items()}
+        try:
+            trial_config(spec.dataset, spec.variant, spec.scale, space.overrides(raw), settings, threads=1)
+        except ValueError as err:
+            raise HpoError(f"search space at its {corner} corner: {err}") from None
+    if spec.storage and not spec.storage.startswith(("postgresql", "sqlite")):
+        folder = Path(spec.storage.removeprefix("journal:")).resolve().parent
+        if not folder.is_dir():
+            raise HpoError(f"no folder {folder} for the journal given as --storage (create it first)")
 
 
 def study_dir(scale: str, name: str) -> Path:
@@ -104,9 +170,9 @@ def _settings(scale: str, overrides: dict[str, Any] | None = None) -> HpoSetting
     return hpo_settings(settings, f"presets/hpo.yaml[{scale}] with the study's settings")
 
 
-def _open(url: str, settings: HpoSettings) -> StudyStorage:
+def _open(url: str, settings: HpoSettings, create: bool = True) -> StudyStorage:
     hb = settings["heartbeat"]
-    return open_storage(url, hb.interval, hb.grace_period, hb.max_retry)
+    return open_storage(url, hb.interval, hb.grace_period, hb.max_retry, create=create)
 
 
 def _sampler(spec: StudySpec, space: space_mod.SearchSpace, settings: dict[str, Any], worker_index: int):
@@ -122,6 +188,7 @@ def create_or_resume(spec: StudySpec) -> OpenStudy:
     """Create the study, or load it when it exists (checking that it is the same study)."""
     settings = _settings(spec.scale, spec.settings)
     space = space_mod.load_space(spec.variant, spec.scale, spec.space_file)
+    preflight(spec, settings, space)
     storage = _open(spec.storage or str(study_dir(spec.scale, spec.name) / "journal.log"), settings)
     target = int(spec.n_trials or settings["n_trials"])
     record = {**asdict(spec), "space": space_mod.space_to_dict(space), "target": target}
@@ -132,10 +199,10 @@ def create_or_resume(spec: StudySpec) -> OpenStudy:
             study = optuna.load_study(study_name=spec.name, storage=storage.storage)
             old = study.user_attrs.get(ATTR)
             if old is None:
-                raise ValueError(f"study {spec.name!r} in {storage.url} was not created by qallegro")
+                raise HpoError(f"study {spec.name!r} in {storage.safe_url} was not created by qallegro")
             for key in ("dataset", "variant", "scale", "sampler", "seed", "space", "objective"):
                 if old.get(key) != record[key]:
-                    raise ValueError(f"study {spec.name!r} in {storage.url} exists with {key}={old.get(key)!r}, "
+                    raise HpoError(f"study {spec.name!r} in {storage.safe_url} exists with {key}={old.get(key)!r}, "
                                      f"not {record[key]!r}; choose another --study name")
             if old.get("target") != target:
                 study.set_user_attr(ATTR, {**old, "target": target})
@@ -153,16 +220,17 @@ def create_or_resume(spec: StudySpec) -> OpenStudy:
 
 def load(storage_url: str, study_name: str) -> OpenStudy:
     """Load an existing study by storage URL and name (what a worker on another machine does)."""
-    probe = open_storage(storage_url)
+    check_study_name(study_name)
+    probe = open_storage(storage_url, create=False)
     try:
         study = optuna.load_study(study_name=study_name, storage=probe.storage)
     except KeyError:
-        raise ValueError(f"no study {study_name!r} in {probe.url}; create it with `qallegro hpo run`") from None
+        raise HpoError(f"no study {study_name!r} in {probe.safe_url}; create it with `qallegro hpo run`") from None
     rec = study.user_attrs.get(ATTR)
     if rec is None:
-        raise ValueError(f"study {study_name!r} in {probe.url} was not created by qallegro")
+        raise HpoError(f"study {study_name!r} in {probe.safe_url} was not created by qallegro")
     settings = _settings(rec["scale"], rec.get("settings"))
-    storage = _open(storage_url, settings)
+    storage = _open(storage_url, settings, create=False)
     return _attach(optuna.load_study(study_name=study_name, storage=storage.storage), storage)
 
 
@@ -171,7 +239,7 @@ def _attach(study: optuna.Study, storage: StudyStorage) -> OpenStudy:
     settings = _settings(rec["scale"], rec.get("settings"))
     space = space_mod.space_from_dict(rec["variant"], rec.get("space"))
     spec = StudySpec(**{k: rec[k] for k in StudySpec.__dataclass_fields__ if k in rec and k != "storage"},
-                     storage=storage.url)
+                     storage=storage.safe_url)
     return OpenStudy(study, storage, spec, space, settings, int(rec["target"]),
                      study_dir(spec.scale, study.study_name))
 
@@ -260,16 +328,15 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
     max_failures = op.settings.max_consecutive_failures
     worker = f"{socket.gethostname()}:{os.getpid()}"
     with op.storage.claim(op.name):
-        attrs = op.study._storage.get_study_system_attrs(op.study._study_id)
-        registry = list(attrs.get("qallegro:workers", []))
+        registry = list(study_system_attrs(op.study).get("qallegro:workers", []))
         index = len(registry)
-        op.study._storage.set_study_system_attr(op.study._study_id, "qallegro:workers", [*registry, worker])
+        set_study_system_attr(op.study, "qallegro:workers", [*registry, worker])
     op.study.sampler = _sampler(op.spec, op.space, op.settings, index)
     if index == 0 or not (op.folder / "study.json").exists():
         atomic_write_json(op.folder / "study.json", {"spec": asdict(op.spec), "target": op.target,
                                                      "space": op.space.describe(), "env": environment_record()})
     summary = WorkerSummary()
-    failures_in_row = 0
+    failures_in_row = duplicates_in_row = 0
     bar = tqdm(total=op.target, desc=op.name, unit="trial", disable=not progress)
     # BLAS threads = this worker's threads (samplers and data code use numpy/scipy; torch is set by training)
     blas = threadpool_limits(threads, user_api="blas")
@@ -279,6 +346,7 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
                 # we run our own trial loop with heartbeats, not Study.optimize (see the module docstring)
                 warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                fail_dead_local_trials(op.study, int(hb.get("max_retry", 1)), log)
                 optuna.storages.fail_stale_trials(op.study)
                 requeue_interrupted(op.study, int(hb.get("max_retry", 1)))
                 c = counts(op.study)
@@ -288,10 +356,16 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
                     break
                 start = c["WAITING"] > 0 or c["COMPLETE"] + c["RUNNING"] < op.target
                 trial = op.study.ask() if start else None
+                if trial is not None and duplicates_in_row < MAX_DUPLICATES_IN_ROW and _prune_duplicate(op, trial, log):
+                    duplicates_in_row += 1
+                    continue
+            duplicates_in_row = 0
             if trial is None:
                 time.sleep(poll_s)  # the remaining trials are running elsewhere; wait in case one dies
                 continue
             ok = _run_trial(op, trial, objective, worker, threads, hb.interval, log)
+            if ok is None:
+                continue  # finished by others meanwhile: this attempt's result was discarded
             if ok:
                 summary.completed += 1
                 failures_in_row = 0
@@ -311,46 +385,127 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
     return summary
 
 
+def _prune_duplicate(op: OpenStudy, trial: optuna.Trial, log: logging.Logger) -> bool:
+    """Prune `trial` when the sampler proposed the parameters of a complete or running trial (enqueued trials,
+    retries and warm starts, are never pruned); True when pruned."""
+    trials = op.study.get_trials(deepcopy=False)
+    if "fixed_params" in trials[trial.number].system_attrs:
+        return False
+    params = op.space.suggest(trial)
+    same = next((t.number for t in trials if t.number != trial.number and t.params == params
+                 and t.state in (TrialState.COMPLETE, TrialState.RUNNING)), None)
+    if same is None:
+        return False
+    trial.set_user_attr("duplicate_of", same)
+    op.study.tell(trial, state=TrialState.PRUNED)
+    log.info(f"trial {trial.number} repeats the parameters of trial {same}: pruned, not evaluated again")
+    return True
+
+
+def attempt_dir(folder: Path, first: int, number: int) -> Path:
+    """The folder of one attempt: `trials/<first>` for a trial's first attempt, `trials/<first>-<number>` for a
+    retry (`first` is the number of the first attempt, `number` this attempt's trial number)."""
+    return folder / "trials" / (f"{first:05d}" if number == first else f"{first:05d}-{number:05d}")
+
+
+def _start_from(previous: Path, trial_dir: Path) -> None:
+    """Seed a retry's folder with a copy of the previous attempt's files (its checkpoint: the training resumes);
+    temporary files of atomic writes in flight are left out."""
+    if previous.is_dir() and not trial_dir.exists():
+        tmp = trial_dir.with_name(f".{trial_dir.name}.copy")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(previous, tmp, ignore=shutil.ignore_patterns(".*.tmp"))
+        os.replace(tmp, trial_dir)
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process `pid` (Linux: field 22 of /proc/PID/stat), None when unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _worker_alive(worker: str, started: str | None) -> bool:
+    """Whether the worker `host:pid` (started at `started`, see `_process_start`) may still run; False only when
+    it ran on this host and its process is gone (or the pid now belongs to a process started later)."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process holds the pid
+    return started is None or _process_start(int(pid)) in (None, started)
+
+
+def fail_dead_local_trials(study: optuna.Study, max_retry: int, log: logging.Logger) -> list[int]:
+    """Fail (and retry once) the running trials of workers on this host whose process is gone, without waiting
+    for their heartbeat to go stale; returns their numbers. Call under the study's claim lock."""
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker")
+        if worker and not _worker_alive(worker, t.user_attrs.get("worker_start")):
+            frozen = study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            if frozen.state == TrialState.FAIL:
+                RetryOnce(max_retry)(study, frozen)
+                out.append(t.number)
+                log.warning(f"trial {t.number}: its worker {worker} is gone; failed and retried")
+    return out
+
+
 def _run_trial(op: OpenStudy, trial: optuna.Trial, objective, worker: str, threads: int, interval: float,
-               log) -> bool:
-    """Run one asked trial with a heartbeat; tell the result. Returns True when it completed."""
-    frozen = op.study._storage.get_trial(trial._trial_id)
+               log) -> bool | None:
+    """Run one asked trial with a heartbeat and tell the result: True when it completed, False when it failed,
+    None when others finished it meanwhile (its heartbeat went stale; the result is discarded)."""
+    frozen = op.study.get_trials(deepcopy=False)[trial.number]
     number = original_number(frozen)
-    trial_dir = op.folder / "trials" / f"{number:05d}"
-    with HeartbeatThread(op.storage, trial._trial_id, interval):
-        try:
-            raw = op.space.suggest(trial)
-            overrides = op.space.overrides(raw)
-            trial.set_user_attr("trial_dir", str(trial_dir))
-            trial.set_user_attr("worker", worker)
-            trial.set_user_attr("config", overrides)
-            ctx = TrialContext(op.spec.dataset, op.spec.variant, op.spec.scale, trial_dir, number, op.settings,
-                               threads, log)
-            log.info(f"trial {trial.number} (folder {trial_dir.name}) starts: {op.space.values(raw)}")
-            result = objective(overrides, ctx)
-            values = tuple(float(v) for v in result.values)
-            if len(values) != 2 or not all(math.isfinite(v) for v in values):
-                raise ValueError(f"objective returned {result.values!r}; expected two finite numbers")
-            for key, value in result.attrs.items():
-                trial.set_user_attr(key, value)
-        except KeyboardInterrupt:
-            trial.set_user_attr("interrupted", True)
-            op.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-            raise
-        except Exception as err:
-            log.exception(f"trial {trial.number} failed")
-            trial.set_user_attr("error", repr(err)[:2000])
-            op.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-            return False
+    previous = frozen.user_attrs.get("trial_dir")  # a retry carries the previous attempt's folder
+    trial_dir = attempt_dir(op.folder, number, trial.number)
+    try:
+        with HeartbeatThread(op.storage, trial_id(trial), interval):
+            try:
+                raw = op.space.suggest(trial)
+                overrides = op.space.overrides(raw)
+                trial.set_user_attr("trial_dir", str(trial_dir))
+                trial.set_user_attr("worker", worker)
+                trial.set_user_attr("worker_start", _process_start(os.getpid()))
+                trial.set_user_attr("config", overrides)
+                if previous:
+                    _start_from(Path(previous), trial_dir)
+                ctx = TrialContext(op.spec.dataset, op.spec.variant, op.spec.scale, trial_dir, number,
+                                   op.settings, threads, log)
+                log.info(f"trial {trial.number} (folder {trial_dir.name}) starts: {op.space.values(raw)}")
+                result = objective(overrides, ctx)
+                values = tuple(float(v) for v in result.values)
+                if len(values) != 2 or not all(math.isfinite(v) for v in values):
+                    raise ValueError(f"objective returned {result.values!r}; expected two finite numbers")
+                for key, value in result.attrs.items():
+                    trial.set_user_attr(key, value)
+            except KeyboardInterrupt:
+                with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                    trial.set_user_attr("interrupted", True)
+                op.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                raise
+            except optuna.exceptions.UpdateFinishedTrialError:
+                raise
+            except Exception as err:
+                log.exception(f"trial {trial.number} failed")
+                trial.set_user_attr("error", repr(err)[:2000])
+                op.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                return False
+        told = op.study.tell(trial, values, skip_if_finished=True)
+        if told.state != TrialState.COMPLETE or tuple(told.values) != values:
+            raise optuna.exceptions.UpdateFinishedTrialError(f"trial {trial.number} is {told.state.name}")
+    except optuna.exceptions.UpdateFinishedTrialError:
+        log.warning(f"trial {trial.number} (folder {trial_dir.name}) was finished by another worker meanwhile "
+                    "(no heartbeat for the grace period; its retry recomputes it): this result is discarded")
+        return None
     atomic_write_json(trial_dir / "trial.json", {"number": trial.number, "folder_number": number,
                                                  "params": op.space.values(raw), "config": overrides,
                                                  "values": values, "attrs": result.attrs, "worker": worker})
-    op.study.tell(trial, values, skip_if_finished=True)
-    state = op.study._storage.get_trial(trial._trial_id).state
-    if state != TrialState.COMPLETE:
-        log.warning(f"trial {trial.number} was declared {state.name} by another worker meanwhile "
-                    "(no heartbeat for the grace period); its retry recomputes it")
-        return False
     return True
 
 

@@ -10,6 +10,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from qallegro.errors import ModelError
 from qallegro.models.basis import BesselBasis, NormalizedBasis, polynomial_cutoff
 from qallegro.models.mlp import ScalarMLP
 from qallegro.models.tensor_product import (
@@ -58,7 +59,7 @@ class AllegroBody(nn.Module):
         self.u = int(cfg["env_embed_multiplicity"])
         self.num_species = num_species
         if not cfg["embed_initial_edge"]:
-            raise ValueError("model config: embed_initial_edge: only true (the legacy default) is implemented")
+            raise ModelError("model config: embed_initial_edge: only true (the legacy default) is implemented")
         self.inv_sqrt_nbar = 1.0 / math.sqrt(float(cfg["avg_num_neighbors"]))
 
         bessel = BesselBasis(self.r_max, int(cfg["num_basis"]), bool(cfg["BesselBasis_trainable"]))
@@ -97,7 +98,7 @@ class AllegroBody(nn.Module):
                 self.linears.append(ChannelPathLinear(tp, irr.irreps_out, self.u, self.u))
             latent = mlp("latent_mlp", self.latent_dim + self.u * irr.n_scalar_paths)
             if latent.out_dim != self.latent_dim:
-                raise ValueError("model config: latent_mlp_latent_dimensions must end with the two-body latent width "
+                raise ModelError("model config: latent_mlp_latent_dimensions must end with the two-body latent width "
                                  f"({self.latent_dim}) for the ResNet update, got {latent.out_dim}")
             self.latents.append(latent)
         self.latent_resnet = bool(cfg["latent_resnet"])

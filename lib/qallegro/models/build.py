@@ -7,13 +7,13 @@ from typing import Any
 
 import torch
 
-from qallegro import __version__
+from qallegro import __version__, torchfile
+from qallegro.errors import ModelError
 from qallegro.models.config import resolve_model_config
 from qallegro.models.potential import AllegroPotential
-from qallegro.utils import atomic_write_bytes
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-FORMAT = "qallegro-model-1"
+FORMAT = "qallegro-model-2"
 
 
 def build_model(config: dict[str, Any], species: list[int], fused: bool = False) -> AllegroPotential:
@@ -26,7 +26,7 @@ def build_model(config: dict[str, Any], species: list[int], fused: bool = False)
     cfg = resolve_model_config(config)
     species = sorted(int(z) for z in species)
     if not species or len(set(species)) != len(species) or species[0] < 1 or species[-1] > 118:
-        raise ValueError(f"species must be distinct atomic numbers in 1..118, got {species}")
+        raise ModelError(f"species must be distinct atomic numbers in 1..118, got {species}")
     dtype = _DTYPES[cfg["default_dtype"]]
     previous = torch.get_default_dtype()
     with torch.random.fork_rng(devices=[]):
@@ -40,26 +40,22 @@ def build_model(config: dict[str, Any], species: list[int], fused: bool = False)
 
 
 def save_model(model: AllegroPotential, path: str | Path) -> Path:
-    """Write config, species and weights to `path` atomically (loadable with `weights_only=True`)."""
-    import io
-
-    buf = io.BytesIO()
-    torch.save({"format": FORMAT, "qallegro_version": __version__, "config": model.config,
-                "species": model.species, "state_dict": model.state_dict()}, buf)
-    return atomic_write_bytes(path, buf.getvalue())
+    """Write config, species and weights to `path` atomically, with a checksum (`qallegro.torchfile`)."""
+    return torchfile.save(path, {"format": FORMAT, "qallegro_version": __version__, "config": model.config,
+                                 "species": model.species, "state_dict": model.state_dict()})
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> AllegroPotential:
-    """A potential saved by `save_model` (or a training checkpoint holding the same keys)."""
+    """A potential saved by `save_model`; the checksum is verified and nothing but tensors and plain types is
+    unpickled. Errors name the file."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no model file at {path}")
-    try:
-        blob = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # truncated or not a torch file
-        raise ValueError(f"{path}: not a readable qallegro model file ({err})") from err
+    blob = torchfile.load(path, "model file", ModelError, map_location)
     if not isinstance(blob, dict) or not {"config", "species", "state_dict"} <= set(blob):
-        raise ValueError(f"{path}: not a qallegro model file (needs config, species and state_dict)")
+        raise ModelError(f"{path}: not a qallegro model file (needs config, species and state_dict)")
     model = build_model(blob["config"], blob["species"])
-    model.load_state_dict(blob["state_dict"])
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except RuntimeError as err:  # missing, unexpected or mis-shaped weights
+        detail = " ".join(str(err).split())
+        raise ModelError(f"{path}: the weights do not match the model its config describes ({detail[:300]})") from err
     return model

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from qallegro.errors import ModelError
 from qallegro.models.variants import VARIANTS
 
 PARITIES = ("o3_full", "o3_restricted", "so3")
@@ -61,14 +62,40 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "seed": 0,
 }
 
+# the largest cutoff accepted (Å): the paper uses 4-6 Å; beyond ~20 Å every atom of a periodic cell has
+# thousands of neighbours and the neighbour list runs for minutes (a typo such as 1e6 would hang)
+R_MAX_LIMIT = 20.0
+
+
 def _check(cond: bool, key: str, msg: str) -> None:
     if not cond:
-        raise ValueError(f"model config: {key}: {msg}")
+        raise ModelError(f"model config: {key}: {msg}")
+
+
+def _is_int(val: Any) -> bool:
+    return isinstance(val, int) and not isinstance(val, bool)
+
+
+def _is_number(val: Any) -> bool:
+    return isinstance(val, (int, float)) and not isinstance(val, bool)
+
+
+def _int(cfg: dict[str, Any], key: str, low: int, high: int | None = None) -> None:
+    val, span = cfg[key], f">= {low}" if high is None else f"in {low}..{high}"
+    _check(_is_int(val) and val >= low and (high is None or val <= high), key,
+           f"must be an integer {span}, got {val!r}")
+
+
+def _number(cfg: dict[str, Any], key: str, low: float, high: float | None = None, low_open: bool = False) -> None:
+    val = cfg[key]
+    span = f"{'>' if low_open else '>='} {low}" + ("" if high is None else f" and <= {high}")
+    ok = _is_number(val) and (val > low if low_open else val >= low) and (high is None or val <= high)
+    _check(ok, key, f"must be a number {span}, got {val!r}")
 
 
 def _dims(cfg: dict[str, Any], key: str) -> list[int]:
     val = cfg[key]
-    _check(isinstance(val, (list, tuple)) and all(isinstance(v, int) and v > 0 for v in val), key,
+    _check(isinstance(val, (list, tuple)) and all(_is_int(v) and v > 0 for v in val), key,
            f"expected a list of positive integers, got {val!r}")
     return list(val)
 
@@ -82,14 +109,13 @@ def resolve_model_config(config: dict[str, Any]) -> dict[str, Any]:
     for key, value in variant.defaults.items():
         if cfg[key] is None:
             cfg[key] = value
-    _check(float(cfg["r_max"]) > 0, "r_max", "must be positive")
-    _check(int(cfg["num_basis"]) >= 1, "num_basis", "must be >= 1")
-    _check(float(cfg["PolynomialCutoff_p"]) >= 2, "PolynomialCutoff_p", "must be >= 2")
-    _check(isinstance(cfg["l_max"], int) and cfg["l_max"] >= 0, "l_max", "must be an integer >= 0")
+    _number(cfg, "r_max", 0.0, R_MAX_LIMIT, low_open=True)
+    _int(cfg, "num_basis", 1)
+    _number(cfg, "PolynomialCutoff_p", 2.0)
+    _int(cfg, "l_max", 0)
     _check(cfg["parity"] in PARITIES, "parity", f"{cfg['parity']!r} not in {PARITIES}")
-    _check(isinstance(cfg["num_layers"], int) and cfg["num_layers"] >= 1, "num_layers", "must be an integer >= 1")
-    _check(isinstance(cfg["env_embed_multiplicity"], int) and cfg["env_embed_multiplicity"] >= 1,
-           "env_embed_multiplicity", "must be an integer >= 1")
+    _int(cfg, "num_layers", 1)
+    _int(cfg, "env_embed_multiplicity", 1)
     for key in ("two_body_latent_mlp_latent_dimensions", "latent_mlp_latent_dimensions"):
         _check(len(_dims(cfg, key)) >= 1, key, "needs at least one layer")
     for key in ("env_embed_mlp_latent_dimensions", "edge_eng_mlp_latent_dimensions", "final_mlp_latent_dimensions"):
@@ -99,18 +125,17 @@ def resolve_model_config(config: dict[str, Any]) -> dict[str, Any]:
                f"{cfg[f'{prefix}_nonlinearity']!r} not in {NONLINEARITIES}")
         _check(cfg[f"{prefix}_initialization"] in INITIALIZATIONS, f"{prefix}_initialization",
                f"{cfg[f'{prefix}_initialization']!r} not in {INITIALIZATIONS}")
-    k = cfg["edge_eng_mlp_output_dim"]
-    _check(isinstance(k, int) and k >= 1, "edge_eng_mlp_output_dim", f"must be a positive integer, got {k!r}")
+    _int(cfg, "edge_eng_mlp_output_dim", 1)
     for key, value in variant.fixed.items():
         _check(cfg[key] == value, key, f"variant {variant.name} ({variant.label}) needs {value}, got {cfg[key]!r}")
-    _check(isinstance(cfg["qdi_n_qubits"], int) and 1 <= cfg["qdi_n_qubits"] <= 12, "qdi_n_qubits",
-           "must be an integer in 1..12")
-    _check(isinstance(cfg["qdi_depth"], int) and cfg["qdi_depth"] >= 1, "qdi_depth", "must be an integer >= 1")
-    _check(isinstance(cfg["qdi_fc_dim"], int) and cfg["qdi_fc_dim"] >= 1, "qdi_fc_dim", "must be an integer >= 1")
+    _int(cfg, "qdi_n_qubits", 1, 12)
+    _int(cfg, "qdi_depth", 1)
+    _int(cfg, "qdi_fc_dim", 1)
     _check(cfg["qdi_backend"] in QDI_BACKENDS, "qdi_backend", f"{cfg['qdi_backend']!r} not in {QDI_BACKENDS}")
+    _int(cfg, "seed", 0)
     _check(cfg["default_dtype"] in DTYPES, "default_dtype", f"{cfg['default_dtype']!r} not in {DTYPES}")
     nbar = cfg["avg_num_neighbors"]
-    _check(nbar is not None and not isinstance(nbar, str) and float(nbar) > 0, "avg_num_neighbors",
+    _check(_is_number(nbar) and nbar > 0, "avg_num_neighbors",
            "must be a positive number (the trainer computes it from the training set; 'auto' is resolved there)")
     ratios = cfg["latent_resnet_update_ratios"]
     if ratios is not None:

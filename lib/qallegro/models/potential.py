@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from qallegro.data import graph as G
+from qallegro.errors import ModelError
 from qallegro.models.allegro import AllegroBody
 from qallegro.models.variants import make_head
 
@@ -18,7 +19,7 @@ def _per_species(value: Any, n: int, key: str) -> torch.Tensor:
     if t.numel() == 1:
         t = t.expand(n).clone()
     if t.numel() != n:
-        raise ValueError(f"model config: {key}: expected 1 or {n} values (one per species), got {t.numel()}")
+        raise ModelError(f"model config: {key}: expected 1 or {n} values (one per species), got {t.numel()}")
     return t
 
 
@@ -66,11 +67,11 @@ class AllegroPotential(nn.Module):
             return atomic_numbers.clone()
         lo, hi = torch.aminmax(atomic_numbers)
         if lo < 1 or hi > 118:
-            raise ValueError("atomic numbers must be in 1..118")
+            raise ModelError("atomic numbers must be in 1..118")
         types = self.type_of[atomic_numbers]
         if types.min() < 0:
             unknown = sorted(set(atomic_numbers[types < 0].tolist()))
-            raise ValueError(f"species {unknown} not in the model's species {self.species}")
+            raise ModelError(f"species {unknown} not in the model's species {self.species}")
         return types
 
     def forward(self, graph: G.Graph, compute_forces: bool = True, compute_stress: bool = False

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from qallegro.errors import PipelineError
+
 MATHJAX = Path("_static") / "mathjax" / "tex-mml-chtml.js"
 
 
@@ -33,7 +35,7 @@ def toc_files(toc_path: Path) -> list[str]:
     return files
 
 
-class BuildFailed(RuntimeError):
+class BuildFailed(PipelineError):
     """jupyter-book returned non-zero (with `strict`, any Sphinx warning does)."""
 
 
@@ -42,8 +44,30 @@ def jupyter_book() -> str:
     beside = Path(sys.executable).with_name("jupyter-book")
     found = str(beside) if beside.exists() else shutil.which("jupyter-book")
     if not found:
-        raise FileNotFoundError("jupyter-book is not installed in this environment (make install)")
+        raise PipelineError("jupyter-book is not installed in this environment (make install)")
     return found
+
+
+def check_prerequisites(book_dir: Path, build: bool = True) -> None:
+    """Everything `reproduce` needs, checked before it executes anything: papermill and the notebooks' kernel
+    and, when the book is to be built, jupyter-book and the vendored MathJax. One `PipelineError` names what is
+    missing and the command that installs it."""
+    import importlib.util
+
+    from jupyter_client.kernelspec import find_kernel_specs
+
+    from qallegro.pipeline.execute import KERNEL
+
+    if importlib.util.find_spec("papermill") is None:
+        raise PipelineError("papermill is not installed in this environment (make install)")
+    if KERNEL not in find_kernel_specs():
+        raise PipelineError(f"no Jupyter kernel {KERNEL!r} in this environment (make install installs ipykernel)")
+    if build:
+        jupyter_book()
+        mathjax = Path(book_dir).resolve() / MATHJAX
+        if not mathjax.exists():
+            raise PipelineError(f"MathJax is not vendored: {mathjax} is missing, so math would not render offline; "
+                                "run `make mathjax` (bash .ci/install-mathjax.sh)")
 
 
 def build_book(book_dir: Path, log_path: Path, strict: bool = False) -> Path:
@@ -53,9 +77,7 @@ def build_book(book_dir: Path, log_path: Path, strict: bool = False) -> Path:
     The output of jupyter-book goes to `log_path`; its tail is in the error when the build fails.
     """
     book_dir = Path(book_dir).resolve()
-    if not (book_dir / MATHJAX).exists():
-        raise FileNotFoundError(f"MathJax is not vendored: {book_dir / MATHJAX} is missing, so math would not "
-                                "render offline; run `make mathjax` (bash .ci/install-mathjax.sh)")
+    check_prerequisites(book_dir)
     cmd = [jupyter_book(), "build", str(book_dir)]
     if strict:
         cmd += ["-W", "--keep-going", "--all"]

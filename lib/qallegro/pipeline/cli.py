@@ -31,30 +31,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from qallegro.pipeline.build import BuildFailed
+    from qallegro.errors import PipelineError
     from qallegro.pipeline.notebooks import NOTEBOOKS
     from qallegro.pipeline.reproduce import REPO, plan, reproduce, reproduce_in_copy
+    from qallegro.utils import sigterm_as_interrupt
 
-    if args.dry_run:
-        try:
-            steps = plan(NOTEBOOKS, args.scale, REPO / "book", only=args.only, force=args.force)
-        except (FileNotFoundError, ValueError) as err:
-            print(f"qallegro reproduce: {err}", file=sys.stderr)
-            return 1
-        for step in steps:
-            state = "cached" if step.cached else "run"
-            print(f"{step.notebook.name:32s} {state:7s} book/{step.notebook.page}  key {step.key}")
-        return 0
     kwargs = {"only": args.only, "force": args.force, "build": not args.no_build, "strict": args.strict,
               "progress": sys.stderr.isatty()}
+    sigterm_as_interrupt()  # a kill stops like Ctrl-C: the page in progress and the temporary copy are cleaned up
     try:
+        if args.dry_run:
+            for step in plan(NOTEBOOKS, args.scale, REPO / "book", only=args.only, force=args.force):
+                state = "cached" if step.cached else "run"
+                print(f"{step.notebook.name:32s} {state:7s} book/{step.notebook.page}  key {step.key}")
+            return 0
         if args.copy:
             report = reproduce_in_copy(args.scale, keep=args.keep_copy, **kwargs)
         else:
             report = reproduce(args.scale, **kwargs)
-    except (BuildFailed, FileNotFoundError, ValueError) as err:
-        print(f"qallegro reproduce: {err}", file=sys.stderr)
-        return 1
+    except (FileNotFoundError, ValueError) as err:  # a bad --only pattern, notebook, preset or registry entry
+        raise PipelineError(str(err)) from err
     if report.failed:
         for step in report.failed:
             print(f"qallegro reproduce: {step.notebook.name}: {step.status}: {step.error}", file=sys.stderr)

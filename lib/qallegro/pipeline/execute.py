@@ -18,6 +18,7 @@ from typing import Any
 
 import nbformat
 
+from qallegro.errors import PipelineError
 from qallegro.pipeline.cache import INJECTED_TAG, read_notebook
 from qallegro.pipeline.notebooks import Notebook
 from qallegro.utils import git_commit, hardware_info, package_versions
@@ -27,7 +28,7 @@ KERNEL = "python3"
 _CELL_NOISE = ("papermill", "execution")
 
 
-class NotebookFailed(RuntimeError):
+class NotebookFailed(PipelineError):
     """A notebook raised in one of its cells; the page was not replaced."""
 
     def __init__(self, name: str, source: Path, cell: int, exec_count: int | None, ename: str, evalue: str,

@@ -3,7 +3,12 @@
 Each notebook is re-executed only when its cache key changed (`qallegro.pipeline.cache`) or when forced.
 A failed notebook keeps its previous page, its dependents are skipped, the others still run, and the command
 fails naming the notebook and the cell. `copy=True` does all of it in a temporary copy of the repository (so a
-smoke run leaves the committed quick-scale pages alone) and brings back the logs and the built HTML.
+smoke run leaves the committed quick-scale pages alone) and brings back the logs, the built HTML and every page
+and result it computed, whether it succeeded, failed or was interrupted; then it deletes the copy.
+
+Everything the run needs (papermill, the kernel, jupyter-book and MathJax for the build) is checked before
+anything is executed; a page in progress lives in `.<page>.running.ipynb` beside it, removed on any exit and, after
+a kill -9, by the next run.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qallegro.paths import REPO_ROOT as REPO
-from qallegro.pipeline.build import build_book
+from qallegro.pipeline.build import build_book, check_prerequisites
 from qallegro.pipeline.cache import cache_key, is_cached
 from qallegro.pipeline.execute import NotebookFailed, execute
 from qallegro.pipeline.notebooks import NOTEBOOKS, Notebook, select
@@ -117,7 +122,11 @@ def reproduce(scale: str = "quick", only: Sequence[str] = (), force: bool = Fals
               progress: bool = True) -> Report:
     """Plan, run and build in the repository at `root` (see the module docstring)."""
     book_dir, build_dir = root / "book", root / "_build"
+    check_prerequisites(book_dir, build)
     steps = plan(notebooks, scale, book_dir, only=only, force=force)
+    for stale in book_dir.rglob(".*.running.ipynb"):  # left by a run killed with SIGKILL
+        stale.unlink()
+        _say(f"removed {stale}, left by an interrupted run")
     report = run(steps, scale, book_dir, build_dir, progress=progress)
     _say(report.summary())
     if report.failed:
@@ -183,11 +192,41 @@ def _data_locations() -> dict[str, str]:
     return out
 
 
+def _changed_files(copy: Path, root: Path, folders: Sequence[str] = ("book", "results")) -> list[Path]:
+    """Files under `folders` of `copy` that are new or differ from those of `root` (what the copy computed),
+    relative to `copy`; hidden files (pages in progress, temporary files) are left out."""
+    out = []
+    for folder in folders:
+        for path in sorted((copy / folder).rglob("*")) if (copy / folder).is_dir() else []:
+            rel = path.relative_to(copy)
+            if not path.is_file() or path.is_symlink() or any(part.startswith(".") for part in rel.parts):
+                continue
+            orig = root / rel
+            if not orig.is_file() or orig.stat().st_size != path.stat().st_size or \
+                    orig.read_bytes() != path.read_bytes():
+                out.append(rel)
+    return out
+
+
+def _bring_back(copy: Path, root: Path, back: Path) -> list[Path]:
+    """The copy's `_build` (logs, failed notebooks, HTML) and the pages and results it computed, into `back`."""
+    shutil.rmtree(back, ignore_errors=True)
+    built = copy / "_build"
+    if built.is_dir():
+        shutil.copytree(built, back, symlinks=True, ignore=shutil.ignore_patterns(".doctrees", ".jupyter_cache"))
+    changed = _changed_files(copy, root)
+    for rel in changed:
+        (back / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(copy / rel, back / rel)
+    return changed
+
+
 def reproduce_in_copy(scale: str, root: Path = REPO, keep: bool = False, **kwargs) -> Report:
     """`reproduce` in a temporary copy of `root`: the kernels import the copy's `lib/` and write results
     into the copy's `results/`, and read the data mirror and download cache of this checkout. The copy's
-    `_build` (logs, failed notebooks, HTML) comes back to `<root>/_build/copy-<scale>/`; the copy is deleted
-    unless `keep`."""
+    `_build` (logs, failed notebooks, HTML) and the pages and results it computed come back to
+    `<root>/_build/copy-<scale>/` (also after a failure or an interruption); the copy is deleted unless `keep`."""
+    check_prerequisites(root / "book", kwargs.get("build", True))
     tmp = Path(tempfile.mkdtemp(prefix=f"qallegro-{scale}-"))
     back = root / "_build" / f"copy-{scale}"
     report: Report | None = None
@@ -198,13 +237,14 @@ def reproduce_in_copy(scale: str, root: Path = REPO, keep: bool = False, **kwarg
         with _environ(PYTHONPATH=pythonpath, QALLEGRO_RESULTS=str(copy / "results"), **_data_locations()):
             report = reproduce(scale, root=copy, **kwargs)
     finally:
-        built = tmp / "repo" / "_build"
-        if built.is_dir():
-            shutil.rmtree(back, ignore_errors=True)
-            shutil.copytree(built, back, symlinks=True,
-                            ignore=shutil.ignore_patterns(".doctrees", ".jupyter_cache"))
-            _say(f"logs and HTML of the copy: {back}")
-        if not keep:
+        changed = _bring_back(tmp / "repo", root, back)
+        ok = report is not None and not report.failed
+        _say(f"logs{' and HTML' if ok and report.html else ''} of the copy: {back}"
+             + (f"; the {len(changed)} page and result file(s) it computed: {back}/book, {back}/results"
+                if changed else ""))
+        if keep:
+            _say(f"the copy is kept: {tmp / 'repo'}")
+        else:
             shutil.rmtree(tmp, ignore_errors=True)
     if report.html is not None:
         report.html = back / "html"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from qallegro.data.datasets import DATASETS
 from qallegro.models.variants import variant_names
@@ -34,24 +33,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     import yaml
 
-    from qallegro.training.config import ConfigError, resolve_config
+    from qallegro.training.config import resolve_config
 
-    try:
-        cfg = resolve_config(args.dataset, args.variant, args.scale, args.config, args.overrides)
-    except (ConfigError, FileNotFoundError, ValueError) as err:
-        print(f"qallegro train: {err}", file=sys.stderr)
-        return 2
+    cfg = resolve_config(args.dataset, args.variant, args.scale, args.config, args.overrides)
     if args.print_config:
         print(yaml.safe_dump(cfg, sort_keys=True), end="")
         return 0
-    from qallegro.data.errors import DataError
     from qallegro.training.trainer import train
 
-    try:
-        result = train(cfg, run_dir=args.run_dir, resume=args.resume, progress=not args.no_progress)
-    except (ConfigError, DataError, FileExistsError, FileNotFoundError) as err:
-        print(f"qallegro train: {err}", file=sys.stderr)
-        return 2
+    result = train(cfg, run_dir=args.run_dir, resume=args.resume, progress=not args.no_progress)
     summary = {k: result[k] for k in ("run_dir", "epochs", "best_epoch", "stop_reason", "wall_s", "val_f_mae",
                                       "val_e_mae")}
     summary["test"] = result["test"]

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from qallegro import scales
+from qallegro.errors import TrainingError
 from qallegro.paths import results_root
 from qallegro.utils import config_hash
 
@@ -93,7 +94,7 @@ def yaml_load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)
 
 
-class ConfigError(ValueError):
+class ConfigError(TrainingError):
     """A configuration problem, with the key and the file it came from."""
 
 
@@ -117,7 +118,11 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml_load(path.read_text())
+        data = yaml_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (a YAML config must be UTF-8 text)") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from err
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if data is None:
@@ -248,21 +253,30 @@ def validate(cfg: Mapping[str, Any]) -> None:
         if not cond:
             raise ConfigError(msg)
 
+    def is_int(val: Any) -> bool:
+        return isinstance(val, int) and not isinstance(val, bool)
+
+    def is_number(val: Any) -> bool:
+        return isinstance(val, (int, float)) and not isinstance(val, bool)
+
     for key in ("batch_size", "validation_batch_size", "max_epochs", "early_stopping_patience"):
-        need(isinstance(cfg[key], int) and cfg[key] >= 1, f"{key} must be a positive integer, got {cfg[key]!r}")
-    need(isinstance(cfg["lr_scheduler_patience"], int) and cfg["lr_scheduler_patience"] >= 0,
+        need(is_int(cfg[key]) and cfg[key] >= 1, f"{key} must be a positive integer, got {cfg[key]!r}")
+    need(is_int(cfg["lr_scheduler_patience"]) and cfg["lr_scheduler_patience"] >= 0,
          f"lr_scheduler_patience must be an integer >= 0, got {cfg['lr_scheduler_patience']!r}")
     for key in ("n_train", "n_val", "n_test"):
-        need(cfg[key] is None or (isinstance(cfg[key], int) and cfg[key] >= 1),
+        need(cfg[key] is None or (is_int(cfg[key]) and cfg[key] >= 1),
              f"{key} must be a positive integer or null (the whole split), got {cfg[key]!r}")
     for key in ("learning_rate", "max_wall_s", "early_stopping_lr_floor", "checkpoint_interval_s"):
-        need(isinstance(cfg[key], (int, float)) and cfg[key] >= 0, f"{key} must be a number >= 0, got {cfg[key]!r}")
+        need(is_number(cfg[key]) and cfg[key] >= 0, f"{key} must be a number >= 0, got {cfg[key]!r}")
+    for key in ("lr_scheduler_factor", "ema_decay"):
+        need(is_number(cfg[key]), f"{key} must be a number, got {cfg[key]!r}")
     need(0.0 < float(cfg["lr_scheduler_factor"]) < 1.0, "lr_scheduler_factor must lie in (0, 1)")
     need(isinstance(cfg["compile"], bool), f"compile must be true or false, got {cfg['compile']!r}")
     need(0.0 <= float(cfg["ema_decay"]) < 1.0, "ema_decay must lie in [0, 1)")
     coeffs = cfg["loss_coeffs"]
     need(isinstance(coeffs, dict) and set(coeffs) <= {"forces", "energy_per_atom"},
          f"loss_coeffs must be a mapping with keys forces, energy_per_atom; got {coeffs!r}")
+    need(all(is_number(v) for v in coeffs.values()), f"loss_coeffs must be numbers; got {coeffs!r}")
     need(all(float(v) >= 0 for v in coeffs.values()) and any(float(v) > 0 for v in coeffs.values()),
          f"loss_coeffs need non-negative weights, at least one positive; got {coeffs!r}")
     need(cfg.get("default_dtype", "float32") in ("float32", "float64"),
@@ -270,7 +284,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
     need(isinstance(cfg["dataset_options"], dict),
          f"dataset_options must be a mapping, got {cfg['dataset_options']!r}")
     need(":" in str(cfg["model_builder"]), f"model_builder must be 'module:function', got {cfg['model_builder']!r}")
-    need(cfg["threads"] is None or (isinstance(cfg["threads"], int) and cfg["threads"] >= 1),
+    need(is_int(cfg["dataset_seed"]), f"dataset_seed must be an integer, got {cfg['dataset_seed']!r}")
+    need(cfg["threads"] is None or (is_int(cfg["threads"]) and cfg["threads"] >= 1),
          f"threads must be a positive integer or null, got {cfg['threads']!r}")
 
 

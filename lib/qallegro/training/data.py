@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from qallegro.data.errors import CorruptFileError, DataError, InvalidDataError, MissingDataError
 from qallegro.data.graph import ATOMIC_NUMBERS, Graph, atoms_to_graph
 
 SPLITS = ("train", "val", "test")
@@ -36,10 +37,10 @@ def load_structures(cfg: Mapping[str, Any]) -> dict[str, list[Atoms]]:
     path = Path(name)
     if path.suffix and path.is_file():
         if sizes["train"] is None or sizes["val"] is None:
-            raise ValueError(f"dataset file {path}: n_train and n_val must be numbers (the file is split at random)")
+            raise DataError("n_train and n_val must be numbers (the file is split at random)", path)
         return _split_file(path, sizes, int(cfg["dataset_seed"]))
     if path.suffix or "/" in name:
-        raise FileNotFoundError(f"dataset file not found: {path}")
+        raise MissingDataError(f"dataset file not found: {path}")
     from qallegro.data import load_dataset
 
     options = dict(cfg.get("dataset_options") or {})
@@ -49,8 +50,8 @@ def load_structures(cfg: Mapping[str, Any]) -> dict[str, list[Atoms]]:
         frames = list(load_dataset(name, split=split, max_frames=n, **options) if n is not None
                       else load_dataset(name, split=split, **options))
         if split != "test" and n is not None and len(frames) < n:
-            raise ValueError(f"dataset {name!r}: split {split!r} has {len(frames)} structures, "
-                             f"the config asks for n_{split}={n}")
+            raise DataError(f"dataset {name!r}: split {split!r} has {len(frames)} structures, "
+                            f"the config asks for n_{split}={n}")
         out[split] = frames[:n] if n is not None else frames
     return out
 
@@ -61,16 +62,36 @@ def _split_file(path: Path, sizes: Mapping[str, int | None], seed: int) -> dict[
     try:
         frames = read(path, index=":")
     except Exception as err:  # ASE raises many types for unreadable files
-        raise ValueError(f"{path}: cannot read structures with ASE: {err}") from err
+        first = (str(err).splitlines() or [""])[0]
+        raise CorruptFileError(f"cannot read structures with ASE ({type(err).__name__}: {first})", path) from err
+    if not isinstance(frames, list):
+        frames = [frames]
+    for index, atoms in enumerate(frames):
+        check_labels(atoms, f"{path}, frame {index}")
     n_train, n_val = int(sizes["train"]), int(sizes["val"])
     if len(frames) < n_train + n_val + 1:
-        raise ValueError(f"{path}: {len(frames)} structures, need n_train + n_val + 1 = {n_train + n_val + 1}")
+        raise DataError(f"{len(frames)} structures, need n_train + n_val + 1 = {n_train + n_val + 1}", path)
     order = np.random.default_rng(seed).permutation(len(frames))
     test = order[n_train + n_val:]
     if sizes["test"] is not None:
         test = test[: int(sizes["test"])]
     return {"train": [frames[i] for i in order[:n_train]], "val": [frames[i] for i in order[n_train:n_train + n_val]],
             "test": [frames[i] for i in test]}
+
+
+def check_labels(atoms: Atoms, where: str) -> None:
+    """A finite energy and, when present, finite forces of the right shape; errors name `where` (file, frame)."""
+    res = getattr(atoms.calc, "results", None) or {}
+    if "energy" not in res:
+        raise InvalidDataError(f"{where}: no energy label (a training structure needs an energy, and forces)")
+    if not np.isfinite(float(res["energy"])):
+        raise InvalidDataError(f"{where}: the energy is {res['energy']}")
+    if "forces" in res:
+        forces = np.asarray(res["forces"], dtype=float)
+        if forces.shape != (len(atoms), 3):
+            raise InvalidDataError(f"{where}: forces of shape {forces.shape} for {len(atoms)} atoms")
+        if not np.isfinite(forces).all():
+            raise InvalidDataError(f"{where}: non-finite forces")
 
 
 def to_graphs(structures: Sequence[Atoms], r_max: float) -> list[Graph]:

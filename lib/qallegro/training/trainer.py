@@ -28,6 +28,7 @@ import torch
 import yaml
 
 from qallegro.data.graph import Graph, collate, to
+from qallegro.errors import TrainingError
 from qallegro.training import data as tdata
 from qallegro.training.checkpoint import load_checkpoint, save_checkpoint, set_rng_states
 from qallegro.training.config import (
@@ -413,8 +414,8 @@ def train(config: Mapping[str, Any], run_dir: str | Path | None = None, resume: 
     if done is not None:
         return done
     if ckpt_path.exists() and not resume:
-        raise FileExistsError(f"{run_dir} already holds a checkpoint of an unfinished run; pass resume=True "
-                              f"(--resume) to continue it, or choose another run directory")
+        raise TrainingError(f"{run_dir} already holds a checkpoint of an unfinished run; pass resume=True "
+                            f"(--resume) to continue it, or choose another run directory")
     threads = set_threads(cfg["threads"])
     logger = get_logger(f"qallegro.train.{config_hash(str(run_dir.resolve()))}", run_dir / "train.log")
     try:
@@ -445,7 +446,7 @@ def load_run(run_dir: str | Path) -> torch.nn.Module:
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.exists():
-        raise FileNotFoundError(f"{run_dir}: no config.yaml; not a training run directory")
+        raise TrainingError(f"{run_dir}: no config.yaml; not a training run directory")
     cfg = yaml.safe_load(cfg_path.read_text())
     ckpt = load_checkpoint(run_dir / "checkpoint.pt")
     model = build({**cfg, **ckpt["statistics"]}, list(ckpt["species"]))
