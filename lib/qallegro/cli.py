@@ -14,8 +14,8 @@ import threading
 
 from qallegro import __version__
 
-TOPICS = ("qallegro.data.cli", "qallegro.training.cli", "qallegro.culi.cli", "qallegro.hpo.cli",
-          "qallegro.pipeline.cli")
+TOPICS = ("qallegro.data.cli", "qallegro.training.cli", "qallegro.deploy.cli", "qallegro.culi.cli",
+          "qallegro.hpo.cli", "qallegro.pipeline.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
