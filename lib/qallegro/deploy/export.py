@@ -116,27 +116,29 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Expor
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no exported model at {path}")
-    extra = {META_FILE: ""}
+    try:  # the archive and its metadata first: torch logs a traceback for an unreadable archive
+        with zipfile.ZipFile(path) as z:
+            member = next((n for n in z.namelist() if n == META_FILE or n.endswith(f"/{META_FILE}")), None)
+            raw = z.read(member) if member else b"{}"
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ValueError(f"{path}: not a readable exported model (truncated or not a .pt2 archive: {err})") from err
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="No complete tensor found")
-            program = torch.export.load(str(path), extra_files=extra)
-    except Exception as err:  # truncated archives and foreign files raise several types
-        hint = ""
-        if extra[META_FILE]:
-            made = json.loads(extra[META_FILE]).get("torch_version")
-            if made and made != torch.__version__:
-                hint = f"; exported with torch {made}, this is torch {torch.__version__}"
-        raise ValueError(f"{path}: not a readable exported model (truncated or not a .pt2 archive: "
-                         f"{type(err).__name__}: {str(err)[:200]}){hint}") from err
-    try:
-        meta = json.loads(extra[META_FILE] or "{}")
+        meta = json.loads(raw)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: its {META_FILE} is not valid JSON ({err})") from err
     if meta.get("format") != FORMAT:
         found = meta.get("format") or f"no {META_FILE}"
         raise ValueError(f"{path}: exported model format {found!r} (qallegro {meta.get('qallegro_version', '?')}); "
                          f"this qallegro {__version__} reads {FORMAT!r}: export the model again")
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No complete tensor found")
+            program = torch.export.load(str(path))
+    except Exception as err:  # a damaged or incompatible program raises several types
+        made = meta.get("torch_version")
+        hint = f"; exported with torch {made}, this is torch {torch.__version__}" if made != torch.__version__ else ""
+        raise ValueError(f"{path}: the exported program cannot be loaded ({type(err).__name__}: "
+                         f"{str(err)[:200]}){hint}") from err
     if torch.device(device).type != "cpu":
         from torch.export.passes import move_to_device_pass
 
