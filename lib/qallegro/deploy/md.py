@@ -67,7 +67,7 @@ def run_md(model: Any, atoms: Atoms, out_dir: str | Path, ensemble: str = "nve",
     from ase.io import Trajectory
     from ase.md import MDLogger
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase.md.velocitydistribution import Stationary, thermalize_momenta
     from ase.md.verlet import VelocityVerlet
 
     from qallegro.calculator import Calculator
@@ -81,13 +81,13 @@ def run_md(model: Any, atoms: Atoms, out_dir: str | Path, ensemble: str = "nve",
     atoms = atoms.copy()
     atoms.calc = Calculator(model, skin=skin)
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
+    thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
     Stationary(atoms)
     if ensemble == "nve":
         dyn = VelocityVerlet(atoms, timestep=dt_fs * units.fs)
     else:
         dyn = Langevin(atoms, timestep=dt_fs * units.fs, temperature_K=temperature_K,
-                       friction=friction_per_fs / units.fs, rng=rng)
+                       friction=friction_per_fs / units.fs, fixcm=False, rng=rng)
     traj_part, log_part = out_dir / "md.traj.part", out_dir / "md.log.part"
     traj = Trajectory(str(traj_part), "w", atoms)
     logger = MDLogger(dyn, atoms, str(log_part), header=True, stress=False, peratom=False, mode="w")
