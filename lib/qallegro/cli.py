@@ -15,7 +15,7 @@ import threading
 from qallegro import __version__
 
 TOPICS = ("qallegro.data.cli", "qallegro.training.cli", "qallegro.deploy.cli", "qallegro.culi.cli",
-          "qallegro.hpo.cli", "qallegro.pipeline.cli")
+          "qallegro.hpo.cli", "qallegro.hpo.artifacts_cli", "qallegro.pipeline.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from qallegro import scales
 from qallegro.hpo import space as space_mod
+from qallegro.hpo.artifacts import upload_trial_artifacts
 from qallegro.hpo.objective import DEFAULT_OBJECTIVE, TrialContext, load_objective, objective_names
 from qallegro.hpo.samplers import SAMPLERS, make_sampler
 from qallegro.hpo.storage import HeartbeatThread, RetryOnce, StudyStorage, open_storage, original_number
@@ -348,6 +349,7 @@ def _run_trial(op: OpenStudy, trial: optuna.Trial, objective, worker: str, threa
                 raise ValueError(f"objective returned {result.values!r}; expected two finite numbers")
             for key, value in result.attrs.items():
                 trial.set_user_attr(key, value)
+            upload_trial_artifacts(trial, trial_dir, op.folder)  # config, learning curve, weights
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)
             op.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
