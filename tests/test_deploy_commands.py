@@ -196,3 +196,32 @@ def test_lammps_type_maps_that_do_not_fit_are_named(model_file, tmp_path: Path):
             run_input(model_file[1], script, types)
     proc = cli("lammps", str(model_file[1]), str(script), "--types", "Li,Cu", "--log", str(tmp_path / "log"))
     assert proc.returncode == 2 and "atom type 1 is Li" in proc.stderr
+
+
+def test_readme_lammps_example_runs_with_an_exported_model(model_file, tmp_path: Path):
+    from qallegro.deploy.export import export_model
+
+    readme = (ROOT / "README.md").read_text()
+    script = readme.split("<!-- lammps-example -->\n```\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "in.culi").write_text(script)
+    export_model(model_file[0], tmp_path / "culi.pt2")
+    proc = cli("lammps", "culi.pt2", "in.culi", "--types", "Cu,Li", "--log", "log.culi", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (tmp_path / "log.culi").read_text().splitlines()
+    start = next(k for k, line in enumerate(log) if line.split()[:2] == ["Step", "Temp"])
+    rows = np.array([[float(x) for x in line.split()] for line in log[start + 1:start + 12]])
+    assert rows[:, 0].tolist() == list(range(0, 101, 10)) and rows[0, 1] == pytest.approx(300, rel=0.01)
+    etot, ke = rows[:, 4], rows[:, 3]
+    assert np.abs(etot - etot[0]).max() < 0.01 * np.abs(ke - ke[0]).max()   # NVE: energy moves between KE and PE
+    # the same set-up in this process: the step-0 energy is the Calculator's on LAMMPS's atoms
+    from qallegro.deploy.lammps import lammps_atoms, run_input
+
+    (tmp_path / "in.zero").write_text(script.replace("run 100", "run 0"))
+    lmp = run_input(tmp_path / "culi.pt2", tmp_path / "in.zero", "Cu,Li")
+    try:
+        atoms = lammps_atoms(lmp, lmp.numpy.extract_atom("x")[:108], np.array([0, 29, 3]))
+        assert lmp.get_thermo("pe") == pytest.approx(rows[0, 2], abs=1e-5)  # the log's 6 decimals
+        assert Calculator(model_file[0]).get_potential_energy(atoms) == pytest.approx(rows[0, 2], abs=1e-5)
+        assert (atoms.numbers == 3).sum() == pytest.approx(27, abs=8)
+    finally:
+        lmp.close()

@@ -53,6 +53,16 @@ def parse_type_map(type_map: str | list[str]) -> list[int]:
     return [atomic_numbers[s] for s in symbols]
 
 
+def lammps_atoms(lmp: Any, x: np.ndarray, numbers_of_type: np.ndarray) -> Atoms:
+    """LAMMPS's local atoms at positions `x` as ASE `Atoms`; `numbers_of_type[t]`: atomic number of type t."""
+    boxlo, boxhi, xy, yz, xz, periodicity, _ = lmp.extract_box()
+    lo, hi = np.array(boxlo), np.array(boxhi)
+    cell = np.array([[hi[0] - lo[0], 0, 0], [xy, hi[1] - lo[1], 0], [xz, yz, hi[2] - lo[2]]])
+    types = lmp.numpy.extract_atom("type")[: len(x)]
+    return Atoms(numbers=np.asarray(numbers_of_type)[types], positions=np.asarray(x) - lo, cell=cell,
+                 pbc=[bool(p) for p in periodicity])
+
+
 class QallegroFix:
     """The callback of `fix ID all external pf/callback`: energy, forces and virial from a qallegro model.
 
@@ -93,17 +103,8 @@ class QallegroFix:
                     raise ValueError(f"type map: atom type {t} is {chemical_symbols[z]} ({atomic_masses[z]:.3f} u) "
                                      f"but its LAMMPS mass is {masses[t]:.3f} u")
 
-    def atoms(self, x: np.ndarray) -> Atoms:
-        """The LAMMPS atoms (local order) as ASE `Atoms`."""
-        boxlo, boxhi, xy, yz, xz, periodicity, _ = self.lmp.extract_box()
-        lo, hi = np.array(boxlo), np.array(boxhi)
-        cell = np.array([[hi[0] - lo[0], 0, 0], [xy, hi[1] - lo[1], 0], [xz, yz, hi[2] - lo[2]]])
-        types = self.lmp.numpy.extract_atom("type")[: len(x)]
-        return Atoms(numbers=self.numbers_of_type[types], positions=np.asarray(x) - lo, cell=cell,
-                     pbc=[bool(p) for p in periodicity])
-
     def __call__(self, lmp: Any, ntimestep: int, nlocal: int, tag: np.ndarray, x: np.ndarray, f: np.ndarray) -> None:
-        atoms = self.atoms(x[:nlocal])
+        atoms = lammps_atoms(self.lmp, x[:nlocal], self.numbers_of_type)
         periodic = bool(atoms.pbc.all())
         self.calc.calculate(atoms, ["energy", "forces", *(["stress"] if periodic else [])])
         res = self.calc.results
