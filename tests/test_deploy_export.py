@@ -51,6 +51,16 @@ def benzene_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def benzene_pt2(benzene_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run exported by the command line."""
+    out = tmp_path_factory.mktemp("export") / "benzene.pt2"
+    proc = cli("export", str(benzene_run), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert f"-> {out}" in proc.stdout
+    return out
+
+
+@pytest.fixture(scope="module")
 def culi(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, Path]:
     model = build_model(CULI, [3, 29]).eval()
     path = export_model(model, tmp_path_factory.mktemp("culi") / "culi.pt2", {"made_by": "test"})
@@ -95,10 +105,9 @@ def plain_torch(model_file: Path, atoms: Atoms, tmp_path: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_exported_run_loads_without_qallegro_and_agrees_with_the_calculator(benzene_run: Path, tmp_path: Path):
-    out = tmp_path / "benzene.pt2"
-    proc = cli("export", str(benzene_run), "-o", str(out))
-    assert proc.returncode == 0, proc.stderr
+def test_exported_run_loads_without_qallegro_and_agrees_with_the_calculator(benzene_run: Path, benzene_pt2: Path,
+                                                                            tmp_path: Path):
+    out = benzene_pt2
     atoms = molecule("C6H6")
     atoms.rattle(0.05, seed=1)
     got = plain_torch(out, atoms, tmp_path)
@@ -131,7 +140,7 @@ def test_periodic_export_gives_energy_forces_and_stress_in_float64(culi, tmp_pat
     assert np.abs(stress).max() > 1e-4 and scale > 1e-3  # not trivially zero
 
 
-def test_calculator_loads_every_kind_of_model_file(benzene_run: Path, culi, tmp_path: Path):
+def test_calculator_loads_every_kind_of_model_file(benzene_run: Path, benzene_pt2: Path, culi, tmp_path: Path):
     model, path = culi
     save_model(model, tmp_path / "model.pt")
     atoms = culi_cell(seed=2)
@@ -147,23 +156,23 @@ def test_calculator_loads_every_kind_of_model_file(benzene_run: Path, culi, tmp_
     # a run directory (its best weights) and its export agree too
     benzene = molecule("C6H6")
     e_run = Calculator(benzene_run).get_potential_energy(benzene)
-    export_model(Calculator(benzene_run).model, tmp_path / "b.pt2")
-    assert Calculator(tmp_path / "b.pt2").get_potential_energy(benzene) == pytest.approx(e_run, rel=1e-6)
+    assert Calculator(benzene_pt2).get_potential_energy(benzene) == pytest.approx(e_run, rel=1e-10)
 
 
 def test_small_cells_count_their_periodic_images(culi):
     """A one-atom fcc cell (3.6 Å, much less than 2 r_max) has the energy per atom of a 3x3x3 supercell."""
     model, path = culi
+    exported = load_exported(path)
     prim = bulk("Cu", "fcc", a=3.61)
     big = prim.repeat(3)
-    for calc_source in (model, path):
-        e1 = Calculator(calc_source).get_potential_energy(prim)
-        e27 = Calculator(calc_source).get_potential_energy(big)
+    for source in (model, exported):
+        e1 = Calculator(source).get_potential_energy(prim)
+        e27 = Calculator(source).get_potential_energy(big)
         assert e1 == pytest.approx(e27 / 27, rel=1e-10)
     # isolated atoms (fewer than 2 edges) run through the exported program too: energy = the species' shift
     lone = Atoms("Li", positions=[[0, 0, 0]])
-    assert Calculator(path).get_potential_energy(lone) == pytest.approx(Calculator(model).get_potential_energy(lone))
-    assert Calculator(path).get_potential_energy(lone) == pytest.approx(-1.9)
+    assert Calculator(exported).get_potential_energy(lone) == pytest.approx(-1.9)
+    assert Calculator(model).get_potential_energy(lone) == pytest.approx(-1.9)
 
 
 def test_bad_model_files_and_species_are_named(culi, tmp_path: Path):

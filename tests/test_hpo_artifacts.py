@@ -64,6 +64,14 @@ def test_each_trial_keeps_config_learning_curve_and_weights_as_artifacts(study, 
             out = tmp_path / f"{t.number}-{name}"
             download_artifact(artifact_store=artifact_store(op.folder), file_path=str(out), artifact_id=artifact_id)
             assert out.read_bytes() == (Path(t.user_attrs["trial_dir"]) / name).read_bytes()
+    # the weights pick uses: the artifact, or (studies from before artifacts) the trial folder's model.pt
+    from qallegro.hpo.artifacts import _model_file
+
+    row = {"model": trials[0].user_attrs["artifacts"]["model.pt"], "trial_dir": trials[0].user_attrs["trial_dir"]}
+    from_store = _model_file(op, row, tmp_path)
+    from_folder = _model_file(op, {**row, "model": None}, tmp_path)
+    assert from_store.parent == tmp_path and from_folder == Path(row["trial_dir"]) / "model.pt"
+    assert from_store.read_bytes() == from_folder.read_bytes()
 
 
 def test_hpo_show_prints_the_pareto_front(study):
@@ -101,8 +109,10 @@ def test_pick_exports_the_front_model_within_the_budget(study, tmp_path: Path):
     assert Calculator(out).get_potential_energy(benzene) == pytest.approx(
         Calculator(trial_model).get_potential_energy(benzene), rel=1e-5)
     # budgets no front model meets: one line naming the study and the closest model
-    proc = cli(results, "pick", NAME, "--scale", "smoke", "--max-time-ms", "1e-9", "-o", str(tmp_path / "x.pt2"))
-    assert proc.returncode == 2 and f"study {NAME}: no front model runs in <= 1e-09 ms" in proc.stderr
+    from qallegro.hpo.artifacts import pick
+
+    with pytest.raises(ValueError, match=f"study {NAME}: no front model runs in <= 1e-09 ms per structure here"):
+        pick(op, tmp_path / "x.pt2", max_time_ms=1e-9)
     proc = cli(results, "pick", NAME, "--scale", "smoke", "--max-error", "0", "-o", str(tmp_path / "x.pt2"))
     assert proc.returncode == 2 and "no front model has error <= 0" in proc.stderr
     assert not (tmp_path / "x.pt2").exists()

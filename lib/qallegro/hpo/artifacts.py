@@ -66,9 +66,18 @@ def front(op: Any) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["time_s"])
 
 
-def _model_file(op: Any, artifact_id: str, where: Path) -> Path:
-    path = where / f"{artifact_id}.pt"
-    download_artifact(artifact_store=artifact_store(op.folder), file_path=str(path), artifact_id=artifact_id)
+def _local_model(row: dict[str, Any]) -> Path | None:
+    """The trial folder's model.pt (studies run before trials had artifacts), when it exists."""
+    path = Path(row["trial_dir"]) / "model.pt" if row.get("trial_dir") else None
+    return path if path is not None and path.is_file() else None
+
+
+def _model_file(op: Any, row: dict[str, Any], where: Path) -> Path:
+    """The front row's weights: its model artifact (downloaded into `where`), else its trial folder's model.pt."""
+    if not row["model"]:
+        return _local_model(row)
+    path = where / f"{row['model']}.pt"
+    download_artifact(artifact_store=artifact_store(op.folder), file_path=str(path), artifact_id=row["model"])
     return path
 
 
@@ -79,7 +88,7 @@ def retime(op: Any, row: dict[str, Any], threads: int = 1) -> float:
     from qallegro.models import load_model
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = load_model(_model_file(op, row["model"], Path(tmp))).eval()
+        model = load_model(_model_file(op, row, Path(tmp))).eval()
     trial = op.study.trials[row["number"]]
     cfg = trial_config(op.spec.dataset, op.spec.variant, op.spec.scale, trial.user_attrs.get("config") or {},
                        op.settings)
@@ -99,9 +108,9 @@ def pick(op: Any, output: str | Path, max_time_ms: float | None = None, max_erro
 
     if (max_time_ms is None) == (max_error is None):
         raise ValueError("give exactly one budget: --max-time-ms or --max-error")
-    rows = [r for r in front(op) if r["model"]]
+    rows = [r for r in front(op) if r["model"] or _local_model(r)]
     if not rows:
-        raise ValueError(f"study {op.name}: no front trial has a model artifact (run with this qallegro's hpo)")
+        raise ValueError(f"study {op.name}: no front trial has a model (artifact or trial folder model.pt)")
     if max_error is not None:
         fits = [r for r in rows if r["error"] <= max_error]
         if not fits:
@@ -123,7 +132,7 @@ def pick(op: Any, output: str | Path, max_time_ms: float | None = None, max_erro
             raise ValueError(f"study {op.name}: no front model runs in <= {max_time_ms:g} ms per structure here "
                              f"(fastest: {fastest['ms_here']:.3g} ms, trial {fastest['number']})")
     with tempfile.TemporaryDirectory() as tmp:
-        model = load_model(_model_file(op, chosen["model"], Path(tmp))).eval()
+        model = load_model(_model_file(op, chosen, Path(tmp))).eval()
     prov = {"study": op.name, "trial": chosen["number"], "error": chosen["error"],
             "ms_per_structure_here": chosen["ms_here"], "config": op.study.trials[chosen["number"]].user_attrs.get(
                 "config")}
