@@ -219,3 +219,17 @@ def test_neighbour_pairs_are_reused_within_the_skin_and_match_a_fresh_list(culi)
     fresh.calculate(atoms, ["energy"])
     assert kept.neighbors.builds == 2
     assert kept.results["energy"] == pytest.approx(fresh.results["energy"], rel=1e-12)
+
+
+def test_exported_model_takes_batches_like_the_model(culi):
+    from qallegro.data.graph import atoms_to_graph, collate
+
+    model, path = culi
+    exported = load_exported(path)
+    frames = [culi_cell(seed=5), bulk("Cu", "fcc", a=3.61), Atoms("LiCu", positions=[[0, 0, 0], [0, 0, 2.4]])]
+    frames[2].center(vacuum=6.0)
+    batch = collate([atoms_to_graph(a, 4.0, labels=False) for a in frames])
+    ours, theirs = exported(batch, compute_forces=True, compute_stress=True), model(batch, True, True)
+    for key in ("energy", "atomic_energy", "forces", "stress"):
+        torch.testing.assert_close(ours[key], theirs[key].detach(), rtol=1e-8, atol=1e-10)
+    assert ours["energy"].shape == (3,) and ours["forces"].shape == (len(frames[0]) + 3, 3)
