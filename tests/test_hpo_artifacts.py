@@ -161,3 +161,44 @@ def test_optuna_dashboard_serves_the_study_trials_objectives_and_artifacts(study
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_dashboard_opens_every_study_the_book_shows(tmp_path: Path):
+    """Each committed study journal (copied: the journal backend writes lock files) served by optuna-dashboard's
+    WSGI app on localhost lists its study with its COMPLETE trials and objective names."""
+    import shutil
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    from optuna_dashboard import wsgi
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    journals = sorted(ROOT.glob("results/*/hpo/*/journal.log"))
+    assert journals, "no committed studies"
+    for k, journal in enumerate(journals):
+        copy = tmp_path / f"{k}.log"
+        shutil.copy(journal, copy)
+        storage = JournalStorage(JournalFileBackend(str(copy)))
+        expected = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+        server = make_server("127.0.0.1", 0, wsgi(storage), handler_class=Quiet)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        base = f"http://127.0.0.1:{server.server_port}"
+        try:
+            listed = {s["study_name"]: s for s in json.loads(get(f"{base}/api/studies"))["study_summaries"]}
+            assert set(listed) == set(expected), journal
+            for name, summary in listed.items():
+                detail = json.loads(get(f"{base}/api/studies/{summary['study_id']}"))
+                study = optuna.load_study(study_name=name, storage=storage)
+                n_complete = sum(t.state == TrialState.COMPLETE for t in study.trials)
+                assert sum(t["state"] == "Complete" for t in detail["trials"]) == n_complete, journal
+                assert detail.get("objective_names") == study.metric_names, journal
+        finally:
+            server.shutdown()
+            server.server_close()
