@@ -196,6 +196,13 @@ def test_lammps_type_maps_that_do_not_fit_are_named(model_file, tmp_path: Path):
             run_input(model_file[1], script, types)
     proc = cli("lammps", str(model_file[1]), str(script), "--types", "Li,Cu", "--log", str(tmp_path / "log"))
     assert proc.returncode == 2 and "atom type 1 is Li" in proc.stderr
+    typo = tmp_path / "typo.lmp"
+    typo.write_text(script.read_text().replace("run 0", "rnu 0"))
+    with pytest.raises(ValueError, match=r"typo\.lmp: LAMMPS stopped: ERROR: Unknown command: rnu 0"):
+        run_input(model_file[1], typo, "Cu,Li")
+    with pytest.raises(ValueError, match="no 'fix ID all external pf/callback N M' line"):
+        (tmp_path / "nofix.lmp").write_text("units metal\n")
+        run_input(model_file[1], tmp_path / "nofix.lmp", "Cu,Li")
 
 
 def test_readme_lammps_example_runs_with_an_exported_model(model_file, tmp_path: Path):

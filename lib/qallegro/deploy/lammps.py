@@ -131,10 +131,18 @@ def run_input(model: Any, script: str | Path, type_map: str | list[str], cmdargs
     head, tail = (text, "") if end < 0 else (text[:end + 1], text[end + 1:])
     lmp = open_lammps(cmdargs)
     try:
-        lmp.commands_string(head)
+        _commands(lmp, head, script)
         QallegroFix(lmp, model, type_map, fix_id=m.group(1), skin=skin)
-        lmp.commands_string(tail)
+        _commands(lmp, tail, script)
     except Exception:
         lmp.close()
         raise
     return lmp
+
+
+def _commands(lmp: Any, text: str, script: Path) -> None:
+    """Run LAMMPS commands; LAMMPS's errors (plain `Exception`s) become one-line ValueErrors naming the script."""
+    try:
+        lmp.commands_string(text)
+    except Exception as err:  # the lammps module raises bare Exception("ERROR: ...")
+        raise ValueError(f"{script}: LAMMPS stopped: {' '.join(str(err).split())}") from err
