@@ -233,3 +233,19 @@ def test_exported_model_takes_batches_like_the_model(culi):
     for key in ("energy", "atomic_energy", "forces", "stress"):
         torch.testing.assert_close(ours[key], theirs[key].detach(), rtol=1e-8, atol=1e-10)
     assert ours["energy"].shape == (3,) and ours["forces"].shape == (len(frames[0]) + 3, 3)
+
+
+def test_evaluate_of_the_export_reproduces_the_trainers_test_errors(benzene_run: Path, benzene_pt2: Path,
+                                                                    tmp_path: Path):
+    """`qallegro evaluate` of the exported file on the run's test frames equals the trainer's own test metrics."""
+    proc = cli("evaluate", str(benzene_pt2), "rmd17-benzene:test", "--max-frames", "5", "-o", str(tmp_path / "ev"),
+               "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    test = json.loads((benzene_run / "metrics.json").read_text())["test"]
+    assert got["data"] == "rmd17-benzene:test" and got["n_structures"] == test["n_structures"] == 5
+    assert got["forces_mae_eV_per_A"] == pytest.approx(test["f_mae"], rel=1e-8)
+    assert got["forces_rmse_eV_per_A"] == pytest.approx(test["f_rmse"], rel=1e-8)
+    assert got["energy_per_atom_mae_eV"] == pytest.approx(test["e_mae"], rel=1e-6)
+    assert got["energy_mae_eV"] == pytest.approx(test["etot_mae"], rel=1e-6)
+    assert set(got["per_species"]) == {"1", "6"}
