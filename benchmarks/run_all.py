@@ -25,6 +25,7 @@ BENCHMARKS = {
     "hpo_overhead": ["bench_hpo_overhead.py"],
     "hpo_workers": ["bench_hpo_workers.py"],
     "culi": ["bench_culi.py"],
+    "md_skin": ["bench_md_skin.py"],
 }
 SUMMARY = re.compile(
     r"(ratio|speed-?up|faster|slower|frames per second|per proposal|trials per hour|target|:\s*[\d.]+x)", re.IGNORECASE)

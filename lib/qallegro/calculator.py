@@ -12,27 +12,79 @@ from ase.calculators.calculator import Calculator as ASECalculator
 from ase.calculators.calculator import all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from qallegro.data.graph import atoms_to_graph, to
+from qallegro.data import graph as G
+from qallegro.data.neighbors import neighbor_list
 from qallegro.errors import ModelError
 
 
+class VerletList:
+    """Candidate pairs within `r_max + skin`, reused while no atom has moved more than `skin / 2` and the cell,
+    periodicity and atom count are unchanged; every call keeps the candidates closer than `r_max`, so the edges
+    equal a fresh neighbour list's (`skin = 0`: a fresh list at every call)."""
+
+    def __init__(self, r_max: float, skin: float) -> None:
+        if skin < 0:
+            raise ValueError(f"neighbour-list skin must be >= 0 Å, got {skin}")
+        self.r_max, self.skin = r_max, skin
+        self.builds = 0
+        self._ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def __call__(self, pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> tuple[np.ndarray, ...]:
+        stale = (self._ref is None or self.skin == 0 or pos.shape != self._ref[0].shape
+                 or not np.array_equal(cell, self._ref[1]) or not np.array_equal(pbc, self._ref[2])
+                 or np.einsum("ij,ij->i", pos - self._ref[0], pos - self._ref[0]).max(initial=0.0)
+                 >= (self.skin / 2) ** 2)
+        if stale:
+            self._pairs = neighbor_list(pos, cell if pbc.any() else None, pbc, self.r_max + self.skin)
+            self._ref = (pos.copy(), cell.copy(), pbc.copy())
+            self.builds += 1
+        i, j, s = self._pairs
+        if self.skin == 0:
+            return i, j, s
+        vec = pos[j] - pos[i] + (s @ cell if pbc.any() else 0.0)
+        keep = np.einsum("ij,ij->i", vec, vec) < self.r_max * self.r_max
+        return i[keep], j[keep], s[keep]
+
+
 class Calculator(ASECalculator):
-    """`qallegro.Calculator(model)`: a trained potential (or a path to a saved one) as an ASE calculator.
+    """`qallegro.Calculator(model)`: a potential as an ASE calculator. `model` is a module or a path: an exported
+    `.pt2` archive (`qallegro export`), a `model.pt`, or a training run directory.
 
     Properties: `energy`, `free_energy`, `energies` (per atom), `forces`, and `stress` (Voigt, eV/Å^3) when all
-    three axes are periodic. The neighbour list is rebuilt at every call (vesin).
+    three axes are periodic. Neighbour pairs within `r_max + skin` (Å) are kept between calls and rebuilt (vesin)
+    once an atom has moved more than `skin / 2`; `skin=0` rebuilds at every call.
     """
 
     implemented_properties: ClassVar[list[str]] = ["energy", "free_energy", "energies", "forces", "stress"]
 
-    def __init__(self, model: torch.nn.Module | str | Path, device: str | torch.device = "cpu", **kwargs) -> None:
+    def __init__(self, model: torch.nn.Module | str | Path, device: str | torch.device = "cpu", skin: float = 1.0,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         if isinstance(model, (str, Path)):
-            from qallegro.models import load_model
+            from qallegro.deploy.export import load_potential
 
-            model = load_model(model, map_location=device)
+            model = load_potential(model, device=device)
         self.model = model.to(device).eval()
         self.device = torch.device(device)
+        self.neighbors = VerletList(float(self.model.r_max), skin)
+
+    def _graph(self, atoms: Atoms) -> G.Graph:
+        """`qallegro.data.graph.atoms_to_graph` with the kept neighbour pairs."""
+        pos = atoms.get_positions()
+        pbc = np.asarray(atoms.get_pbc(), dtype=bool)
+        cell = np.asarray(atoms.get_cell().array, dtype=np.float64)
+        i, j, s = self.neighbors(pos, cell, pbc)
+        G.check_distances(pos, cell, i, j, s)  # coincident atoms: an error naming them, never NaN
+        n, dev, f64 = len(atoms), self.device, torch.float64
+        return {G.POS: torch.as_tensor(pos, dtype=f64, device=dev),
+                G.ATOMIC_NUMBERS: torch.as_tensor(atoms.numbers, dtype=torch.int64, device=dev),
+                G.CELL: torch.as_tensor(cell, dtype=f64, device=dev).reshape(1, 3, 3),
+                G.PBC: torch.as_tensor(pbc, device=dev).reshape(1, 3),
+                G.EDGE_INDEX: torch.as_tensor(np.stack([i, j]), dtype=torch.int64, device=dev).reshape(2, -1),
+                G.EDGE_CELL_SHIFT: torch.as_tensor(s, dtype=f64, device=dev).reshape(-1, 3),
+                G.BATCH: torch.zeros(n, dtype=torch.int64, device=dev),
+                G.PTR: torch.tensor([0, n], dtype=torch.int64, device=dev)}
 
     def calculate(self, atoms: Atoms | None = None, properties: list[str] | None = None,
                   system_changes: list[str] = all_changes) -> None:
@@ -42,8 +94,10 @@ class Calculator(ASECalculator):
         want_stress = "stress" in properties
         if want_stress and not atoms.pbc.all():
             raise ValueError("stress needs a structure periodic along all three axes")
-        g = to(atoms_to_graph(atoms, self.model.r_max, labels=False), self.device)
-        out = self.model(g, compute_forces=True, compute_stress=want_stress)
+        unknown = sorted(set(atoms.numbers.tolist()) - set(self.model.species))
+        if unknown:
+            raise ValueError(f"species {unknown} not in the model's species {self.model.species}")
+        out = self.model(self._graph(atoms), compute_forces=True, compute_stress=want_stress)
         energy = float(out["energy"].detach().sum())
         self.results = {
             "energy": energy,

@@ -17,8 +17,8 @@ import threading
 from qallegro import __version__
 from qallegro.errors import EXIT_USER_ERROR, QallegroError
 
-TOPICS = ("qallegro.data.cli", "qallegro.training.cli", "qallegro.culi.cli", "qallegro.hpo.cli",
-          "qallegro.campaign.cli", "qallegro.pipeline.cli")
+TOPICS = ("qallegro.data.cli", "qallegro.training.cli", "qallegro.deploy.cli", "qallegro.culi.cli",
+          "qallegro.hpo.cli", "qallegro.hpo.artifacts_cli", "qallegro.campaign.cli", "qallegro.pipeline.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -84,6 +84,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=_compare)
 
+    from qallegro.hpo.artifacts_cli import register_show
+
+    register_show(sub)
+
     p = sub.add_parser("space", help="print the search space of a variant (after preset and file)")
     p.add_argument("--variant", choices=variant_names(), default="allegro")
     p.add_argument("--scale", choices=SCALES)

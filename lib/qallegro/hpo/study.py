@@ -43,6 +43,7 @@ from threadpoolctl import threadpool_limits
 from qallegro import scales
 from qallegro.errors import HpoError
 from qallegro.hpo import space as space_mod
+from qallegro.hpo.artifacts import upload_trial_artifacts
 from qallegro.hpo.objective import DEFAULT_OBJECTIVE, TrialContext, load_objective, objective_names, trial_config
 from qallegro.hpo.optuna_api import set_study_system_attr, study_system_attrs, trial_id
 from qallegro.hpo.records import HpoSettings, hpo_settings
@@ -484,6 +485,7 @@ def _run_trial(op: OpenStudy, trial: optuna.Trial, objective, worker: str, threa
                     raise ValueError(f"objective returned {result.values!r}; expected two finite numbers")
                 for key, value in result.attrs.items():
                     trial.set_user_attr(key, value)
+                upload_trial_artifacts(trial, trial_dir, op.folder)  # config, learning curve, weights
             except KeyboardInterrupt:
                 with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
                     trial.set_user_attr("interrupted", True)
