@@ -162,3 +162,12 @@ def test_coincident_atoms_are_refused_with_their_indices() -> None:
         atoms.get_potential_energy()
     atoms.positions[2] = [-0.24, 0.93, 0]
     assert np.isfinite(atoms.get_potential_energy())
+
+
+def test_coincident_atoms_in_a_training_set_name_the_structure() -> None:
+    from qallegro.training.data import to_graphs
+
+    frames = _water(3)
+    frames[2].positions[2] = frames[2].positions[0]
+    with pytest.raises(QallegroError, match=r"train structure 2: atoms 0 and 2 are"):
+        to_graphs(frames, 4.0, "train")

@@ -30,7 +30,7 @@ class TrialContext:
     dataset: str
     variant: str
     scale: str
-    trial_dir: Path          # the trial's own folder (its training run lives here; a retry resumes it)
+    trial_dir: Path          # this attempt's own folder (a retry's starts as a copy of the previous attempt's)
     trial_number: int        # the number of the first attempt
     settings: HpoSettings     # `presets/hpo.yaml[scale]` with the study's overrides
     threads: int = 1

@@ -390,7 +390,7 @@ def _prune_duplicate(op: OpenStudy, trial: optuna.Trial, log: logging.Logger) ->
     """Prune `trial` when the sampler proposed the parameters of a complete or running trial (enqueued trials,
     retries and warm starts, are never pruned); True when pruned."""
     trials = op.study.get_trials(deepcopy=False)
-    if "fixed_params" in trials[trial.number].system_attrs:
+    if {"fixed_params", "failed_trial"} & set(trials[trial.number].system_attrs):
         return False
     params = op.space.suggest(trial)
     same = next((t.number for t in trials if t.number != trial.number and t.params == params

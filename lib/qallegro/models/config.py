@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import numbers
 from typing import Any
 
 from qallegro.errors import ModelError
@@ -73,11 +74,11 @@ def _check(cond: bool, key: str, msg: str) -> None:
 
 
 def _is_int(val: Any) -> bool:
-    return isinstance(val, int) and not isinstance(val, bool)
+    return isinstance(val, numbers.Integral) and not isinstance(val, bool)
 
 
 def _is_number(val: Any) -> bool:
-    return isinstance(val, (int, float)) and not isinstance(val, bool)
+    return isinstance(val, numbers.Real) and not isinstance(val, bool)
 
 
 def _int(cfg: dict[str, Any], key: str, low: int, high: int | None = None) -> None:

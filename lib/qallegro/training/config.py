@@ -15,6 +15,7 @@ on the training set before `build_model` (see `qallegro.training.statistics`).
 from __future__ import annotations
 
 import copy
+import numbers
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -254,10 +255,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(msg)
 
     def is_int(val: Any) -> bool:
-        return isinstance(val, int) and not isinstance(val, bool)
+        return isinstance(val, numbers.Integral) and not isinstance(val, bool)
 
     def is_number(val: Any) -> bool:
-        return isinstance(val, (int, float)) and not isinstance(val, bool)
+        return isinstance(val, numbers.Real) and not isinstance(val, bool)
 
     for key in ("batch_size", "validation_batch_size", "max_epochs", "early_stopping_patience"):
         need(is_int(cfg[key]) and cfg[key] >= 1, f"{key} must be a positive integer, got {cfg[key]!r}")

@@ -94,9 +94,15 @@ def check_labels(atoms: Atoms, where: str) -> None:
             raise InvalidDataError(f"{where}: non-finite forces")
 
 
-def to_graphs(structures: Sequence[Atoms], r_max: float) -> list[Graph]:
-    """float64 graphs with labels, built once per run."""
-    return [atoms_to_graph(a, r_max, torch.float64) for a in structures]
+def to_graphs(structures: Sequence[Atoms], r_max: float, split: str = "") -> list[Graph]:
+    """float64 graphs with labels, built once per run; a bad structure's error names its split and index."""
+    graphs = []
+    for index, atoms in enumerate(structures):
+        try:
+            graphs.append(atoms_to_graph(atoms, r_max, torch.float64))
+        except DataError as err:
+            raise InvalidDataError(f"{split} structure {index}: {err}".lstrip()) from None
+    return graphs
 
 
 def species_of(*graph_sets: Sequence[Graph]) -> list[int]:

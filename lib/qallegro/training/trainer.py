@@ -134,7 +134,7 @@ class Trainer:
         cfg = self.cfg
         t0 = time.perf_counter()
         structures = tdata.load_structures(cfg)
-        self.graphs = {k: tdata.to_graphs(v, float(cfg["r_max"])) for k, v in structures.items()}
+        self.graphs = {k: tdata.to_graphs(v, float(cfg["r_max"]), k) for k, v in structures.items()}
         if checkpoint is None:
             self.species = tdata.species_of(*self.graphs.values())
             self.stats = resolve_statistics(cfg, self.graphs["train"], self.species)
