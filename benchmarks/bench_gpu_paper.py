@@ -25,7 +25,7 @@ import torch
 from qallegro.hpo.objective import measure_inference, trial_config
 from qallegro.hpo.space import default_space, paper_values
 from qallegro.models.compile import compile_model
-from qallegro.models.variants import variant_spec
+from qallegro.models.variants import variant_names, variant_spec
 from qallegro.paper import values
 from qallegro.scales import settings
 from qallegro.training import load_run, train
@@ -94,7 +94,7 @@ def run_variant(variant: str, wall: float, root: Path, compiled_training: bool =
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wall", type=float, default=90.0, help="training budget per variant, seconds")
-    ap.add_argument("--variants", nargs="+", default=["allegro", "mlp", "qdi"])
+    ap.add_argument("--variants", nargs="+", default=list(variant_names(paper_only=True)))
     ap.add_argument("--compiled-training", action="store_true", help="train with `compile: true`")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()

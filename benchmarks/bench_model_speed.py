@@ -116,22 +116,23 @@ def tp_cases(graph: dict, repeats: int) -> dict[str, dict]:
     lidx = torch.tensor([0, 1, 1, 1, 2, 2, 2, 2, 2])
 
     def env_of(w: torch.Tensor, sh: torch.Tensor) -> torch.Tensor:
-        env = torch.zeros(n_atoms, 9, U).index_add(0, center, w.index_select(1, lidx) * sh.unsqueeze(-1))
-        return env.index_select(0, center)
+        """The centre atoms' environments [N, 9, U]."""
+        return torch.zeros(n_atoms, 9, U).index_add(0, center, w.index_select(1, lidx) * sh.unsqueeze(-1))
 
     def ours1(a, v, w, fused=False):
         sh = sh_fn(v)
-        return torch.cat((tp1_fused if fused else tp1)(a, sh, env_of(w, sh)), 1)
+        return torch.cat((tp1_fused if fused else tp1)(a, sh, env_of(w, sh), center, None)[1], 1)
 
     def dense_first(a, v, w):
         sh = sh_fn(v)
         x = a.index_select(1, lidx) * sh.unsqueeze(-1)
-        outer = (x.unsqueeze(2) * env_of(w, sh).unsqueeze(1)).permute(0, 3, 1, 2).reshape(n_edges * U, 81)
+        y = env_of(w, sh).index_select(0, center)
+        outer = (x.unsqueeze(2) * y.unsqueeze(1)).permute(0, 3, 1, 2).reshape(n_edges * U, 81)
         return (outer @ dense1).view(n_edges, U, -1).transpose(1, 2)
 
     def e3nn1(a, v, w):
         sh = sh_fn(v)
-        return torch.cat(e3(a, sh, env_of(w, sh)), 1)
+        return torch.cat(e3(a, sh, env_of(w, sh), center, None)[1], 1)
 
     inputs = [torch.randn(n_edges, 3, U), vec, torch.randn(n_edges, 3, U)]
     run("first layer", {"ours": ours1, "ours fused form": lambda a, v, w: ours1(a, v, w, True),
@@ -144,14 +145,14 @@ def tp_cases(graph: dict, repeats: int) -> dict[str, dict]:
     slots = centre_slots(center, n_atoms)
 
     def ours2(x, env):
-        return torch.cat(tp2(x, env, slots), 1)
+        return torch.cat(tp2(x, None, env, center, slots)[1], 1)
 
     def dense_middle(x, env):
         outer = (x.unsqueeze(2) * env.index_select(0, center).unsqueeze(1)).permute(0, 3, 1, 2)
         return (outer.reshape(n_edges * U, -1) @ dense2).view(n_edges, U, -1).transpose(1, 2)
 
     def e3nn2(x, env):
-        return torch.cat(e3m(x, env.index_select(0, center)), 1)
+        return torch.cat(e3m(x, None, env, center, None)[1], 1)
 
     run("middle layer", {"ours": ours2, "dense outer product": dense_middle, "e3nn TensorProduct": e3nn2},
         [torch.randn(n_edges, table2.d_in, U), torch.randn(n_atoms, 9, U)])

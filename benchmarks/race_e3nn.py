@@ -19,14 +19,14 @@ def _irreps(mul: int, irreps: list[tuple[int, int]]) -> o3.Irreps:
 
 
 class E3nnTensorProduct(nn.Module):
-    """Drop-in for one layer's qallegro tensor product (same call and outputs) computed with `o3.TensorProduct`:
-    `(a, sh, y)` for the first layer, `(x, y)` (y: the centre's environment per edge) for the others."""
+    """Drop-in for one layer's qallegro tensor product (same call and outputs, see
+    `qallegro.models.tensor_product.TensorProduct`) computed with `o3.TensorProduct`."""
 
     def __init__(self, ours: nn.Module, irreps, irreps_sh, u: int, first: bool) -> None:
         super().__init__()
         table = cg_table(irreps, irreps_sh)
-        self.first, self.scalars_only = first, ours.scalars_only
-        self.n_scalar, self.dim_out = table.n_scalar, table.dim_out
+        self.first, self.last = first, table.diagonal
+        self.dim_out = table.dim_out
         self.block_sizes = [b - a for a, b in itertools.pairwise(table.block_start)]
         self.u = u
         self.off_in, self.off_sh = _offsets(irreps.irreps_in), _offsets(irreps_sh)
@@ -57,16 +57,13 @@ class E3nnTensorProduct(nn.Module):
             blocks.append(torch.stack(ps, dim=-1).permute(0, 2, 3, 1).reshape(e, size, u))  # [E, (m, p), u]
         return blocks
 
-    def forward(self, *args: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
-        if self.first:
-            a, sh, y = args
-            x = a.index_select(1, self.in_index) * sh.unsqueeze(-1)
-        else:
-            x, y = args
-        blocks = self._product(x, y)
-        if self.scalars_only:
-            return blocks[0].transpose(1, 2).reshape(x.shape[0], -1)  # (channel, path)
-        return blocks
+    def forward(self, x: torch.Tensor, sh: torch.Tensor, env: torch.Tensor, center: torch.Tensor,
+                slots) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if self.first:  # x is a: the features are a (x) Y
+            x = x.index_select(1, self.in_index) * sh.unsqueeze(-1)
+        blocks = self._product(x, env.index_select(0, center))
+        scalars = blocks[0].transpose(1, 2).reshape(x.shape[0], -1)  # (channel, path)
+        return scalars, ([] if self.last else blocks)
 
 
 def use_e3nn(model: nn.Module) -> nn.Module:

@@ -49,15 +49,18 @@ def test_fused_rank1_product_and_its_gradients_equal_the_dense_form(l_max):
     table = cg_table(irr, sh_irreps(l_max, "o3_full"))
     forms = [RankOneProduct(table).double(), SparseRankOneProduct(table).double()]
     gen = torch.Generator().manual_seed(l_max)
-    e, u = 7, 5
+    e, n, u = 7, 4, 5
     inputs = [torch.randn(e, len(irr.irreps_in), u, generator=gen, dtype=torch.float64),
               torch.randn(e, table.d_in, generator=gen, dtype=torch.float64),
-              torch.randn(e, table.d_sh, u, generator=gen, dtype=torch.float64)]
+              torch.randn(n, table.d_sh, u, generator=gen, dtype=torch.float64)]
+    center = torch.tensor([0, 1, 1, 2, 3, 3, 3])
     weights = torch.randn(e, table.dim_out, u, generator=gen, dtype=torch.float64)
     results = []
     for tp in forms:
         args = [x.clone().requires_grad_() for x in inputs]
-        out = torch.cat(tp(*args), dim=1)
+        scalars, blocks = tp(*args, center, None)
+        out = torch.cat(blocks, dim=1)
+        assert torch.equal(scalars, blocks[0].transpose(1, 2).reshape(e, -1))
         results.append([out.detach(), *torch.autograd.grad((out * weights).sum(), args)])
     for dense, sparse in zip(*results):
         np.testing.assert_allclose(sparse, dense, rtol=1e-12, atol=1e-12)

@@ -179,6 +179,10 @@ def test_unknown_name_lists_the_known_ones_and_no_longer_falls_back_to_culi() ->
         dataset_spec("nowhere/frames.extxyz")
     with pytest.raises(DataOptionError, match=r"unknown option\(s\) \['labeler'\] for dataset 'qm9'"):
         load_dataset("qm9", "train", labeler="gpaw")
+    from qallegro.training import ConfigError, resolve_config
+
+    with pytest.raises(ConfigError, match="dataset: unknown dataset 'md17'; available: rmd17-aspirin"):
+        resolve_config("md17")
 
 
 def test_a_registered_dataset_flows_through_loader_labels_and_objective(toy_dataset: Path) -> None:

@@ -140,19 +140,7 @@ class AllegroBody(nn.Module):
             env_edge = w.view(n_edges, n_sh, self.u).index_select(1, self.sh_l_index) * sh_env  # [E, d_sh, u]
             env = torch.zeros(n_atoms, sh.shape[-1], self.u, dtype=env_edge.dtype, device=env_edge.device)
             env = env.index_add(0, center, env_edge)  # [N, d_sh, u], the centre's environment
-            tp = self.tps[layer]
-            n0 = tp.n_scalar  # the 0e block comes first
-            if layer == 0:
-                out = tp(feats, sh, env.index_select(0, center))
-            elif isinstance(tp, AtomCentredProduct):
-                out = tp(feats, env, slots)
-            else:
-                out = tp(feats, env.index_select(0, center))
-            if tp.scalars_only:  # (the last layer) already [E, u * n0] in (channel, path) order
-                scalars = out
-            else:
-                blocks = out
-                scalars = blocks[0].transpose(1, 2).reshape(n_edges, self.u * n0)
+            scalars, blocks = self.tps[layer](feats, sh, env, center, slots)
             new_h = cut_ * self.latents[layer](torch.cat([h, scalars], dim=-1))
             if self.latent_resnet:
                 c = torch.rsqrt(coeffs[layer] ** 2 + 1.0)

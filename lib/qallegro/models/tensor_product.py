@@ -153,14 +153,17 @@ def cg_table(irreps: LayerIrreps, irreps_sh: list[Irrep]) -> CGTable:
 
 class TensorProduct(nn.Module):
     """Base of the weightless "uuu" tensor products of one layer (`CGTable`); each subclass is one exact form
-    with one `forward`, fixed when the model is built (`tensor_product` picks it).
+    with one `forward`, fixed when the model is built (`tensor_product` picks it). Every form is called alike:
 
-    Layout: channels last (the 16-64 channels are the contiguous, vectorised axis). Every form returns the
-    per-output-irrep blocks of T, [E, (2 l_o + 1) n_o, u] each (what the mixing linear layer reads), except the
-    diagonal ones (`scalars_only`), which return the last layer's scalars [E, u * K] in (channel, path) order.
+        scalars, blocks = tp(x, sh, env, center, slots)
+
+    x [E, d_in, u] the edge features (the first layer: a [E, n_in, u], the features being a (x) Y), sh [E, d_sh]
+    the spherical harmonics, env [N, d_sh, u] the centre atoms' environments, center [E], slots the per-centre
+    layout (`CentreSlots`, None where no layer needs it). Layout: channels last (the 16-64 channels are the
+    contiguous, vectorised axis). Returns the scalars [E, u * n_0] in (channel, path) order (what the latent MLP
+    reads) and the per-output-irrep blocks of T, [E, (2 l_o + 1) n_o, u] each (what the mixing linear layer
+    reads; none for the last layer, whose diagonal product computes the scalars only).
     """
-
-    scalars_only = False
 
     def __init__(self, table: CGTable) -> None:
         super().__init__()
@@ -175,20 +178,25 @@ class TensorProduct(nn.Module):
         """Sizes of the per-output-irrep blocks of the K output slots."""
         return [b - a for a, b in zip(self.block_start[:-1], self.block_start[1:])]
 
+    @staticmethod
+    def scalars(blocks: list[torch.Tensor]) -> torch.Tensor:
+        """The 0e block (it comes first) as [E, u * n_0], (channel, path) order."""
+        return blocks[0].transpose(1, 2).reshape(blocks[0].shape[0], -1)
+
 
 class DiagonalProduct(TensorProduct):
-    """The last layer (l x l -> 0): T = (x * y) @ D, D [d, K]. Shapes: x [E, d, u], y [E, d, u] -> [E, u * K]."""
-
-    scalars_only = True
+    """The last layer (l x l -> 0): T = (x * y) @ D, D [d, K], y = env[center]; scalars only, [E, u * K]."""
 
     def __init__(self, table: CGTable) -> None:
         super().__init__(table)
         diag = torch.diagonal(table.cg, dim1=0, dim2=1).T  # [d, K]
         self.register_buffer("cg_diag", diag.contiguous().to(torch.get_default_dtype()), persistent=False)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sh: torch.Tensor, env: torch.Tensor, center: torch.Tensor,
+                slots: CentreSlots | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         e, d, u = x.shape
-        return torch.mm((x * y).transpose(1, 2).reshape(e * u, d), self.cg_diag).view(e, u * self.dim_out)
+        xy = x * env.index_select(0, center)
+        return torch.mm(xy.transpose(1, 2).reshape(e * u, d), self.cg_diag).view(e, u * self.dim_out), []
 
 
 def diagonal_ranges(table: CGTable) -> list[tuple[int, int, float]] | None:
@@ -205,41 +213,37 @@ def diagonal_ranges(table: CGTable) -> list[tuple[int, int, float]] | None:
 
 
 class SummedDiagonalProduct(TensorProduct):
-    """The fused form of `DiagonalProduct` (what a loop-fusing compiler runs best): per-path sums of x * y.
-    Shapes: x [E, d, u], y [E, d, u] -> [E, u * K]."""
-
-    scalars_only = True
+    """The fused form of `DiagonalProduct` (what a loop-fusing compiler runs best): per-path sums of x * y."""
 
     def __init__(self, table: CGTable, ranges: list[tuple[int, int, float]]) -> None:
         super().__init__(table)
         self.ranges = ranges
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sh: torch.Tensor, env: torch.Tensor, center: torch.Tensor,
+                slots: CentreSlots | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         e, _, u = x.shape
-        xy = x * y
-        return torch.stack([xy[:, a:b].sum(1) * c for a, b, c in self.ranges], -1).view(e, u * self.dim_out)
+        xy = x * env.index_select(0, center)
+        return torch.stack([xy[:, a:b].sum(1) * c for a, b, c in self.ranges], -1).view(e, u * self.dim_out), []
 
 
 class DiagonalFirstProduct(nn.Module):
     """A one-layer model: the first layer's features x[e, m1, c] = a[e, i(m1), c] Y[e, m1] into the diagonal
-    product. Shapes: a [E, n_in, u], sh [E, d_in], y [E, d_sh, u] -> [E, u * K]."""
-
-    scalars_only = True
+    product (called as `TensorProduct`, with a [E, n_in, u] in place of x)."""
 
     def __init__(self, diagonal: DiagonalProduct | SummedDiagonalProduct) -> None:
         super().__init__()
         self.diagonal = diagonal
-        self.n_scalar = diagonal.n_scalar
 
-    def forward(self, a: torch.Tensor, sh: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.diagonal(a.index_select(1, self.diagonal.in_index) * sh.unsqueeze(-1), y)
+    def forward(self, a: torch.Tensor, sh: torch.Tensor, env: torch.Tensor, center: torch.Tensor,
+                slots: CentreSlots | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self.diagonal(a.index_select(1, self.diagonal.in_index) * sh.unsqueeze(-1), sh, env, center, slots)
 
 
 class RankOneProduct(TensorProduct):
     """The first layer, x[e, m1, c] = a[e, i(m1), c] Y[e, m1]: the table is contracted with Y once per edge,
     G[e, slot, m2] = sum_m1 Y[e, m1] C[m1, m2, slot], then one batched [K, d_sh] @ [d_sh, u] product per edge and
-    the factor a of each path's input irrep; no per-channel outer product.
-    Shapes: a [E, n_in, u], sh [E, d_in], y [E, d_sh, u] -> blocks."""
+    the factor a of each path's input irrep; no per-channel outer product (y = env[center]; called with a
+    [E, n_in, u] in place of x)."""
 
     def __init__(self, table: CGTable) -> None:
         super().__init__(table)
@@ -257,14 +261,15 @@ class RankOneProduct(TensorProduct):
         e = sh.shape[0]
         return torch.bmm(torch.mm(sh, self.cg_rank1).view(e, self.dim_out, self.d_sh), y)
 
-    def forward(self, a: torch.Tensor, sh: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, a: torch.Tensor, sh: torch.Tensor, env: torch.Tensor, center: torch.Tensor,
+                slots: CentreSlots | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         e, u = a.shape[0], a.shape[2]
         blocks = []
-        for o, block in enumerate(self.slots(sh, y).split(self.block_sizes, dim=1)):
+        for o, block in enumerate(self.slots(sh, env.index_select(0, center)).split(self.block_sizes, dim=1)):
             dim, n = self.block_dims[o], self.n_per_out[o]
             factor = a if self.path_inputs[o] is None else a.index_select(1, getattr(self, f"path_inputs_{o}"))
             blocks.append((block.view(e, dim, n, u) * factor.unsqueeze(1)).view(e, dim * n, u))
-        return blocks
+        return self.scalars(blocks), blocks
 
 
 class SparseRankOneProduct(RankOneProduct):
@@ -293,21 +298,22 @@ class SparseRankOneProduct(RankOneProduct):
 class AtomCentredProduct(TensorProduct):
     """Any other layer: the environment belongs to the centre atom, so the table is contracted with it once per
     atom, M[i, c, m1, slot] = sum_m2 C[m1, m2, slot] env[i, m2, c]; the edges of each centre are laid out in `nmax`
-    padded rows and one [nmax, d_in] @ [d_in, K] product per (atom, channel) finishes it (also the fused form).
-    Shapes: x [E, d_in, u], env [N, d_sh, u] -> blocks."""
+    padded rows and one [nmax, d_in] @ [d_in, K] product per (atom, channel) finishes it (also the fused form)."""
 
     def __init__(self, table: CGTable) -> None:
         super().__init__(table)
         self.register_buffer("cg_atom", table.cg.permute(1, 0, 2).reshape(table.d_sh, table.d_in * table.dim_out)
                              .to(torch.get_default_dtype()), persistent=False)
 
-    def forward(self, x: torch.Tensor, env: torch.Tensor, slots: CentreSlots) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, sh: torch.Tensor, env: torch.Tensor, center: torch.Tensor,
+                slots: CentreSlots | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         n, u, pad, k = env.shape[0], env.shape[2], slots.nmax, self.dim_out
         m = torch.mm(env.transpose(1, 2).reshape(n * u, self.d_sh), self.cg_atom).view(n * u, self.d_in, k)
         xp = x.new_zeros(n * pad, self.d_in, u).index_copy(0, slots.slot, x)
         xp = xp.view(n, pad, self.d_in, u).permute(0, 3, 1, 2).reshape(n * u, pad, self.d_in)
         t = torch.bmm(xp, m).view(n, u, pad, k).permute(0, 2, 3, 1).reshape(n * pad, k, u)
-        return list(t.index_select(0, slots.slot).split(self.block_sizes, dim=1))
+        blocks = list(t.index_select(0, slots.slot).split(self.block_sizes, dim=1))
+        return self.scalars(blocks), blocks
 
 
 def tensor_product(irreps: LayerIrreps, irreps_sh: list[Irrep], first: bool, fused: bool = False) -> nn.Module:

@@ -224,6 +224,12 @@ def resolve_config(
               **{k: v for k, v in over.items() if k in ("dataset", "variant", "scale")}, **explicit}
     if not chosen["dataset"]:
         raise ConfigError("no dataset: pass --dataset NAME or set `dataset` in the config file")
+    from qallegro.data import DataError, dataset_spec
+
+    try:
+        dataset_spec(str(chosen["dataset"]))  # a registered name or a structure file
+    except DataError as err:
+        raise ConfigError(f"dataset: {err}") from None
     scale_name = scales.check_scale(str(chosen["scale"]))
     _merge(cfg, preset(scale_name, str(chosen["dataset"])), known, f"presets/train.yaml[{scale_name}]")
     if config_file is not None:
