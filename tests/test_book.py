@@ -24,7 +24,7 @@ from urllib.parse import urljoin, urlparse
 
 import pytest
 import yaml
-from qallegro.pipeline.build import build_book, toc_files
+from qallegro.pipeline.build import build_book, site_config, toc_files
 from qallegro.pipeline.page import assignments
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,12 +42,9 @@ PLACEHOLDER_URL = "https://github.com/example-org/qallegro"
 LINKED = ("results", "data", "benchmarks", "lib")
 
 
-def copy_book(dest: Path, config: dict | None = None) -> Path:
-    """A copy of the book's sources in `dest` (with `config` merged into `_config.yml`); returns its book/."""
-    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
-    for key, value in (config or {}).items():
-        cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
-    (dest / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+def copy_book(dest: Path) -> Path:
+    """A copy of the book's sources in `dest`, with the committed result files linked in; returns its book/."""
+    shutil.copy2(ROOT / "_config.yml", dest / "_config.yml")
     shutil.copy2(ROOT / "_toc.yml", dest / "_toc.yml")
     shutil.copytree(ROOT / "book", dest / "book", symlinks=True,
                     ignore=shutil.ignore_patterns(".*.running.ipynb", ".ipynb_checkpoints"))
@@ -288,8 +285,9 @@ def test_reader_checks_catch_what_a_reader_trips_over() -> None:
 def test_placeholder_repository_url_adds_links_only(tmp_path: Path) -> None:
     """With `repository.url` set, the repository, issue and launch buttons are links to it, and no page loads
     anything from outside."""
-    book = copy_book(tmp_path, {"repository": {"url": PLACEHOLDER_URL, "branch": "main", "path_to_book": "book"}})
-    html = build_book(book, tmp_path / "_build" / "logs" / "jupyter-book.log", strict=True)
+    book = copy_book(tmp_path)
+    config = site_config(book.parent / "_config.yml", PLACEHOLDER_URL, tmp_path / "site" / "_config.yml")
+    html = build_book(book, tmp_path / "_build" / "logs" / "jupyter-book.log", strict=True, config=config)
     page = (html / "moo_summary.html").read_text(encoding="utf-8")
     hrefs = set(re.findall(r'href="([^"]+)"', page))
     assert PLACEHOLDER_URL in hrefs, "no repository button"

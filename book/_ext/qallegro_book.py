@@ -25,10 +25,10 @@ def _drop_vendored_mathjax(app: Any, config: Any) -> None:
     config.html_js_files = [f for f in config.html_js_files if not name(f).startswith("mathjax/")]
 
 
-def _default_mode(app: Any, config: Any) -> None:
+def _theme_options(app: Any, config: Any) -> None:
     """An explicit colour mode: without one, pydata-sphinx-theme logs "Got invalid theme mode" as a console
     error on a reader's first visit."""
-    config.html_theme_options = {**config.html_theme_options, "default_mode": "auto"}
+    config.html_context = {**config.html_context, "default_mode": "auto"}
 
 
 class _Pages:
@@ -84,6 +84,6 @@ def _on_source_read(app: Any, docname: str, source: list[str]) -> None:
 
 def setup(app: Any) -> dict[str, Any]:
     app.connect("config-inited", _drop_vendored_mathjax)
-    app.connect("config-inited", _default_mode)
+    app.connect("config-inited", _theme_options)
     app.connect("source-read", _on_source_read)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -46,11 +46,38 @@ def jupyter_book() -> str:
     return found
 
 
-def build_book(book_dir: Path, log_path: Path, strict: bool = False) -> Path:
+BINDER = "https://mybinder.org"
+COLAB = "https://colab.research.google.com"
+
+
+def site_config(config_path: Path, repository_url: str, dest: Path) -> Path:
+    """A copy of the book's `_config.yml` at `dest` for the project's site: `repository.url` set and its
+    repository, issue and launch (Binder, Colab) buttons on; they are links only. Local extension paths are
+    made absolute (they are relative to the config file)."""
+    import yaml
+
+    if not repository_url.startswith("https://"):
+        raise ValueError(f"repository URL must start with https://, got {repository_url!r}")
+    config_path = Path(config_path).resolve()
+    cfg = yaml.safe_load(config_path.read_text())
+    cfg["repository"] = {**cfg.get("repository", {}), "url": repository_url.rstrip("/")}
+    cfg["html"] = {**cfg.get("html", {}), "use_repository_button": True, "use_issues_button": True}
+    cfg["launch_buttons"] = {**cfg.get("launch_buttons", {}), "binderhub_url": BINDER, "colab_url": COLAB}
+    local = cfg.get("sphinx", {}).get("local_extensions") or {}
+    for name, path in local.items():
+        local[name] = str((config_path.parent / path).resolve())
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return dest
+
+
+def build_book(book_dir: Path, log_path: Path, strict: bool = False, config: Path | None = None) -> Path:
     """Build the HTML book of `book_dir` into `<repo>/_build/html`; return that folder.
 
-    `strict` rebuilds every page and fails on any warning (`-W --keep-going --all`), as CI does.
-    The output of jupyter-book goes to `log_path`; its tail is in the error when the build fails.
+    `strict` rebuilds every page and fails on any warning (`-W --keep-going --all`), as CI does; `config`
+    replaces `<repo>/_config.yml` (e.g. a `site_config`). The output of jupyter-book goes to `log_path`; its
+    tail is in the error when the build fails.
     """
     book_dir = Path(book_dir).resolve()
     if not (book_dir / MATHJAX).exists():
@@ -59,6 +86,8 @@ def build_book(book_dir: Path, log_path: Path, strict: bool = False) -> Path:
     cmd = [jupyter_book(), "build", str(book_dir)]
     if strict:
         cmd += ["-W", "--keep-going", "--all"]
+    if config is not None:
+        cmd += ["--config", str(Path(config).resolve())]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log:
         log.write("$ " + " ".join(cmd) + "\n")
