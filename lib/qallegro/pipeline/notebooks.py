@@ -117,6 +117,8 @@ _PAGES: tuple[Notebook, ...] = (
              results=("results/{scale}/hpo/compare-*/hypervolume.csv", "results/{scale}/hpo/compare-*/study.json")),
     Notebook("md_stability", "beyond_md.ipynb", parameters=_EXPERIMENT, depends=("final_training",),
              presets=("book.md",), results=_FINALS),
+    Notebook("claims", "claims.ipynb", inputs=("results/*/claims/verdicts.json",),
+             results=("results/{scale}/claims/verdicts.json",)),
     Notebook("speed", "beyond_speed.ipynb", inputs=("benchmarks/results/*.json",),
              results=("benchmarks/results/*.json",)),
 )

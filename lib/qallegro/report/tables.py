@@ -30,9 +30,9 @@ def is_missing(value: Any) -> bool:
 
 
 def format_number(value: Any, digits: int = 3) -> str:
-    """`value` as text: floats to `digits` significant figures in plain decimal notation (scientific only below
-    1e-4 or from 1e9 on), integers as they are (thousands separated from 10,000), booleans as yes/no, missing
-    values as "–", anything else as `str`."""
+    """`value` as text: floats rounded to `digits` significant figures in plain decimal notation, without
+    trailing zeros (scientific only below 1e-4 or from 1e9 on), integers as they are (thousands separated from
+    10,000), booleans as yes/no, missing values as "–", anything else as `str`."""
     if is_missing(value):
         return MISSING
     if isinstance(value, bool):
@@ -50,6 +50,8 @@ def format_number(value: Any, digits: int = 3) -> str:
             return f"{x:.{digits - 1}e}"
         decimals = max(digits - 1 - math.floor(math.log10(abs(x))), 0)
         text = f"{round(x, decimals):,.{decimals}f}"
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
         return text if abs(x) >= 10_000 else text.replace(",", "")
     return str(value)
 
