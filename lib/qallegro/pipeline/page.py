@@ -63,15 +63,15 @@ def _tags(cell: dict[str, Any]) -> list[str]:
 
 
 def assignments(source: str) -> dict[str, str]:
-    """`name = value` / `name: type = value` statements of a parameters cell: name -> the value's source."""
+    """`name = value` / `name: type = value` statements of a parameters cell: name -> the value's source text."""
     import ast
 
     out = {}
     for stmt in ast.parse(source).body:
         if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
-            out[stmt.target.id] = ast.unparse(stmt.value)
+            out[stmt.target.id] = ast.get_source_segment(source, stmt.value) or ast.unparse(stmt.value)
         elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-            out[stmt.targets[0].id] = ast.unparse(stmt.value)
+            out[stmt.targets[0].id] = ast.get_source_segment(source, stmt.value) or ast.unparse(stmt.value)
     return out
 
 

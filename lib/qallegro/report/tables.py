@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -30,9 +31,9 @@ def is_missing(value: Any) -> bool:
 
 
 def format_number(value: Any, digits: int = 3) -> str:
-    """`value` as text: floats rounded to `digits` significant figures in plain decimal notation, without
-    trailing zeros (scientific only below 1e-4 or from 1e9 on), integers as they are (thousands separated from
-    10,000), booleans as yes/no, missing values as "–", anything else as `str`."""
+    """`value` as text: floats rounded to `digits` significant figures (the integer part is never rounded) in
+    plain decimal notation without trailing zeros (scientific only below 1e-4 or from 1e9 on), integers as they
+    are (thousands separated from 10,000), booleans as yes/no, missing values as "–", anything else as `str`."""
     if is_missing(value):
         return MISSING
     if isinstance(value, bool):
@@ -69,10 +70,14 @@ def header(name: Any, units: Mapping[str, str], paper: Iterable[str]) -> str:
 def display_frame(df: pd.DataFrame, units: Mapping[str, str] | None = None,
                   digits: int | Mapping[str, int] = 3, paper: Iterable[str] = (),
                   rename: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """The text of the display table: the index as leading columns, every cell formatted (`format_number`),
-    headers with units and paper labels (`header`). A DataFrame of strings."""
+    """The text of the display table: the index as leading columns (unless it is the default 0..N-1), every
+    cell formatted (`format_number`), headers with units and paper labels (`header`). A DataFrame of strings."""
     units, paper, rename = dict(units or {}), list(paper), dict(rename or {})
-    flat = df.reset_index() if _has_named_index(df) else df.reset_index(drop=True)
+    if _keeps_index(df):
+        df = df.rename_axis([n if n is not None else "" for n in df.index.names])
+        flat = df.reset_index()
+    else:
+        flat = df.reset_index(drop=True)
     out = {}
     for col in flat.columns:
         n = digits.get(col, 3) if isinstance(digits, Mapping) else digits
@@ -81,8 +86,10 @@ def display_frame(df: pd.DataFrame, units: Mapping[str, str] | None = None,
     return pd.DataFrame(out, columns=list(out))
 
 
-def _has_named_index(df: pd.DataFrame) -> bool:
-    return any(name is not None for name in df.index.names)
+def _keeps_index(df: pd.DataFrame) -> bool:
+    """Whether the index carries information (is named, or is not the default 0..N-1)."""
+    default = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1
+    return any(name is not None for name in df.index.names) or not default
 
 
 def split_columns(columns: Sequence[str], keys: int, max_columns: int) -> list[list[str]]:
@@ -94,11 +101,19 @@ def split_columns(columns: Sequence[str], keys: int, max_columns: int) -> list[l
     return [head + rest[i:i + step] for i in range(0, len(rest), step)] or [head]
 
 
+_NUMBER = re.compile(r"^[−-]?[\d,]*\.?\d+(e[+-]\d+)?%?$|^–$")
+
+
+def _td(text: str) -> str:
+    """A cell: numbers (and "–") right-aligned, text left-aligned."""
+    cls = ' class="num"' if _NUMBER.match(text) else ""
+    return f"<td{cls}>{html.escape(text)}</td>"
+
+
 def to_html(frame: pd.DataFrame, caption: str = "") -> str:
     """One HTML table of a `display_frame` (escaped text, no index, the book's table class)."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
+    body = "".join("<tr>" + "".join(_td(str(v)) for v in row) + "</tr>" for row in frame.itertuples(index=False))
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return f'<table class="{TABLE_CLASS}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -123,7 +138,7 @@ def display_table(df: pd.DataFrame, units: Mapping[str, str] | None = None,
     """`df` as the book shows a table (see the module docstring). The named index levels become the key
     columns repeated by each part when the table has more than `max_columns` columns."""
     frame = display_frame(df, units, digits, paper, rename)
-    keys = len(df.index.names) if _has_named_index(df) else 1
+    keys = len(df.index.names) if _keeps_index(df) else 1
     groups = split_columns(list(frame.columns), keys, max_columns) if frame.shape[1] > max_columns else \
         [list(frame.columns)]
     return Table([frame[g] for g in groups], caption)
