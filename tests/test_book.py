@@ -12,6 +12,7 @@ request leaves localhost. A screenshot of every page is saved under `_build/scre
 
 from __future__ import annotations
 
+import ast
 import functools
 import http.server
 import json
@@ -171,7 +172,8 @@ def reader_problems(seen: dict) -> list[str]:
             problems.append(f"{len(seen['parameters'])} parameters cells beside an injected one")
         else:
             shown, ran = assignments(seen["parameters"][0]), assignments(seen["injected"][0])
-            differ = {k: (shown.get(k), v) for k, v in ran.items() if shown.get(k) != v}
+            differ = {k: (shown.get(k), v) for k, v in ran.items()
+                      if k not in shown or ast.literal_eval(shown[k]) != ast.literal_eval(v)}
             if differ:
                 problems.append(f"the parameters cell shows other values than the page ran with "
                                 f"(shown, injected): {differ}")

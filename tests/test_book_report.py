@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,7 @@ import pytest
 import yaml
 from qallegro import paper
 from qallegro.pipeline import compare, page
-from qallegro.pipeline.build import site_config
+from qallegro.pipeline.build import publish, site_config
 from qallegro.pipeline.notebooks import NOTEBOOKS
 from qallegro.report import claims, tables
 
@@ -207,3 +208,47 @@ def test_site_config_turns_the_buttons_on_with_the_url(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must start with https://"):
         site_config(ROOT / "_config.yml", "github.com/o/q", tmp_path / "c.yml")
     assert os.path.basename(out) == "_config.yml"
+
+
+def _git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def test_publish_pushes_the_html_to_a_gh_pages_branch(tmp_path: Path) -> None:
+    """`make publish`'s last step against a local bare repository: the branch holds exactly the built files."""
+    remote = tmp_path / "remote.git"
+    _git("init", "--bare", "-q", str(remote), cwd=tmp_path)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git("init", "-q", cwd=repo)
+    for key, value in (("user.name", "t"), ("user.email", "t@example.org")):
+        _git("config", key, value, cwd=repo)
+    (repo / "README.md").write_text("x\n")
+    _git("add", "README.md", cwd=repo)
+    _git("commit", "-qm", "first", cwd=repo)
+    _git("remote", "add", "origin", str(remote), cwd=repo)
+    html = repo / "_build" / "html"
+    (html / "_static").mkdir(parents=True)
+    (html / "index.html").write_text("<html>book</html>")
+    (html / "_static" / "qallegro.css").write_text("p {}")
+    publish(html, repo, "origin", "gh-pages", "book at test")
+    files = set(_git("ls-tree", "-r", "--name-only", "gh-pages", cwd=remote).split())
+    assert files == {".nojekyll", "index.html", "_static/qallegro.css"}
+    assert _git("log", "-1", "--format=%s", "gh-pages", cwd=remote).strip() == "book at test"
+    assert _git("show", "gh-pages:index.html", cwd=remote) == "<html>book</html>"
+    with pytest.raises(FileNotFoundError, match=r"index\.html is missing"):
+        publish(tmp_path, repo)
+
+
+def test_ci_workflow_builds_the_committed_pages_and_deploys_them() -> None:
+    """The site workflow builds with this module (no computation) for this repository's URL and deploys the
+    HTML folder that `build_book` writes; `make publish` calls the same module."""
+    flow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    steps = [s for job in flow["jobs"].values() for s in job["steps"]]
+    runs = " ".join(s.get("run", "") for s in steps)
+    assert "python -m qallegro.pipeline.build --site-url" in runs and "make mathjax" in runs
+    assert "reproduce" not in runs  # nothing is computed
+    uses = {s.get("uses", "").split("@")[0]: s for s in steps}
+    assert uses["actions/upload-pages-artifact"]["with"]["path"] == "_build/html"
+    assert "actions/deploy-pages" in uses
+    assert "python -m qallegro.pipeline.build" in (ROOT / "Makefile").read_text()

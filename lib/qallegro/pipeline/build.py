@@ -97,3 +97,51 @@ def build_book(book_dir: Path, log_path: Path, strict: bool = False, config: Pat
         tail = "\n".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:])
         raise BuildFailed(f"jupyter-book build failed (rc {proc.returncode}); log: {log_path}\n{tail}")
     return book_dir.parent / "_build" / "html"
+
+
+def publish(html: Path, repo: Path, remote: str = "origin", branch: str = "gh-pages", message: str = "") -> None:
+    """Commit the built book `html` as the whole of `branch` of the git repository `repo` with ghp-import (with a
+    `.nojekyll`, so that `_static/` is served) and push that branch to `remote`."""
+    html = Path(html).resolve()
+    if not (html / "index.html").is_file():
+        raise FileNotFoundError(f"no built book in {html} (index.html is missing); build it first: make html")
+    beside = Path(sys.executable).with_name("ghp-import")
+    exe = str(beside) if beside.exists() else shutil.which("ghp-import")
+    if not exe:
+        raise FileNotFoundError("ghp-import is not installed in this environment (make install)")
+    cmd = [exe, "--no-jekyll", "--push", "--force", "--remote", remote, "--branch", branch,
+           "--message", message or "qallegro book", str(html)]
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=repo)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ghp-import failed (rc {proc.returncode}): {(proc.stderr or proc.stdout).strip()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m qallegro.pipeline.build`: build the committed pages strictly (nothing is computed), for the
+    project's site when `--site-url` is given, and push them to a gh-pages branch with `--publish REMOTE`."""
+    import argparse
+
+    from qallegro.utils import git_commit
+
+    parser = argparse.ArgumentParser(prog="python -m qallegro.pipeline.build", description=main.__doc__)
+    parser.add_argument("--book", type=Path, default=Path("book"), help="the book's folder (default book/)")
+    parser.add_argument("--site-url", default="", help="the repository URL for the site's repository, issue and "
+                        "launch buttons (https://...); none: the buttons stay off")
+    parser.add_argument("--publish", metavar="REMOTE", help="push the HTML to the gh-pages branch of this remote")
+    parser.add_argument("--branch", default="gh-pages", help="the branch --publish writes (default gh-pages)")
+    args = parser.parse_args(argv)
+    book = args.book.resolve()
+    root = book.parent
+    config = site_config(root / "_config.yml", args.site_url, root / "_build" / "site" / "_config.yml") \
+        if args.site_url else None
+    html = build_book(book, root / "_build" / "logs" / "jupyter-book.log", strict=True, config=config)
+    print(f"built {html}")
+    if args.publish:
+        commit = (git_commit(root) or "")[:10]
+        publish(html, root, args.publish, args.branch, f"qallegro book{f' at {commit}' if commit else ''}")
+        print(f"pushed {html} to {args.publish} {args.branch}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
