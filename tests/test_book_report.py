@@ -126,11 +126,20 @@ def test_parameters_cell_shows_the_injected_values() -> None:
     assert page.show_injected(alone)["cells"][0]["source"] == "seed: int = 0  # s"
 
 
-def test_missing_values_of_stored_tables_show_as_a_dash() -> None:
-    nb = {"cells": [{"cell_type": "code", "outputs": [{"output_type": "execute_result", "data": {
-        "text/html": ["<table><tr><td>NaN</td><td>None</td><td>1.5</td><td>Nanjing</td></tr></table>"]}}]}]}
-    html = page.missing_as_dash(nb)["cells"][0]["outputs"][0]["data"]["text/html"]
-    assert html == "<table><tr><td>–</td><td>–</td><td>1.5</td><td>Nanjing</td></tr></table>"
+def test_stored_pandas_tables_are_shown_in_the_book_style() -> None:
+    """A table as pandas stored it (0..N-1 index, NaN and None, a record name, 10 columns) comes back split,
+    with its displayed strings unchanged, "–" for missing values and the objective's label."""
+    df = pd.DataFrame([[i, None if i else float("nan"), 0.123456789, *range(7)] for i in range(3)],
+                      columns=["number", "val_f_mae", "r_max", *[f"p{k}" for k in range(7)]])
+    nb = {"cells": [{"cell_type": "code", "outputs": [{"output_type": "execute_result",
+                                                       "data": {"text/html": df.to_html()}}]}]}
+    html = page.restyle_stored_tables(nb, max_columns=6)["cells"][0]["outputs"][0]["data"]["text/html"]
+    assert html.count('<table class="qallegro-table">') == 2 and "dataframe" not in html
+    assert "NaN" not in html and "None" not in html and "<td class=\"num\">–</td>" in html
+    assert "validation force MAE (eV/Å)" in html and "val_f_mae" not in html
+    assert ">0.123457<" in html  # pandas' displayed string, not re-rounded
+    back = page.stored_table(df.to_html())
+    assert list(back.columns)[:2] == ["number", "validation force MAE (eV/Å)"] and len(back) == 3
 
 
 def test_footer_links_every_result_file_relative_to_the_page(tmp_path: Path) -> None:

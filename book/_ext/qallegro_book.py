@@ -6,8 +6,9 @@
   throw "Cannot set property Package" on every page with math.
 - Every executed page shows the parameters it ran with in its `parameters` cell (papermill's injected values,
   `qallegro.pipeline.page.show_injected`), and ends with what computed it, whether it is still current, and
-  download links to the result files it shows (`qallegro.pipeline.page.footer_markdown`); missing values in
-  the stored tables of pages computed before the book's table style show as "–" (`missing_as_dash`). Both are applied to
+  download links to the result files it shows (`qallegro.pipeline.page.footer_markdown`); the stored pandas
+  tables of pages computed before the book's table style are shown in that style, their displayed strings
+  unchanged (`restyle_stored_tables`). Both are applied to
   the notebook text as Sphinx reads it; the committed notebooks are not changed.
 """
 
@@ -56,12 +57,12 @@ class _Pages:
         return self._current[scale].get(name)
 
     def rewrite(self, page: str, text: str) -> str:
-        from qallegro.pipeline.page import footer_markdown, missing_as_dash, result_files, show_injected
+        from qallegro.pipeline.page import footer_markdown, restyle_stored_tables, result_files, show_injected
 
         nb = self.by_page.get(page)
         if nb is None:
             return text
-        data = missing_as_dash(show_injected(json.loads(text)))
+        data = restyle_stored_tables(show_injected(json.loads(text)))
         record = data.get("metadata", {}).get("qallegro")
         scale = (record or {}).get("scale") or "quick"
         files = result_files(nb.result_patterns(scale), self.root)

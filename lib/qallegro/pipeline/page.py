@@ -137,16 +137,54 @@ def footer_markdown(record: dict[str, Any] | None, current: bool | None, build_c
     return "\n".join(lines) + "\n"
 
 
-_MISSING_CELL = re.compile(r"<td>\s*(?:NaN|None|nan|&lt;NA&gt;|NaT)\s*</td>")
+_STORED_TABLE = re.compile(r"<table[^>]*class=\"dataframe\".*?</table>", re.DOTALL)
+_PANDAS_MISSING = {"NaN", "nan", "None", "<NA>", "NaT"}
 
 
-def missing_as_dash(nb: dict[str, Any]) -> dict[str, Any]:
-    """A notebook (nbformat JSON) whose stored HTML tables show missing values as "–" (as
-    `qallegro.report.tables` does) instead of pandas' NaN/None; for pages computed before that table style."""
+def stored_table(html: str):
+    """A pandas HTML table (as a notebook stored it) as a DataFrame of its displayed strings: the header levels
+    joined, the objectives' record names as the plots label them (`qallegro.hpo.plots.AXIS`), a 0..N-1 index
+    column dropped, pandas' missing values as "–"."""
+    from io import StringIO
+
+    import pandas as pd
+
+    from qallegro.hpo.plots import AXIS
+    from qallegro.report.tables import MISSING
+
+    ncols = pd.read_html(StringIO(html))[0].shape[1]
+    df = pd.read_html(StringIO(html), converters=dict.fromkeys(range(ncols), str), keep_default_na=False)[0]
+    names = []
+    for col in df.columns:
+        parts = col if isinstance(col, tuple) else (col,)
+        kept = [str(p) for p in parts if not str(p).startswith("Unnamed:")]
+        name = " ".join(dict.fromkeys(kept))
+        names.append(AXIS.get(name, name))
+    df.columns = names
+    first = df.columns[0]
+    if first == "" and list(df[first]) == [str(i) for i in range(len(df))]:
+        df = df.drop(columns=first)
+    return df.map(lambda v: MISSING if str(v).strip() in _PANDAS_MISSING or not str(v).strip() else v)
+
+
+def restyle_stored_tables(nb: dict[str, Any], max_columns: int = 8) -> dict[str, Any]:
+    """A notebook (nbformat JSON) whose stored pandas tables are shown in the book's table style
+    (`qallegro.report.tables`: "–" for missing values, no 0..N-1 index, tables wider than `max_columns` split);
+    for pages computed before that style. The displayed strings are kept as the notebook stored them."""
+    from qallegro.report.tables import Table, split_columns
+
+    def restyle(match: re.Match) -> str:
+        try:
+            df = stored_table(match.group(0))
+        except ValueError:  # not a table pandas can read back: leave it
+            return match.group(0)
+        groups = split_columns(list(df.columns), 1, max_columns) if df.shape[1] > max_columns else [list(df.columns)]
+        return Table([df[g] for g in groups])._repr_html_()
+
     for cell in nb.get("cells", []):
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             if "text/html" in data:
                 text = "".join(data["text/html"]) if isinstance(data["text/html"], list) else data["text/html"]
-                data["text/html"] = _MISSING_CELL.sub("<td>–</td>", text)
+                data["text/html"] = _STORED_TABLE.sub(restyle, text)
     return nb
