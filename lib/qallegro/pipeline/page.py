@@ -144,7 +144,7 @@ _PANDAS_MISSING = {"NaN", "nan", "None", "<NA>", "NaT"}
 def stored_table(html: str):
     """A pandas HTML table (as a notebook stored it) as a DataFrame of its displayed strings: the header levels
     joined, the objectives' record names as the plots label them (`qallegro.hpo.plots.AXIS`), a 0..N-1 index
-    column dropped, pandas' missing values as "–"."""
+    column dropped, pandas' missing values as "–", rows with nothing in them dropped."""
     from io import StringIO
 
     import pandas as pd
@@ -164,7 +164,8 @@ def stored_table(html: str):
     first = df.columns[0]
     if first == "" and list(df[first]) == [str(i) for i in range(len(df))]:
         df = df.drop(columns=first)
-    return df.map(lambda v: MISSING if str(v).strip() in _PANDAS_MISSING or not str(v).strip() else v)
+    df = df.map(lambda v: MISSING if str(v).strip() in _PANDAS_MISSING or not str(v).strip() else v)
+    return df[(df != MISSING).any(axis=1)].reset_index(drop=True)  # no empty rows (pandas' index-name row)
 
 
 def restyle_stored_tables(nb: dict[str, Any], max_columns: int = 8) -> dict[str, Any]:

@@ -111,8 +111,9 @@ def _td(text: str) -> str:
 
 
 def to_html(frame: pd.DataFrame, caption: str = "") -> str:
-    """One HTML table of a `display_frame` (escaped text, no index, the book's table class)."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    """One HTML table of a `display_frame` (escaped text, no index, the book's table class); headers may break
+    after underscores (record names such as `force_mae_meV_A`)."""
+    head = "".join(f"<th>{html.escape(str(c)).replace('_', '_<wbr>')}</th>" for c in frame.columns)
     body = "".join("<tr>" + "".join(_td(str(v)) for v in row) + "</tr>" for row in frame.itertuples(index=False))
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return f'<table class="{TABLE_CLASS}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
