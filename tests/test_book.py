@@ -26,7 +26,8 @@ from urllib.parse import urljoin, urlparse
 import pytest
 import yaml
 from qallegro.pipeline.build import build_book, site_config, toc_files
-from qallegro.pipeline.page import assignments
+from qallegro.pipeline.notebooks import NOTEBOOKS
+from qallegro.pipeline.page import assignments, result_files
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -74,6 +75,23 @@ def test_book_builds_strictly_with_every_toc_page(built_book: Path) -> None:
     assert (built_book / "index.html").exists()
     for name in toc_files(ROOT / "_toc.yml"):
         assert (built_book / f"{name}.html").exists(), f"{name}.html missing from the build"
+
+
+def test_every_executed_page_states_its_commit_and_links_its_result_files(built_book: Path) -> None:
+    """Each page of the pipeline ends with the commit that computed it, whether it is current, and a download
+    link (copied into the build) for every committed result file it shows."""
+    for nb in NOTEBOOKS:
+        html = (built_book / nb.page.replace(".ipynb", ".html")).read_text(encoding="utf-8")
+        assert 'id="about-this-page"' in html, f"{nb.page}: no 'About this page' section"
+        assert re.search(r"at commit <code[^>]*><span class=\"pre\">[0-9a-f]{10}</span>", html), \
+            f"{nb.page}: no commit stated"
+        assert "re-running it would recompute nothing" in html, f"{nb.page}: not stated as current"
+        files = result_files(nb.result_patterns("quick"), ROOT)
+        links = re.findall(r'href="([^"]*_downloads/[^"]+)"', html)
+        assert len(links) == len(files), f"{nb.page}: {len(links)} download links for {len(files)} result files"
+        for link in links:
+            target = (built_book / nb.page).parent / link
+            assert target.resolve().is_file(), f"{nb.page}: download {link} missing from the build"
 
 
 def test_captions_say_tested_not_reproduced() -> None:
