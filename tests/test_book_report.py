@@ -158,6 +158,8 @@ def test_footer_links_every_result_file_relative_to_the_page(tmp_path: Path) -> 
     assert (book / "moo" / link).resolve() == result.resolve()
     stale = page.footer_markdown(record, False, None, [], tmp_path, book, "x.ipynb")
     assert "Out of date" in stale and "reads no committed result file" in stale
+    missing = page.footer_markdown(record, True, None, [], tmp_path, book, "x.ipynb", ["results/q/v.json"])
+    assert "do not exist yet: `results/q/v.json`" in missing
 
 
 def test_every_page_with_results_finds_its_committed_files() -> None:

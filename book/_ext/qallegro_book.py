@@ -65,9 +65,10 @@ class _Pages:
         data = restyle_stored_tables(show_injected(json.loads(text)))
         record = data.get("metadata", {}).get("qallegro")
         scale = (record or {}).get("scale") or "quick"
-        files = result_files(nb.result_patterns(scale), self.root)
+        patterns = nb.result_patterns(scale)
+        files = result_files(patterns, self.root)
         footer = footer_markdown(record, self.current(scale, nb.name) if record else None, self.commit, files,
-                                 self.root, self.book_dir, page)
+                                 self.root, self.book_dir, page, patterns)
         data["cells"].append({"cell_type": "markdown", "id": "qallegro-about-this-page", "metadata": {},
                               "source": footer})
         return json.dumps(data)

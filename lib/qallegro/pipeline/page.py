@@ -102,11 +102,11 @@ def result_files(patterns: list[str], root: Path) -> list[Path]:
 
 
 def footer_markdown(record: dict[str, Any] | None, current: bool | None, build_commit: str | None,
-                    files: list[Path], root: Path, book_dir: Path, page: str) -> str:
+                    files: list[Path], root: Path, book_dir: Path, page: str, patterns: list[str] = ()) -> str:
     """The MyST text closing every executed page: the commit and date that computed it, whether its cache key
     still matches the code and inputs of the commit the HTML was built from, and a download link for every
     result file it shows (`files`, under the repository `root`; links relative to the page `page` in
-    `book_dir`)."""
+    `book_dir`), or the `patterns` of those it would show when none exists yet."""
     import os
 
     lines = ["## About this page", ""]
@@ -132,6 +132,8 @@ def footer_markdown(record: dict[str, Any] | None, current: bool | None, build_c
         for f in files:
             rel = os.path.relpath(f, here)
             lines.append(f"- {{download}}`{Path(f).relative_to(root)} <{rel}>`")
+    elif patterns:
+        lines.append("Its result files do not exist yet: " + ", ".join(f"`{p}`" for p in patterns) + ".")
     else:
         lines.append("This page reads no committed result file (only the datasets or the code itself).")
     return "\n".join(lines) + "\n"
