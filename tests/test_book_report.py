@@ -263,3 +263,18 @@ def test_ci_workflow_builds_the_committed_pages_and_deploys_them() -> None:
     assert uses["actions/upload-pages-artifact"]["with"]["path"] == "_build/html"
     assert "actions/deploy-pages" in uses
     assert "python -m qallegro.pipeline.build" in (ROOT / "Makefile").read_text()
+
+
+def test_spread_gadgets_moves_only_the_gadgets_apart() -> None:
+    import pyzx as zx
+    from qallegro.report.figures import spread_gadgets
+
+    g = zx.Graph()
+    a = g.add_vertex(zx.VertexType.Z, qubit=0, row=1)
+    b = g.add_vertex(zx.VertexType.Z, qubit=0, row=2)
+    t1 = g.add_vertex(zx.VertexType.Z, qubit=-1, row=3)
+    t2 = g.add_vertex(zx.VertexType.Z, qubit=-1, row=4)
+    g.add_edges([(a, b), (a, t1), (b, t2)])
+    out = spread_gadgets(g, 2.0)
+    assert [out.row(v) for v in (a, b)] == [1, 2] and [out.row(v) for v in (t1, t2)] == [2.5, 4.5]
+    assert g.row(t1) == 3 and out.num_edges() == g.num_edges()  # the input is left alone

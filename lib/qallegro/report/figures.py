@@ -37,3 +37,18 @@ def fig2_panel(trials: Mapping[str, pd.DataFrame], dataset: str, title: str) -> 
     ax.legend(fontsize=8, loc="best", ncols=2)
     fig.tight_layout()
     return fig
+
+
+def spread_gadgets(graph: Any, factor: float = 2.0) -> Any:
+    """A copy of a PyZX graph whose phase gadgets (the vertices drawn above qubit 0, negative qubit index) stand
+    `factor` times further apart along the circuit, about their centre, so that their phase labels (such as
+    "x1 + w13 + 3/2" in Fig. 3b) do not overlap; the diagram itself is unchanged."""
+    out = graph.copy()
+    top = [v for v in out.vertices() if out.qubit(v) < 0]
+    if not top:
+        return out
+    rows = [out.row(v) for v in top]
+    centre = (min(rows) + max(rows)) / 2
+    for v in top:
+        out.set_row(v, centre + factor * (out.row(v) - centre))
+    return out
