@@ -8,7 +8,7 @@ SCALE ?= quick
 # Local data mirror: the shared folder beside the checkout when it exists (tests and CI), else data/mirror.
 export QALLEGRO_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data/mirror))
 
-.PHONY: install sysdeps mathjax lint records test test-all book html smoke bench bench-race lock clean help
+.PHONY: install sysdeps mathjax lint records test test-all book html publish smoke bench bench-race lock clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -50,6 +50,14 @@ book: install mathjax  ## run the notebooks at SCALE (default quick; cached resu
 
 html: install mathjax  ## build the HTML from the stored notebook outputs only (no computation)
 	$(BIN)/jupyter-book build book/
+
+# The project site: the repository URL for its buttons (from the `origin` remote, as https) and the git remote
+# whose gh-pages branch receives the HTML. CI does the same with .github/workflows/book.yml.
+REMOTE ?= origin
+SITE_URL ?= $(shell git remote get-url $(REMOTE) 2>/dev/null | sed -E 's|^git@([^:]+):|https://\1/|; s|\.git$$||')
+
+publish: install mathjax  ## build the committed pages for the project site (strict, nothing computed) and push them to REMOTE's gh-pages branch (ghp-import)
+	$(BIN)/python -m qallegro.pipeline.build $(if $(filter https://%,$(SITE_URL)),--site-url $(SITE_URL)) --publish $(REMOTE)
 
 smoke: install sysdeps mathjax  ## the whole pipeline at smoke scale in a temporary copy, then a strict build
 	$(BIN)/qallegro reproduce --scale smoke --copy --strict

@@ -261,12 +261,13 @@ def test_preset_settings_and_inputs_enter_the_key(tmp_path: Path) -> None:
     write_nb(book / "a.ipynb", "print(x)")
     presets = tmp_path / "lib" / "qallegro" / "presets"
     presets.mkdir(parents=True)
-    table = "smoke: {md: {steps: 2}, plan: [1]}\nquick: {md: {steps: 5}, plan: [1]}\npaper: {md: {steps: 9}}\n"
+    table = ("smoke: {md: {steps: 2}, plan: [1]}\nquick: {md: {steps: 5}, plan: [1]}\novernight: {md: {steps: 7}}\n"
+             "paper: {md: {steps: 9}}\n")
     (presets / "book.yaml").write_text(table)
     nb = Notebook("a", "a.ipynb", presets=("book.md",), inputs=("data/*.json",))
     key = cache_key(nb, "quick", book, {})
     whole = cache_key(Notebook("a", "a.ipynb", presets=("book",)), "quick", book, {})
-    (presets / "book.yaml").write_text(table.replace("plan: [1]}\npaper", "plan: [2]}\npaper"))
+    (presets / "book.yaml").write_text(table.replace("plan: [1]}\novernight", "plan: [2]}\novernight"))
     assert cache_key(nb, "quick", book, {}) == key  # only book.quick.plan changed
     assert cache_key(Notebook("a", "a.ipynb", presets=("book",)), "quick", book, {}) != whole
     (presets / "book.yaml").write_text(table.replace("steps: 2", "steps: 3"))

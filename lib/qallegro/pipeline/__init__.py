@@ -4,6 +4,10 @@
 - `cache`: the cache key of a notebook run (parameters, scale, code version, notebook source, data, inputs).
 - `execute`: one papermill run, written atomically; a failure names the notebook and the cell.
 - `reproduce`: the plan and the whole run (`qallegro reproduce`), optionally in a temporary copy.
-- `build`: the jupyter-book build.  `records`: the run records the reproducibility page shows.
-- `page`: helpers the notebooks call (the provenance line each page states).
+- `build`: the jupyter-book build, the project site (`site_config`) and `publish` to a gh-pages branch.
+- `records`: the run records the reproducibility page shows.
+- `page`: the provenance line each page states, and what the book's Sphinx extension (`book/_ext`) does to a
+  page as it is read: the injected parameters shown, the footer with commit, currency and downloads, stored
+  tables in the book's style. `compare`, `experiments`: ours beside the paper's, the shared experiments.
+- Display tables and figure sizes are in `qallegro.report`.
 """

@@ -19,6 +19,7 @@ __all__ = ["DATASET_LABELS", "FIG2_PANEL", "TABLE_OF_VARIANT", "VARIANT_LABELS",
            "error_table", "hyperparameter_table", "hyperparameters", "relative_improvement", "table6"]
 
 TABLE_OF_VARIANT = FieldView(VARIANTS, "paper_table")  # the paper's table of each variant's best hyperparameters
+HYPERPARAMETER_UNITS = {"r_max": "Å"}
 
 
 def hyperparameters(ours: Mapping[str, Any], dataset: str, variant: str) -> pd.DataFrame:
@@ -138,3 +139,93 @@ def table6(finals: Mapping[tuple[str, str], Mapping[str, Any]], split: str = "te
             row.append(None if value is None else 1e3 * float(value))
         rows[f"{VARIANT_LABELS[variant]} (ours, {split})"] = row
     return pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+
+
+def best_points(chosen: Mapping[tuple[str, str], Mapping[str, Any]], points: pd.DataFrame, forces: bool = True
+                ) -> pd.DataFrame:
+    """The most accurate trial of each study (`chosen`: (dataset, variant) -> `chosen_config` entry) beside the
+    paper's most accurate Fig. 2 point of the same case (`points`: `qallegro.paper.fig2_points()`). `forces`:
+    the force studies (error in meV/Å, ours and the paper's); else QM9's energy studies (ours in meV/atom, the
+    paper's as its axis prints them, with no unit). One row per study; `None` where the paper has no point."""
+    from qallegro.hpo.objective import objective_names
+
+    rows = []
+    for (ds, var), entry in chosen.items():
+        err, tim = objective_names(ds)
+        if (err == "val_f_mae") != forces:
+            continue
+        mine = points[(points["dataset"] == ds) & (points["variant"] == var)]
+        best = mine.loc[mine["val_mae"].idxmin()] if len(mine) else None
+        rows.append({"dataset": DATASET_LABELS[ds], "variant": VARIANT_LABELS[var],
+                     "ours: lowest error": 1e3 * entry[err], "ours: its time (s, CPU)": entry[tim],
+                     "paper: lowest error": None if best is None else
+                     (1e3 if forces else 1.0) * float(best["val_mae"]),
+                     "paper: its time (s, T4)": None if best is None else float(best["inference_time_s"])})
+    return pd.DataFrame(rows, columns=["dataset", "variant", "ours: lowest error", "ours: its time (s, CPU)",
+                                       "paper: lowest error", "paper: its time (s, T4)"])
+
+
+def per_hyperparameter(table: pd.DataFrame) -> pd.DataFrame:
+    """A `hyperparameter_table` turned to one row per hyperparameter and one column per (dataset, ours|paper)
+    pair, "<dataset>: <ours|paper ...>" (narrow enough for the page when there are up to four datasets)."""
+    long = table.T  # (hyperparameter, ours|paper) x dataset
+    out = long.unstack(level=1)  # hyperparameter x (dataset, ours|paper)
+    out = out.reindex(index=list(dict.fromkeys(table.columns.get_level_values(0))))
+    out.columns = [f"{ds}: {who}" for ds, who in out.columns]
+    out.index = [f"{name} [{HYPERPARAMETER_UNITS[name]}]" if name in HYPERPARAMETER_UNITS else name
+                 for name in out.index]
+    out.index.name = "hyperparameter"
+    return out
+
+
+# Table 6 by molecule: the paper's column names of each molecule; "F" in meV/Å, "E" as the paper prints it
+TABLE6_MOLECULES = {"aspirin": ("rmd17-aspirin", "aspirin_F", "aspirin_E"),
+                    "benzene": ("rmd17-benzene", "benzene_F", "benzene_E"), "QM9": ("qm9", None, "qm9_E")}
+TABLE6_UNITS = {"force MAE": "meV/Å", "energy MAE per molecule": "meV", "energy MAE per atom": "meV/atom",
+                "energy MAE as printed": "labelled meV/atom"}
+
+
+def table6_molecule(finals: Mapping[tuple[str, str], Mapping[str, Any]], molecule: str, split: str = "test"
+                    ) -> pd.DataFrame:
+    """Table 6 for one molecule ("aspirin", "benzene" or "QM9"), one row per model, with the unit of every
+    energy column explicit (`TABLE6_UNITS`): the literature's rows (the MACE paper's energy errors are of the
+    total energy, per molecule), the paper's own rows as printed (labelled meV/atom; per atom or per molecule is
+    unclear), and ours on `split`, per atom (`e_mae`) and per molecule (`etot_mae`). On QM9 the literature's
+    value is shown as printed too (its source gives no unit to read). Rows with no value are left out."""
+    from qallegro.paper import values
+
+    dataset, fcol, ecol = TABLE6_MOLECULES[molecule]
+    lit = values()["table6_literature"]
+    cols = list(lit["columns"])
+    rows = []
+    for name, vals in lit["rows"].items():
+        printed = dict(zip(cols, vals, strict=True))
+        own = "(paper)" in name
+        per_molecule = not own and fcol is not None  # the MACE paper's rMD17 energy errors: total energy
+        rows.append({"model": name if own else f"{name} (literature)",
+                     "force MAE": printed.get(fcol) if fcol else None,
+                     "energy MAE per molecule": printed[ecol] if per_molecule else None,
+                     "energy MAE per atom": None,
+                     "energy MAE as printed": None if per_molecule else printed[ecol]})
+    for variant in ("allegro", "mlp", "qdi"):
+        metrics = (finals.get((dataset, variant)) or {}).get(split) or {}
+
+        def mev(key: str, m: Mapping[str, Any] = metrics) -> float | None:
+            return None if m.get(key) is None else 1e3 * float(m[key])
+
+        rows.append({"model": f"{VARIANT_LABELS[variant]} (ours, {split})",
+                     "force MAE": mev("f_mae") if fcol else None, "energy MAE per molecule": mev("etot_mae"),
+                     "energy MAE per atom": mev("e_mae"), "energy MAE as printed": None})
+    table = pd.DataFrame(rows).set_index("model")
+    table = table.drop(columns=["force MAE"]) if fcol is None else table
+    return table[table.notna().any(axis=1)]
+
+
+def sampler_ranking(hv: pd.DataFrame) -> pd.DataFrame:
+    """The samplers of a `qallegro.hpo.experiment.compare_samplers` result ranked by their mean hypervolume after
+    each run's last trial (best first): mean, worst seed, best seed and number of seeds."""
+    last = hv.sort_values("n_complete").groupby(["sampler", "seed"]).tail(1)
+    final = last.groupby("sampler")["hypervolume"].agg(["mean", "min", "max", "count"])
+    final = final.sort_values("mean", ascending=False)
+    final.columns = ["mean", "worst seed", "best seed", "seeds"]
+    return final

@@ -38,10 +38,18 @@ class Notebook:
     presets: tuple[str, ...] = ()  # `topic` or `topic.key` of lib/qallegro/presets/<topic>.yaml[scale] it reads
     inputs: tuple[str, ...] = ()  # committed files it reads (glob patterns relative to the repository root)
     title: str = ""  # the page's title, replacing the source's first `# ` heading (for templated pages)
+    results: tuple[str, ...] = ()  # committed result files the page shows (globs; `{scale}`, `{sampler}`, ...
+    # are its parameters), linked for download from the page; not part of the cache key
+
 
     @property
     def page(self) -> str:
         return self.output or self.source
+
+    def result_patterns(self, scale: str) -> list[str]:
+        """The `results` globs with this run's parameters at `scale` filled in."""
+        params = self.params(scale)
+        return [pattern.format(**params) for pattern in self.results]
 
     def params(self, scale: str) -> dict[str, Any]:
         """The papermill parameters of this run at `scale`."""
@@ -63,6 +71,11 @@ MOO_SAMPLER = "samo-cobra"
 # the panel of Fig. 2 of each dataset (labels: DATASET_LABELS, VARIANT_LABELS from the registries)
 FIG2_PANEL = {"rmd17-aspirin": "a", "rmd17-benzene": "b", "qm9": "c", "culi": "d"}
 _EXPERIMENT = {"sampler": MOO_SAMPLER}  # shared by the pages that open the studies
+# the files of one study (`qallegro.hpo`) that the pages show, and those of the final models
+_STUDY_FILES = ("trials.csv", "pareto.csv", "hypervolume.csv", "chosen.json")
+_FINALS = ("results/{scale}/hpo/*-{sampler}-s*/final-lowest_error.json", "results/{scale}/hpo/transfer-*-qdi.json")
+_PAPER = ("data/paper/paper_values.yaml",)
+_FIG2 = ("data/paper/fig2_pareto_points.csv",)
 
 
 def moo_name(dataset: str, variant: str) -> str:
@@ -73,7 +86,9 @@ _MOO = tuple(
     Notebook(moo_name(ds, var), "templates/moo_study.ipynb", output=f"moo/{ds}-{var}.ipynb",
              parameters={"dataset": ds, "variant": var, **_EXPERIMENT}, presets=("hpo", "train"),
              datasets=(ds,) if DATASETS[ds].downloadable else (), depends=("culi_dataset",) if ds == "culi" else (),
-             title=f"Fig. 2{FIG2_PANEL[ds]}: {DATASET_LABELS[ds]}, {VARIANT_LABELS[var]}")
+             title=f"Fig. 2{FIG2_PANEL[ds]}: {DATASET_LABELS[ds]}, {VARIANT_LABELS[var]}",
+             results=(*(f"results/{{scale}}/hpo/{ds}-{var}-{{sampler}}-s*/{f}" for f in _STUDY_FILES), *_FIG2,
+                      *_PAPER))
     for ds, var in MOO_RUNS
 )
 _MOO_NAMES = tuple(nb.name for nb in _MOO)
@@ -81,19 +96,30 @@ _MOO_NAMES = tuple(nb.name for nb in _MOO)
 # The content pages, in the book's order.
 _PAGES: tuple[Notebook, ...] = (
     Notebook("culi_dataset", "culi_dataset.ipynb", presets=("culi",), datasets=("culi",),
-             inputs=("data/culi/*.json", "data/culi/*.csv")),
+             inputs=("data/culi/*.json", "data/culi/*.csv"),
+             results=("data/culi/*.json", "data/culi/*.csv", "results/{scale}/culi/provenance.json")),
     Notebook("datasets", "datasets.ipynb", depends=("culi_dataset",), presets=("train",),
              datasets=("rmd17-aspirin", "rmd17-benzene", "qm9")),
-    Notebook("qdi_layer", "qdi_layer.ipynb", presets=("book.qdi",)),
+    Notebook("qdi_layer", "qdi_layer.ipynb", presets=("book.qdi",), results=_PAPER),
     *_MOO,
-    Notebook("moo_summary", "moo_summary.ipynb", parameters=_EXPERIMENT, depends=_MOO_NAMES, presets=("hpo",)),
+    Notebook("moo_summary", "moo_summary.ipynb", parameters=_EXPERIMENT, depends=_MOO_NAMES, presets=("hpo",),
+             results=(*(f"results/{{scale}}/hpo/{ds}-{var}-{{sampler}}-s*/{f}" for ds, var in MOO_RUNS
+                        for f in ("pareto.csv", "chosen.json")), "results/{scale}/hpo/transfer-*-qdi.json",
+                      *_FIG2, *_PAPER)),
     Notebook("final_training", "final_training.ipynb", parameters=_EXPERIMENT, depends=_MOO_NAMES,
-             presets=("hpo", "train")),
-    Notebook("table6", "table6.ipynb", parameters=_EXPERIMENT, depends=("final_training",)),
-    Notebook("optimisers", "beyond_optimisers.ipynb", presets=("hpo", "train"), datasets=("rmd17-benzene",)),
+             presets=("hpo", "train"),
+             results=(*_FINALS, "results/{scale}/hpo/*-{sampler}-s*/final-trial-*/epochs.csv",
+                      "results/{scale}/hpo/transfer-*-qdi/epochs.csv", *_PAPER)),
+    Notebook("table6", "table6.ipynb", parameters=_EXPERIMENT, depends=("final_training",),
+             results=(*_FINALS, *_PAPER)),
+    Notebook("optimisers", "beyond_optimisers.ipynb", presets=("hpo", "train"), datasets=("rmd17-benzene",),
+             results=("results/{scale}/hpo/compare-*/hypervolume.csv", "results/{scale}/hpo/compare-*/study.json")),
     Notebook("md_stability", "beyond_md.ipynb", parameters=_EXPERIMENT, depends=("final_training",),
-             presets=("book.md",)),
-    Notebook("speed", "beyond_speed.ipynb", inputs=("benchmarks/results/*.json",)),
+             presets=("book.md",), results=_FINALS),
+    Notebook("claims", "claims.ipynb", inputs=("results/*/claims/verdicts.json",),
+             results=("results/{scale}/claims/verdicts.json",)),
+    Notebook("speed", "beyond_speed.ipynb", inputs=("benchmarks/results/*.json",),
+             results=("benchmarks/results/*.json",)),
 )
 
 # The reproducibility page lists the run records of every other page, so it runs after all of them.

@@ -1,0 +1,128 @@
+"""The paper's claims about its results, and the verdicts of our experiments on them.
+
+`CLAIMS` lists what the paper states (abstract, results and discussion; see the paper notes, section 7). The
+verdicts come from a records file written by the experiments that test them,
+`results/<scale>/claims/verdicts.json`:
+
+    {"scale": "quick", "verdicts": [{"claim": "qdi-13", "verdict": "not supported",
+                                      "evidence": "3 seeds: QDI 8% worse than MLP (95% CI -15% to -1%)",
+                                      "page": "final_training"}, ...]}
+
+`claim` is a key of `CLAIMS`, `verdict` one of `VERDICTS`; `evidence` (one sentence with the numbers) and
+`page` (the book page that shows them, without suffix) are optional. A claim without a record reads "not tested
+at this scale".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+VERDICTS = ("supported", "not supported", "inconclusive")
+NOT_TESTED = "not tested at this scale"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper: what it says, where, and the paper's own evidence (a template whose numbers come
+    from the paper's values file, see `paper_evidence`)."""
+
+    key: str
+    text: str
+    where: str
+    paper_evidence: str
+
+
+CLAIMS: dict[str, Claim] = {c.key: c for c in (
+    Claim("qdi-13", "Allegro+QDI is the most accurate variant on Cu-Li: almost 13% lower validation force error "
+          "than Allegro+MLP", "abstract, section 4",
+          "Table 4: {t4[culi][qdi]} vs {t4[culi][mlp]} meV/Å, one training run each"),
+    Claim("mlp-forces", "Allegro+MLP predicts forces more accurately than Allegro on every dataset",
+          "discussion", "Table 4 (Allegro+MLP vs Allegro, meV/Å): aspirin {t4[rmd17-aspirin][mlp]} vs "
+          "{t4[rmd17-aspirin][allegro]}, benzene {t4[rmd17-benzene][mlp]} vs {t4[rmd17-benzene][allegro]}, "
+          "Cu-Li {t4[culi][mlp]} vs {t4[culi][allegro]}"),
+    Claim("trade-off", "Every dataset shows a trade-off between accuracy and inference time",
+          "section 4, Fig. 2", "Fig. 2: the front of every study spans a range of errors and times"),
+    Claim("qdi-time", "On Cu-Li, Allegro+QDI is slightly slower at inference than Allegro+MLP",
+          "section 4, Fig. 2d", "Fig. 2d (read from the figure)"),
+    Claim("qdi-benzene-energy", "Allegro+QDI has the best energy error on rMD17-benzene", "discussion",
+          "Table 5 (meV/atom as printed): {t5[rmd17-benzene][qdi]} vs {t5[rmd17-benzene][allegro]} (Allegro) "
+          "and {t5[rmd17-benzene][mlp]} (Allegro+MLP)"),
+    Claim("transfer", "QDI hyperparameters transferred from Cu-Li give models competitive with Allegro on "
+          "aspirin, benzene and QM9", "section 5, Tables 4-6",
+          "Allegro+QDI vs Allegro: force MAE aspirin {t4[rmd17-aspirin][qdi]} vs {t4[rmd17-aspirin][allegro]}, "
+          "benzene {t4[rmd17-benzene][qdi]} vs {t4[rmd17-benzene][allegro]} meV/Å; QM9 energy MAE "
+          "{t5[qm9][qdi]} vs {t5[qm9][allegro]} (as printed)"),
+)}
+
+
+def paper_evidence(claim: Claim) -> str:
+    """The paper's evidence of `claim` with its numbers filled in from the paper's values file
+    (`qallegro.paper.values`: `t4` = Table 4, `t5` = Table 5)."""
+    from qallegro.paper import values
+
+    v = values()
+    return claim.paper_evidence.format(t4=v["table4_val_force_mae_meV_per_A"],
+                                       t5=v["table5_val_energy_mae_meV_per_atom"])
+
+
+def verdicts_path(scale: str) -> Path:
+    """Where the verdicts of `scale` are recorded: `<results>/<scale>/claims/verdicts.json`."""
+    from qallegro.hpo.study import results_root
+
+    return results_root() / scale / "claims" / "verdicts.json"
+
+
+def read_verdicts(path: Path) -> dict[str, dict[str, Any]]:
+    """The verdict records of `path` (see the module docstring) by claim; {} when the file does not exist.
+    A malformed file raises ValueError naming the file, the record and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    records = data.get("verdicts") if isinstance(data, dict) else None
+    if not isinstance(records, list):
+        raise ValueError(f"{path}: expected an object with a list 'verdicts'")
+    out: dict[str, dict[str, Any]] = {}
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise ValueError(f"{path}: verdicts[{i}] is not an object")
+        claim, verdict = rec.get("claim"), rec.get("verdict")
+        if claim not in CLAIMS:
+            raise ValueError(f"{path}: verdicts[{i}].claim {claim!r} is not a known claim ({', '.join(CLAIMS)})")
+        if verdict not in VERDICTS:
+            raise ValueError(f"{path}: verdicts[{i}].verdict {verdict!r} must be one of {', '.join(VERDICTS)}")
+        if claim in out:
+            raise ValueError(f"{path}: verdicts[{i}]: a second verdict for claim {claim!r}")
+        out[claim] = rec
+    return out
+
+
+def verdict_table(verdicts: Mapping[str, Mapping[str, Any]], short: bool = False) -> pd.DataFrame:
+    """One row per claim of `CLAIMS`: the claim, our verdict ("not tested at this scale" without a record),
+    and (unless `short`) where the paper says it, the paper's evidence, ours and the page that shows it."""
+    rows = []
+    for key, claim in CLAIMS.items():
+        rec = verdicts.get(key, {})
+        row = {"claim": claim.text, "verdict": rec.get("verdict", NOT_TESTED)}
+        if not short:
+            row.update({"where in the paper": claim.where, "the paper's evidence": paper_evidence(claim),
+                        "our evidence": rec.get("evidence"), "page": rec.get("page")})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def verdict_counts(verdicts: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """How many claims have each verdict (and how many are not tested)."""
+    counts = dict.fromkeys((*VERDICTS, NOT_TESTED), 0)
+    for key in CLAIMS:
+        counts[verdicts.get(key, {}).get("verdict", NOT_TESTED)] += 1
+    return counts

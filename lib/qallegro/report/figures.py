@@ -1,0 +1,54 @@
+"""Figures sized for the book's page: one figure per panel, as wide as the content column at the DPI of
+`qallegro.pipeline.page.show`, so that they are shown at their natural size and their legends stay legible."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+COLUMN_PX = 820  # the content column of a 1,400 px wide window, less a margin
+DPI = 110  # `qallegro.pipeline.page.show`'s default
+QM9_AXIS = "validation energy MAE (ours: eV/atom; the paper's: as on its axis, no unit)"
+
+
+def figsize(aspect: float = 0.62, fraction: float = 1.0) -> tuple[float, float]:
+    """(width, height) in inches of a figure `fraction` of the column wide with height/width `aspect`."""
+    width = COLUMN_PX * fraction / DPI
+    return width, width * aspect
+
+
+def fig2_panel(trials: Mapping[str, pd.DataFrame], dataset: str, title: str) -> Any:
+    """One panel of the paper's Fig. 2: every study of `dataset` (`trials`: variant -> `trials_frame`) with its
+    front, and the paper's points of that dataset; QM9's error axis says that the paper's values have no unit."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from qallegro.hpo.plots import plot_pareto
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, ax = plt.subplots(figsize=figsize())
+    variants = list(trials)
+    for i, variant in enumerate(variants):
+        plot_pareto(trials[variant], dataset, variant, paper=i == len(variants) - 1, ax=ax, title=title)
+    if dataset == "qm9":
+        ax.set_xlabel(QM9_AXIS)
+    ax.legend(fontsize=8, loc="best", ncols=2)
+    fig.tight_layout()
+    return fig
+
+
+def spread_gadgets(graph: Any, factor: float = 2.0) -> Any:
+    """A copy of a PyZX graph whose phase gadgets (the vertices drawn above qubit 0, negative qubit index) stand
+    `factor` times further apart along the circuit, about their centre, so that their phase labels (such as
+    "x1 + w13 + 3/2" in Fig. 3b) do not overlap; the diagram itself is unchanged."""
+    out = graph.copy()
+    top = [v for v in out.vertices() if out.qubit(v) < 0]
+    if not top:
+        return out
+    rows = [out.row(v) for v in top]
+    centre = (min(rows) + max(rows)) / 2
+    for v in top:
+        out.set_row(v, centre + factor * (out.row(v) - centre))
+    return out

@@ -1,0 +1,280 @@
+"""The book's display helpers: one table style, the claims and their verdicts, the page footer with its
+downloads, the parameters a page shows, Table 6 per molecule and the project-site configuration."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from qallegro import paper
+from qallegro.pipeline import compare, page
+from qallegro.pipeline.build import publish, site_config
+from qallegro.pipeline.notebooks import NOTEBOOKS
+from qallegro.report import claims, tables
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(("value", "digits", "text"), [
+    (201.854, 3, "202"), (0.10812, 3, "0.108"), (12345.6, 3, "12,346"), (0.006, 3, "0.006"), (7.3, 3, "7.3"),
+    (0.000123456, 2, "0.00012"), (1.5e-5, 3, "1.50e-05"), (-2.449, 2, "-2.4"), (0.0, 3, "0"),
+    (3, 3, "3"), (123456, 3, "123,456"), (True, 3, "yes"), (None, 3, "–"), (float("nan"), 3, "–"),
+    (pd.NA, 3, "–"), ("", 3, "–"), ("Cu-Li", 3, "Cu-Li"), (float("inf"), 3, "∞"),
+])
+def test_format_number(value: object, digits: int, text: str) -> None:
+    assert tables.format_number(value, digits) == text
+
+
+def test_format_number_keeps_the_significant_figures() -> None:
+    """Reading a formatted number back agrees with the value to the requested significant figures (the integer
+    part is never rounded away: 271.8 to 2 figures reads 272)."""
+    for x in (3.14159, 271.828, 0.0161803, 6.02214, 1234.5678, 0.99951):
+        for digits in (2, 3, 4):
+            back = float(tables.format_number(x, digits).replace(",", ""))
+            expected = float(f"{x:.{digits - 1}e}") if abs(x) < 10 ** (digits - 1) else float(round(x))
+            assert math.isclose(back, expected, rel_tol=1e-12), (x, digits, back)
+
+
+def test_display_frame_headers_index_and_missing() -> None:
+    df = pd.DataFrame({"dataset": ["Cu-Li", "QM9"], "ours": [0.0431, None], "paper": [37.8, float("nan")]})
+    df = df.set_index("dataset")
+    out = tables.display_frame(df, units={"ours": "meV/Å", "paper": "meV/Å"}, paper=["paper", "ours"])
+    assert list(out.columns) == ["dataset", "ours (paper) [meV/Å]", "paper [meV/Å]"]  # 'paper' already says so
+    assert out.iloc[1].tolist() == ["QM9", "–", "–"]
+    assert out.iloc[0].tolist() == ["Cu-Li", "0.0431", "37.8"]
+    plain = tables.display_frame(pd.DataFrame({"a": [1, 2]}))
+    assert list(plain.columns) == ["a"]  # a default 0..N-1 index is not shown
+
+
+def test_display_table_splits_wide_tables_and_repeats_the_keys() -> None:
+    df = pd.DataFrame([[i * 10 + j for j in range(12)] for i in range(3)], columns=[f"c{j}" for j in range(12)])
+    df.index = pd.Index(["a", "b", "c"], name="row")
+    table = tables.display_table(df, max_columns=5)
+    assert [len(f.columns) for f in table.frames] == [5, 5, 5]
+    assert all(f.columns[0] == "row" for f in table.frames)
+    shown = [c for f in table.frames for c in f.columns[1:]]
+    assert shown == [f"c{j}" for j in range(12)]
+    html = table._repr_html_()
+    assert html.count("<table") == 3 and "NaN" not in html and "None" not in html
+    assert '<td class="num">31</td>' in html and "<td>b</td>" in html
+    assert "&lt;b&gt;" in tables.to_html(pd.DataFrame({"x": ["<b>"]}))
+    with pytest.raises(ValueError, match="must exceed"):
+        tables.split_columns(["a", "b"], keys=2, max_columns=2)
+
+
+def _write(path: Path, data: object) -> Path:
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_verdicts_default_to_not_tested_and_are_read_from_the_records_file(tmp_path: Path) -> None:
+    assert claims.read_verdicts(tmp_path / "missing.json") == {}
+    table = claims.verdict_table({}, short=True)
+    assert list(table.columns) == ["claim", "verdict"] and len(table) == len(claims.CLAIMS)
+    assert set(table["verdict"]) == {claims.NOT_TESTED}
+    path = _write(tmp_path / "v.json", {"scale": "quick", "verdicts": [
+        {"claim": "qdi-13", "verdict": "not supported", "evidence": "3 seeds", "page": "final_training"}]})
+    verdicts = claims.read_verdicts(path)
+    full = claims.verdict_table(verdicts).set_index("claim")
+    row = full.loc[claims.CLAIMS["qdi-13"].text]
+    assert row["verdict"] == "not supported" and row["our evidence"] == "3 seeds"
+    assert claims.verdict_counts(verdicts)[claims.NOT_TESTED] == len(claims.CLAIMS) - 1
+
+
+@pytest.mark.parametrize(("records", "message"), [
+    ({"verdicts": [{"claim": "nope", "verdict": "supported"}]}, r"verdicts\[0\]\.claim 'nope' is not a known"),
+    ({"verdicts": [{"claim": "qdi-13", "verdict": "true"}]}, r"verdicts\[0\]\.verdict 'true' must be one of"),
+    ({"verdicts": [{"claim": "qdi-13", "verdict": "supported"}] * 2}, r"verdicts\[1\]: a second verdict"),
+    ({"claims": []}, "expected an object with a list 'verdicts'"),
+])
+def test_bad_verdict_files_are_named_with_the_problem(tmp_path: Path, records: dict, message: str) -> None:
+    path = _write(tmp_path / "verdicts.json", records)
+    with pytest.raises(ValueError, match=message) as err:
+        claims.read_verdicts(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    (tmp_path / "bad.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.json: not valid JSON"):
+        claims.read_verdicts(tmp_path / "bad.json")
+
+
+def test_paper_evidence_numbers_come_from_the_paper_values() -> None:
+    t4 = paper.values()["table4_val_force_mae_meV_per_A"]
+    text = claims.paper_evidence(claims.CLAIMS["qdi-13"])
+    assert f"{t4['culi']['qdi']} vs {t4['culi']['mlp']} meV/Å" in text
+    for claim in claims.CLAIMS.values():
+        assert "{" not in claims.paper_evidence(claim), claim.key
+
+
+def test_parameters_cell_shows_the_injected_values() -> None:
+    nb = {"cells": [
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]},
+         "source": 'scale: str = "quick"  # smoke|quick|paper\n'
+                   'dataset: str = "culi"  # which data = yes\nseed: int = 0'},
+        {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]},
+         "source": '# Parameters\nscale = "quick"\ndataset = "qm9"\nseed = 3\n'}]}
+    shown = page.show_injected(nb)["cells"][0]["source"]
+    assert shown.splitlines() == ['scale: str = "quick"  # smoke|quick|paper',
+                                  'dataset: str = "qm9"  # which data = yes', "seed: int = 3"]
+    assert page.assignments(shown) == page.assignments(nb["cells"][1]["source"])
+    alone = {"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "seed: int = 0  # s"}]}
+    assert page.show_injected(alone)["cells"][0]["source"] == "seed: int = 0  # s"
+
+
+def test_stored_pandas_tables_are_shown_in_the_book_style() -> None:
+    """A table as pandas stored it (0..N-1 index, NaN and None, a record name, 10 columns) comes back split,
+    with its displayed strings unchanged, "–" for missing values and the objective's label."""
+    df = pd.DataFrame([[i, None if i else float("nan"), 0.123456789, *range(7)] for i in range(3)],
+                      columns=["number", "val_f_mae", "r_max", *[f"p{k}" for k in range(7)]])
+    nb = {"cells": [{"cell_type": "code", "outputs": [{"output_type": "execute_result",
+                                                       "data": {"text/html": df.to_html()}}]}]}
+    html = page.restyle_stored_tables(nb, max_columns=6)["cells"][0]["outputs"][0]["data"]["text/html"]
+    assert html.count('<table class="qallegro-table">') == 2 and "dataframe" not in html
+    assert "NaN" not in html and "None" not in html and "<td class=\"num\">–</td>" in html
+    assert "validation force MAE (eV/Å)" in html and "val_f_mae" not in html
+    assert ">0.123457<" in html  # pandas' displayed string, not re-rounded
+    back = page.stored_table(df.to_html())
+    assert list(back.columns)[:2] == ["number", "validation force MAE (eV/Å)"] and len(back) == 3
+
+
+def test_footer_links_every_result_file_relative_to_the_page(tmp_path: Path) -> None:
+    book = tmp_path / "book"
+    (book / "moo").mkdir(parents=True)
+    result = tmp_path / "results" / "quick" / "hpo" / "s" / "trials.csv"
+    result.parent.mkdir(parents=True)
+    result.write_text("a\n1\n")
+    files = page.result_files(["results/{scale}/hpo/*/trials.csv".format(scale="quick"), "nothing/*"], tmp_path)
+    assert files == [result]
+    record = {"scale": "quick", "git_commit": "0123456789abcdef", "finished": "2026-11-25T21:00:00+00:00",
+              "versions": {"qallegro": "0.1.0"}}
+    text = page.footer_markdown(record, True, "fedcba9876543210", files, tmp_path, book, "moo/x.ipynb")
+    assert "commit `0123456789`" in text and "2026-11-25" in text and "`fedcba9876`" in text
+    link = text.split("<")[-1].split(">")[0]
+    assert (book / "moo" / link).resolve() == result.resolve()
+    stale = page.footer_markdown(record, False, None, [], tmp_path, book, "x.ipynb")
+    assert "Out of date" in stale and "reads no committed result file" in stale
+    missing = page.footer_markdown(record, True, None, [], tmp_path, book, "x.ipynb", ["results/q/v.json"])
+    assert "do not exist yet: `results/q/v.json`" in missing
+
+
+def test_every_page_with_results_finds_its_committed_files() -> None:
+    """The registry's result globs match committed files (a renamed result file would leave a page's
+    download list silently empty)."""
+    for nb in NOTEBOOKS:
+        for pattern in nb.result_patterns("quick"):
+            if "claims" in pattern:
+                continue  # written by the claims campaign; absent until it runs
+            assert page.result_files([pattern], ROOT), f"{nb.name}: no file matches {pattern}"
+
+
+def test_best_points_and_hyperparameters_per_column() -> None:
+    points = paper.fig2_points()
+    chosen = {("culi", "qdi"): {"val_f_mae": 0.05, "inference_total_s": 1.0},
+              ("qm9", "allegro"): {"val_e_mae": 0.02, "inference_total_s": 0.5}}
+    forces = compare.best_points(chosen, points, forces=True)
+    culi = points[(points["dataset"] == "culi") & (points["variant"] == "qdi")]
+    assert forces.iloc[0]["ours: lowest error"] == pytest.approx(50.0)
+    assert forces.iloc[0]["paper: lowest error"] == pytest.approx(1e3 * culi["val_mae"].min())
+    energy = compare.best_points(chosen, points, forces=False)
+    assert list(energy["dataset"]) == ["QM9"] and energy.iloc[0]["ours: lowest error"] == pytest.approx(20.0)
+    table = compare.hyperparameter_table({("culi", "mlp"): {"r_max": 5.5}, ("qm9", "mlp"): {"r_max": 6.5}}, "mlp")
+    wide = compare.per_hyperparameter(table)
+    assert wide.loc["r_max [Å]", "QM9: ours"] == 6.5
+    assert wide.loc["r_max [Å]", "QM9: paper (Table 2)"] == paper.best_hyperparameters("qm9", "mlp")["r_max"]
+
+
+def test_table6_per_molecule_puts_each_energy_in_its_unit() -> None:
+    finals = {("rmd17-aspirin", "allegro"): {"test": {"f_mae": 0.02, "e_mae": 0.001, "etot_mae": 0.021}},
+              ("qm9", "mlp"): {"test": {"e_mae": 0.002, "etot_mae": 0.036}}}
+    lit = paper.values()["table6_literature"]["rows"]
+    asp = compare.table6_molecule(finals, "aspirin")
+    assert asp.loc["MACE (literature)", "energy MAE per molecule"] == lit["MACE"][1]
+    assert pd.isna(asp.loc["MACE (literature)", "energy MAE per atom"])
+    assert asp.loc["Allegro (paper)", "energy MAE as printed"] == lit["Allegro (paper)"][1]
+    ours = asp.loc["Allegro (ours, test)"]
+    assert ours["force MAE"] == pytest.approx(20.0) and ours["energy MAE per atom"] == pytest.approx(1.0)
+    assert ours["energy MAE per molecule"] == pytest.approx(21.0)
+    assert "Allegro+MLP (ours, test)" not in asp.index  # no such model: no empty row
+    qm9 = compare.table6_molecule(finals, "QM9")
+    assert "force MAE" not in qm9.columns and "NequIP (literature)" not in qm9.index
+    assert qm9.loc["Allegro [12] (literature)", "energy MAE as printed"] == lit["Allegro [12]"][4]
+    assert qm9.loc["Allegro+MLP (ours, test)", "energy MAE per molecule"] == pytest.approx(36.0)
+
+
+def test_site_config_turns_the_buttons_on_with_the_url(tmp_path: Path) -> None:
+    out = site_config(ROOT / "_config.yml", "https://github.com/o/qallegro/", tmp_path / "site" / "_config.yml")
+    cfg = yaml.safe_load(out.read_text())
+    assert cfg["repository"]["url"] == "https://github.com/o/qallegro"
+    assert cfg["html"]["use_repository_button"] and cfg["html"]["use_issues_button"]
+    assert cfg["launch_buttons"]["binderhub_url"].startswith("https://mybinder.org")
+    ext = Path(cfg["sphinx"]["local_extensions"]["qallegro_book"])
+    assert ext.is_absolute() and (ext / "qallegro_book.py").is_file()
+    committed = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert committed["repository"]["url"] == "" and not committed["html"]["use_repository_button"]
+    with pytest.raises(ValueError, match="must start with https://"):
+        site_config(ROOT / "_config.yml", "github.com/o/q", tmp_path / "c.yml")
+    assert os.path.basename(out) == "_config.yml"
+
+
+def _git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def test_publish_pushes_the_html_to_a_gh_pages_branch(tmp_path: Path) -> None:
+    """`make publish`'s last step against a local bare repository: the branch holds exactly the built files."""
+    remote = tmp_path / "remote.git"
+    _git("init", "--bare", "-q", str(remote), cwd=tmp_path)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git("init", "-q", cwd=repo)
+    for key, value in (("user.name", "t"), ("user.email", "t@example.org")):
+        _git("config", key, value, cwd=repo)
+    (repo / "README.md").write_text("x\n")
+    _git("add", "README.md", cwd=repo)
+    _git("commit", "-qm", "first", cwd=repo)
+    _git("remote", "add", "origin", str(remote), cwd=repo)
+    html = repo / "_build" / "html"
+    (html / "_static").mkdir(parents=True)
+    (html / "index.html").write_text("<html>book</html>")
+    (html / "_static" / "qallegro.css").write_text("p {}")
+    publish(html, repo, "origin", "gh-pages", "book at test")
+    files = set(_git("ls-tree", "-r", "--name-only", "gh-pages", cwd=remote).split())
+    assert files == {".nojekyll", "index.html", "_static/qallegro.css"}
+    assert _git("log", "-1", "--format=%s", "gh-pages", cwd=remote).strip() == "book at test"
+    assert _git("show", "gh-pages:index.html", cwd=remote) == "<html>book</html>"
+    with pytest.raises(FileNotFoundError, match=r"index\.html is missing"):
+        publish(tmp_path, repo)
+
+
+def test_ci_workflow_builds_the_committed_pages_and_deploys_them() -> None:
+    """The site workflow builds with this module (no computation) for this repository's URL and deploys the
+    HTML folder that `build_book` writes; `make publish` calls the same module."""
+    flow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    steps = [s for job in flow["jobs"].values() for s in job["steps"]]
+    runs = " ".join(s.get("run", "") for s in steps)
+    assert "python -m qallegro.pipeline.build --site-url" in runs and "make mathjax" in runs
+    assert "reproduce" not in runs  # nothing is computed
+    uses = {s.get("uses", "").split("@")[0]: s for s in steps}
+    assert uses["actions/upload-pages-artifact"]["with"]["path"] == "_build/html"
+    assert "actions/deploy-pages" in uses
+    assert "python -m qallegro.pipeline.build" in (ROOT / "Makefile").read_text()
+
+
+def test_spread_gadgets_moves_only_the_gadgets_apart() -> None:
+    import pyzx as zx
+    from qallegro.report.figures import spread_gadgets
+
+    g = zx.Graph()
+    a = g.add_vertex(zx.VertexType.Z, qubit=0, row=1)
+    b = g.add_vertex(zx.VertexType.Z, qubit=0, row=2)
+    t1 = g.add_vertex(zx.VertexType.Z, qubit=-1, row=3)
+    t2 = g.add_vertex(zx.VertexType.Z, qubit=-1, row=4)
+    g.add_edges([(a, b), (a, t1), (b, t2)])
+    out = spread_gadgets(g, 2.0)
+    assert [out.row(v) for v in (a, b)] == [1, 2] and [out.row(v) for v in (t1, t2)] == [2.5, 4.5]
+    assert g.row(t1) == 3 and out.num_edges() == g.num_edges()  # the input is left alone
