@@ -79,11 +79,11 @@ def test_verdicts_default_to_not_tested_and_are_read_from_the_records_file(tmp_p
     assert list(table.columns) == ["claim", "verdict"] and len(table) == len(claims.CLAIMS)
     assert set(table["verdict"]) == {claims.NOT_TESTED}
     path = _write(tmp_path / "v.json", {"scale": "quick", "verdicts": [
-        {"claim": "qdi-13", "verdict": "not supported", "evidence": "3 seeds", "page": "final_training"}]})
+        {"claim": "qdi-13", "verdict": "contradicted", "evidence": "3 seeds", "page": "final_training"}]})
     verdicts = claims.read_verdicts(path)
     full = claims.verdict_table(verdicts).set_index("claim")
     row = full.loc[claims.CLAIMS["qdi-13"].text]
-    assert row["verdict"] == "not supported" and row["our evidence"] == "3 seeds"
+    assert row["verdict"] == "contradicted" and row["our evidence"] == "3 seeds"
     assert claims.verdict_counts(verdicts)[claims.NOT_TESTED] == len(claims.CLAIMS) - 1
 
 

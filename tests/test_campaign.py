@@ -241,3 +241,7 @@ def test_claim_bundles_combine_their_comparisons() -> None:
     out = {r["claim"]: r for r in claim_verdicts(verdict_table(recs))}
     assert out["qdi-13"]["verdict"] == stats.SUPPORTED and "over 4 seeds" in out["qdi-13"]["evidence"]
     assert out["mlp-forces"]["verdict"] == stats.NOT_TESTABLE   # no rMD17 runs
+    from qallegro.report import claims as book_claims
+
+    assert set(BUNDLES) <= set(book_claims.CLAIMS), "every bundle is a claim the book's page shows"
+    assert {stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE, stats.NOT_TESTABLE} == set(book_claims.VERDICTS)

@@ -21,7 +21,7 @@ FLOORS = {
     "qallegro.training": 3, "qallegro.timing": 3, "qallegro.calculator": 3, "qallegro.paper": 3,
     "qallegro.deploy": 3,
     "qallegro.hpo": 4, "qallegro.culi": 4,
-    "qallegro.campaign": 5, "qallegro.pipeline": 5, "qallegro.cli": 5, "qallegro.__main__": 5,
+    "qallegro.campaign": 5, "qallegro.report": 5, "qallegro.pipeline": 5, "qallegro.cli": 5, "qallegro.__main__": 5,
 }
 
 

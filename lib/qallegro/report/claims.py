@@ -4,7 +4,7 @@
 verdicts come from a records file written by the experiments that test them,
 `results/<scale>/claims/verdicts.json`:
 
-    {"scale": "quick", "verdicts": [{"claim": "qdi-13", "verdict": "not supported",
+    {"scale": "quick", "verdicts": [{"claim": "qdi-13", "verdict": "contradicted",
                                       "evidence": "3 seeds: QDI 8% worse than MLP (95% CI -15% to -1%)",
                                       "page": "final_training"}, ...]}
 
@@ -23,7 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-VERDICTS = ("supported", "not supported", "inconclusive")
+# the verdicts of `qallegro.campaign.stats` (a claim with too few paired seeds is "not testable at this scale")
+VERDICTS = ("supported", "contradicted", "inconclusive", "not testable at this scale")
 NOT_TESTED = "not tested at this scale"
 
 
@@ -53,6 +54,12 @@ CLAIMS: dict[str, Claim] = {c.key: c for c in (
     Claim("qdi-benzene-energy", "Allegro+QDI has the best energy error on rMD17-benzene", "discussion",
           "Table 5 (meV/atom as printed): {t5[rmd17-benzene][qdi]} vs {t5[rmd17-benzene][allegro]} (Allegro) "
           "and {t5[rmd17-benzene][mlp]} (Allegro+MLP)"),
+    Claim("qdi-culi-energy", "Allegro+QDI has the lowest Cu-Li energy error", "Table 5",
+          "Table 5 (meV/atom as printed): {t5[culi][qdi]} vs {t5[culi][mlp]} (Allegro+MLP) and {t5[culi][allegro]} "
+          "(Allegro)"),
+    Claim("qm9-allegro-energy", "Allegro has the lowest QM9 energy error", "section 4, Table 5",
+          "Table 5 (as printed): {t5[qm9][allegro]} vs {t5[qm9][mlp]} (Allegro+MLP) and {t5[qm9][qdi]} "
+          "(Allegro+QDI)"),
     Claim("transfer", "QDI hyperparameters transferred from Cu-Li give models competitive with Allegro on "
           "aspirin, benzene and QM9", "section 5, Tables 4-6",
           "Allegro+QDI vs Allegro: force MAE aspirin {t4[rmd17-aspirin][qdi]} vs {t4[rmd17-aspirin][allegro]}, "
@@ -73,7 +80,7 @@ def paper_evidence(claim: Claim) -> str:
 
 def verdicts_path(scale: str) -> Path:
     """Where the verdicts of `scale` are recorded: `<results>/<scale>/claims/verdicts.json`."""
-    from qallegro.hpo.study import results_root
+    from qallegro.paths import results_root
 
     return results_root() / scale / "claims" / "verdicts.json"
 
