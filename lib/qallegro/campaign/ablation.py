@@ -104,14 +104,16 @@ def run_config(unit: Unit, root: Path) -> dict[str, Any]:
     return resolve_config(dataset, variant, spec["scale"], overrides=over)
 
 
-def _split_version(cfg: dict[str, Any]) -> int:
-    """1 for the registered datasets' fixed splits; a generated Cu-Li set's own `split_version`."""
+def _split(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The split version (1 for the registered datasets' fixed splits), and for a generated Cu-Li set its own
+    version and the sha256 of its frames: runs on regenerated data compare only when the data are identical."""
     if cfg["dataset"] != "culi":
-        return 1
+        return {"split_version": 1}
     from qallegro.data.culi import SPLITS_FILE, dataset_folder
 
     scale = (cfg.get("dataset_options") or {}).get("scale", cfg["scale"])
-    return int(json.loads((dataset_folder(None, scale) / SPLITS_FILE).read_text()).get("split_version", 1))
+    splits = json.loads((dataset_folder(None, scale) / SPLITS_FILE).read_text())
+    return {"split_version": int(splits.get("split_version", 1)), "data_sha256": splits.get("dataset_sha256")}
 
 
 def score_ood(run_dir: Path, cfg: dict[str, Any], n_frames: int) -> dict[str, Any]:
@@ -137,7 +139,7 @@ def run_training_unit(unit: Unit, folder: Path) -> dict[str, Any]:
     result = train(cfg, run_dir=run_dir, resume=True, progress=False)
     record: dict[str, Any] = {
         "dataset": cfg["dataset"], "variant": cfg["variant"], "seed": cfg["seed"], "scale": cfg["scale"],
-        "protocol": {"version": PROTOCOL_VERSION, "split_version": _split_version(cfg),
+        "protocol": {"version": PROTOCOL_VERSION, **_split(cfg),
                      "budget": {"kind": "epochs", "max_epochs": int(cfg["max_epochs"])},
                      "learning_rate": cfg["learning_rate"], "batch_size": cfg["batch_size"],
                      "n_train": cfg["n_train"], "n_val": cfg["n_val"], "n_test": cfg["n_test"]},

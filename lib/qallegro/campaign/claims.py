@@ -107,8 +107,8 @@ def paired_values(records: Iterable[Mapping[str, Any]], claim: Claim, split: str
 
 def _protocol_identity(rec: Mapping[str, Any]) -> dict[str, Any]:
     p = dict(rec.get("protocol") or {})
-    return {k: p.get(k) for k in ("version", "split_version", "budget", "learning_rate", "batch_size", "n_train",
-                                  "n_val")}
+    return {k: p.get(k) for k in ("version", "split_version", "data_sha256", "budget", "learning_rate",
+                                  "batch_size", "n_train", "n_val")}
 
 
 def evaluate_claim(records: Iterable[Mapping[str, Any]], claim: Claim, split: str = "test") -> dict[str, Any]:
