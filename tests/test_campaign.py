@@ -245,3 +245,14 @@ def test_claim_bundles_combine_their_comparisons() -> None:
 
     assert set(BUNDLES) <= set(book_claims.CLAIMS), "every bundle is a claim the book's page shows"
     assert {stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE, stats.NOT_TESTABLE} == set(book_claims.VERDICTS)
+
+
+def test_reproduce_status_reports_the_campaign_and_the_pages() -> None:
+    from qallegro.campaign.plan import plan
+
+    out = subprocess.run([sys.executable, "-m", "qallegro", "reproduce", "--scale", "overnight", "--status"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    first = out.stdout.splitlines()[0]
+    assert first.startswith(f"campaign: {len(plan('overnight'))} units: ") and " done" in first
+    assert "pages:" in out.stdout.splitlines()[1]

@@ -27,7 +27,42 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="build with `-W --keep-going --all`: every page is rebuilt, any warning fails")
     p.add_argument("--no-build", action="store_true", help="run the notebooks but do not build the book")
     p.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
+    p.add_argument("--status", action="store_true",
+                   help="what is done and what is left: the campaign's units of work (scales with `run_with_book` "
+                        "in presets/campaign.yaml) and the pages; runs nothing")
+    p.add_argument("--campaign-only", action="store_true",
+                   help="run this process as a worker of the campaign's units, then stop (no notebooks)")
     p.set_defaults(func=_reproduce)
+
+
+def _campaign_units(scale: str):
+    """The campaign's units when the book at `scale` is computed from them (presets/campaign.yaml
+    `run_with_book`), else an empty list."""
+    from qallegro.campaign.ablation import settings
+    from qallegro.campaign.plan import plan
+
+    return plan(scale) if settings(scale).get("run_with_book") else []
+
+
+def _campaign_worker(scale: str) -> bool:
+    """Run the campaign's ready units in this process (one thread); True when every unit is done."""
+    from qallegro.campaign.plan import RUNNERS, campaign_root
+    from qallegro.campaign.units import UnitQueue, status, work
+    from qallegro.utils import set_threads
+
+    units = _campaign_units(scale)
+    if not units:
+        return True
+    queue = UnitQueue(campaign_root(scale))
+    set_threads(1)
+    work(units, queue, RUNNERS, log=lambda m: print(m, file=sys.stderr, flush=True))
+    left = status(units, queue)
+    if left["running"] or left["ready"] or left["waiting"]:
+        print(f"qallegro reproduce: {len(left['done'])} of {len(units)} campaign units done; other workers hold "
+              f"{len(left['running'])}; the pages wait until all are done (qallegro campaign status --scale "
+              f"{scale})", file=sys.stderr)
+        return False
+    return True
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -39,6 +74,23 @@ def _reproduce(args: argparse.Namespace) -> int:
     kwargs = {"only": args.only, "force": args.force, "build": not args.no_build, "strict": args.strict,
               "progress": sys.stderr.isatty()}
     sigterm_as_interrupt()  # a kill stops like Ctrl-C: the page in progress and the temporary copy are cleaned up
+    if args.status:
+        from qallegro.campaign.plan import campaign_root
+        from qallegro.campaign.units import UnitQueue, status
+
+        units = _campaign_units(args.scale)
+        if units:
+            state = status(units, UnitQueue(campaign_root(args.scale)))
+            print(f"campaign: {len(units)} units: " + ", ".join(f"{len(v)} {k}" for k, v in state.items()))
+        steps = plan(NOTEBOOKS, args.scale, REPO / "book", only=args.only)
+        stale = [st.notebook.name for st in steps if not st.cached]
+        print(f"pages: {len(steps) - len(stale)} of {len(steps)} cached" + (f"; to run: {', '.join(stale)}"
+                                                                             if stale else ""))
+        return 0
+    if (args.campaign_only or not args.dry_run) and not args.copy and not _campaign_worker(args.scale):
+        return 1
+    if args.campaign_only:
+        return 0
     try:
         if args.dry_run:
             for step in plan(NOTEBOOKS, args.scale, REPO / "book", only=args.only, force=args.force):
