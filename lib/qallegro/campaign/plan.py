@@ -79,3 +79,10 @@ def ablation_records(scale: str, dataset: str | None = None) -> list[dict[str, A
             if rec is not None:
                 out.append(rec)
     return out
+
+
+def sweep_records(scale: str) -> list[dict[str, Any]]:
+    """The finished optimiser-sweep records at `scale`, every dataset."""
+    root = campaign_root(scale)
+    return [rec for name in ablation.settings(scale)["ablation"]["datasets"]
+            for unit in ablation.sweep_units(scale, name) if (rec := read_record(root, unit.id)) is not None]

@@ -118,6 +118,10 @@ _PAGES: tuple[Notebook, ...] = (
              presets=("book.md",), results=_FINALS),
     Notebook("claims", "claims.ipynb", inputs=("results/*/claims/verdicts.json",),
              results=("results/{scale}/claims/verdicts.json",)),
+    Notebook("ablation", "ablation.ipynb", presets=("campaign",),
+             inputs=("results/*/campaign/ablation/*/*/record.json", "results/*/campaign/sweep/*/*/record.json"),
+             results=("results/{scale}/campaign/ablation/*/*/record.json",
+                      "results/{scale}/campaign/sweep/*/*/record.json")),
     Notebook("speed", "beyond_speed.ipynb", inputs=("benchmarks/results/*.json",),
              results=("benchmarks/results/*.json",)),
 )

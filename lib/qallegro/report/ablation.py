@@ -1,0 +1,96 @@
+"""The head-ablation page's tables and figure, from the campaign's records (`qallegro.campaign`).
+
+Errors are shown in meV/Å (forces) and meV/atom (energies), per seed and as the paired comparisons of the paper's
+claims; the figure shows each head's error relative to Allegro's of the same seed, beside the paper's Table 4 ratio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from qallegro.report.figures import figsize
+
+HEADS = ("allegro", "mlp", "qdi")
+UNITS = {"val F-MAE": "meV/Å", "test F-MAE": "meV/Å", "held-out interface F-MAE": "meV/Å", "val E-MAE": "meV/atom",
+         "test E-MAE": "meV/atom", "wall": "min", "ours": "%", "95% CI": "%", "paper": "%"}
+
+
+def _mev(metrics: Mapping[str, Any] | None, key: str) -> float | None:
+    value = (metrics or {}).get(key)
+    return None if value is None else 1000.0 * float(value)
+
+
+def seed_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per run: dataset, head, seed, validation / test (and held-out interface) errors, epochs, wall."""
+    rows = []
+    for r in sorted(records, key=lambda r: (r["dataset"], HEADS.index(r["variant"]), r["seed"])):
+        row = {"dataset": r["dataset"], "head": r["variant"], "seed": r["seed"],
+               "val F-MAE": _mev(r.get("val"), "f_mae"), "test F-MAE": _mev(r.get("test"), "f_mae"),
+               "val E-MAE": _mev(r.get("val"), "e_mae"), "test E-MAE": _mev(r.get("test"), "e_mae")}
+        if r.get("ood"):
+            row["held-out interface F-MAE"] = _mev(r["ood"], "f_mae")
+        row.update({"epochs": r.get("epochs"), "wall": (r.get("wall_s") or 0.0) / 60.0,
+                    "truncated": r.get("truncated")})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def claims_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The paired comparisons (`qallegro.campaign.claims.verdict_table`): n, the paper's %, ours with its interval."""
+    out = []
+    for r in rows:
+        ci = (f"{r['percent_low']:+.1f} to {r['percent_high']:+.1f}" if "percent" in r else None)
+        out.append({"claim": r["text"], "split": r["split"], "n": r["n"], "paper": r.get("paper_percent"),
+                    "ours": r.get("percent"), "95% CI": ci, "verdict": r["verdict"]})
+    return pd.DataFrame(out)
+
+
+def sweep_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The optimiser sweep of each dataset: learning rate, batch size, validation error, and the chosen point."""
+    rows = [{"dataset": r["dataset"], "learning rate": r["protocol"]["learning_rate"],
+             "batch size": r["protocol"]["batch_size"],
+             "val F-MAE": _mev(r.get("val"), "f_mae"), "val E-MAE": _mev(r.get("val"), "e_mae")}
+            for r in records]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    key = "val F-MAE" if df["val F-MAE"].notna().any() else "val E-MAE"
+    df["chosen"] = df.groupby("dataset")[key].transform("min") == df[key]
+    return df.sort_values(["dataset", "learning rate", "batch size"]).reset_index(drop=True)
+
+
+def relative_figure(records: Sequence[Mapping[str, Any]], split: str = "test") -> Any:
+    """Per dataset, each head's force (energy for QM9) error divided by Allegro's of the same seed, one line per
+    seed, with the paper's Table 4 (Table 5 for QM9) ratio as a diamond."""
+    import matplotlib.pyplot as plt
+
+    from qallegro.paper import values
+
+    datasets = sorted({r["dataset"] for r in records})
+    fig, axes = plt.subplots(1, max(len(datasets), 1), figsize=figsize(0.5), sharey=False, squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        metric = "e_mae" if dataset == "qm9" else "f_mae"
+        table = values()["table5_val_energy_mae_meV_per_atom" if dataset == "qm9"
+                         else "table4_val_force_mae_meV_per_A"].get(dataset, {})
+        by = {(r["variant"], r["seed"]): (r.get(split) or {}).get(metric) for r in records
+              if r["dataset"] == dataset and not r.get("truncated")}
+        for n, seed in enumerate(sorted({s for _, s in by})):
+            base = by.get(("allegro", seed))
+            pts = [(k, by[(h, seed)] / base) for k, h in enumerate(HEADS) if base and by.get((h, seed))]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", color="0.45", alpha=0.7, lw=1,
+                        label="ours, one line per seed" if n == 0 else None)
+        paper = [(k, table[h] / table["allegro"]) for k, h in enumerate(HEADS) if table.get(h) and
+                 table.get("allegro")]
+        if paper:
+            ax.plot(*zip(*paper), marker="D", ls="--", color="C3", label="paper (one run each)")
+        ax.axhline(1.0, color="0.7", lw=0.8)
+        ax.set_xticks(range(len(HEADS)), ["Allegro", "+MLP", "+QDI"])
+        ax.set_title(dataset, fontsize=10)
+        ax.set_ylabel(f"{'energy' if metric == 'e_mae' else 'force'} error / Allegro's ({split})")
+        ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
