@@ -62,7 +62,8 @@ class E3nnTensorProduct(nn.Module):
         if self.first:  # x is a: the features are a (x) Y
             x = x.index_select(1, self.in_index) * sh.unsqueeze(-1)
         blocks = self._product(x, env.index_select(0, center))
-        scalars = blocks[0].transpose(1, 2).reshape(x.shape[0], -1)  # (channel, path)
+        e, n0, u = blocks[0].shape
+        scalars = blocks[0].transpose(1, 2).reshape(e, u * n0)  # (channel, path)
         return scalars, ([] if self.last else blocks)
 
 

@@ -181,7 +181,8 @@ class TensorProduct(nn.Module):
     @staticmethod
     def scalars(blocks: list[torch.Tensor]) -> torch.Tensor:
         """The 0e block (it comes first) as [E, u * n_0], (channel, path) order."""
-        return blocks[0].transpose(1, 2).reshape(blocks[0].shape[0], -1)
+        e, n0, u = blocks[0].shape
+        return blocks[0].transpose(1, 2).reshape(e, u * n0)
 
 
 class DiagonalProduct(TensorProduct):
