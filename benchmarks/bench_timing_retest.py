@@ -4,7 +4,8 @@ Eight architectures from the HPO search space (layers, widths, r_max, heads) are
 all with the protocol of the campaign (energies + forces over a fixed test sample, one thread, warm-up, the process's
 CPU time, interleaved rounds, median) and with the old quick protocol (wall clock, the first 30 test structures,
 median of 3, one model after the other). The Spearman rank correlation between the two runs says how repeatable
-each protocol ranks the models (target for the campaign protocol: at least 0.95).
+each protocol ranks the models (target for the campaign protocol: at least 0.95). The machine's load average is
+recorded: the campaign's studies time their trials while other workers run, which is the case this measures.
 
     python benchmarks/bench_timing_retest.py [--structures 200] [--rounds 5] [--out benchmarks/results/...]
 """
@@ -12,6 +13,7 @@ each protocol ranks the models (target for the campaign protocol: at least 0.95)
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -67,7 +69,7 @@ def main() -> None:
     runs = [run_once(models, frames, args.rounds) for _ in range(2)]
     names = sorted(models)
     out = {"structures": args.structures, "rounds": args.rounds, "runs": runs, "seconds": time.perf_counter() - t0,
-           "environment": environment_record()}
+           "load_average_1_5_15": list(os.getloadavg()), "environment": environment_record()}
     for proto in ("campaign", "quick"):
         a, b = ([r[proto][n] for n in names] for r in runs)
         rho = float(spearmanr(a, b).statistic)

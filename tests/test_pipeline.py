@@ -314,3 +314,17 @@ def test_copy_reads_this_checkouts_data(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("QALLEGRO_CACHE", str(tmp_path))
     assert _data_locations() == {}
     assert mirror is not None
+
+
+def test_scale_inputs_ignore_other_scales(tmp_path: Path) -> None:
+    """`{scale}` in an input pattern is the scale being run: another scale's results leave the key alone."""
+    book = tmp_path / "book"
+    write_nb(book / "a.ipynb", "print(x)")
+    nb = Notebook("a", "a.ipynb", inputs=("results/{scale}/r/*.json",))
+    key = cache_key(nb, "quick", book, {})
+    (tmp_path / "results" / "overnight" / "r").mkdir(parents=True)
+    (tmp_path / "results" / "overnight" / "r" / "x.json").write_text("{}")
+    assert cache_key(nb, "quick", book, {}) == key
+    (tmp_path / "results" / "quick" / "r").mkdir(parents=True)
+    (tmp_path / "results" / "quick" / "r" / "x.json").write_text("{}")
+    assert cache_key(nb, "quick", book, {}) != key

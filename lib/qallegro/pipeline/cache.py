@@ -115,7 +115,7 @@ def cache_key(nb: Notebook, scale: str, book_dir: Path, dep_keys: Mapping[str, s
     if nb.presets:
         parts["presets"] = preset_settings(nb.presets, scale, presets_dir_of(root))
     if nb.inputs:
-        parts["inputs"] = input_checksums(nb.inputs, root)
+        parts["inputs"] = input_checksums([p.replace("{scale}", scale) for p in nb.inputs], root)
     return config_hash(parts, length=16)
 
 

@@ -36,7 +36,8 @@ class Notebook:
     depends: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
     presets: tuple[str, ...] = ()  # `topic` or `topic.key` of lib/qallegro/presets/<topic>.yaml[scale] it reads
-    inputs: tuple[str, ...] = ()  # committed files it reads (glob patterns relative to the repository root)
+    inputs: tuple[str, ...] = ()  # committed files it reads (glob patterns relative to the repository root;
+    # `{scale}` is the scale being run, so that another scale's results do not enter the key)
     title: str = ""  # the page's title, replacing the source's first `# ` heading (for templated pages)
     results: tuple[str, ...] = ()  # committed result files the page shows (globs; `{scale}`, `{sampler}`, ...
     # are its parameters), linked for download from the page; not part of the cache key
@@ -116,10 +117,11 @@ _PAGES: tuple[Notebook, ...] = (
              results=("results/{scale}/hpo/compare-*/hypervolume.csv", "results/{scale}/hpo/compare-*/study.json")),
     Notebook("md_stability", "beyond_md.ipynb", parameters=_EXPERIMENT, depends=("final_training",),
              presets=("book.md",), results=_FINALS),
-    Notebook("claims", "claims.ipynb", inputs=("results/*/claims/verdicts.json",),
+    Notebook("claims", "claims.ipynb", inputs=("results/{scale}/claims/verdicts.json",),
              results=("results/{scale}/claims/verdicts.json",)),
     Notebook("ablation", "ablation.ipynb", presets=("campaign",),
-             inputs=("results/*/campaign/ablation/*/*/record.json", "results/*/campaign/sweep/*/*/record.json"),
+             inputs=("results/{scale}/campaign/ablation/*/*/record.json",
+                     "results/{scale}/campaign/sweep/*/*/record.json"),
              results=("results/{scale}/campaign/ablation/*/*/record.json",
                       "results/{scale}/campaign/sweep/*/*/record.json")),
     Notebook("speed", "beyond_speed.ipynb", inputs=("benchmarks/results/*.json",),
