@@ -19,6 +19,7 @@ import io
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -318,9 +319,10 @@ def split_by_group(path: Path, options: dict[str, Any], seed: int, timestep_fs: 
     buffer_fs = max(float(options.get("min_buffer_fs", 0.0)), math.ceil(longest / timestep_fs) * timestep_fs)
     block_fs = float(options["block_fs"])
     parts = group_split(meta, options, seed, block_fs=block_fs, buffer_fs=buffer_fs, ood_groups=ood_groups)
+    counts = {split: dict(sorted(Counter(meta[i].category for i in idx).items())) for split, idx in parts.items()}
     return {**parts, "split_version": SPLIT_VERSION, "method": "group (qallegro.data.groups.group_split)",
             "block_fs": block_fs, "buffer_fs": buffer_fs, "ood_groups": ood_groups,
-            "force_decorrelation_fs": {k: round(v, 3) for k, v in decorrelation.items()}}
+            "force_decorrelation_fs": {k: round(v, 3) for k, v in decorrelation.items()}, "counts": counts}
 
 
 def frames_to_text(frames: list[Atoms]) -> str:

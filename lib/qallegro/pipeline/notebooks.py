@@ -99,6 +99,8 @@ _PAGES: tuple[Notebook, ...] = (
     Notebook("culi_dataset", "culi_dataset.ipynb", presets=("culi",), datasets=("culi",),
              inputs=("data/culi/*.json", "data/culi/*.csv"),
              results=("data/culi/*.json", "data/culi/*.csv", "results/{scale}/culi/provenance.json")),
+    Notebook("culi_split", "culi_split.ipynb", inputs=("results/{scale}/culi/provenance.json",),
+             results=("results/{scale}/culi/provenance.json",)),
     Notebook("datasets", "datasets.ipynb", depends=("culi_dataset",), presets=("train",),
              datasets=("rmd17-aspirin", "rmd17-benzene", "qm9")),
     Notebook("qdi_layer", "qdi_layer.ipynb", presets=("book.qdi",), results=_PAPER),
