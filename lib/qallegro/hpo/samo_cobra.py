@@ -174,7 +174,7 @@ def phv_score(cands: np.ndarray, front: np.ndarray, ref: np.ndarray) -> np.ndarr
     return np.where(dominated, -penalty - 1e-12, np.where(gain > 0, gain, -outside))
 
 
-class _Codec:
+class Codec:
     """Map Optuna distributions onto [-1, 1]^d and back (integers and steps rounded, log scales in log space)."""
 
     def __init__(self, space: dict[str, Any]) -> None:
@@ -283,7 +283,7 @@ class SamoCobraSampler(BaseSampler):
         fixed = trial.system_attrs.get("fixed_params") or {}
         if set(search_space) <= set(fixed):
             return {}  # an enqueued trial: takes no slot of the generation
-        codec = _Codec(search_space)
+        codec = Codec(search_space)
         storage = study._storage
         batch = storage.get_study_system_attrs(study._study_id).get(BATCH_KEY)
         if batch is not None and sorted(batch["names"]) != codec.names:
@@ -310,7 +310,7 @@ class SamoCobraSampler(BaseSampler):
         self._independent.reseed_rng()
 
     # -- generations ---------------------------------------------------------------------------------------
-    def _data(self, study, codec: _Codec) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict | None]]:
+    def _data(self, study, codec: Codec) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict | None]]:
         """Scaled inputs [n, d] and minimised objective values [n, 2] of complete trials in completion order,
         scaled inputs of running ones, and the stored model predictions of each complete trial (or None)."""
         from optuna.study import StudyDirection
@@ -332,14 +332,14 @@ class SamoCobraSampler(BaseSampler):
         y = np.array([sign * np.asarray(t.values) for t in done], float).reshape(-1, n_obj)
         return x, y, np.array(pending).reshape(-1, d), [t.system_attrs.get(PRED_KEY) for t in done]
 
-    def _generation(self, study, codec: _Codec, gen: int) -> dict[str, Any]:
+    def _generation(self, study, codec: Codec, gen: int) -> dict[str, Any]:
         from threadpoolctl import threadpool_limits
 
         # small dense algebra: one BLAS thread (several threads spin and are 10-60x slower on a busy machine)
         with threadpool_limits(1, user_api="blas"):
             return self._generation_points(study, codec, gen)
 
-    def _generation_points(self, study, codec: _Codec, gen: int) -> dict[str, Any]:
+    def _generation_points(self, study, codec: Codec, gen: int) -> dict[str, Any]:
         """{"points": [params], "preds": [{model: [f1, f2]}] (guided generations), "models": [chosen]}."""
         d = codec.dim
         n_init = self.n_init or d + 1
@@ -380,7 +380,7 @@ class SamoCobraSampler(BaseSampler):
             out.append(select_model(errors, counted))
         return out
 
-    def propose(self, x: np.ndarray, y: np.ndarray, pending: np.ndarray, models: list[RBFModel], codec: _Codec,
+    def propose(self, x: np.ndarray, y: np.ndarray, pending: np.ndarray, models: list[RBFModel], codec: Codec,
                 rng: np.random.Generator) -> list[np.ndarray]:
         """One generation: `batch_size` scaled points maximising the PHV criterion, one after another."""
         lo, hi = y.min(axis=0), y.max(axis=0)
@@ -422,7 +422,7 @@ class SamoCobraSampler(BaseSampler):
         return out
 
     def _cobyla(self, pool: np.ndarray, sc: np.ndarray, known: np.ndarray, front: np.ndarray, ref: np.ndarray,
-                predict: Callable, codec: _Codec, rng: np.random.Generator, d_min: float,
+                predict: Callable, codec: Codec, rng: np.random.Generator, d_min: float,
                 maxiter: int) -> np.ndarray:
         """COBYLA on the PHV criterion from the best pool points and random ones, on [-1, 1]^d, keeping
         `d_min` away from `known` points; the best (snapped) result, or the best pool point."""
@@ -448,7 +448,7 @@ class SamoCobraSampler(BaseSampler):
 
 
     def _local(self, pool: np.ndarray, sc: np.ndarray, known: np.ndarray, front: np.ndarray, ref: np.ndarray,
-               predict: Callable, codec: _Codec, rng: np.random.Generator, d_min: float) -> np.ndarray:
+               predict: Callable, codec: Codec, rng: np.random.Generator, d_min: float) -> np.ndarray:
         """From each of the `n_starts` best pool points, a shrinking-radius (1 + 64) search on the snapped
         points keeping `d_min` away from `known` points; the best point found."""
         order = np.argsort(-sc)[: self.n_starts]

@@ -1,0 +1,269 @@
+"""Learning-curve table benchmark: a fixed set of configurations trained once, every epoch recorded; samplers and
+multi-fidelity schedules are then compared on the table in seconds (the tabular-benchmark method of HPO research).
+
+`build_table` trains `n_configs` configurations drawn from the search space (seeded, scrambled Halton) for a fixed
+number of epochs each, at a scale's per-trial settings with the wall-clock cap removed, and writes one row per
+(configuration, epoch): the validation error and the configuration's inference time (measured once: it does not
+depend on the epoch), `table.csv`. Every configuration is saved as it finishes, so a killed build resumes.
+
+`compare_on_table` replays search methods on a table: a full-fidelity sampler's proposal takes the nearest
+configuration of the table not used yet (in the sampler's [-1, 1] scaling) and costs all epochs; MO-ASHA
+(`multifidelity`) runs configurations rung by rung and pays only the epochs it trains. Result: the hypervolume of
+the full-fidelity (last-epoch) values found so far against the epochs consumed, per method and seed, on objectives
+normalised by the table's last-epoch minimum and maximum with the reference point (1.1, 1.1).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qallegro.hpo.multifidelity import promoted, rungs
+from qallegro.hpo.pareto import hypervolume_2d
+from qallegro.utils import atomic_write_json, atomic_write_text
+
+REFERENCE = (1.1, 1.1)
+FULL_FIDELITY = ("random", "nsga2", "tpe", "gp", "samo-cobra")
+
+
+# ---------------------------------------------------------------------------------------------------- build
+def table_configs(variant: str, scale: str, n_configs: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`n_configs` raw parameter sets (Optuna names) of the search space of `variant` at `scale`, from a
+    scrambled Halton sequence over its [-1, 1] scaling."""
+    from scipy.stats import qmc
+
+    from qallegro.hpo.samo_cobra import Codec
+    from qallegro.hpo.space import load_space
+
+    codec = Codec(load_space(variant, scale).distributions())
+    z = codec.snap(qmc.Halton(codec.dim, scramble=True, seed=seed).random(n_configs) * 2 - 1)
+    return [codec.decode(row) for row in z]
+
+
+def build_table(dataset: str, variant: str, out: Path, *, n_configs: int, epochs: int, scale: str = "quick",
+                seed: int = 0, threads: int = 1, limit: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Train `n_configs` configurations for `epochs` epochs each (`limit`: only the first `limit` of them now)
+    into `out/configs/NNNN/` and write `out/table.csv` from those finished. Resumes what a killed build left."""
+    from tqdm.auto import tqdm
+
+    from qallegro import scales
+    from qallegro.hpo.objective import measure_inference, objective_names, trial_config
+    from qallegro.hpo.space import load_space
+    from qallegro.training import load_run, train
+
+    out = Path(out)
+    space = load_space(variant, scale)
+    settings = scales.settings("hpo", scale)
+    settings["trial_overrides"] = {**(settings.get("trial_overrides") or {}), "max_epochs": int(epochs),
+                                   "max_wall_s": None}
+    configs = table_configs(variant, scale, n_configs, seed)
+    atomic_write_json(out / "spec.json", {"dataset": dataset, "variant": variant, "scale": scale, "seed": seed,
+                                          "n_configs": n_configs, "epochs": epochs, "configs": configs})
+    for i, raw in enumerate(tqdm(configs[:limit], desc="table", unit="config", disable=not progress)):
+        folder = out / "configs" / f"{i:04d}"
+        if (folder / "row.json").exists():
+            continue
+        cfg = trial_config(dataset, variant, scale, space.overrides(raw), settings, threads)
+        start = time.perf_counter()
+        result = train(cfg, run_dir=folder / "run", resume=True, progress=False)
+        curve = pd.read_csv(Path(result["run_dir"]) / "epochs.csv")
+        metric = objective_names(dataset)[0]
+        timing = measure_inference(load_run(Path(result["run_dir"])), dataset, settings, threads,
+                                   cfg.get("dataset_options"))
+        atomic_write_json(folder / "row.json", {
+            "config": i, "params": raw, "errors": curve[metric].tolist(), "epoch_s": curve["epoch_s"].tolist(),
+            "inference_s": float(timing["total_s"]), "train_s": time.perf_counter() - start, "metric": metric})
+    return write_table(out)
+
+
+def write_table(out: Path) -> pd.DataFrame:
+    """Collect `out/configs/*/row.json` into `out/table.csv` (long format: config, epoch, error, inference_s,
+    epoch_s, params as JSON)."""
+    rows = []
+    for path in sorted(Path(out).glob("configs/*/row.json")):
+        r = json.loads(path.read_text())
+        for e, (err, secs) in enumerate(zip(r["errors"], r["epoch_s"], strict=True), start=1):
+            rows.append({"config": r["config"], "epoch": e, "error": err, "inference_s": r["inference_s"],
+                         "epoch_s": secs, "params": json.dumps(r["params"], sort_keys=True)})
+    df = pd.DataFrame(rows, columns=["config", "epoch", "error", "inference_s", "epoch_s", "params"])
+    atomic_write_text(Path(out) / "table.csv", df.to_csv(index=False))
+    return df
+
+
+# ------------------------------------------------------------------------------------------------- replay
+@dataclass
+class Table:
+    """A learning-curve table: `params` [n] raw parameter dicts, `errors` [n, E] per epoch, `inference` [n]."""
+
+    params: list[dict[str, Any]]
+    errors: np.ndarray
+    inference: np.ndarray
+
+    @classmethod
+    def read(cls, path: str | Path) -> Table:
+        """Read a `table.csv`; every configuration must have the same epochs 1..E."""
+        df = pd.read_csv(path)
+        missing = {"config", "epoch", "error", "inference_s", "params"} - set(df.columns)
+        if missing:
+            raise ValueError(f"{path}: not a learning-curve table (missing columns {sorted(missing)})")
+        wide = df.pivot(index="config", columns="epoch", values="error")
+        if wide.isna().any().any():
+            raise ValueError(f"{path}: configurations have different numbers of epochs")
+        first = df.drop_duplicates("config").set_index("config").loc[wide.index]
+        return cls([json.loads(p) for p in first["params"]], wide.to_numpy(float), first["inference_s"].to_numpy())
+
+    @property
+    def epochs(self) -> int:
+        return self.errors.shape[1]
+
+    def final(self) -> np.ndarray:
+        """Last-epoch objective values [n, 2]."""
+        return np.stack([self.errors[:, -1], self.inference], axis=1)
+
+
+def _normaliser(table: Table):
+    final = table.final()
+    lo, hi = final.min(axis=0), final.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return lambda v: (np.asarray(v, float).reshape(-1, 2) - lo) / span
+
+
+def replay_sampler(table: Table, sampler: str, seed: int, budget: int, options: dict | None = None,
+                   space: dict | None = None) -> list[tuple[int, float]]:
+    """(epochs consumed, hypervolume) after each full-fidelity evaluation of `sampler` on `table`, until
+    `budget` epochs or the table is used up. `space`: the Optuna distributions (default: inferred from the
+    table's parameters' names, as the search space of the variant at the table's scale must be)."""
+    import optuna
+
+    from qallegro.hpo.samo_cobra import Codec
+    from qallegro.hpo.samplers import make_sampler
+
+    space = space or _space_of(table)
+    codec = Codec(space)
+    coords = np.array([codec.encode(p) for p in table.params])
+    norm = _normaliser(table)
+    study = optuna.create_study(directions=["minimize", "minimize"],
+                                sampler=make_sampler(sampler, seed, space, options))
+    used: list[int] = []
+    out, spent = [], 0
+    while spent + table.epochs <= budget and len(used) < len(table.params):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trial = study.ask(space)
+        z = codec.encode(trial.params)
+        d = np.linalg.norm(coords - z, axis=1)
+        d[used] = np.inf
+        i = int(np.argmin(d))
+        used.append(i)
+        values = table.final()[i]
+        attrs = study._storage.get_trial_system_attrs(trial._trial_id)  # the sampler's slot and predictions
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)  # the proposal; the table's point is added:
+        study.add_trial(optuna.trial.create_trial(params=table.params[i], distributions=space,
+                                                  values=values.tolist(), system_attrs=attrs))
+        spent += table.epochs
+        out.append((spent, hypervolume_2d(norm(table.final()[used]), REFERENCE)))
+    return out
+
+
+def replay_asha(table: Table, seed: int, budget: int, min_epochs: int = 1,
+                eta: int = 3) -> tuple[list[tuple[int, float]], list[int]]:
+    """(epochs consumed, hypervolume of the configurations trained to the last epoch) after each rung of MO-ASHA
+    with random proposals (one worker), until `budget` epochs or the table is used up; and the configurations it
+    trained to the last epoch."""
+    rng = np.random.default_rng(seed)
+    ladder = rungs(min_epochs, table.epochs, eta)
+    norm = _normaliser(table)
+    recorded: dict[int, list[np.ndarray]] = {r: [] for r in ladder}
+    full: list[int] = []
+    out, spent = [], 0
+    for i in rng.permutation(len(table.params)):
+        done = 0
+        for r in ladder:
+            if spent + r - done > budget:
+                return out, full
+            spent += r - done
+            done = r
+            values = np.array([table.errors[i, r - 1], table.inference[i]])
+            recorded[r].append(values)
+            if r == table.epochs:
+                full.append(int(i))
+            out.append((spent, hypervolume_2d(norm(table.final()[full]), REFERENCE) if full else 0.0))
+            if r != table.epochs and not promoted(np.array(recorded[r]), len(recorded[r]) - 1, eta):
+                break
+    return out, full
+
+
+def _space_of(table: Table) -> dict:
+    """Optuna distributions spanning the table's parameters (ints for integer values, log for wide positive
+    ranges), for replays of a table whose search space is not given."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    out = {}
+    for name in sorted(table.params[0]):
+        v = np.array([p[name] for p in table.params])
+        if all(isinstance(p[name], int) for p in table.params):
+            out[name] = IntDistribution(int(v.min()), int(v.max()))
+        else:
+            log = bool(v.min() > 0 and v.max() / v.min() > 20)
+            out[name] = FloatDistribution(float(v.min()), float(v.max()), log=log)
+    return out
+
+
+def compare_on_table(table: Table, *, methods: list[str], seeds: int, budget: int,
+                     sampler_options: dict[str, dict] | None = None, min_epochs: int = 1,
+                     eta: int = 3) -> pd.DataFrame:
+    """Every method ("mo-asha" or a sampler of `FULL_FIDELITY`) on `table` for `seeds` seeds: one row per
+    (method, seed, event) with the epochs consumed and the hypervolume."""
+    rows = []
+    for method in methods:
+        for seed in range(seeds):
+            if method == "mo-asha":
+                curve = replay_asha(table, seed, budget, min_epochs, eta)[0]
+            elif method in FULL_FIDELITY:
+                curve = replay_sampler(table, method, seed, budget, (sampler_options or {}).get(method))
+            else:
+                raise ValueError(f"unknown method {method!r}; choose mo-asha or one of {', '.join(FULL_FIDELITY)}")
+            rows += [{"method": method, "seed": seed, "epochs": e, "hypervolume": h} for e, h in curve]
+    return pd.DataFrame(rows, columns=["method", "seed", "epochs", "hypervolume"])
+
+
+def summarise(df: pd.DataFrame, grid: np.ndarray) -> pd.DataFrame:
+    """Median and quartiles over seeds of each method's hypervolume at the epoch budgets `grid` (a seed's
+    value at budget b: its last hypervolume with at most b epochs consumed; 0 before its first)."""
+    rows = []
+    for method, g in df.groupby("method", sort=False):
+        for b in grid:
+            hv = [float(s.loc[s["epochs"] <= b, "hypervolume"].max()) if (s["epochs"] <= b).any() else 0.0
+                  for _, s in g.groupby("seed")]
+            q = np.percentile(hv, [25, 50, 75])
+            rows.append({"method": method, "epochs": int(b), "q25": q[0], "median": q[1], "q75": q[2]})
+    return pd.DataFrame(rows)
+
+
+def compute_to_reach(summary: pd.DataFrame, method: str, target: float) -> int | None:
+    """The smallest epoch budget of the grid at which `method`'s median hypervolume reaches `target`."""
+    s = summary[(summary["method"] == method) & (summary["median"] >= target - 1e-12)]
+    return int(s["epochs"].min()) if len(s) else None
+
+
+def plot_table_comparison(summary: pd.DataFrame, title: str | None = None):
+    """Median hypervolume (line) and interquartile range (band) against epochs consumed, one colour per method."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for method, g in summary.groupby("method", sort=False):
+        line, = ax.plot(g["epochs"], g["median"], label=method, lw=2 if method == "mo-asha" else 1.5)
+        ax.fill_between(g["epochs"], g["q25"], g["q75"], color=line.get_color(), alpha=0.15, lw=0)
+    ax.set_xlabel("epochs consumed (compute)")
+    ax.set_ylabel("hypervolume (normalised objectives)")
+    ax.set_title(title or "learning-curve table")
+    ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig

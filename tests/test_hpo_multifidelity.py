@@ -1,0 +1,126 @@
+"""MO-ASHA (rungs, non-dominated rank + crowding selection) and the learning-curve table replay."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from qallegro.hpo.lctable import Table, compare_on_table, compute_to_reach, replay_asha, replay_sampler, summarise
+from qallegro.hpo.multifidelity import crowding_distance, promoted, rungs, selection_order
+
+
+def test_rungs() -> None:
+    assert rungs(1, 27, 3) == [1, 3, 9, 27]
+    assert rungs(1, 12, 3) == [1, 3, 9, 12]
+    assert rungs(2, 2, 2) == [2]
+    with pytest.raises(ValueError, match="eta"):
+        rungs(1, 10, 1)
+
+
+def _brute_ranks(v: np.ndarray) -> np.ndarray:
+    rank = np.zeros(len(v), int)
+    left = set(range(len(v)))
+    r = 0
+    while left:
+        front = {i for i in left if not any(np.all(v[j] <= v[i]) and np.any(v[j] < v[i]) for j in left)}
+        for i in front:
+            rank[i] = r
+        left -= front
+        r += 1
+    return rank
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_selection_order_is_rank_then_crowding(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    v = rng.integers(0, 8, (25, 2)).astype(float) + rng.random((25, 2)) * 0.01
+    order = selection_order(v)
+    ranks = _brute_ranks(v)
+    assert np.all(np.diff(ranks[order]) >= 0)  # lower rank first
+    for r in np.unique(ranks):
+        members = np.flatnonzero(ranks == r)
+        crowd = crowding_distance(v[members])
+        got = [int(np.flatnonzero(members == i)[0]) for i in order if ranks[i] == r]
+        c = crowd[got]
+        assert np.all(c[:-1] >= c[1:])  # larger crowding distance first within a rank
+
+
+def test_crowding_distance_by_hand() -> None:
+    v = np.array([[0.0, 4.0], [1.0, 2.0], [3.0, 1.0], [4.0, 0.0]])
+    d = crowding_distance(v)
+    assert np.isinf(d[0]) and np.isinf(d[3])
+    assert d[1] == pytest.approx(3 / 4 + 3 / 4) and d[2] == pytest.approx(3 / 4 + 2 / 4)
+
+
+def test_promotion_keeps_the_top_third() -> None:
+    v = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0], [5.0, 5.0], [6.0, 6.0]])
+    assert [promoted(v, i, 3) for i in range(6)] == [True, True, False, False, False, False]
+    assert promoted(v[:1], 0, 3)  # the first at a rung goes on (asynchronous: no waiting)
+    assert not promoted(v[:2][::-1], 0, 3) and promoted(v[:2][::-1], 1, 3)
+
+
+def synthetic_table(path: Path, n: int = 60, epochs: int = 9, seed: int = 0) -> Path:
+    """Learning curves error(e) = a + b / e of configurations x in [0, 1]^3: the final error a falls and the
+    inference time rises with x1 (a trade-off); early epochs rank configurations roughly as the last one does
+    (b grows with a, plus noise)."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 3))
+    a = 0.1 + 0.5 * (x[:, 0] - 0.3) ** 2 + 0.5 * (1 - x[:, 1]) ** 2 + 0.2 * x[:, 2]
+    cost = 0.1 + x[:, 1] + 0.1 * x[:, 2]
+    b = 2 * a + 0.2 * rng.random(n)
+    rows = [{"config": i, "epoch": e, "error": a[i] + b[i] / e, "inference_s": cost[i], "epoch_s": 1.0,
+             "params": json.dumps({"x0": float(x[i, 0]), "x1": float(x[i, 1]), "x2": float(x[i, 2])})}
+            for i, e in itertools.product(range(n), range(1, epochs + 1))]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_table_reads_back_and_rejects_other_files(tmp_path: Path) -> None:
+    t = Table.read(synthetic_table(tmp_path / "table.csv", n=7, epochs=4))
+    assert t.errors.shape == (7, 4) and len(t.params) == 7 and t.epochs == 4
+    assert np.all(np.diff(t.errors, axis=1) < 0)
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match=r"bad.csv: not a learning-curve table"):
+        Table.read(tmp_path / "bad.csv")
+
+
+def test_replays_respect_budget_and_use_distinct_configurations(tmp_path: Path) -> None:
+    t = Table.read(synthetic_table(tmp_path / "table.csv"))
+    curve = replay_sampler(t, "samo-cobra", 0, budget=9 * 12, options={"batch_size": 1, "n_init": 4})
+    assert len(curve) == 12 and curve[-1][0] == 108
+    assert np.all(np.diff([h for _, h in curve]) >= 0)
+    asha = replay_asha(t, 0, budget=100, eta=3)[0]
+    assert asha[-1][0] <= 100 and np.all(np.diff([e for e, _ in asha]) > 0)
+    # the best hypervolume of the whole table bounds every replay
+    best = replay_sampler(t, "random", 0, budget=9 * 60)[-1][1]
+    assert max(h for _, h in curve + asha) <= best + 1e-12
+
+
+def test_mo_asha_trains_better_configurations_to_the_end(tmp_path: Path) -> None:
+    """Successive halving sees many configurations at one epoch and trains on those whose early values rank well:
+    the ones it trains to the last epoch rank better (non-dominated rank in the whole table) than the table's
+    average, which is what random full-fidelity search draws."""
+    import moocore
+
+    t = Table.read(synthetic_table(tmp_path / "table.csv", n=300))
+    rank = moocore.pareto_rank(t.final())
+    chosen = [i for seed in range(10) for i in replay_asha(t, seed, budget=200, eta=3)[1]]
+    assert len(chosen) >= 30
+    assert np.mean(rank[chosen]) < 0.6 * np.mean(rank)
+
+
+def test_table_comparison_summary(tmp_path: Path) -> None:
+    t = Table.read(synthetic_table(tmp_path / "table.csv", n=80))
+    df = compare_on_table(t, methods=["random", "tpe", "mo-asha"], seeds=3, budget=90)
+    summary = summarise(df, np.array([9, 45, 90]))
+    assert set(summary["method"]) == {"random", "tpe", "mo-asha"} and len(summary) == 9
+    assert np.all(summary["q25"] <= summary["median"]) and np.all(summary["median"] <= summary["q75"])
+    for _, g in summary.groupby("method"):
+        assert np.all(np.diff(g["median"]) >= 0)
+    top = float(summary["median"].max())
+    assert compute_to_reach(summary, summary.loc[summary["median"].idxmax(), "method"], top) is not None
+    assert compute_to_reach(summary, "random", top + 1.0) is None
