@@ -124,3 +124,43 @@ def test_table_comparison_summary(tmp_path: Path) -> None:
     top = float(summary["median"].max())
     assert compute_to_reach(summary, summary.loc[summary["median"].idxmax(), "method"], top) is not None
     assert compute_to_reach(summary, "random", top + 1.0) is None
+
+
+@pytest.mark.slow
+def test_mo_asha_study_resumes_after_sigkill(tmp_path: Path) -> None:
+    """`qallegro hpo run --pruner mo-asha` at smoke scale (real training, rungs 1, 2, 4 epochs), killed with
+    SIGKILL while its first trial trains past rung 2; the same command then fails the stale trial, retries it in
+    its folder from the checkpoint with the rung values it had recorded, and finishes the study."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import optuna
+
+    env = {**os.environ, "QALLEGRO_RESULTS": str(tmp_path)}
+    cmd = [sys.executable, "-m", "qallegro", "hpo", "run", "--dataset", "rmd17-benzene", "--sampler", "random",
+           "--scale", "smoke", "--pruner", "mo-asha", "--trials", "4", "--heartbeat-interval", "1",
+           "--grace-period", "4", "--no-plots", "--no-progress"]
+    folder = tmp_path / "smoke" / "hpo" / "rmd17-benzene-allegro-random-s0"
+    victim = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = folder / "hpo.log"
+    end = time.time() + 300
+    while not (log.exists() and "trial 0: rung 2 epochs" in log.read_text()):
+        assert time.time() < end and victim.poll() is None, "trial 0 never reached rung 2"
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    study = optuna.load_study(study_name=folder.name, storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(folder / "journal.log"))))
+    states = [t.state.name for t in study.trials]
+    assert states.count("FAIL") == 1 and states.count("COMPLETE") + states.count("PRUNED") == 4
+    retry = next(t for t in study.trials if t.system_attrs.get("failed_trial") == 0)
+    assert retry.state.name == "COMPLETE"  # first at every rung: promoted
+    assert {"mf:rung:1", "mf:rung:2", "mf:rung:4"} <= set(retry.user_attrs)
+    epochs = pd.read_csv(folder / "trials" / "00000" / "epochs.csv")["epoch"].tolist()
+    assert epochs == [1, 2, 3, 4]  # resumed from the checkpoint, every epoch once
+    assert len(list((folder / "trials").iterdir())) == 4

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 RUNG_ATTR = "mf:rung:"
+MF_OBJECTIVE = "qallegro.hpo.multifidelity:train_objective"
 
 
 def rungs(min_epochs: int, max_epochs: int, eta: int = 3) -> list[int]:
@@ -90,6 +92,43 @@ def should_continue(study, trial, epochs: int, values: Sequence[float], eta: int
     """Record `values` [2] of the running `trial` (an optuna.Trial) at rung `epochs` and decide (MO-ASHA)
     whether it trains on to the next rung."""
     trial.set_user_attr(rung_key(epochs), [float(v) for v in values])
-    mine = int(trial.system_attrs.get("failed_trial", trial.number))
+    mine = int(study._storage.get_trial_system_attrs(trial._trial_id).get("failed_trial", trial.number))
     vals, numbers = rung_values(study.get_trials(deepcopy=False), epochs)
     return promoted(vals, numbers.index(mine), eta)
+
+
+def train_objective(overrides: dict, ctx):
+    """The default objective (train, then time inference) rung by rung under MO-ASHA: after each rung's epochs
+    the trial's (error, inference time) are recorded and compared (`should_continue`); a trial that is not
+    promoted stops there (optuna.TrialPruned, with its last values in its user attrs). Settings:
+    `multifidelity` in the study's settings: `min_epochs` (1), `eta` (3), `max_epochs` (default: the
+    per-trial `max_epochs`). The training of each rung resumes the previous rung's run in the trial folder, so
+    a killed trial's retry resumes from its checkpoint and re-decides only the rungs it had not passed."""
+    import optuna
+
+    from qallegro.hpo.objective import TrialResult, error_metric, measure_inference, trial_config
+    from qallegro.training import load_run, train
+
+    mf = {"min_epochs": 1, "eta": 3, **(ctx.settings.get("multifidelity") or {})}
+    base = trial_config(ctx.dataset, ctx.variant, ctx.scale, overrides, ctx.settings, ctx.threads)
+    ladder = rungs(int(mf["min_epochs"]), int(mf.get("max_epochs") or base["max_epochs"]), int(mf["eta"]))
+    timing = None
+    for r in ladder:
+        cfg = {**base, "max_epochs": r}
+        result = train(cfg, run_dir=ctx.trial_dir, resume=True, progress=False)
+        run_dir = Path(result["run_dir"])
+        if timing is None:  # the inference time does not depend on the epochs trained
+            timing = measure_inference(load_run(run_dir), ctx.dataset, ctx.settings, ctx.threads,
+                                       cfg.get("dataset_options"))
+        values = (error_metric(ctx.dataset, result), float(timing["total_s"]))
+        attrs = {"run_dir": str(run_dir), "val_f_mae": result.get("val_f_mae"),
+                 "val_e_mae": result.get("val_e_mae"), "epochs": result.get("epochs"),
+                 "inference_total_s": timing["total_s"], "rungs": ladder}
+        ctx.logger.info(f"trial {ctx.trial_number}: rung {r} epochs: error {values[0]:.5g}, "
+                        f"inference {values[1]:.4g} s")
+        if r < ladder[-1] and not should_continue(ctx.trial.study, ctx.trial, r, values, int(mf["eta"])):
+            for key, value in attrs.items():
+                ctx.trial.set_user_attr(key, value)
+            raise optuna.TrialPruned(f"MO-ASHA stopped the trial at rung {r} epochs")
+    ctx.trial.set_user_attr(rung_key(ladder[-1]), list(values))
+    return TrialResult(values, attrs)

@@ -33,6 +33,7 @@ class TrialContext:
     settings: dict[str, Any]  # `presets/hpo.yaml[scale]`
     threads: int = 1
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("qallegro.hpo"))
+    trial: Any = None         # the running optuna.Trial (multi-fidelity objectives record per-rung values on it)
 
 
 @dataclass

@@ -297,11 +297,12 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
                 optuna.storages.fail_stale_trials(op.study)
                 requeue_interrupted(op.study, int(hb.get("max_retry", 1)))
                 c = counts(op.study)
-                bar.n = min(c["COMPLETE"], op.target)
+                done = c["COMPLETE"] + c["PRUNED"]  # PRUNED: stopped early by a multi-fidelity schedule
+                bar.n = min(done, op.target)
                 bar.refresh()
-                if c["COMPLETE"] >= op.target:
+                if done >= op.target:
                     break
-                start = c["WAITING"] > 0 or c["COMPLETE"] + c["RUNNING"] < op.target
+                start = c["WAITING"] > 0 or done + c["RUNNING"] < op.target
                 trial = op.study.ask() if start else None
             if trial is None:
                 time.sleep(poll_s)  # the remaining trials are running elsewhere; wait in case one dies
@@ -340,7 +341,7 @@ def _run_trial(op: OpenStudy, trial: optuna.Trial, objective, worker: str, threa
             trial.set_user_attr("worker", worker)
             trial.set_user_attr("config", overrides)
             ctx = TrialContext(op.spec.dataset, op.spec.variant, op.spec.scale, trial_dir, number, op.settings,
-                               threads, log)
+                               threads, log, trial)
             log.info(f"trial {trial.number} (folder {trial_dir.name}) starts: {op.space.values(raw)}")
             result = objective(overrides, ctx)
             values = tuple(float(v) for v in result.values)
@@ -348,6 +349,10 @@ def _run_trial(op: OpenStudy, trial: optuna.Trial, objective, worker: str, threa
                 raise ValueError(f"objective returned {result.values!r}; expected two finite numbers")
             for key, value in result.attrs.items():
                 trial.set_user_attr(key, value)
+        except optuna.TrialPruned as stop:  # a multi-fidelity objective stopped the trial early (counts as done)
+            log.info(f"trial {trial.number}: {stop}")
+            op.study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
+            return True
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)
             op.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
