@@ -2,7 +2,7 @@
 multi-fidelity schedules are then compared on the table in seconds (the tabular-benchmark method of HPO research).
 
 `build_table` trains `n_configs` configurations drawn from the search space (seeded, scrambled Halton) for a fixed
-number of epochs each, at a scale's per-trial settings with the wall-clock cap removed, and writes one row per
+number of epochs each, at a scale's per-trial settings without wall-clock cap or early stopping, and writes one row per
 (configuration, epoch): the validation error and the configuration's inference time (measured once: it does not
 depend on the epoch), `table.csv`. Every configuration is saved as it finishes, so a killed build resumes.
 
@@ -61,8 +61,10 @@ def build_table(dataset: str, variant: str, out: Path, *, n_configs: int, epochs
     out = Path(out)
     space = load_space(variant, scale)
     settings = scales.settings("hpo", scale)
+    # every configuration trains exactly `epochs` epochs: no wall-clock cap, no early stopping
     settings["trial_overrides"] = {**(settings.get("trial_overrides") or {}), "max_epochs": int(epochs),
-                                   "max_wall_s": None}
+                                   "max_wall_s": 1e12, "early_stopping_patience": int(epochs) + 1,
+                                   "early_stopping_lr_floor": 0.0}
     configs = table_configs(variant, scale, n_configs, seed)
     atomic_write_json(out / "spec.json", {"dataset": dataset, "variant": variant, "scale": scale, "seed": seed,
                                           "n_configs": n_configs, "epochs": epochs, "configs": configs})
@@ -105,6 +107,7 @@ class Table:
     params: list[dict[str, Any]]
     errors: np.ndarray
     inference: np.ndarray
+    space: dict[str, Any] | None = None  # the Optuna distributions searched (from spec.json beside the table)
 
     @classmethod
     def read(cls, path: str | Path) -> Table:
@@ -117,7 +120,15 @@ class Table:
         if wide.isna().any().any():
             raise ValueError(f"{path}: configurations have different numbers of epochs")
         first = df.drop_duplicates("config").set_index("config").loc[wide.index]
-        return cls([json.loads(p) for p in first["params"]], wide.to_numpy(float), first["inference_s"].to_numpy())
+        spec_path = Path(path).with_name("spec.json")
+        space = None
+        if spec_path.exists():
+            from qallegro.hpo.space import load_space
+
+            spec = json.loads(spec_path.read_text())
+            space = load_space(spec["variant"], spec["scale"]).distributions()
+        return cls([json.loads(p) for p in first["params"]], wide.to_numpy(float), first["inference_s"].to_numpy(),
+                   space)
 
     @property
     def epochs(self) -> int:
@@ -138,14 +149,14 @@ def _normaliser(table: Table):
 def replay_sampler(table: Table, sampler: str, seed: int, budget: int, options: dict | None = None,
                    space: dict | None = None) -> list[tuple[int, float]]:
     """(epochs consumed, hypervolume) after each full-fidelity evaluation of `sampler` on `table`, until
-    `budget` epochs or the table is used up. `space`: the Optuna distributions (default: inferred from the
-    table's parameters' names, as the search space of the variant at the table's scale must be)."""
+    `budget` epochs or the table is used up. `space`: the Optuna distributions (default: the table's, else
+    spanning the table's parameter values)."""
     import optuna
 
     from qallegro.hpo.samo_cobra import Codec
     from qallegro.hpo.samplers import make_sampler
 
-    space = space or _space_of(table)
+    space = space or table.space or _space_of(table)
     codec = Codec(space)
     coords = np.array([codec.encode(p) for p in table.params])
     norm = _normaliser(table)
