@@ -9,6 +9,9 @@ as markdown beside the JSON.
 
     python benchmarks/bench_hpo_problems.py                       # about 30-40 CPU-minutes (GP is most of it)
     python benchmarks/bench_hpo_problems.py --seeds 2 --evals 20 --out /tmp/p.json   # a smoke run
+    # two processes: the GP sampler apart, then merged
+    python benchmarks/bench_hpo_problems.py --samplers gp --out /tmp/gp.json
+    python benchmarks/bench_hpo_problems.py --merge /tmp/gp.json
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--evals", type=int, default=100)
     ap.add_argument("--dim", type=int, default=6)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--merge", type=Path, nargs="+", default=[],
+                    help="add the runs of these files (e.g. samplers run in another process) to --out first")
     args = ap.parse_args(argv)
     set_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -75,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
 
     saved = json.loads(args.out.read_text()) if args.out.exists() else {}
     runs = saved.get("runs", {}) if saved.get("dim") == args.dim else {}
+    for path in args.merge:
+        other = json.loads(path.read_text())
+        if other.get("dim") != args.dim:
+            raise SystemExit(f"{path}: runs in {other.get('dim')} variables, not {args.dim}")
+        runs.update(other["runs"])
     for problem in args.problems:
         for label in args.samplers:
             for seed in range(args.seeds):
