@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                                              "env": environment_record()})
                 print(f"{key}: {hypervolume_2d(values, REF) / optimal_hv(problem, REF):.3f} of the optimum, "
                       f"{runs[key]['cpu_s']:.1f} CPU s", flush=True)
+    if args.merge:
+        atomic_write_json(args.out, {"dim": args.dim, "reference": REF, "settings": SETTINGS, "runs": runs,
+                                     "env": environment_record()})
     checkpoints = sorted({min(50, args.evals), args.evals})
     md = (f"Hypervolume / true front's, reference (1.1, 1.1), d = {args.dim}, median [q25, q75] over seeds\n\n"
           + table({k: v for k, v in runs.items() if v["problem"] in args.problems
