@@ -164,3 +164,16 @@ def test_mo_asha_study_resumes_after_sigkill(tmp_path: Path) -> None:
     epochs = pd.read_csv(folder / "trials" / "00000" / "epochs.csv")["epoch"].tolist()
     assert epochs == [1, 2, 3, 4]  # resumed from the checkpoint, every epoch once
     assert len(list((folder / "trials").iterdir())) == 4
+
+
+def test_asha_reached_front_counts_every_configuration(tmp_path: Path) -> None:
+    t = Table.read(synthetic_table(tmp_path / "table.csv", n=50))
+    full, chosen = replay_asha(t, 1, budget=60, eta=3, front="full")
+    reached, same = replay_asha(t, 1, budget=60, eta=3, front="reached")
+    assert chosen == same and [e for e, _ in full] == [e for e, _ in reached]
+    # every configuration trained to the end is in the reached set at its last-epoch values, so that front's
+    # hypervolume is at least the full-fidelity one, at every step
+    assert all(r >= f - 1e-12 for (_, f), (_, r) in zip(full, reached, strict=True))
+    assert reached[-1][1] > full[-1][1]
+    with pytest.raises(ValueError, match="front must be"):
+        replay_asha(t, 0, budget=10, front="all")
