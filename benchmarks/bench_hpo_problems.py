@@ -11,7 +11,7 @@ as markdown beside the JSON.
     python benchmarks/bench_hpo_problems.py --seeds 2 --evals 20 --out /tmp/p.json   # a smoke run
     # two processes: the GP sampler apart, then merged
     python benchmarks/bench_hpo_problems.py --samplers gp --out /tmp/gp.json
-    python benchmarks/bench_hpo_problems.py --merge /tmp/gp.json
+    python benchmarks/bench_hpo_problems.py --merge /tmp/gp.json --table-only
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--merge", type=Path, nargs="+", default=[],
                     help="add the runs of these files (e.g. samplers run in another process) to --out first")
+    ap.add_argument("--table-only", action="store_true", help="run nothing: tabulate the saved (and merged) runs")
     args = ap.parse_args(argv)
     set_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         for label in args.samplers:
             for seed in range(args.seeds):
                 key = f"{problem}/{label}/{seed}"
-                if key in runs and len(runs[key]["values"]) >= args.evals:
+                if args.table_only or (key in runs and len(runs[key]["values"]) >= args.evals):
                     continue
                 sampler, options = SETTINGS[label]
                 start = time.process_time()
