@@ -175,8 +175,10 @@ def test_samo_cobra_survives_failed_and_maximised_objectives() -> None:
     assert hypervolume_2d(vals, (1.1, 1.1)) > 0.6
 
 
-def test_samo_cobra_trials_after_the_initial_design_depend_on_the_data() -> None:
-    """Two problems (two datasets), one seed: the initial designs agree and every later trial differs."""
+@pytest.mark.parametrize("n_init", [None, 3])
+def test_samo_cobra_trials_after_the_initial_design_depend_on_the_data(n_init: int | None) -> None:
+    """Two problems (two datasets), one seed: the initial designs (d + 1 = 10 points, or a quarter of a
+    12-trial study) agree and every later trial differs."""
     space = zdt1_space(9)
     f = zdt1_objective(9)
 
@@ -187,8 +189,10 @@ def test_samo_cobra_trials_after_the_initial_design_depend_on_the_data() -> None
     params = []
     for objective in (f, other):
         study = optuna.create_study(directions=["minimize", "minimize"],
-                                    sampler=SamoCobraSampler(space, batch_size=4, seed=3, n_candidates=300))
-        study.optimize(objective, n_trials=18)
+                                    sampler=SamoCobraSampler(space, batch_size=4, seed=3, n_candidates=300,
+                                                             n_init=n_init))
+        study.optimize(objective, n_trials=18 if n_init is None else 12)
         params.append([t.params for t in study.trials])
-    assert params[0][:10] == params[1][:10]  # d + 1 = 10 Halton points
-    assert all(a != b for a, b in zip(params[0][10:], params[1][10:], strict=True))
+    k = n_init or 10
+    assert params[0][:k] == params[1][:k]
+    assert all(a != b for a, b in zip(params[0][k:], params[1][k:], strict=True))
