@@ -1,9 +1,9 @@
 """Learning-curve table benchmark (issue 15): build a table of configurations trained once with every epoch
 recorded, then compare samplers and MO-ASHA on it as hypervolume against epochs consumed.
 
-    # build (resumable; ~1-2 CPU-hours for 100 benzene configurations x 12 epochs at the quick per-trial size)
+    # build (resumable; about 1.2 CPU-hours for 100 benzene configurations x 27 epochs at the quick size)
     python benchmarks/bench_hpo_table.py build --dataset rmd17-benzene --variant allegro --configs 100 \
-        --epochs 12 --out benchmarks/results/lctable-benzene
+        --epochs 27 --out benchmarks/results/lctable-benzene
     # compare (minutes): 20 seeds, budget 30 full trainings' epochs
     python benchmarks/bench_hpo_table.py compare --table benchmarks/results/lctable-benzene/table.csv --seeds 20
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--variant", default="allegro")
     b.add_argument("--scale", default="quick", help="the scale whose per-trial settings and space are used")
     b.add_argument("--configs", type=int, default=100)
-    b.add_argument("--epochs", type=int, default=12)
+    b.add_argument("--epochs", type=int, default=27)
     b.add_argument("--limit", type=int, help="train only the first LIMIT configurations now")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--out", type=Path, required=True)
