@@ -44,9 +44,10 @@ OUT = Path(__file__).resolve().parent / "results" / "hpo-problems.json"
 def table(runs: dict, checkpoints: list[int]) -> str:
     """Markdown: per problem and checkpoint, median [q25, q75] of hypervolume / optimal hypervolume per sampler;
     the best median in bold."""
-    labels = list(dict.fromkeys(r["label"] for r in runs.values()))
+    present = {r["label"] for r in runs.values()}
+    labels = [k for k in SETTINGS if k in present]
     lines = ["| problem | evals | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
-    for problem in dict.fromkeys(r["problem"] for r in runs.values()):
+    for problem in [p for p in PROBLEMS if p in {r["problem"] for r in runs.values()}]:
         best = optimal_hv(problem, REF)
         for n in checkpoints:
             cells = {}
@@ -57,7 +58,7 @@ def table(runs: dict, checkpoints: list[int]) -> str:
                     q = np.percentile(hv, [25, 50, 75])
                     cells[label] = (q[1], f"{q[1]:.3f} [{q[0]:.3f}, {q[2]:.3f}] (n={len(hv)})")
             top = max((v[0] for v in cells.values()), default=None)
-            row = [f"**{cells[k][1]}**" if cells[k][0] == top else cells[k][1] if k in cells else "-"
+            row = ["-" if k not in cells else f"**{cells[k][1]}**" if cells[k][0] == top else cells[k][1]
                    for k in labels]
             lines.append(f"| {problem} | {n} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
