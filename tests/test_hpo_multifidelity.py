@@ -177,3 +177,65 @@ def test_asha_reached_front_counts_every_configuration(tmp_path: Path) -> None:
     assert reached[-1][1] > full[-1][1]
     with pytest.raises(ValueError, match="front must be"):
         replay_asha(t, 0, budget=10, front="all")
+
+
+def synthetic_mf_objective(overrides: dict, ctx):
+    """An analytic multi-fidelity objective (test hook, selected with --objective): rungs 1, 3, 9 "epochs",
+    error a + b / epochs from the parameters, a short sleep per rung so that two workers overlap."""
+    import os
+    import time
+
+    import optuna
+    from qallegro.hpo.multifidelity import should_continue
+    from qallegro.hpo.objective import TrialResult
+
+    a = (overrides["r_max"] - 6.0) ** 2 + 10 * overrides["learning_rate"]
+    cost = overrides["edge_eng_mlp_latent_dimensions"][0] * overrides["batch_size"] / overrides["r_max"]
+    for r in (1, 3, 9):
+        time.sleep(float(os.environ.get("QALLEGRO_TEST_TRIAL_SLEEP", "0.2")))
+        values = (a + 1.0 / r, cost)
+        if r < 9 and not should_continue(ctx.trial.study, ctx.trial, r, values, 3):
+            raise optuna.TrialPruned(f"stopped at rung {r}")
+    ctx.trial.set_user_attr("mf:rung:9", list(values))
+    return TrialResult(values, {})
+
+
+def test_two_workers_share_mo_asha_rungs(tmp_path: Path) -> None:
+    """Two worker processes on one journal-file study with an MO-ASHA objective: the study ends with exactly its
+    target of finished (complete or pruned) trials, both workers ran trials, the rung values are in the shared
+    study, complete trials passed every rung and pruned ones stopped at one."""
+    import os
+    import subprocess
+    import sys
+
+    import optuna
+    from qallegro.hpo.study import StudySpec, counts, create_or_resume
+
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "QALLEGRO_RESULTS": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")])}
+    os.environ["QALLEGRO_RESULTS"] = str(tmp_path)
+    try:
+        op = create_or_resume(StudySpec(dataset="rmd17-benzene", sampler="random", scale="smoke", n_trials=14,
+                                        objective="test_hpo_multifidelity:synthetic_mf_objective",
+                                        settings={"heartbeat": {"interval": 1, "grace_period": 5, "poll": 0.3}}))
+    finally:
+        del os.environ["QALLEGRO_RESULTS"]
+    args = [sys.executable, "-m", "qallegro", "hpo", "worker", "--storage", op.storage.url, "--study", op.name,
+            "--no-progress"]
+    workers = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for _ in range(2)]
+    outs = [w.communicate(timeout=300)[0] for w in workers]
+    assert all(w.returncode == 0 for w in workers), outs
+    study = optuna.load_study(study_name=op.name, storage=op.storage.storage)
+    c = counts(study)
+    assert c["COMPLETE"] + c["PRUNED"] == 14 and c["RUNNING"] == 0 and c["PRUNED"] > 0
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 2
+    for t in study.trials:
+        rungs_seen = [r for r in (1, 3, 9) if f"mf:rung:{r}" in t.user_attrs]
+        if t.state.name == "COMPLETE":
+            assert rungs_seen == [1, 3, 9] and t.user_attrs["mf:rung:9"] == pytest.approx(t.values)
+        else:
+            assert rungs_seen in ([1], [1, 3])
+    at_1 = [t for t in study.trials if "mf:rung:1" in t.user_attrs]
+    assert len(at_1) == 14 and 1 <= sum("mf:rung:3" in t.user_attrs for t in at_1) < 14
