@@ -239,3 +239,26 @@ def test_two_workers_share_mo_asha_rungs(tmp_path: Path) -> None:
             assert rungs_seen in ([1], [1, 3])
     at_1 = [t for t in study.trials if "mf:rung:1" in t.user_attrs]
     assert len(at_1) == 14 and 1 <= sum("mf:rung:3" in t.user_attrs for t in at_1) < 14
+
+
+def test_table_configs_and_replay_on_the_allegro_search_space() -> None:
+    """A table over the real Allegro search space (integers, a log-scaled learning rate): its configurations lie
+    in the space, and every sampler replays its 12 full-fidelity evaluations on them."""
+    from qallegro.hpo.lctable import table_configs
+    from qallegro.hpo.space import load_space
+
+    space = load_space("allegro", "quick").distributions()
+    configs = table_configs("allegro", "quick", 40, seed=1)
+    assert len({json.dumps(c, sort_keys=True) for c in configs}) == 40
+    for c in configs:
+        assert set(c) == set(space) and all(space[k]._contains(space[k].to_internal_repr(v)) for k, v in c.items())
+    rng = np.random.default_rng(0)
+    lr = np.array([c["learning_rate"] for c in configs])
+    width = np.array([2.0 ** c["edge_mlp_width_log2"] for c in configs])
+    a = np.abs(np.log(lr / 5e-3)) + 0.1 * rng.random(40)
+    table = Table(configs, a[:, None] + 1.0 / np.arange(1, 5)[None, :], width * configs[0]["num_layers"], space)
+    for sampler in ("random", "nsga2", "tpe", "samo-cobra"):
+        curve = replay_sampler(table, sampler, 0, budget=4 * 12,
+                               options={"samo-cobra": {"batch_size": 2, "n_init": 3}, "nsga2": {"population_size": 4},
+                                        "tpe": {"n_startup_trials": 3}}.get(sampler))
+        assert len(curve) == 12 and curve[-1][1] > 0
