@@ -359,7 +359,7 @@ class SamoCobraSampler(BaseSampler):
         models = [fit_models(x, y[:, k]) for k in range(2)]
         chosen = self.choose_models(y, preds)
         z = self.propose(x, y, pending, [models[k][chosen[k]] for k in range(2)], codec, rng)
-        out = [{name: [float(models[k][name].predict(row[None])[0]) for k in range(2)] for name in MODELS}
+        out = [{name: [_finite(models[k][name].predict(row[None])[0]) for k in range(2)] for name in MODELS}
                for row in z]
         return {"points": [codec.decode(row) for row in z], "preds": out, "models": chosen}
 
@@ -375,7 +375,7 @@ class SamoCobraSampler(BaseSampler):
         counted &= has
         out = []
         for k in range(y.shape[1]):
-            errors = {name: np.array([p[name][k] - y[i, k] if p is not None else np.nan
+            errors = {name: np.array([p[name][k] - y[i, k] if p is not None and p[name][k] is not None else np.nan
                                       for i, p in enumerate(preds)]) for name in MODELS}
             out.append(select_model(errors, counted))
         return out
@@ -466,3 +466,8 @@ class SamoCobraSampler(BaseSampler):
             if s_z > best_s:
                 best_z, best_s = z, s_z
         return best_z
+
+
+def _finite(v: float) -> float | None:
+    """`v` as a float, or None when it is not finite (stored predictions must be valid JSON)."""
+    return float(v) if math.isfinite(v) else None
