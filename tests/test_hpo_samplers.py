@@ -95,6 +95,9 @@ def test_model_selection_uses_one_step_ahead_errors() -> None:
     assert select_model(errors, np.array([True, False, True, True])) == "gaussian/plog"
     assert select_model(errors, np.ones(4, bool)) == "invquadric/standardized"
     assert select_model(errors, np.zeros(4, bool)) == "cubic/standardized"  # the reference's start
+    errors["thin_plate/plog"] = np.array([0.0, 0.0, np.nan, 0.0])  # a non-finite prediction excludes the model
+    assert select_model(errors, np.ones(4, bool)) == "invquadric/standardized"
+    assert select_model(errors, np.array([True, True, False, True])) == "thin_plate/plog"
 
 
 def test_phv_score_matches_recomputed_hypervolume_and_the_reference_penalty() -> None:
