@@ -8,7 +8,7 @@ decision is asynchronous (no waiting for a rung to fill), so any number of worke
 
 The rung values live in the study (`mf:rung:<epochs>` user attrs of each trial), so workers sharing a journal
 file or a PostgreSQL database see each other's, and a retried trial (after a kill) inherits its first attempt's
-values and re-decides only the rungs it has not passed.
+values and promotions (`mf:passed:<epochs>`) and decides only the rungs it had not passed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 RUNG_ATTR = "mf:rung:"
+PASSED_ATTR = "mf:passed:"
 MF_OBJECTIVE = "qallegro.hpo.multifidelity:train_objective"
 
 
@@ -88,13 +89,21 @@ def rung_values(trials: Sequence, epochs: int) -> tuple[np.ndarray, list[int]]:
     return np.array([seen[n] for n in numbers], float).reshape(-1, 2), numbers
 
 
+def passed_key(epochs: int) -> str:
+    return f"{PASSED_ATTR}{epochs}"
+
+
 def should_continue(study, trial, epochs: int, values: Sequence[float], eta: int) -> bool:
     """Record `values` [2] of the running `trial` (an optuna.Trial) at rung `epochs` and decide (MO-ASHA)
-    whether it trains on to the next rung."""
+    whether it trains on to the next rung; a promotion is recorded (`mf:passed:<epochs>`), so that a retry of
+    the trial after a kill does not decide that rung again (against more competitors than the first time)."""
     trial.set_user_attr(rung_key(epochs), [float(v) for v in values])
     mine = int(study._storage.get_trial_system_attrs(trial._trial_id).get("failed_trial", trial.number))
     vals, numbers = rung_values(study.get_trials(deepcopy=False), epochs)
-    return promoted(vals, numbers.index(mine), eta)
+    ok = promoted(vals, numbers.index(mine), eta)
+    if ok:
+        trial.set_user_attr(passed_key(epochs), True)
+    return ok
 
 
 def train_objective(overrides: dict, ctx):
@@ -103,7 +112,7 @@ def train_objective(overrides: dict, ctx):
     promoted stops there (optuna.TrialPruned, with its last values in its user attrs). Settings:
     `multifidelity` in the study's settings: `min_epochs` (1), `eta` (3), `max_epochs` (default: the
     per-trial `max_epochs`). The training of each rung resumes the previous rung's run in the trial folder, so
-    a killed trial's retry resumes from its checkpoint and re-decides only the rungs it had not passed."""
+    a killed trial's retry resumes from its checkpoint and skips the rungs its first attempt had passed."""
     import optuna
 
     from qallegro.hpo.objective import TrialResult, error_metric, measure_inference, trial_config
@@ -112,8 +121,11 @@ def train_objective(overrides: dict, ctx):
     mf = {"min_epochs": 1, "eta": 3, **(ctx.settings.get("multifidelity") or {})}
     base = trial_config(ctx.dataset, ctx.variant, ctx.scale, overrides, ctx.settings, ctx.threads)
     ladder = rungs(int(mf["min_epochs"]), int(mf.get("max_epochs") or base["max_epochs"]), int(mf["eta"]))
+    passed = {r for r in ladder if ctx.trial.user_attrs.get(passed_key(r))}  # by the first attempt (a retry)
     timing = None
     for r in ladder:
+        if r in passed:
+            continue
         cfg = {**base, "max_epochs": r}
         result = train(cfg, run_dir=ctx.trial_dir, resume=True, progress=False)
         run_dir = Path(result["run_dir"])
