@@ -17,6 +17,7 @@ as markdown beside the JSON.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 import optuna
 from qallegro.hpo.pareto import hypervolume_2d
 from qallegro.hpo.problems import PROBLEMS, optimal_hv, run_problem
-from qallegro.utils import atomic_write_json, atomic_write_text, environment_record, set_threads
+from qallegro.utils import atomic_write_text, environment_record, set_threads
 
 REF = (1.1, 1.1)
 # label -> (sampler, options): initial designs of about 10 points at d = 6; samo-cobra: the original sequential
@@ -39,6 +40,12 @@ SETTINGS = {
     "samo-cobra-b4": ("samo-cobra", {"batch_size": 4}),
 }
 OUT = Path(__file__).resolve().parent / "results" / "hpo-problems.json"
+
+
+def save(path: Path, dim: int, runs: dict) -> None:
+    """The runs as compact JSON (objective values to 8 significant digits), atomically."""
+    record = {"dim": dim, "reference": REF, "settings": SETTINGS, "runs": runs, "env": environment_record()}
+    atomic_write_text(path, json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n")
 
 
 def table(runs: dict, checkpoints: list[int]) -> str:
@@ -78,8 +85,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     set_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    import json
-
     saved = json.loads(args.out.read_text()) if args.out.exists() else {}
     runs = saved.get("runs", {}) if saved.get("dim") == args.dim else {}
     for path in args.merge:
@@ -96,15 +101,14 @@ def main(argv: list[str] | None = None) -> int:
                 sampler, options = SETTINGS[label]
                 start = time.process_time()
                 values = run_problem(problem, sampler, seed, args.evals, args.dim, options)
-                runs[key] = {"problem": problem, "label": label, "seed": seed, "values": values.tolist(),
+                runs[key] = {"problem": problem, "label": label, "seed": seed,
+                             "values": [[float(f"{v:.8g}") for v in row] for row in values],
                              "cpu_s": time.process_time() - start}
-                atomic_write_json(args.out, {"dim": args.dim, "reference": REF, "settings": SETTINGS, "runs": runs,
-                                             "env": environment_record()})
+                save(args.out, args.dim, runs)
                 print(f"{key}: {hypervolume_2d(values, REF) / optimal_hv(problem, REF):.3f} of the optimum, "
                       f"{runs[key]['cpu_s']:.1f} CPU s", flush=True)
     if args.merge:
-        atomic_write_json(args.out, {"dim": args.dim, "reference": REF, "settings": SETTINGS, "runs": runs,
-                                     "env": environment_record()})
+        save(args.out, args.dim, runs)
     checkpoints = sorted({min(50, args.evals), args.evals})
     md = (f"Hypervolume / true front's, reference (1.1, 1.1), d = {args.dim}, median [q25, q75] over seeds\n\n"
           + table({k: v for k, v in runs.items() if v["problem"] in args.problems
