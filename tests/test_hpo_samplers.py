@@ -199,3 +199,22 @@ def test_samo_cobra_trials_after_the_initial_design_depend_on_the_data(n_init: i
     k = n_init or 10
     assert params[0][:k] == params[1][:k]
     assert all(a != b for a, b in zip(params[0][k:], params[1][k:], strict=True))
+
+
+def test_test_problems_fronts_and_optimal_hypervolumes() -> None:
+    from qallegro.hpo.problems import PROBLEMS, evaluate, optimal_hv, true_front
+
+    assert optimal_hv("dtlz2") == pytest.approx(1.21 - math.pi / 4, abs=1e-4)  # square minus a quarter disc
+    assert optimal_hv("zdt2") == pytest.approx(1.21 - 2 / 3, abs=1e-4)       # 1.1^2 - integral of 1 - x^2
+    assert optimal_hv("zdt1") == pytest.approx(zdt1_optimal_hv(), abs=1e-4)
+    rng = np.random.default_rng(0)
+    for problem in PROBLEMS:
+        front = true_front(problem)
+        for t in rng.random(5):  # a point of the Pareto set maps onto the front curve
+            x = np.r_[t, np.full(5, 0.5 if problem == "dtlz2" else 0.0)]
+            f = np.array(evaluate(problem, x))
+            assert np.min(np.linalg.norm(front - f, axis=1)) < 1e-3 or problem == "zdt3"
+        worse = np.array(evaluate(problem, np.r_[0.3, np.full(5, 0.9)]))
+        assert np.any(np.all(front <= worse, axis=1))  # off the Pareto set: dominated by the front
+    with pytest.raises(ValueError, match="unknown test problem"):
+        evaluate("zdt9", np.zeros(3))
