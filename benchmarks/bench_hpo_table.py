@@ -86,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--epochs", type=int, default=27)
     b.add_argument("--limit", type=int, help="train only the first LIMIT configurations now")
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--out", type=Path, required=True)
+    b.add_argument("--out", type=Path, required=True, help="folder of table.csv and spec.json (and compare's files)")
+    b.add_argument("--runs", type=Path,
+                   help="folder of the training runs "
+                        "(default results/<scale>/lctable/<dataset>-<variant>-s<seed>-e<epochs>)")
     c = sub.add_parser("compare", help="replay samplers and MO-ASHA on a table")
     c.add_argument("--table", type=Path, required=True)
     c.add_argument("--methods", nargs="+",
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     set_threads(1)
     if args.cmd == "build":
         df = build_table(args.dataset, args.variant, args.out, n_configs=args.configs, epochs=args.epochs,
-                         scale=args.scale, seed=args.seed, limit=args.limit)
+                         scale=args.scale, seed=args.seed, limit=args.limit, runs=args.runs)
         print(f"{df['config'].nunique()} configurations in {args.out / 'table.csv'}")
         return 0
     return compare(args)

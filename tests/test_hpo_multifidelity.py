@@ -266,3 +266,22 @@ def test_table_configs_and_replay_on_the_allegro_search_space() -> None:
                                options={"samo-cobra": {"batch_size": 2, "n_init": 3}, "nsga2": {"population_size": 4},
                                         "tpe": {"n_startup_trials": 3}}.get(sampler))
         assert len(curve) == 12 and curve[-1][1] > 0
+
+
+def test_build_table_at_smoke_scale_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real training: two smoke configurations x 2 epochs; the table holds their epochs.csv validation errors;
+    a second build trains nothing new (every configuration's row is kept) and adds the third."""
+    from qallegro.hpo.lctable import build_table
+
+    monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path / "results"))
+    kw = {"n_configs": 3, "epochs": 2, "scale": "smoke", "progress": False}
+    df = build_table("rmd17-benzene", "allegro", tmp_path / "t", limit=2, **kw)
+    assert sorted(df["config"].unique()) == [0, 1] and len(df) == 4
+    runs = tmp_path / "results" / "smoke" / "lctable" / "rmd17-benzene-allegro-s0-e2"
+    curve = pd.read_csv(runs / "0001" / "run" / "epochs.csv")
+    assert df[df["config"] == 1]["error"].tolist() == pytest.approx(curve["val_f_mae"].tolist())
+    stamp = (runs / "0000" / "row.json").stat().st_mtime_ns
+    df = build_table("rmd17-benzene", "allegro", tmp_path / "t", **kw)
+    assert sorted(df["config"].unique()) == [0, 1, 2] and (runs / "0000" / "row.json").stat().st_mtime_ns == stamp
+    table = Table.read(tmp_path / "t" / "table.csv")
+    assert table.errors.shape == (3, 2) and table.space is not None and set(table.space) == set(table.params[0])

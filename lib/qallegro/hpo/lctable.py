@@ -48,17 +48,22 @@ def table_configs(variant: str, scale: str, n_configs: int, seed: int = 0) -> li
 
 
 def build_table(dataset: str, variant: str, out: Path, *, n_configs: int, epochs: int, scale: str = "quick",
-                seed: int = 0, threads: int = 1, limit: int | None = None, progress: bool = True) -> pd.DataFrame:
+                seed: int = 0, threads: int = 1, limit: int | None = None, runs: Path | None = None,
+                progress: bool = True) -> pd.DataFrame:
     """Train `n_configs` configurations for `epochs` epochs each (`limit`: only the first `limit` of them now)
-    into `out/configs/NNNN/` and write `out/table.csv` from those finished. Resumes what a killed build left."""
+    into `runs/NNNN/` (default `results/<scale>/lctable/<dataset>-<variant>-s<seed>-e<epochs>/`: checkpoints and
+    models stay out of `out`) and write `out/table.csv` and `out/spec.json` from those finished. Resumes what a
+    killed build left."""
     from tqdm.auto import tqdm
 
     from qallegro import scales
     from qallegro.hpo.objective import measure_inference, objective_names, trial_config
     from qallegro.hpo.space import load_space
+    from qallegro.hpo.study import results_root
     from qallegro.training import load_run, train
 
     out = Path(out)
+    runs = Path(runs) if runs else results_root() / scale / "lctable" / f"{dataset}-{variant}-s{seed}-e{epochs}"
     space = load_space(variant, scale)
     settings = scales.settings("hpo", scale)
     # every configuration trains exactly `epochs` epochs: no wall-clock cap, no early stopping
@@ -67,9 +72,10 @@ def build_table(dataset: str, variant: str, out: Path, *, n_configs: int, epochs
                                    "early_stopping_lr_floor": 0.0}
     configs = table_configs(variant, scale, n_configs, seed)
     atomic_write_json(out / "spec.json", {"dataset": dataset, "variant": variant, "scale": scale, "seed": seed,
-                                          "n_configs": n_configs, "epochs": epochs, "configs": configs})
+                                          "n_configs": n_configs, "epochs": epochs, "configs": configs,
+                                          "runs": str(runs)})
     for i, raw in enumerate(tqdm(configs[:limit], desc="table", unit="config", disable=not progress)):
-        folder = out / "configs" / f"{i:04d}"
+        folder = runs / f"{i:04d}"
         if (folder / "row.json").exists():
             continue
         cfg = trial_config(dataset, variant, scale, space.overrides(raw), settings, threads)
@@ -82,14 +88,14 @@ def build_table(dataset: str, variant: str, out: Path, *, n_configs: int, epochs
         atomic_write_json(folder / "row.json", {
             "config": i, "params": raw, "errors": curve[metric].tolist(), "epoch_s": curve["epoch_s"].tolist(),
             "inference_s": float(timing["total_s"]), "train_s": time.perf_counter() - start, "metric": metric})
-    return write_table(out)
+    return write_table(out, runs)
 
 
-def write_table(out: Path) -> pd.DataFrame:
-    """Collect `out/configs/*/row.json` into `out/table.csv` (long format: config, epoch, error, inference_s,
+def write_table(out: Path, runs: Path) -> pd.DataFrame:
+    """Collect `runs/*/row.json` into `out/table.csv` (long format: config, epoch, error, inference_s,
     epoch_s, params as JSON)."""
     rows = []
-    for path in sorted(Path(out).glob("configs/*/row.json")):
+    for path in sorted(Path(runs).glob("*/row.json")):
         r = json.loads(path.read_text())
         for e, (err, secs) in enumerate(zip(r["errors"], r["epoch_s"], strict=True), start=1):
             rows.append({"config": r["config"], "epoch": e, "error": err, "inference_s": r["inference_s"],
