@@ -32,9 +32,12 @@ from qallegro.hpo.lctable import (
 )
 from qallegro.utils import atomic_write_json, atomic_write_text, environment_record, set_threads
 
-# samplers sized for about 30 full evaluations: initial designs of 8 (a quarter or less)
-OPTIONS = {"nsga2": {"population_size": 8}, "tpe": {"n_startup_trials": 8}, "gp": {"n_startup_trials": 8},
-           "samo-cobra": {"batch_size": 1, "n_init": 8}}
+
+def sampler_options(budget_trials: int) -> dict[str, dict]:
+    """Initial designs (random population, start-up trials, Halton design) of a quarter of the budget (>= 2)."""
+    k = max(2, budget_trials // 4)
+    return {"nsga2": {"population_size": k}, "tpe": {"n_startup_trials": k}, "gp": {"n_startup_trials": k},
+            "samo-cobra": {"batch_size": 1, "n_init": k}}
 
 
 def compare(args: argparse.Namespace) -> int:
@@ -43,8 +46,9 @@ def compare(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     table = Table.read(args.table)
     budget = args.budget_trials * table.epochs
+    options = sampler_options(args.budget_trials)
     df = compare_on_table(table, methods=args.methods, seeds=args.seeds, budget=budget,
-                          sampler_options=OPTIONS, min_epochs=args.min_epochs, eta=args.eta)
+                          sampler_options=options, min_epochs=args.min_epochs, eta=args.eta)
     grid = np.unique(np.linspace(table.epochs, budget, 30).astype(int))
     summary = summarise(df, grid)
     folder = Path(args.table).parent
@@ -53,7 +57,7 @@ def compare(args: argparse.Namespace) -> int:
     final = summary[summary["epochs"] == grid[-1]].set_index("method")["median"]
     full = [m for m in args.methods if m in FULL_FIDELITY]
     result: dict = {"table": str(args.table), "configs": len(table.params), "epochs": table.epochs,
-                    "budget_epochs": int(budget), "seeds": args.seeds, "options": OPTIONS, "eta": args.eta,
+                    "budget_epochs": int(budget), "seeds": args.seeds, "options": options, "eta": args.eta,
                     "min_epochs": args.min_epochs, "final_median": final.to_dict(), "env": environment_record()}
     print(f"{len(table.params)} configurations x {table.epochs} epochs; budget {budget} epochs; {args.seeds} seeds")
     print(summary[summary["epochs"].isin([*grid[:: max(1, len(grid) // 6)].tolist(), grid[-1]])]
