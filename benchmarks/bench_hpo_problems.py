@@ -39,7 +39,8 @@ SETTINGS = {
     "samo-cobra": ("samo-cobra", {"batch_size": 1}),
     "samo-cobra-b4": ("samo-cobra", {"batch_size": 4}),
 }
-OUT = Path(__file__).resolve().parent / "results" / "hpo-problems.json"
+# in a folder of its own: the speed page reads every benchmarks/results/*.json
+OUT = Path(__file__).resolve().parent / "results" / "hpo-problems" / "hpo-problems.json"
 
 
 def save(path: Path, dim: int, runs: dict) -> None:
