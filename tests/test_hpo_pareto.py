@@ -1,4 +1,4 @@
-"""Pareto extraction, our 2-D hypervolume and the knee point, checked against brute force and Optuna."""
+"""Pareto extraction and 2-D hypervolume (moocore) and the knee point, against brute force, Optuna, our own."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+from hpo_reference import own_hypervolume_2d, own_pareto_mask
 from qallegro.hpo.pareto import (
     hypervolume_2d,
     hypervolume_history,
@@ -31,13 +32,15 @@ def test_pareto_mask_matches_brute_force(seed: int, m: int) -> None:
     rng = np.random.default_rng(seed)
     pts = rng.integers(0, 6, size=(40, m)).astype(float)  # many ties and exact duplicates
     assert np.array_equal(pareto_mask(pts), brute_mask(pts))
+    assert np.array_equal(own_pareto_mask(pts), brute_mask(pts))
     cont = rng.random((60, m))
     assert np.array_equal(pareto_mask(cont), brute_mask(cont))
+    assert np.array_equal(own_pareto_mask(cont), brute_mask(cont))
 
 
 def test_pareto_mask_ignores_nan_rows() -> None:
-    pts = np.array([[1.0, 1.0], [np.nan, 0.0], [0.5, 2.0]])
-    assert pareto_mask(pts).tolist() == [True, False, True]
+    pts = np.array([[1.0, 1.0], [np.nan, 0.0], [0.5, 2.0], [np.inf, -1.0]])
+    assert pareto_mask(pts).tolist() == [True, False, True, False]
 
 
 def test_pareto_front_sorted_unique() -> None:
@@ -60,11 +63,13 @@ def test_hypervolume_matches_optuna(seed: int) -> None:
     pts = rng.random((int(rng.integers(1, 80)), 2)) * rng.uniform(0.1, 10, 2)
     ref = pts.max(axis=0) * 1.05
     assert hypervolume_2d(pts, ref) == pytest.approx(compute_hypervolume(pts, ref), rel=1e-12)
+    assert hypervolume_2d(pts, ref) == pytest.approx(own_hypervolume_2d(pts, ref), rel=1e-12)
     # points beyond the reference are dropped by us; Optuna needs them filtered first
     ref2 = np.median(pts, axis=0)
     inside = pts[np.all(pts < ref2, axis=1)]
     want = compute_hypervolume(inside, ref2) if len(inside) else 0.0
     assert hypervolume_2d(pts, ref2) == pytest.approx(want, rel=1e-12)
+    assert hypervolume_2d(pts, ref2) == pytest.approx(own_hypervolume_2d(pts, ref2), rel=1e-12, abs=1e-15)
 
 
 def test_hypervolume_history_is_prefix_hypervolume() -> None:

@@ -10,7 +10,17 @@ import optuna
 import pytest
 from qallegro.hpo.pareto import hypervolume_2d
 from qallegro.hpo.problems import zdt1_objective, zdt1_optimal_hv, zdt1_space
-from qallegro.hpo.samo_cobra import RBFModel, SamoCobraSampler, fit_best_rbf, hv_improvement_2d
+from qallegro.hpo.samo_cobra import (
+    MODELS,
+    PRED_KEY,
+    RBFModel,
+    SamoCobraSampler,
+    fit_models,
+    phv_score,
+    plog,
+    plog_inverse,
+    select_model,
+)
 from qallegro.hpo.samplers import SAMPLERS, make_sampler
 from qallegro.hpo.space import default_space
 
@@ -52,36 +62,61 @@ def test_make_sampler_arguments_are_explicit() -> None:
         make_sampler("cma", 0)
 
 
-def test_rbf_interpolates_and_loo_picks_a_good_kernel() -> None:
+def test_rbf_interpolates_every_kernel_and_fits_from_two_points() -> None:
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (40, 3))
     y = np.exp(x[:, 0]) + x[:, 1] ** 2 + 0.5 * x[:, 2] + 3.0
-    m = RBFModel("cubic").fit(x, y)
-    assert np.allclose(m.predict(x), y, atol=1e-6)
-    best = fit_best_rbf(x, y)
+    models = fit_models(x, y)
+    assert set(models) == set(MODELS)
+    for name, m in models.items():
+        assert np.allclose(m.predict(x), y, atol=1e-5), name
     xt = rng.uniform(-1, 1, (200, 3))
     yt = np.exp(xt[:, 0]) + xt[:, 1] ** 2 + 0.5 * xt[:, 2] + 3.0
-    assert np.mean(np.abs(best.predict(xt) - yt)) < 0.1 * np.std(yt)
-    # Rippa's closed form equals refitting without the point
-    i = 5
-    keep = np.arange(len(x)) != i
-    refit = RBFModel("cubic").fit(x[keep], y[keep]).predict(x[i:i + 1])[0]
-    assert m.loo[i] == pytest.approx(refit, rel=1e-5, abs=1e-5)
+    assert np.mean(np.abs(models["cubic/standardized"].predict(xt) - yt)) < 0.1 * np.std(yt)
+    # the quadratic tail reproduces a quadratic exactly, even from fewer points than tail terms (pseudo-inverse)
+    q = lambda z: 1.0 + z[:, 0] - 2 * z[:, 1] ** 2  # noqa: E731
+    m = RBFModel("cubic").fit(x, q(x))
+    assert np.allclose(m.predict(xt), q(xt), atol=1e-6)
+    two = RBFModel("gaussian", "plog").fit(x[:2], y[:2])
+    assert np.allclose(two.predict(x[:2]), y[:2], rtol=1e-8)
 
 
-def test_hv_improvement_matches_recomputed_hypervolume() -> None:
+def test_plog_is_inverted_and_keeps_sign() -> None:
+    y = np.array([-1e5, -3.0, -1e-9, 0.0, 2e-7, 0.5, 7e4])
+    assert np.allclose(plog_inverse(plog(y)), y, rtol=1e-12, atol=1e-15)
+    assert np.array_equal(np.sign(plog(y)), np.sign(y))
+    assert plog(np.array([np.e - 1]))[0] == pytest.approx(1.0)
+
+
+def test_model_selection_uses_one_step_ahead_errors() -> None:
+    errors = {name: np.full(4, 1.0) for name in MODELS}
+    errors["gaussian/plog"] = np.array([0.1, 9.0, 0.1, 0.1])
+    errors["invquadric/standardized"] = np.array([0.3, 0.0, 0.3, 0.3])
+    assert select_model(errors, np.array([True, False, True, True])) == "gaussian/plog"
+    assert select_model(errors, np.ones(4, bool)) == "invquadric/standardized"
+    assert select_model(errors, np.zeros(4, bool)) == "cubic/standardized"  # the reference's start
+    errors["thin_plate/plog"] = np.array([0.0, 0.0, np.nan, 0.0])  # a non-finite prediction excludes the model
+    assert select_model(errors, np.ones(4, bool)) == "invquadric/standardized"
+    assert select_model(errors, np.array([True, True, False, True])) == "thin_plate/plog"
+
+
+def test_phv_score_matches_recomputed_hypervolume_and_the_reference_penalty() -> None:
     rng = np.random.default_rng(1)
     front = np.array([[0.1, 0.9], [0.4, 0.5], [0.8, 0.2]])
     ref = np.array([1.1, 1.1])
     cands = rng.uniform(0, 1.2, (300, 2))
-    gain = hv_improvement_2d(cands, front, ref)
+    gain = phv_score(cands, front, ref)
     base = hypervolume_2d(front, ref)
     for c, g in zip(cands, gain, strict=True):
         want = hypervolume_2d(np.vstack([front, c]), ref) - base
-        if want > 0:
+        dominators = front[np.all(front <= c, axis=1)]
+        if len(dominators):
+            penalty = max(np.prod(1 + (c - p)) - 1 for p in dominators)
+            assert g == pytest.approx(-penalty, abs=1e-11)
+        elif want > 0:
             assert g == pytest.approx(want, rel=1e-9)
         else:
-            assert g < 0  # dominated or outside: a negative, distance-like score
+            assert g <= 0  # outside the reference point
 
 
 def test_samo_cobra_proposals_stay_in_bounds_and_integers_are_integers() -> None:
@@ -97,7 +132,11 @@ def test_samo_cobra_proposals_stay_in_bounds_and_integers_are_integers() -> None
                 assert isinstance(v, int)
     slots = [tuple(t.system_attrs["samo_cobra:slot"]) for t in study.trials]
     assert len(set(slots)) == len(slots)  # every proposal of every generation used once
-    assert slots[:6] == [(0, i) for i in range(6)]  # the initial Halton design: max(batch, d + 1) = 6 points
+    assert slots[:6] == [(0, i) for i in range(6)]  # the initial Halton design: d + 1 = 6 points
+    assert slots[6] == (1, 0)
+    # every guided trial carries every model's prediction for it (the kernel selection's data)
+    guided = [t for t in study.trials if t.system_attrs["samo_cobra:slot"][0] > 0]
+    assert all(set(t.system_attrs[PRED_KEY]) == set(MODELS) for t in guided)
     assert len({tuple(sorted(t.params.items())) for t in study.trials}) == len(study.trials)  # no duplicates
 
 
@@ -137,3 +176,45 @@ def test_samo_cobra_survives_failed_and_maximised_objectives() -> None:
     assert len(done) == 16
     vals = np.array([[t.values[0], -t.values[1]] for t in done])
     assert hypervolume_2d(vals, (1.1, 1.1)) > 0.6
+
+
+@pytest.mark.parametrize("n_init", [None, 3])
+def test_samo_cobra_trials_after_the_initial_design_depend_on_the_data(n_init: int | None) -> None:
+    """Two problems (two datasets), one seed: the initial designs (d + 1 = 10 points, or a quarter of a
+    12-trial study) agree and every later trial differs."""
+    space = zdt1_space(9)
+    f = zdt1_objective(9)
+
+    def other(trial):
+        a, b = f(trial)
+        return b, a + 0.3 * trial.params["x5"]
+
+    params = []
+    for objective in (f, other):
+        study = optuna.create_study(directions=["minimize", "minimize"],
+                                    sampler=SamoCobraSampler(space, batch_size=4, seed=3, n_candidates=300,
+                                                             n_init=n_init))
+        study.optimize(objective, n_trials=18 if n_init is None else 12)
+        params.append([t.params for t in study.trials])
+    k = n_init or 10
+    assert params[0][:k] == params[1][:k]
+    assert all(a != b for a, b in zip(params[0][k:], params[1][k:], strict=True))
+
+
+def test_test_problems_fronts_and_optimal_hypervolumes() -> None:
+    from qallegro.hpo.problems import PROBLEMS, evaluate, optimal_hv, true_front
+
+    assert optimal_hv("dtlz2") == pytest.approx(1.21 - math.pi / 4, abs=1e-4)  # square minus a quarter disc
+    assert optimal_hv("zdt2") == pytest.approx(1.21 - 2 / 3, abs=1e-4)       # 1.1^2 - integral of 1 - x^2
+    assert optimal_hv("zdt1") == pytest.approx(zdt1_optimal_hv(), abs=1e-4)
+    rng = np.random.default_rng(0)
+    for problem in PROBLEMS:
+        front = true_front(problem)
+        for t in rng.random(5):  # a point of the Pareto set maps onto the front curve
+            x = np.r_[t, np.full(5, 0.5 if problem == "dtlz2" else 0.0)]
+            f = np.array(evaluate(problem, x))
+            assert np.min(np.linalg.norm(front - f, axis=1)) < 1e-3 or problem == "zdt3"
+        worse = np.array(evaluate(problem, np.r_[0.3, np.full(5, 0.9)]))
+        assert np.any(np.all(front <= worse, axis=1))  # off the Pareto set: dominated by the front
+    with pytest.raises(ValueError, match="unknown test problem"):
+        evaluate("zdt9", np.zeros(3))

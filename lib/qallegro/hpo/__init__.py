@@ -1,8 +1,10 @@
 """Multi-objective hyperparameter optimisation (validation error vs inference time), as in the paper and beyond.
 
 Modules: `space` (search spaces), `objective` (one trial: train, then time inference), `samplers` and
-`samo_cobra` (our SAMO-COBRA-style sampler), `storage` (journal file or PostgreSQL, heartbeats, claim lock),
-`study` (create/resume/run workers), `pareto` (front, 2-D hypervolume, knee), `report` and `plots` (results),
+`samo_cobra` (SAMO-COBRA, checked against the authors' code), `storage` (journal file or PostgreSQL,
+heartbeats, claim lock),
+`study` (create/resume/run workers), `pareto` (front and 2-D hypervolume from moocore, knee), `multifidelity`
+(MO-ASHA over epochs), `lctable` (the learning-curve table benchmark), `report` and `plots` (results),
 `final` (final training of chosen configurations and the Cu-Li -> other datasets transfer), `experiment`
 (samplers compared at equal budget), `problems` (analytic test problems), `cli` (`qallegro hpo ...`).
 
@@ -32,6 +34,9 @@ _LAZY = {
     "final_train": "qallegro.hpo.final",
     "transfer_train": "qallegro.hpo.final",
     "compare_samplers": "qallegro.hpo.experiment",
+    "Table": "qallegro.hpo.lctable",
+    "build_table": "qallegro.hpo.lctable",
+    "compare_on_table": "qallegro.hpo.lctable",
     "run": "qallegro.hpo.study",
 }
 

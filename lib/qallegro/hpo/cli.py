@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="enqueue the paper's best configurations (Tables 1-3) as the first trials")
     p.add_argument("--objective", metavar="MODULE:FUNCTION",
                    help="a custom objective (default: train, then time inference; see qallegro.hpo.objective)")
+    p.add_argument("--pruner", choices=("none", "mo-asha"), default="none",
+                   help="mo-asha: multi-fidelity over epochs (successive halving by non-dominated rank and "
+                        "crowding; the preset's `multifidelity` settings); --trials then counts stopped trials too")
     p.add_argument("--heartbeat-interval", type=int, help="seconds between heartbeats (default: preset)")
     p.add_argument("--grace-period", type=int, help="seconds without heartbeat before a trial is failed")
     _worker_args(p)
@@ -131,6 +134,7 @@ def _print_paths(paths: dict) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from qallegro.hpo.multifidelity import MF_OBJECTIVE
     from qallegro.hpo.objective import DEFAULT_OBJECTIVE
     from qallegro.hpo.report import write_results
     from qallegro.hpo.study import StudySpec, create_or_resume, run_worker
@@ -140,7 +144,8 @@ def _run(args: argparse.Namespace) -> int:
                  if v is not None}
     spec = StudySpec(dataset=args.dataset, variant=args.variant, sampler=args.sampler, scale=args.scale,
                      seed=args.seed, n_trials=args.trials, name=args.study, storage=args.storage,
-                     space_file=args.space, objective=args.objective or DEFAULT_OBJECTIVE,
+                     space_file=args.space, objective=args.objective or (
+                         MF_OBJECTIVE if args.pruner == "mo-asha" else DEFAULT_OBJECTIVE),
                      warm_start=args.warm_start, settings={"heartbeat": heartbeat} if heartbeat else {})
     op = create_or_resume(spec)
     _sigterm_as_interrupt()

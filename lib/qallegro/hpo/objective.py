@@ -35,6 +35,7 @@ class TrialContext:
     settings: HpoSettings     # `presets/hpo.yaml[scale]` with the study's overrides
     threads: int = 1
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("qallegro.hpo"))
+    trial: Any = None         # the running optuna.Trial (multi-fidelity objectives record per-rung values on it)
 
 
 @dataclass

@@ -1,7 +1,8 @@
-"""Pareto fronts, our own 2-D hypervolume and the knee point (both objectives minimised).
+"""Pareto fronts, the 2-D hypervolume and the knee point (both objectives minimised).
 
-Pure numpy. `hypervolume_2d` is checked against Optuna's (private) `optuna._hypervolume.compute_hypervolume`
-in the tests; we keep our own so that the published numbers do not depend on a private API.
+Non-dominated sorting and the hypervolume come from moocore (the maintained C library of the EAF/hypervolume
+literature); the tests check them against our own pure-numpy code (`tests/hpo_reference.py`), brute force and
+Optuna's.
 """
 
 from __future__ import annotations
@@ -17,33 +18,18 @@ def _as_points(points: np.ndarray | list) -> np.ndarray:
 
 
 def pareto_mask(points: np.ndarray | list) -> np.ndarray:
-    """Boolean mask of the non-dominated rows of `points` [n, m] (minimisation).
+    """Boolean mask of the non-dominated rows of `points` [n, m] (minimisation), by moocore.
 
     A row is dominated when another row is <= in every objective and < in at least one; exact duplicates of a
-    non-dominated row are all kept. Rows with a NaN are never on the front.
+    non-dominated row are all kept. Rows with a NaN or an infinity are never on the front.
     """
+    import moocore
+
     pts = _as_points(points)
-    n = len(pts)
     finite = np.all(np.isfinite(pts), axis=1)
-    mask = finite.copy()
-    if n == 0:
-        return mask
-    # sort by the first objective (then the others) so that a dominating row always comes earlier
-    order = np.lexsort(pts[:, ::-1].T)
-    front: list[int] = []
-    for i in order:
-        if not finite[i]:
-            continue
-        p = pts[i]
-        dominated = False
-        for j in front:
-            q = pts[j]
-            if np.all(q <= p) and np.any(q < p):
-                dominated = True
-                break
-        mask[i] = not dominated
-        if not dominated:
-            front.append(i)
+    mask = np.zeros(len(pts), bool)
+    if finite.any():
+        mask[finite] = moocore.is_nondominated(pts[finite], keep_weakly=True)
     return mask
 
 
@@ -55,21 +41,18 @@ def pareto_front(points: np.ndarray | list) -> np.ndarray:
 
 
 def hypervolume_2d(points: np.ndarray | list, reference: np.ndarray | list) -> float:
-    """Area dominated by `points` [n, 2] and bounded by `reference` [2] (minimisation).
+    """Area dominated by `points` [n, 2] and bounded by `reference` [2] (minimisation), by moocore.
 
     Points that do not strictly dominate the reference point contribute nothing.
     """
+    import moocore
+
     pts = _as_points(points)
     ref = np.asarray(reference, dtype=float)
     if pts.shape[1] != 2 or ref.shape != (2,):
         raise ValueError(f"hypervolume_2d needs [n, 2] points and a [2] reference, got {pts.shape}, {ref.shape}")
     pts = pts[np.all(np.isfinite(pts), axis=1) & np.all(pts < ref, axis=1)]
-    if len(pts) == 0:
-        return 0.0
-    front = pareto_front(pts)  # sorted by f1 ascending, hence f2 descending
-    widths = ref[0] - front[:, 0]
-    heights = np.diff(np.concatenate([[ref[1]], front[:, 1]]))  # negative steps down the staircase
-    return float(np.sum(widths * -heights))
+    return float(moocore.hypervolume(pts, ref=ref)) if len(pts) else 0.0
 
 
 def hypervolume_history(points: np.ndarray | list, reference: np.ndarray | list) -> np.ndarray:

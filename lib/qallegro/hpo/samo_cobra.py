@@ -1,58 +1,86 @@
-"""`SamoCobraSampler`: a surrogate-based multi-objective Optuna sampler in the spirit of SAMO-COBRA.
+"""`SamoCobraSampler`: SAMO-COBRA (de Winter, van Stein and Bäck, EMO 2021) as a multi-objective Optuna sampler.
 
-The paper optimised with "our implementation of SAMO-COBRA" (de Winter, van Stein and Bäck, EMO 2021; batch
-version pSAMO-COBRA with 12 offspring per generation). This module is a re-implementation from the published
-description, not a copy of the MIT-licensed scripts at github.com/RoydeZomer/SAMO-COBRA; what it keeps:
+The paper optimised with "our implementation of SAMO-COBRA" (batch version pSAMO-COBRA, 12 offspring per
+generation). This module re-implements the published algorithm; it was checked point by point against the
+authors' code (github.com/RoydeZomer/SAMO-COBRA, Multi-Point-SAMO-COBRA and the paper's fork glatq/IOC-SAMO-COBRA,
+read, not copied; the comparison is in `benchmarks/README.md`). As there:
 
 * parameters scaled to [-1, 1] (log-scaled ones in log space), integers rounded before anything is evaluated;
-* an initial design from a scrambled Halton sequence (`n_init` = max(batch, d + 1) points by default);
-* one radial-basis-function surrogate per objective with a linear polynomial tail, the kernel (cubic, thin-plate
-  spline, multiquadric, Gaussian) and the target transform (identity or log) chosen per objective and per
-  generation by the smallest leave-one-out error (Rippa's closed form), i.e. "self-adaptive";
-* infill by maximising the predicted hypervolume (PHV): the hypervolume gained when the predicted objective
-  vector joins the current front; predicted-dominated points get a negative score, their distance to the front;
-* a cycling distance requirement around evaluated points (exploration -> exploitation);
-* a batch of `batch_size` proposals per generation, chosen one after another with the earlier picks added to the
-  front at their predicted values ("believer"), as in the multi-point version.
+* an initial design of d + 1 points (scrambled Halton here);
+* per objective, radial-basis-function interpolants with a linear-plus-squares polynomial tail solved by an SVD
+  pseudo-inverse (so they fit from the second point on), six kernels (cubic, Gaussian, multiquadric, inverse
+  quadratic, inverse multiquadric, thin-plate spline; width 1 on the [-1, 1] scale), each on the standardised
+  objective and on its standardised plog transform (plog(y) = sign(y) ln(1 + |y|));
+* the kernel/transform of each objective chosen by the root-mean-square error of its one-step-ahead predictions
+  (each model's prediction of a proposal, made before it was evaluated) over the evaluations that grew the
+  hypervolume and the last two generations; cubic on the standardised objective until such errors exist;
+* the PHV infill: maximise the hypervolume of the front with the predicted point; a predicted-dominated point
+  scores minus the reference's penalty, max_j [prod_k (1 + f_k - p_jk) - 1] over the front points p_j that
+  dominate it;
+* the infill optimum searched by COBYLA from several starting points, subject to a minimum distance of d / 1e4
+  to evaluated points;
+* a batch of `batch_size` proposals per generation.
 
-What it leaves out: constraint handling (our problem has none), the S-metric-selection infill and the
-uncertainty terms; and the infill optimum is searched on random and Pareto-local candidates, then refined by a
-shrinking-radius local search instead of COBYLA (integers stay integers throughout, and it is vectorised).
+What differs (see the comparison page): objectives are min-max normalised over the evaluated points with the
+reference point (1.1, 1.1) instead of a user-given reference point; COBYLA starts from the best points of a
+random and Pareto-local candidate pool (plus random starts) and its result is rounded onto integers; a batch is
+chosen greedily, one point after another with the earlier picks added to the front at their predicted values,
+instead of one joint COBYLA over all points of the batch; constraint handling and the SMS infill's uncertainty
+term are left out (our problems have no constraints).
 
 Generations are stored in the study (`study system attrs`), so several workers sharing a study through a
-database take the proposals of one generation instead of each computing its own.
+database take the proposals of one generation instead of each computing its own; each trial stores the models'
+predictions for it (`samo_cobra:pred`), from which the kernel selection is computed.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from optuna.samplers import BaseSampler, RandomSampler
 
 from qallegro.hpo.optuna_api import set_study_system_attr, set_trial_system_attr, study_system_attrs
-from qallegro.hpo.pareto import pareto_front, pareto_mask
+from qallegro.hpo.pareto import hypervolume_2d, pareto_front, pareto_mask
 
 BATCH_KEY = "samo_cobra:batch"
 SLOT_KEY = "samo_cobra:slot"
-KERNELS = ("cubic", "thin_plate", "multiquadric", "gaussian")
+PRED_KEY = "samo_cobra:pred"
+KERNELS = ("cubic", "gaussian", "multiquadric", "invquadric", "invmultiquadric", "thin_plate")
+TRANSFORMS = ("standardized", "plog")
+MODELS = tuple(f"{k}/{t}" for k in KERNELS for t in TRANSFORMS)
+DEFAULT_MODEL = "cubic/standardized"
 
 
 # ----------------------------------------------------------------------------------------------- surrogate
-def _kernel(name: str, r: np.ndarray, eps: float) -> np.ndarray:
+def plog(y: np.ndarray) -> np.ndarray:
+    """sign(y) ln(1 + |y|): compresses large values, keeps the sign (SACOBRA's transform)."""
+    return np.sign(y) * np.log1p(np.abs(y))
+
+
+def plog_inverse(t: np.ndarray) -> np.ndarray:
+    """The inverse of `plog`."""
+    return np.sign(t) * np.expm1(np.minimum(np.abs(t), 700.0))
+
+
+def _kernel(name: str, r: np.ndarray) -> np.ndarray:
     if name == "cubic":
         return r**3
     if name == "thin_plate":
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(r > 0, r**2 * np.log(np.where(r > 0, r, 1.0)), 0.0)
     if name == "multiquadric":
-        return np.sqrt(r**2 + eps**2)
+        return np.sqrt(1.0 + r**2)
     if name == "gaussian":
-        return np.exp(-((r / eps) ** 2))
-    raise ValueError(f"unknown RBF kernel {name!r}")
+        return np.exp(-(r**2))
+    if name == "invquadric":
+        return 1.0 / (1.0 + r**2)
+    if name == "invmultiquadric":
+        return 1.0 / np.sqrt(1.0 + r**2)
+    raise ValueError(f"unknown RBF kernel {name!r}; choose one of {KERNELS}")
 
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -60,105 +88,94 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(d2, 0.0))
 
 
+def _tail(x: np.ndarray) -> np.ndarray:
+    """The polynomial tail's columns [1, x, x^2] of rows `x` [n, d] -> [n, 1 + 2d]."""
+    return np.hstack([np.ones((len(x), 1)), x, x * x])
+
+
 class RBFModel:
-    """An RBF interpolant with a linear tail on [-1, 1]^d: s(x) = sum_i w_i phi(|x - x_i|) + c0 + c.x."""
+    """An RBF interpolant on [-1, 1]^d with a linear-plus-squares tail:
+    s(x) = sum_i w_i phi(|x - x_i|) + c0 + c.x + q.x^2, fitted to the standardised (optionally plog-transformed)
+    targets through an SVD pseudo-inverse (singular values below 1e-14 of the largest dropped)."""
 
-    def __init__(self, kernel: str = "cubic", transform: str = "identity", ridge: float = 1e-8) -> None:
-        self.kernel, self.transform, self.ridge = kernel, transform, ridge
-
-    def _fwd(self, y: np.ndarray) -> np.ndarray:
-        return np.log(y) if self.transform == "log" else y
-
-    def _inv(self, t: np.ndarray) -> np.ndarray:
-        return np.exp(np.clip(t, -700, 700)) if self.transform == "log" else t
+    def __init__(self, kernel: str = "cubic", transform: str = "standardized") -> None:
+        if kernel not in KERNELS or transform not in TRANSFORMS:
+            raise ValueError(f"unknown RBF model {kernel}/{transform}; choose from {MODELS}")
+        self.kernel, self.transform = kernel, transform
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> RBFModel:
-        """Fit on `x` [n, d] and targets `y` [n]; also stores the leave-one-out predictions (`loo`)."""
-        n, d = x.shape
-        t = self._fwd(np.asarray(y, float))
-        self._mu, self._sd = t.mean(), t.std() or 1.0
-        ts = (t - self._mu) / self._sd
-        dist = _distances(x, x)
-        nn = np.where(np.eye(n, dtype=bool), np.inf, dist).min(axis=1) if n > 1 else np.ones(1)
-        self.eps = float(np.median(nn[np.isfinite(nn)])) if np.any(np.isfinite(nn)) else 1.0
-        self.eps = max(self.eps, 1e-3)
-        phi = _kernel(self.kernel, dist, self.eps)
-        phi = phi + self.ridge * max(1.0, float(np.abs(phi).max())) * np.eye(n)
-        p = np.hstack([np.ones((n, 1)), x])
-        m = np.block([[phi, p], [p.T, np.zeros((d + 1, d + 1))]])
-        rhs = np.concatenate([ts, np.zeros(d + 1)])
-        try:
-            minv = np.linalg.inv(m)
-        except np.linalg.LinAlgError:
-            minv = np.linalg.pinv(m, hermitian=True)
-        coef = minv @ rhs
+        """Fit on `x` [n, d] and targets `y` [n]."""
+        n = len(x)
+        t = plog(np.asarray(y, float)) if self.transform == "plog" else np.asarray(y, float)
+        self._mu, self._sd = float(t.mean()), float(t.std()) or 1.0
+        p = _tail(x)
+        m = np.block([[_kernel(self.kernel, _distances(x, x)), p], [p.T, np.zeros((p.shape[1], p.shape[1]))]])
+        rhs = np.concatenate([(t - self._mu) / self._sd, np.zeros(p.shape[1])])
+        coef = np.linalg.pinv(m, rcond=1e-14, hermitian=True) @ rhs
         self._x, self._w, self._c = x, coef[:n], coef[n:]
-        diag = np.diag(minv)[:n]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            loo_err = np.where(np.abs(diag) > 1e-300, coef[:n] / diag, np.inf)  # Rippa: e_i = a_i / (M^-1)_ii
-        self.loo = self._inv((ts - loo_err) * self._sd + self._mu)
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predictions for `x` [m, d] -> [m], in the original target units."""
-        phi = _kernel(self.kernel, _distances(x, self._x), self.eps)
-        ts = phi @ self._w + self._c[0] + x @ self._c[1:]
-        return self._inv(ts * self._sd + self._mu)
+        t = (_kernel(self.kernel, _distances(x, self._x)) @ self._w + _tail(x) @ self._c) * self._sd + self._mu
+        return plog_inverse(t) if self.transform == "plog" else t
 
 
-def fit_best_rbf(x: np.ndarray, y: np.ndarray) -> RBFModel:
-    """The kernel/transform pair with the smallest leave-one-out mean absolute error on (x, y).
-
-    Repeated inputs (a noisy objective measured twice) are averaged first: an interpolant cannot take two values.
-    """
+def fit_models(x: np.ndarray, y: np.ndarray) -> dict[str, RBFModel]:
+    """Every kernel/transform model (`MODELS`) fitted on (x [n, d], y [n]); repeated inputs averaged first."""
     x, inverse = np.unique(x, axis=0, return_inverse=True)
     y = np.bincount(inverse.ravel(), weights=y) / np.bincount(inverse.ravel())
-    transforms = ("identity", "log") if np.all(y > 0) else ("identity",)
-    best, best_err = None, np.inf
-    for kernel in KERNELS:
-        for transform in transforms:
-            try:
-                model = RBFModel(kernel, transform).fit(x, y)
-            except np.linalg.LinAlgError:
-                continue
-            err = float(np.mean(np.abs(model.loo - y)))
-            if np.isfinite(err) and err < best_err:
-                best, best_err = model, err
-    if best is None:
-        raise np.linalg.LinAlgError("no RBF surrogate could be fitted")
-    best.loo_mae = best_err
-    return best
+    return {name: RBFModel(*name.split("/")).fit(x, y) for name in MODELS}
+
+
+def select_model(errors: dict[str, np.ndarray], counted: np.ndarray) -> str:
+    """The model with the smallest root-mean-square one-step-ahead error over the `counted` evaluations
+    (`errors[model]`: [n] prediction errors of the evaluations in order); `DEFAULT_MODEL` without any."""
+    if not np.any(counted):
+        return DEFAULT_MODEL
+    with np.errstate(over="ignore", invalid="ignore"):
+        rmse = {name: float(np.sqrt(np.mean(np.asarray(e)[counted] ** 2))) for name, e in errors.items()}
+    finite = {k: v for k, v in rmse.items() if math.isfinite(v)}
+    return min(finite, key=lambda k: (finite[k], MODELS.index(k))) if finite else DEFAULT_MODEL
 
 
 # ------------------------------------------------------------------------------------------------ infill
-def hv_improvement_2d(cands: np.ndarray, front: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Hypervolume gained by adding each row of `cands` [m, 2] to `front` (a non-dominated set), vectorised.
+def _inside(front: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """The non-dominated rows of `front` [k, 2] inside `ref`, sorted by f1 (returned as is when they already
+    are: the infill search calls `phv_score` thousands of times with one front)."""
+    front = np.asarray(front, float).reshape(-1, 2)
+    if len(front) and np.all(front < ref) and np.all(np.diff(front[:, 0]) > 0) and np.all(np.diff(front[:, 1]) < 0):
+        return front
+    return pareto_front(front[np.all(front < ref, axis=1)]) if len(front) else np.zeros((0, 2))
 
-    Dominated candidates (or outside `ref`) score minus their distance to leave the dominated region.
+
+def phv_score(cands: np.ndarray, front: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """The PHV infill criterion of each row of `cands` [m, 2] (to maximise), given the non-dominated `front`.
+
+    Not dominated: the hypervolume gained by adding the point to the front (0 outside `ref`, minus the distance
+    to `ref` to lead back inside). Weakly dominated by a front point p_j: minus the largest
+    prod_k (1 + f_k - p_jk) - 1 (the authors' penalty, 0 only on the front itself).
     """
-    front = pareto_front(front[np.all(front < ref, axis=1)]) if len(front) else np.zeros((0, 2))
-    # staircase of the front: for x in [b_j, b_{j+1}) the front's attained f2 level is h_j
-    b = np.concatenate([front[:, 0], [ref[0]]])
+    front = _inside(front, ref)
+    # staircase of the front: for f1 in [b_j, b_{j+1}) the front's attained f2 level is h_j
+    hi = np.concatenate([front[:, 0], [ref[0]]])
     h = np.concatenate([[ref[1]], front[:, 1]])
     lo = np.concatenate([[-np.inf], front[:, 0]])
-    hi = b
-    a_ = cands[:, [0]]
-    width = np.clip(np.minimum(hi[None, :], ref[0]) - np.maximum(lo[None, :], a_), 0, None)
+    width = np.clip(np.minimum(hi[None, :], ref[0]) - np.maximum(lo[None, :], cands[:, [0]]), 0, None)
     height = np.clip(h[None, :] - cands[:, [1]], 0, None)
-    gain = np.sum(width * height, axis=1)
-    gain = np.where(np.all(cands < ref, axis=1), gain, 0.0)
-    # penalty for predicted-dominated points: how far they must move to leave the dominated region
+    gain = np.where(np.all(cands < ref, axis=1), np.sum(width * height, axis=1), 0.0)
     if len(front):
         excess = cands[:, None, :] - front[None, :, :]                # [m, k, 2]
         dominated_by = np.all(excess >= 0, axis=2)
-        escape = np.where(dominated_by, excess.min(axis=2), 0.0).max(axis=1)
+        penalty = np.where(dominated_by, np.prod(1 + excess, axis=2) - 1, 0.0).max(axis=1)
+        dominated = dominated_by.any(axis=1)
     else:
-        escape = np.zeros(len(cands))
+        penalty, dominated = np.zeros(len(cands)), np.zeros(len(cands), bool)
     outside = np.clip(cands - ref, 0, None).sum(axis=1)
-    return np.where(gain > 0, gain, -(escape + outside) - 1e-12)
+    return np.where(dominated, -penalty - 1e-12, np.where(gain > 0, gain, -outside))
 
 
-class _Codec:
+class Codec:
     """Map Optuna distributions onto [-1, 1]^d and back (integers and steps rounded, log scales in log space)."""
 
     def __init__(self, space: dict[str, Any]) -> None:
@@ -227,21 +244,30 @@ class SamoCobraSampler(BaseSampler):
 
     Args:
         search_space: the Optuna distributions to search (float and int); None: inferred from finished trials.
-        batch_size: proposals per generation (the paper: 12 offspring).
-        n_init: size of the initial Halton design (default max(batch_size, d + 1)).
+        batch_size: proposals per generation (the paper: 12 offspring; the original SAMO-COBRA: 1).
+        n_init: size of the initial Halton design (default d + 1, as the reference).
         seed: random seed (every generation is seeded from `seed` and its number, so runs are reproducible).
-        n_candidates: random candidates per proposal for the infill search (plus as many Pareto-local ones).
-        rho: the cycling distance requirements, as fractions of the [-1, 1]^d diagonal.
+        n_candidates: random candidates per generation (plus as many Pareto-local ones) to start the search from.
+        n_starts: starts of the infill search per proposal: the best candidates (and, for COBYLA, as many random
+            points).
+        optimizer: "local" (default): a vectorised shrinking-radius search from each start; "cobyla": scipy's
+            COBYLA as the reference (scipy >= 1.16 runs it in pure Python: about 100x slower).
+        cobyla_maxiter: COBYLA's evaluation budget per start (None: 50 (d + 2), the reference's first value).
     """
 
     def __init__(self, search_space: dict[str, Any] | None = None, *, batch_size: int = 12,
                  n_init: int | None = None, seed: int | None = None, n_candidates: int = 2000,
-                 rho: Sequence[float] = (0.1, 0.03, 0.01, 0.0), refine: bool = True) -> None:
+                 n_starts: int = 3, optimizer: str = "local", cobyla_maxiter: int | None = None) -> None:
         if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
+            raise ValueError(f"SamoCobraSampler: batch_size must be >= 1, got {batch_size}")
+        if optimizer not in ("local", "cobyla"):
+            raise ValueError(f"SamoCobraSampler: optimizer must be 'local' or 'cobyla', got {optimizer!r}")
+        if n_init is not None and n_init < 1:
+            raise ValueError(f"SamoCobraSampler: n_init must be >= 1, got {n_init}")
         self._space = dict(search_space) if search_space is not None else None
         self.batch_size, self.n_init, self.seed = batch_size, n_init, seed
-        self.n_candidates, self.rho, self.refine = n_candidates, tuple(rho), refine
+        self.n_candidates, self.n_starts, self.optimizer = n_candidates, n_starts, optimizer
+        self.cobyla_maxiter = cobyla_maxiter
         self._independent = RandomSampler(seed=seed)
 
     # -- Optuna sampler interface ------------------------------------------------------------------------
@@ -258,149 +284,190 @@ class SamoCobraSampler(BaseSampler):
         fixed = trial.system_attrs.get("fixed_params") or {}
         if set(search_space) <= set(fixed):
             return {}  # an enqueued trial: takes no slot of the generation
-        codec = _Codec(search_space)
+        codec = Codec(search_space)
         batch = study_system_attrs(study).get(BATCH_KEY)
         if batch is not None and sorted(batch["names"]) != codec.names:
             batch = None  # the search space changed: start a fresh generation
         taken = {tuple(t.system_attrs[SLOT_KEY]) for t in study.get_trials(deepcopy=False)
                  if SLOT_KEY in t.system_attrs}
+        slot = None
         if batch is not None:
-            for i, params in enumerate(batch["points"]):
-                if (batch["gen"], i) not in taken:
-                    set_trial_system_attr(study, trial, SLOT_KEY, [batch["gen"], i])
-                    return {n: params[n] for n in codec.names}
-        gen = 0 if batch is None else batch["gen"] + 1
-        points = self._generation(study, codec, gen)
-        record = {"gen": gen, "names": codec.names, "points": points}
-        set_study_system_attr(study, BATCH_KEY, json.loads(json.dumps(record)))
-        set_trial_system_attr(study, trial, SLOT_KEY, [gen, 0])
-        return dict(points[0])
+            slot = next((i for i in range(len(batch["points"])) if (batch["gen"], i) not in taken), None)
+        if slot is None:
+            gen = 0 if batch is None else batch["gen"] + 1
+            batch = json.loads(json.dumps({"gen": gen, "names": codec.names, **self._generation(study, codec, gen)}))
+            set_study_system_attr(study, BATCH_KEY, batch)
+            slot = 0
+        set_trial_system_attr(study, trial, SLOT_KEY, [batch["gen"], slot])
+        if batch.get("preds"):
+            set_trial_system_attr(study, trial, PRED_KEY, batch["preds"][slot])
+        return {n: batch["points"][slot][n] for n in codec.names}
 
     def sample_independent(self, study, trial, param_name, param_distribution) -> Any:
         return self._independent.sample_independent(study, trial, param_name, param_distribution)
-
-    def before_trial(self, study, trial) -> None:
-        pass
-
-    def after_trial(self, study, trial, state, values) -> None:
-        pass
 
     def reseed_rng(self) -> None:
         self._independent.reseed_rng()
 
     # -- generations ---------------------------------------------------------------------------------------
-    def _data(self, study, codec: _Codec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Scaled inputs and objective values of complete trials, and scaled inputs of running ones."""
+    def _data(self, study, codec: Codec) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict | None]]:
+        """Scaled inputs [n, d] and minimised objective values [n, 2] of complete trials in completion order,
+        scaled inputs of running ones, and the stored model predictions of each complete trial (or None)."""
         from optuna.study import StudyDirection
         from optuna.trial import TrialState
 
         sign = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions])
-        xs, ys, pending = [], [], []
+        done, pending = [], []
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING,
                                                            TrialState.WAITING)):
             if not set(codec.names) <= set(t.params):
                 continue
-            z = codec.encode(t.params)
-            if t.state == TrialState.COMPLETE and t.values is not None and np.all(np.isfinite(t.values)):
-                xs.append(z)
-                ys.append(sign * np.asarray(t.values))
-            elif t.state != TrialState.COMPLETE:
-                pending.append(z)
-        d = codec.dim
-        n_obj = len(study.directions)
-        return (np.array(xs).reshape(-1, d), np.array(ys, float).reshape(-1, n_obj),
-                np.array(pending).reshape(-1, d))
+            if t.state != TrialState.COMPLETE:
+                pending.append(codec.encode(t.params))
+            elif t.values is not None and np.all(np.isfinite(t.values)):
+                done.append(t)
+        done.sort(key=lambda t: (t.datetime_complete is None, t.datetime_complete, t.number))
+        d, n_obj = codec.dim, len(study.directions)
+        x = np.array([codec.encode(t.params) for t in done]).reshape(-1, d)
+        y = np.array([sign * np.asarray(t.values) for t in done], float).reshape(-1, n_obj)
+        return x, y, np.array(pending).reshape(-1, d), [t.system_attrs.get(PRED_KEY) for t in done]
 
-    def _generation(self, study, codec: _Codec, gen: int) -> list[dict[str, Any]]:
+    def _generation(self, study, codec: Codec, gen: int) -> dict[str, Any]:
         from threadpoolctl import threadpool_limits
 
         # small dense algebra: one BLAS thread (several threads spin and are 10-60x slower on a busy machine)
         with threadpool_limits(1, user_api="blas"):
             return self._generation_points(study, codec, gen)
 
-    def _generation_points(self, study, codec: _Codec, gen: int) -> list[dict[str, Any]]:
+    def _generation_points(self, study, codec: Codec, gen: int) -> dict[str, Any]:
+        """{"points": [params], "preds": [{model: [f1, f2]}] (guided generations), "models": [chosen]}."""
         d = codec.dim
-        n_init = self.n_init or max(self.batch_size, d + 1)
-        x, y, pending = self._data(study, codec)
+        n_init = self.n_init or d + 1
+        x, y, pending, preds = self._data(study, codec)
         rng = np.random.default_rng([self.seed if self.seed is not None else 0, gen])
         if gen == 0 and len(x) < n_init:
             from scipy.stats import qmc
 
             halton = qmc.Halton(d, scramble=True, seed=rng)
             z = codec.snap(halton.random(n_init - len(x)) * 2 - 1)
-            return [codec.decode(row) for row in z]
-        if len(x) < d + 2:  # not enough data for the linear tail yet: keep exploring
+            return {"points": [codec.decode(row) for row in z]}
+        if len(x) < 2:  # everything failed so far: nothing to model
             z = codec.snap(rng.uniform(-1, 1, (self.batch_size, d)))
-            return [codec.decode(row) for row in z]
-        return [codec.decode(z) for z in self.propose(x, y, pending, codec, rng, gen)]
-
-    def propose(self, x: np.ndarray, y: np.ndarray, pending: np.ndarray, codec: _Codec,
-                rng: np.random.Generator, gen: int) -> list[np.ndarray]:
-        """One generation: `batch_size` scaled points maximising the predicted hypervolume, one after another."""
+            return {"points": [codec.decode(row) for row in z]}
         if y.shape[1] != 2:
-            raise ValueError("SamoCobraSampler's infill is implemented for two objectives")
-        models = [fit_best_rbf(x, y[:, k]) for k in range(y.shape[1])]
+            raise ValueError(f"SamoCobraSampler's infill is implemented for two objectives, not {y.shape[1]}")
+        models = [fit_models(x, y[:, k]) for k in range(2)]
+        chosen = self.choose_models(y, preds)
+        z = self.propose(x, y, pending, [models[k][chosen[k]] for k in range(2)], codec, rng)
+        out = [{name: [_finite(models[k][name].predict(row[None])[0]) for k in range(2)] for name in MODELS}
+               for row in z]
+        return {"points": [codec.decode(row) for row in z], "preds": out, "models": chosen}
+
+    def choose_models(self, y: np.ndarray, preds: list[dict | None]) -> list[str]:
+        """Per objective, the model of smallest one-step-ahead RMSE over the evaluations (in completion order)
+        that grew the hypervolume and the last two generations' (`select_model`)."""
+        lo, hi = y.min(axis=0), y.max(axis=0)
+        hv = np.array([hypervolume_2d(((y[: i + 1] - lo) / np.where(hi > lo, hi - lo, 1.0)), (1.1, 1.1))
+                       for i in range(len(y))])
+        counted = np.concatenate([[False], np.diff(hv) > 0])
+        counted[-2 * self.batch_size:] = True
+        has = np.array([p is not None for p in preds])
+        counted &= has
+        out = []
+        for k in range(y.shape[1]):
+            errors = {name: np.array([p[name][k] - y[i, k] if p is not None and p[name][k] is not None else np.nan
+                                      for i, p in enumerate(preds)]) for name in MODELS}
+            out.append(select_model(errors, counted))
+        return out
+
+    def propose(self, x: np.ndarray, y: np.ndarray, pending: np.ndarray, models: list[RBFModel], codec: Codec,
+                rng: np.random.Generator) -> list[np.ndarray]:
+        """One generation: `batch_size` scaled points maximising the PHV criterion, one after another."""
         lo, hi = y.min(axis=0), y.max(axis=0)
         span = np.where(hi > lo, hi - lo, 1.0)
 
-        def norm(v: np.ndarray) -> np.ndarray:
-            return (v - lo) / span
-
         def predict(z: np.ndarray) -> np.ndarray:
-            return norm(np.stack([m.predict(z) for m in models], axis=1))
+            return (np.stack([m.predict(z) for m in models], axis=1) - lo) / span
 
         ref = np.full(2, 1.1)
-        front = norm(pareto_front(y))
+        front = pareto_front((y - lo) / span)
         known = np.vstack([x, pending]) if len(pending) else x.copy()
         if len(pending):
             front = pareto_front(np.vstack([front, predict(pending)]))
-        pareto_x = x[pareto_mask(y)]
         d = codec.dim
-        diag = 2 * math.sqrt(d)
-        # one candidate pool per generation: uniform points and perturbations of the Pareto set, snapped; the
-        # surrogates do not change within a generation, so their predictions are computed once
+        d_min = d / 1e4  # the reference's minimum distance to evaluated points
+        # one candidate pool per generation: uniform points and perturbations of the Pareto set, snapped
+        pareto_x = x[pareto_mask(y)]
         cands = [rng.uniform(-1, 1, (self.n_candidates, d))]
-        if len(pareto_x):
-            for sigma in (0.2, 0.05):
-                base = pareto_x[rng.integers(len(pareto_x), size=self.n_candidates // 2)]
-                cands.append(base + rng.normal(0, sigma, base.shape))
+        for sigma in (0.2, 0.05):
+            base = pareto_x[rng.integers(len(pareto_x), size=self.n_candidates // 2)]
+            cands.append(base + rng.normal(0, sigma, base.shape))
         pool = np.unique(codec.snap(np.vstack(cands)), axis=0)
         pool_pred = predict(pool)
         pool_dist = _distances(pool, known).min(axis=1)
+        maxiter = self.cobyla_maxiter or 50 * (d + 2)
         out: list[np.ndarray] = []
-        for i in range(self.batch_size):
-            rho = self.rho[(gen * self.batch_size + i) % len(self.rho)] * diag
-
-            def score(zz: np.ndarray, pred: np.ndarray | None = None, dist: np.ndarray | None = None,
-                      rho: float = rho, known: np.ndarray = known, front: np.ndarray = front) -> np.ndarray:
-                pred = predict(zz) if pred is None else pred
-                dist = _distances(zz, known).min(axis=1) if dist is None else dist
-                return np.where(dist <= max(rho, 1e-9), -np.inf, hv_improvement_2d(pred, front, ref))
-
-            sc = score(pool, pool_pred, pool_dist)
-            if not np.any(np.isfinite(sc)):  # every candidate is too close: relax to "not evaluated yet"
-                sc = np.where(pool_dist > 1e-9, hv_improvement_2d(pool_pred, front, ref), -np.inf)
+        for _ in range(self.batch_size):
+            sc = np.where(pool_dist > d_min, phv_score(pool_pred, front, ref), -np.inf)
             if not np.any(np.isfinite(sc)):
                 best = codec.snap(rng.uniform(-1, 1, d))[0]
+            elif self.optimizer == "cobyla":
+                best = self._cobyla(pool, sc, known, front, ref, predict, codec, rng, d_min, maxiter)
             else:
-                best = pool[int(np.argmax(sc))]
-                if self.refine:
-                    best = self._refine(best, score, codec, rng)
+                best = self._local(pool, sc, known, front, ref, predict, codec, rng, d_min)
             out.append(best)
             known = np.vstack([known, best])
             pool_dist = np.minimum(pool_dist, _distances(pool, best[None])[:, 0])
             front = pareto_front(np.vstack([front, predict(best[None])]))
         return out
 
-    @staticmethod
-    def _refine(z0: np.ndarray, score, codec: _Codec, rng: np.random.Generator) -> np.ndarray:
-        """A shrinking-radius (1 + 64) local search around `z0` on the snapped points; keeps the best."""
-        best, s_best = z0, float(score(z0[None])[0])
-        for sigma in (0.1, 0.05, 0.02, 0.01):
-            for _ in range(3):
-                cand = codec.snap(best + rng.normal(0, sigma, (64, len(z0))))
-                s = score(cand)
-                i = int(np.argmax(s))
-                if np.isfinite(s[i]) and s[i] > s_best:
-                    best, s_best = cand[i], float(s[i])
-        return best
+    def _cobyla(self, pool: np.ndarray, sc: np.ndarray, known: np.ndarray, front: np.ndarray, ref: np.ndarray,
+                predict: Callable, codec: Codec, rng: np.random.Generator, d_min: float,
+                maxiter: int) -> np.ndarray:
+        """COBYLA on the PHV criterion from the best pool points and random ones, on [-1, 1]^d, keeping
+        `d_min` away from `known` points; the best (snapped) result, or the best pool point."""
+        from scipy.optimize import minimize
+
+        d = pool.shape[1]
+        order = np.argsort(-sc)[: self.n_starts]
+        starts = np.vstack([pool[order[np.isfinite(sc[order])]], rng.uniform(-1, 1, (self.n_starts, d))])
+
+        def neg(z: np.ndarray) -> float:
+            return -float(phv_score(predict(np.clip(z, -1, 1)[None]), front, ref)[0])
+
+        cons = [{"type": "ineq", "fun": lambda z: float(_distances(z[None], known).min()) - d_min}]
+        found = [pool[order[0]]]
+        for z0 in starts:
+            res = minimize(neg, z0, method="COBYLA", bounds=[(-1, 1)] * d, constraints=cons,
+                           options={"maxiter": maxiter, "tol": 1e-6})
+            found.append(codec.snap(res.x)[0])
+        found = np.array(found)
+        score = phv_score(predict(found), front, ref)
+        score = np.where(_distances(found, known).min(axis=1) > d_min, score, -np.inf)
+        return found[int(np.argmax(score))]
+
+
+    def _local(self, pool: np.ndarray, sc: np.ndarray, known: np.ndarray, front: np.ndarray, ref: np.ndarray,
+               predict: Callable, codec: Codec, rng: np.random.Generator, d_min: float) -> np.ndarray:
+        """From each of the `n_starts` best pool points, a shrinking-radius (1 + 64) search on the snapped
+        points keeping `d_min` away from `known` points; the best point found."""
+        order = np.argsort(-sc)[: self.n_starts]
+        best_z, best_s = pool[order[0]], float(sc[order[0]])
+        for z in pool[order[np.isfinite(sc[order])]]:
+            s_z = float(phv_score(predict(z[None]), front, ref)[0])
+            for sigma in (0.1, 0.05, 0.02, 0.01):
+                for _ in range(3):
+                    cand = codec.snap(z + rng.normal(0, sigma, (64, len(z))))
+                    s = np.where(_distances(cand, known).min(axis=1) > d_min,
+                                 phv_score(predict(cand), front, ref), -np.inf)
+                    i = int(np.argmax(s))
+                    if s[i] > s_z:
+                        z, s_z = cand[i], float(s[i])
+            if s_z > best_s:
+                best_z, best_s = z, s_z
+        return best_z
+
+
+def _finite(v: float) -> float | None:
+    """`v` as a float, or None when it is not finite (stored predictions must be valid JSON)."""
+    return float(v) if math.isfinite(v) else None

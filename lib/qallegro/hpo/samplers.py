@@ -18,7 +18,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "tpe": {"multivariate": True, "constant_liar": True, "n_startup_trials": 10, "n_ei_candidates": 24},
     "gp": {"n_startup_trials": 10, "deterministic_objective": False},
     "random": {},
-    "samo-cobra": {"batch_size": 12, "n_init": None, "n_candidates": 2000},
+    "samo-cobra": {"batch_size": 12, "n_init": None, "n_candidates": 2000, "n_starts": 3, "optimizer": "local",
+                   "cobyla_maxiter": None},
 }
 
 

@@ -351,11 +351,15 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
                 optuna.storages.fail_stale_trials(op.study)
                 requeue_interrupted(op.study, int(hb.get("max_retry", 1)))
                 c = counts(op.study)
-                bar.n = min(c["COMPLETE"], op.target)
+                # PRUNED counts when a multi-fidelity schedule stopped the trial early, not when it was a duplicate
+                duplicates = sum(1 for t in op.study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+                                 if "duplicate_of" in t.user_attrs)
+                done = c["COMPLETE"] + c["PRUNED"] - duplicates
+                bar.n = min(done, op.target)
                 bar.refresh()
-                if c["COMPLETE"] >= op.target:
+                if done >= op.target:
                     break
-                start = c["WAITING"] > 0 or c["COMPLETE"] + c["RUNNING"] < op.target
+                start = c["WAITING"] > 0 or done + c["RUNNING"] < op.target
                 trial = op.study.ask() if start else None
                 if trial is not None and duplicates_in_row < MAX_DUPLICATES_IN_ROW and _prune_duplicate(op, trial, log):
                     duplicates_in_row += 1
@@ -477,7 +481,7 @@ def _run_trial(op: OpenStudy, trial: optuna.Trial, objective, worker: str, threa
                 if previous:
                     _start_from(Path(previous), trial_dir)
                 ctx = TrialContext(op.spec.dataset, op.spec.variant, op.spec.scale, trial_dir, number,
-                                   op.settings, threads, log)
+                                   op.settings, threads, log, trial)
                 log.info(f"trial {trial.number} (folder {trial_dir.name}) starts: {op.space.values(raw)}")
                 result = objective(overrides, ctx)
                 values = tuple(float(v) for v in result.values)
@@ -486,6 +490,10 @@ def _run_trial(op: OpenStudy, trial: optuna.Trial, objective, worker: str, threa
                 for key, value in result.attrs.items():
                     trial.set_user_attr(key, value)
                 upload_trial_artifacts(trial, trial_dir, op.folder)  # config, learning curve, weights
+            except optuna.TrialPruned as stop:  # a multi-fidelity objective stopped the trial early (counts as done)
+                log.info(f"trial {trial.number}: {stop}")
+                op.study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
+                return True
             except KeyboardInterrupt:
                 with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
                     trial.set_user_attr("interrupted", True)
