@@ -167,8 +167,8 @@ def test_every_page_with_results_finds_its_committed_files() -> None:
     download list silently empty)."""
     for nb in NOTEBOOKS:
         for pattern in nb.result_patterns("quick"):
-            if "claims" in pattern:
-                continue  # written by the claims campaign; absent until it runs
+            if "claims" in pattern or "campaign" in pattern:
+                continue  # written by the campaign; absent at a scale it has not run at
             assert page.result_files([pattern], ROOT), f"{nb.name}: no file matches {pattern}"
 
 

@@ -101,9 +101,17 @@ def test_bad_space_files_name_the_file(tmp_path: Path, text: str, message: str) 
 @pytest.mark.parametrize("scale", scales.SCALES)
 @pytest.mark.parametrize("variant", ["allegro", "mlp", "qdi"])
 def test_scale_presets_only_narrow(scale: str, variant: str) -> None:
+    """The presets narrow the paper's inferred ranges; only the learning rate may reach above them (the sweep on
+    this CPU found 0.02-0.04 best for budgets of tens of epochs), and the overnight space still contains every
+    optimum of the paper's Tables 1-3."""
     base, s = default_space(variant), load_space(variant, scale)
     for b, p in zip(base.params, s.params, strict=True):
-        assert b.low <= p.low <= p.high <= b.high, (scale, p)
+        high = max(b.high, 0.04) if p.name == "learning_rate" else b.high
+        assert b.low <= p.low <= p.high <= high, (scale, p)
+    if scale == "overnight":
+        for dataset in ("rmd17-aspirin", "rmd17-benzene", "qm9", "culi"):
+            _, notes = s.raw_from_values(paper_values(dataset, variant))
+            assert notes == [], (dataset, notes)
 
 
 def test_paper_values_clip_with_notes() -> None:
