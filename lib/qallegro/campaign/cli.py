@@ -53,21 +53,9 @@ def _print_status(units, queue) -> None:
 
 
 def _verdicts(scale: str, dataset: str | None) -> list[dict]:
-    from qallegro.campaign.claims import verdict_table
-    from qallegro.campaign.plan import ablation_records, campaign_root
-    from qallegro.utils import atomic_write_json
+    from qallegro.campaign.verdicts import write_verdicts
 
-    splits = ("test", "val", "ood")
-    rows = verdict_table(ablation_records(scale, dataset), splits)
-    if dataset:
-        rows = [r for r in rows if r["dataset"] == dataset]
-    path = campaign_root(scale) / "ablation" / (f"{dataset}-verdicts.json" if dataset else "verdicts.json")
-    atomic_write_json(path, rows)
-    if not dataset:  # the book's claims page reads one verdict per claim of the paper
-        from qallegro.campaign.verdicts import claim_verdicts
-        from qallegro.report.claims import verdicts_path
-
-        atomic_write_json(verdicts_path(scale), {"scale": scale, "verdicts": claim_verdicts(rows)})
+    rows, path = write_verdicts(scale, dataset)
     for r in rows:
         ours = (f"{r['percent']:+.1f}% [{r['percent_low']:+.1f}, {r['percent_high']:+.1f}]" if "percent" in r
                 else "-")

@@ -57,3 +57,22 @@ def claim_verdicts(rows: Iterable[Mapping[str, Any]], split: str = "test", page:
         out.append({"claim": key, "verdict": verdict, "evidence": "; ".join(_sentence(p) for p in found),
                     "page": page, "comparisons": list(ids)})
     return out
+
+
+def write_verdicts(scale: str, dataset: str | None = None) -> tuple[list[dict[str, Any]], Any]:
+    """The paired comparisons of the finished ablation records at `scale` (of one dataset, or all) written to
+    `results/<scale>/campaign/ablation/[<dataset>-]verdicts.json`; for all datasets also the book's claims file
+    (`qallegro.report.claims.verdicts_path`). Returns the comparison rows and the path written."""
+    from qallegro.campaign.claims import verdict_table
+    from qallegro.campaign.plan import ablation_records, campaign_root
+    from qallegro.report.claims import verdicts_path
+    from qallegro.utils import atomic_write_json
+
+    rows = verdict_table(ablation_records(scale, dataset), ("test", "val", "ood"))
+    if dataset:
+        rows = [r for r in rows if r["dataset"] == dataset]
+    path = campaign_root(scale) / "ablation" / (f"{dataset}-verdicts.json" if dataset else "verdicts.json")
+    atomic_write_json(path, rows)
+    if not dataset:
+        atomic_write_json(verdicts_path(scale), {"scale": scale, "verdicts": claim_verdicts(rows)})
+    return rows, path

@@ -57,6 +57,9 @@ def _campaign_worker(scale: str) -> bool:
     set_threads(1)
     work(units, queue, RUNNERS, log=lambda m: print(m, file=sys.stderr, flush=True))
     left = status(units, queue)
+    from qallegro.campaign.verdicts import write_verdicts
+
+    write_verdicts(scale)  # the claims page reads them, finished or not (a claim short of seeds says so)
     if left["running"] or left["ready"] or left["waiting"]:
         print(f"qallegro reproduce: {len(left['done'])} of {len(units)} campaign units done; other workers hold "
               f"{len(left['running'])}; the pages wait until all are done (qallegro campaign status --scale "
