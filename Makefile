@@ -34,7 +34,8 @@ records:  ## commit the small records of finished campaign units (never a unit s
 	units=$$(find results -path '*/campaign/*' -name record.json -printf '%h\n' | sort); \
 	studies=$$(find results -path '*/campaign/study/*' -name record.json | sed -E 's#results/([^/]+)/campaign/study/([^/]+)/.*#results/\1/hpo/\2#' | sort -u); \
 	prov=$$(find results -path '*/culi/provenance.json'); \
-	git add -- $$units $$studies $$prov && (git diff --cached --quiet || git commit -q -m "campaign records: $$(echo $$units | wc -w) finished units")
+	verdicts=$$(find results -path '*/claims/verdicts.json' -o -path '*/campaign/ablation/*verdicts.json'); \
+	git add -- $$units $$studies $$prov $$verdicts && (git diff --cached --quiet || git commit -q -m "campaign records: $$(echo $$units | wc -w) finished units")
 
 lint: install  ## ruff (pinned; rules in pyproject.toml) over the library, tests, benchmarks and CI scripts
 	$(BIN)/ruff check lib tests benchmarks book/_ext .ci
