@@ -116,11 +116,12 @@ def train_objective(overrides: dict, ctx):
     import optuna
 
     from qallegro.hpo.objective import TrialResult, error_metric, measure_inference, trial_config
+    from qallegro.hpo.records import hpo_settings
     from qallegro.training import load_run, train
 
-    mf = {"min_epochs": 1, "eta": 3, **(ctx.settings.get("multifidelity") or {})}
+    mf = hpo_settings(ctx.settings).multifidelity
     base = trial_config(ctx.dataset, ctx.variant, ctx.scale, overrides, ctx.settings, ctx.threads)
-    ladder = rungs(int(mf["min_epochs"]), int(mf.get("max_epochs") or base["max_epochs"]), int(mf["eta"]))
+    ladder = rungs(mf.min_epochs, int(mf.max_epochs or base["max_epochs"]), mf.eta)
     passed = {r for r in ladder if ctx.trial.user_attrs.get(passed_key(r))}  # by the first attempt (a retry)
     timing = None
     for r in ladder:

@@ -42,6 +42,16 @@ class Heartbeat(Record):
 
 
 @dataclass(frozen=True)
+class MultiFidelity(Record):
+    """The MO-ASHA schedule of `--pruner mo-asha` (`qallegro.hpo.multifidelity`): rungs from `min_epochs`,
+    multiplied by `eta`, up to `max_epochs` (None: the per-trial `max_epochs`)."""
+
+    min_epochs: int = 1
+    eta: int = 3
+    max_epochs: int | None = None
+
+
+@dataclass(frozen=True)
 class HpoSettings(Record):
     """The HPO settings of one scale; `extra` keeps keys meant for other readers (e.g. `compare`)."""
 
@@ -56,6 +66,7 @@ class HpoSettings(Record):
     samplers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     space: Mapping[str, Any] = field(default_factory=dict)
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    multifidelity: MultiFidelity = field(default_factory=MultiFidelity)
     max_consecutive_failures: int = 3
     extra: Mapping[str, Any] = field(default_factory=dict)
 
