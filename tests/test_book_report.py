@@ -278,3 +278,23 @@ def test_spread_gadgets_moves_only_the_gadgets_apart() -> None:
     out = spread_gadgets(g, 2.0)
     assert [out.row(v) for v in (a, b)] == [1, 2] and [out.row(v) for v in (t1, t2)] == [2.5, 4.5]
     assert g.row(t1) == 3 and out.num_edges() == g.num_edges()  # the input is left alone
+
+
+def test_culi_split_summary_and_tables_from_provenance() -> None:
+    from qallegro.report import culi
+
+    v1 = {"n_frames": 1494}
+    assert "single frames at random (split version 1)" in culi.split_summary(v1)
+    assert culi.split_counts(v1).empty and culi.decorrelation_table(v1).empty
+    v2 = {"n_frames": 100, "split": {"split_version": 2, "block_fs": 150.0, "buffer_fs": 42.0, "n_dropped": 7,
+                                     "n_ood": 20, "ood_groups": ["Li/Cu(111)"],
+                                     "force_decorrelation_fs": {"md:Li/Cu(110)": 38.5, "md:Li/Cu(111)": 41.2},
+                                     "counts": {"train": {"md": 50, "slab": 10}, "val": {"md": 8},
+                                                "test": {"md": 5, "slab": 1}, "ood": {"md": 20},
+                                                "dropped": {"md": 6}}}}
+    text = culi.split_summary(v2)
+    assert "blocks of 150 fs" in text and "41 fs" in text and "42 fs" in text and "Li/Cu(111) (20 frames)" in text
+    counts = culi.split_counts(v2)
+    assert counts.loc["all", "train"] == 60 and counts.loc["slab", "val"] == 0 and counts.loc["md", "ood"] == 20
+    table = culi.decorrelation_table(v2)
+    assert table.set_index("trajectory")["held out"].to_dict() == {"Li/Cu(110)": False, "Li/Cu(111)": True}

@@ -39,12 +39,17 @@ def decorrelation_table(prov: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def split_facts(prov: Mapping[str, Any]) -> dict[str, str]:
-    """The numbers the page's text states (as text, for glue)."""
+def split_summary(prov: Mapping[str, Any]) -> str:
+    """One paragraph stating the split of a generated set (its numbers from the provenance record)."""
     split = prov.get("split") or {}
+    n = prov.get("n_frames", 0)
+    if int(split.get("split_version", 1)) < 2:
+        return (f"The set at this scale has {n} frames, split as single frames at random (split version 1): "
+                "no groups, blocks or buffers, so neighbouring MD frames sit in different splits.")
     decor = list((split.get("force_decorrelation_fs") or {}).values())
-    return {"version": str(split.get("split_version", 1)), "block_fs": f"{split.get('block_fs', 0):g}",
-            "buffer_fs": f"{split.get('buffer_fs', 0):g}",
-            "decorrelation_fs": f"{max(decor):.0f}" if decor else "–",
-            "held_out": ", ".join(split.get("ood_groups", [])) or "none",
-            "n_dropped": str(split.get("n_dropped", 0)), "n_frames": str(prov.get("n_frames", 0))}
+    held = ", ".join(split.get("ood_groups", [])) or "no interface"
+    return (f"The set at this scale has {n} frames, split by group (split version {split['split_version']}): "
+            f"MD blocks of {split['block_fs']:g} fs; the longest force decorrelation time is {max(decor):.0f} fs, so "
+            f"the buffer between blocks of different splits is {split['buffer_fs']:g} fs "
+            f"({split.get('n_dropped', 0)} frames dropped). Held out whole: {held} "
+            f"({split.get('n_ood', 0)} frames).")
