@@ -298,3 +298,13 @@ def test_culi_split_summary_and_tables_from_provenance() -> None:
     assert counts.loc["all", "train"] == 60 and counts.loc["slab", "val"] == 0 and counts.loc["md", "ood"] == 20
     table = culi.decorrelation_table(v2)
     assert table.set_index("trajectory")["held out"].to_dict() == {"Li/Cu(110)": False, "Li/Cu(111)": True}
+
+
+def test_ablation_setting_note_reads_the_presets() -> None:
+    from qallegro import scales
+    from qallegro.report.ablation import setting_note
+
+    note = setting_note("overnight")
+    over = scales.settings("campaign", "overnight")["ablation"]["overrides"]
+    assert f"{over['n_train']} training structures" in note and f"{over['max_epochs']} epochs" in note
+    assert "3000 for rMD17" in note and "QDI: 4 input features, depth 3" in note
