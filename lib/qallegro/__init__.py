@@ -8,8 +8,7 @@ The public entry points are imported lazily so that `import qallegro` stays chea
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from qallegro.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -22,8 +21,4 @@ _LAZY = {
 
 __all__ = ["__version__", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'qallegro' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

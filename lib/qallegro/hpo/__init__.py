@@ -13,8 +13,7 @@ Names are imported lazily so that `import qallegro.hpo` (and `qallegro --help`) 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from qallegro.lazy import lazy_attributes
 
 _LAZY = {
     "StudySpec": "qallegro.hpo.study",
@@ -42,8 +41,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'qallegro.hpo' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -5,8 +5,7 @@ Heavy modules are imported on first use so that `import qallegro.training` stays
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from qallegro.lazy import lazy_attributes
 
 _LAZY = {
     "TRAIN_DEFAULTS": "qallegro.training.config",
@@ -22,8 +21,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'qallegro.training' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
