@@ -72,7 +72,7 @@ def test_training_survives_random_kills(tmp_path: Path) -> None:
     from qallegro.training import train
 
     data = make_dataset(tmp_path / "mols.extxyz")
-    cfg = make_config(data, max_epochs=40, checkpoint_interval_s=0.5)
+    cfg = make_config(data, max_epochs=100, checkpoint_interval_s=0.5)
     reference = tmp_path / "reference"
     train(cfg, run_dir=reference, progress=False)
     run = tmp_path / "killed"
@@ -87,9 +87,18 @@ def test_training_survives_random_kills(tmp_path: Path) -> None:
         if (run / "epochs.csv").exists():
             read_rows(run / "epochs.csv")
 
-    start = lambda: [subprocess.Popen([sys.executable, "-c", script], env=ENV, stdout=subprocess.PIPE,  # noqa: E731
-                                      stderr=subprocess.STDOUT, text=True)]
-    kills = _run_with_kills(start, random.Random(1), (3.0, 6.0), check)
+    started_at = [0.0]
+
+    def start() -> list[subprocess.Popen]:
+        started_at[0] = time.time()
+        return [subprocess.Popen([sys.executable, "-c", script], env=ENV, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)]
+
+    def training() -> bool:  # this process has written a checkpoint: it trains (kills are timed from here, so
+        ckpt = run / "checkpoint.pt"  # that their number does not depend on the machine's speed)
+        return ckpt.exists() and ckpt.stat().st_mtime > started_at[0]
+
+    kills = _run_with_kills(start, random.Random(1), (0.0, 1.0), check, ready=training)
     assert kills >= 4
     assert strip_wall(read_rows(run / "epochs.csv")) == strip_wall(read_rows(reference / "epochs.csv"))
     assert_same_weights(final_weights(reference), final_weights(run))
@@ -171,9 +180,17 @@ def test_pipeline_survives_random_kills(tmp_path: Path) -> None:
                 record = nbformat.read(page, as_version=4).metadata["qallegro"]
                 assert started.setdefault(step.notebook.name, record["started"]) == record["started"]
 
-    start = lambda: [subprocess.Popen([sys.executable, "-c", script], env=ENV, stdout=subprocess.PIPE,  # noqa: E731
-                                      stderr=subprocess.STDOUT, text=True)]
-    kills = _run_with_kills(start, random.Random(3), (3.0, 9.0), check)
+    started_at = [0.0]
+
+    def start() -> list[subprocess.Popen]:
+        started_at[0] = time.time()
+        return [subprocess.Popen([sys.executable, "-c", script], env=ENV, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)]
+
+    def executing() -> bool:  # this process executes a page (kills are timed from here, whatever the speed)
+        return any(p.stat().st_mtime > started_at[0] for p in (root / "book").rglob(".*.running.ipynb"))
+
+    kills = _run_with_kills(start, random.Random(3), (0.5, 4.0), check, ready=executing)
     assert kills >= 4
     check()
     report = reproduce("smoke", root=root, notebooks=nbs, build=False, progress=False)
