@@ -219,6 +219,15 @@ def test_campaign_runs_study_slices_then_finals_of_the_chosen_configuration(tmp_
     assert {f["chosen"]["trial"] for f in finals} == {best.number}, "the lowest-error trial of the front"
     assert [f["seed"] for f in finals] == [0, 1] and finals[0]["test"] != finals[1]["test"]
     front = json.loads((root / "retime" / "rmd17-benzene-allegro-random-s0" / RECORD).read_text())["front"]
+    # a fresh clone has the study's records but no model files: the re-timing retrains the front from its configs
+    from qallegro.campaign.studies import _with_model
+
+    trial_dir = Path(next(t for t in study.trials if t.number == best.number).user_attrs["trial_dir"])
+    (trial_dir / "checkpoint.pt").rename(trial_dir / "checkpoint.bak")
+    spare = _with_model(trial_dir, tmp_path / "spare")
+    assert spare == tmp_path / "spare" and (spare / "checkpoint.pt").is_file()
+    assert json.loads((spare / "metrics.json").read_text())["val"] == json.loads(
+        (trial_dir / "metrics.json").read_text())["val"], "the retrained trial is the same run"
     assert str(best.number) in front
     assert all(len(v["times_s"]) >= 5 and v["matmul_flops_per_structure"] > 0 and v["during_study_s"] > 0
                for v in front.values())

@@ -129,6 +129,21 @@ def run_final_unit(unit: Unit, folder: Path) -> dict[str, Any]:
             "n_parameters": result.get("n_parameters"), "config_hash": config_hash(cfg), "git_commit": git_commit()}
 
 
+def _with_model(trial_dir: Path, spare: Path) -> Path:
+    """The trial's run folder when it still holds its model; otherwise the trial retrained from its committed
+    `config.yaml` into `spare` (model files are never committed, so a study finished in another session or on
+    another machine has only its records here)."""
+    import yaml
+
+    from qallegro.training import train
+
+    if (trial_dir / "checkpoint.pt").is_file():
+        return trial_dir
+    cfg = yaml.safe_load((trial_dir / "config.yaml").read_text())
+    train(cfg, run_dir=spare, resume=True, progress=False)
+    return spare
+
+
 def run_retime_unit(unit: Unit, folder: Path) -> dict[str, Any]:
     """Re-time the front of a finished study (`qallegro.timing.retime_interleaved` with the study's timing
     settings, at least 5 rounds) and record each member's time and matrix-product FLOPs per structure beside the
@@ -148,7 +163,7 @@ def run_retime_unit(unit: Unit, folder: Path) -> dict[str, Any]:
     front = df[(df["state"] == "COMPLETE") & df["pareto"]]
     time_name = objective_names(sp["dataset"])[1]
     dirs = {str(int(r["number"])): Path(r["trial_dir"]) for _, r in front.iterrows()}
-    models = {k: load_run(d) for k, d in dirs.items()}
+    models = {k: load_run(_with_model(d, folder / "models" / k)) for k, d in dirs.items()}
     options = yaml.safe_load((next(iter(dirs.values())) / "config.yaml").read_text()).get("dataset_options")
     timing = dict(op.settings.get("timing") or {})
     atoms = test_structures(sp["dataset"], timing.get("max_structures"), options)
