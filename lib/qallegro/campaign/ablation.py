@@ -129,6 +129,15 @@ def score_ood(run_dir: Path, cfg: dict[str, Any], n_frames: int) -> dict[str, An
     return evaluate(model, to_graphs(atoms, float(cfg["r_max"])))
 
 
+def run_outcome(cfg: dict[str, Any], result: Any) -> dict[str, Any]:
+    """What every campaign training record keeps of a finished run: metrics, epochs, wall time, why it stopped
+    (`truncated` when a safety limit cut it), size, and the config hash and commit that made it."""
+    return {"val": result.get("val"), "test": result.get("test"), "epochs": result.get("epochs"),
+            "best_epoch": result.get("best_epoch"), "wall_s": result.get("wall_s"),
+            "stop_reason": result.get("stop_reason"), "truncated": result.get("stop_reason") in TRUNCATING,
+            "n_parameters": result.get("n_parameters"), "config_hash": config_hash(cfg), "git_commit": git_commit()}
+
+
 def run_training_unit(unit: Unit, folder: Path) -> dict[str, Any]:
     """Train (resuming an interrupted run), then the record: metrics, budget, protocol, truncation."""
     from qallegro.training import train
@@ -143,10 +152,7 @@ def run_training_unit(unit: Unit, folder: Path) -> dict[str, Any]:
                      "budget": {"kind": "epochs", "max_epochs": int(cfg["max_epochs"])},
                      "learning_rate": cfg["learning_rate"], "batch_size": cfg["batch_size"],
                      "n_train": cfg["n_train"], "n_val": cfg["n_val"], "n_test": cfg["n_test"]},
-        "val": result.get("val"), "test": result.get("test"), "epochs": result.get("epochs"),
-        "best_epoch": result.get("best_epoch"), "steps": result.get("steps"), "wall_s": result.get("wall_s"),
-        "stop_reason": result.get("stop_reason"), "truncated": result.get("stop_reason") in TRUNCATING,
-        "n_parameters": result.get("n_parameters"), "config_hash": config_hash(cfg), "git_commit": git_commit(),
+        "steps": result.get("steps"), **run_outcome(cfg, result),
     }
     ds = settings(cfg["scale"])["ablation"]["datasets"].get(cfg["dataset"], {})
     if unit.spec.get("ablation") and ds.get("ood_frames"):

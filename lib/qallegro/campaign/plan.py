@@ -3,20 +3,18 @@ datasets most important first), the runners of each unit kind, and where the rec
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from qallegro.campaign import ablation, studies
 from qallegro.campaign.units import Runner, Unit, read_record
 from qallegro.errors import CampaignError
+from qallegro.paths import results_root
 
 
 def campaign_root(scale: str) -> Path:
-    """`<results>/<scale>/campaign` (`<results>` = `$QALLEGRO_RESULTS` or the repository's `results/`)."""
-    env = os.environ.get("QALLEGRO_RESULTS")
-    base = Path(env).expanduser() if env else Path(__file__).resolve().parents[3] / "results"
-    return base / scale / "campaign"
+    """`<results>/<scale>/campaign` (`qallegro.paths.results_root`)."""
+    return results_root() / scale / "campaign"
 
 
 def run_culi_unit(unit: Unit, folder: Path) -> dict[str, Any]:

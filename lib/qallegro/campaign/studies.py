@@ -97,13 +97,11 @@ def run_study_unit(unit: Unit, folder: Path) -> dict[str, Any]:
 
 def run_final_unit(unit: Unit, folder: Path) -> dict[str, Any]:
     """Train the chosen configuration (or the QDI transfer) with this unit's seed at the final budget."""
-    from qallegro.campaign.ablation import PROTOCOL_VERSION, TRUNCATING
+    from qallegro.campaign.ablation import PROTOCOL_VERSION, run_outcome
     from qallegro.hpo.final import chosen_config, transfer_config
     from qallegro.hpo.objective import trial_config
     from qallegro.hpo.study import load, study_dir
     from qallegro.training import train
-    from qallegro.utils import config_hash, git_commit
-
     sp = unit.spec
 
     def open_study(name: str):
@@ -123,10 +121,7 @@ def run_final_unit(unit: Unit, folder: Path) -> dict[str, Any]:
             "transfer": "qdi_study" in sp, "chosen": provenance,
             "protocol": {"version": PROTOCOL_VERSION, "budget": {"kind": "epochs", "max_epochs": cfg["max_epochs"]},
                          "n_train": cfg["n_train"], "n_val": cfg["n_val"], "n_test": cfg["n_test"]},
-            "val": result.get("val"), "test": result.get("test"), "epochs": result.get("epochs"),
-            "best_epoch": result.get("best_epoch"), "wall_s": result.get("wall_s"),
-            "stop_reason": result.get("stop_reason"), "truncated": result.get("stop_reason") in TRUNCATING,
-            "n_parameters": result.get("n_parameters"), "config_hash": config_hash(cfg), "git_commit": git_commit()}
+            **run_outcome(cfg, result)}
 
 
 def _with_model(trial_dir: Path, spare: Path) -> Path:
