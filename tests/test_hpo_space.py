@@ -114,6 +114,20 @@ def test_scale_presets_only_narrow(scale: str, variant: str) -> None:
             assert notes == [], (dataset, notes)
 
 
+def test_space_by_dataset_narrows_one_dataset() -> None:
+    """`space_by_dataset` applies to its dataset only: the overnight Cu-Li r_max stops at 6 Å (the paper's Cu-Li
+    Allegro optimum, 12 Å, falls outside and is named), the other datasets keep the paper's [5, 12]."""
+    culi, benzene = load_space("allegro", "overnight", dataset="culi"), load_space("allegro", "overnight",
+                                                                               dataset="rmd17-benzene")
+    assert (culi["r_max"].low, culi["r_max"].high) == (5.0, 6.0)
+    assert (benzene["r_max"].low, benzene["r_max"].high) == (5.0, 12.0)
+    assert culi.sources[-1] == "presets/hpo.yaml[overnight].space_by_dataset.culi"
+    _, notes = culi.raw_from_values(paper_values("culi", "allegro"))
+    assert [n.split(":")[0] for n in notes] == ["r_max"]
+    _, notes = load_space("qdi", "overnight", dataset="culi").raw_from_values(paper_values("culi", "qdi"))
+    assert notes == []
+
+
 def test_paper_values_clip_with_notes() -> None:
     s = default_space("mlp")
     vals = paper_values("culi", "mlp")

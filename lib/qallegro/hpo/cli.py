@@ -95,6 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--variant", choices=variant_names(), default="allegro")
     p.add_argument("--scale", choices=SCALES)
     p.add_argument("--space", metavar="FILE")
+    p.add_argument("--dataset", help="apply the scale's per-dataset ranges (space_by_dataset in presets/hpo.yaml)")
     p.set_defaults(func=_space)
 
 
@@ -216,7 +217,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _space(args: argparse.Namespace) -> int:
     from qallegro.hpo.space import load_space
 
-    space = load_space(args.variant, args.scale, args.space)
+    space = load_space(args.variant, args.scale, args.space, args.dataset)
     for row in space.describe():
         rng = f"fixed {row['fixed']}" if row["fixed"] is not None else f"[{row['low']}, {row['high']}]"
         kind = row["kind"] + (", log" if row["log"] else "")

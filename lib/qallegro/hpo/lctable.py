@@ -35,15 +35,16 @@ FULL_FIDELITY = ("random", "nsga2", "tpe", "gp", "samo-cobra")
 
 
 # ---------------------------------------------------------------------------------------------------- build
-def table_configs(variant: str, scale: str, n_configs: int, seed: int = 0) -> list[dict[str, Any]]:
-    """`n_configs` raw parameter sets (Optuna names) of the search space of `variant` at `scale`, from a
+def table_configs(variant: str, scale: str, n_configs: int, seed: int = 0, dataset: str | None = None
+                  ) -> list[dict[str, Any]]:
+    """`n_configs` raw parameter sets (Optuna names) of the search space of `variant` at `scale` (for `dataset`), from a
     scrambled Halton sequence over its [-1, 1] scaling."""
     from scipy.stats import qmc
 
     from qallegro.hpo.samo_cobra import Codec
     from qallegro.hpo.space import load_space
 
-    codec = Codec(load_space(variant, scale).distributions())
+    codec = Codec(load_space(variant, scale, dataset=dataset).distributions())
     z = codec.snap(qmc.Halton(codec.dim, scramble=True, seed=seed).random(n_configs) * 2 - 1)
     return [codec.decode(row) for row in z]
 
@@ -65,13 +66,13 @@ def build_table(dataset: str, variant: str, out: Path, *, n_configs: int, epochs
 
     out = Path(out)
     runs = Path(runs) if runs else results_root() / scale / "lctable" / f"{dataset}-{variant}-s{seed}-e{epochs}"
-    space = load_space(variant, scale)
+    space = load_space(variant, scale, dataset=dataset)
     settings = scales.settings("hpo", scale)
     # every configuration trains exactly `epochs` epochs: no wall-clock cap, no early stopping
     settings["trial_overrides"] = {**(settings.get("trial_overrides") or {}), "max_epochs": int(epochs),
                                    "max_wall_s": 1e12, "early_stopping_patience": int(epochs) + 1,
                                    "early_stopping_lr_floor": 0.0}
-    configs = table_configs(variant, scale, n_configs, seed)
+    configs = table_configs(variant, scale, n_configs, seed, dataset)
     atomic_write_json(out / "spec.json", {"dataset": dataset, "variant": variant, "scale": scale, "seed": seed,
                                           "n_configs": n_configs, "epochs": epochs, "configs": configs,
                                           "runs": str(runs)})
@@ -133,7 +134,7 @@ class Table:
             from qallegro.hpo.space import load_space
 
             spec = json.loads(spec_path.read_text())
-            space = load_space(spec["variant"], spec["scale"]).distributions()
+            space = load_space(spec["variant"], spec["scale"], dataset=spec["dataset"]).distributions()
         return cls([json.loads(p) for p in first["params"]], wide.to_numpy(float), first["inference_s"].to_numpy(),
                    space)
 

@@ -65,6 +65,7 @@ class HpoSettings(Record):
     timing: Timing = field(default_factory=Timing)
     samplers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     space: Mapping[str, Any] = field(default_factory=dict)
+    space_by_dataset: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
     multifidelity: MultiFidelity = field(default_factory=MultiFidelity)
     max_consecutive_failures: int = 3

@@ -244,14 +244,21 @@ def _check(p: Param, source: str) -> None:
         raise bad(f"fixed must be a number, got {p.fixed!r}")
 
 
-def load_space(variant: str, scale: str | None = None, path: str | os.PathLike | None = None) -> SearchSpace:
-    """The search space of `variant`: defaults <- scale preset (`presets/hpo.yaml` `space`) <- YAML file."""
+def load_space(variant: str, scale: str | None = None, path: str | os.PathLike | None = None,
+               dataset: str | None = None) -> SearchSpace:
+    """The search space of `variant`: defaults <- scale preset (`presets/hpo.yaml` `space`) <- the preset's
+    `space_by_dataset[dataset]` (e.g. a smaller r_max range where neighbour counts make large cutoffs unaffordable)
+    <- YAML file."""
     space = default_space(variant)
     if scale is not None:
         from qallegro import scales
+        from qallegro.hpo.records import hpo_settings
 
-        preset = scales.settings("hpo", scale).get("space") or {}
-        space = _apply(space, preset, f"presets/hpo.yaml[{scale}].space")
+        settings = hpo_settings(scales.settings("hpo", scale), f"presets/hpo.yaml[{scale}]")
+        space = _apply(space, settings.space, f"presets/hpo.yaml[{scale}].space")
+        by_dataset = settings.space_by_dataset.get(dataset) if dataset else None
+        if by_dataset:
+            space = _apply(space, by_dataset, f"presets/hpo.yaml[{scale}].space_by_dataset.{dataset}")
     if path is not None:
         path = Path(path)
         if not path.is_file():

@@ -188,7 +188,7 @@ def _sampler(spec: StudySpec, space: space_mod.SearchSpace, settings: dict[str, 
 def create_or_resume(spec: StudySpec) -> OpenStudy:
     """Create the study, or load it when it exists (checking that it is the same study)."""
     settings = _settings(spec.scale, spec.settings)
-    space = space_mod.load_space(spec.variant, spec.scale, spec.space_file)
+    space = space_mod.load_space(spec.variant, spec.scale, spec.space_file, spec.dataset)
     preflight(spec, settings, space)
     storage = _open(spec.storage or str(study_dir(spec.scale, spec.name) / "journal.log"), settings)
     target = int(spec.n_trials or settings["n_trials"])
