@@ -104,3 +104,27 @@ def seeds_needed(sd_difference: float, effect: float, confidence: float = 0.95, 
         if float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd_difference / math.sqrt(n) < abs(effect):
             return n
     return max_seeds + 1
+
+
+@dataclass(frozen=True)
+class MeanInterval:
+    """The mean of per-seed values and its t-based interval `mean ± t(0.5 + confidence/2, n-1) s / √n`
+    (`low`, `high` are None for a single value: no interval)."""
+
+    n: int
+    mean: float
+    low: float | None
+    high: float | None
+    confidence: float
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> MeanInterval:
+    """The mean of `values` (one per seed) with its confidence interval (none for one value)."""
+    arr = _values("values", values)
+    if len(arr) == 0:
+        raise StatisticsError("a mean needs at least one value")
+    mean = float(arr.mean())
+    if len(arr) == 1:
+        return MeanInterval(n=1, mean=mean, low=None, high=None, confidence=confidence)
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(arr) - 1)) * float(np.std(arr, ddof=1)) / math.sqrt(len(arr))
+    return MeanInterval(n=len(arr), mean=mean, low=mean - half, high=mean + half, confidence=confidence)

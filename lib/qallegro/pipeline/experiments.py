@@ -1,21 +1,25 @@
 """The book's experiments that several pages share: the paper's studies (Fig. 2), the final training of their
 chosen configurations and the Cu-Li -> other datasets QDI transfer (Tables 4-6, Figs. 5-6, MD stability).
 
-The studies are the MOO pages' (`qallegro.hpo.run` with the registry's sampler and seed); the final models are
-trained by `qallegro.hpo.final_train` / `transfer_train`, whose summaries (`final-lowest_error.json`,
-`transfer-<dataset>-qdi.json`) the later pages read back. Nothing here re-implements the library: it names
-the runs and finds their files.
+At a scale whose experiments are the evidence campaign's (`run_with_book` in presets/campaign.yaml,
+`notebooks.from_campaign`), the pages compute nothing the campaign computed: they open its studies (sampler and
+seed: `notebooks.study_source`), use the front's re-timed inference times (its retime units), and read its final
+units, one model per seed (`qallegro.report.finals`). At the other scales the MOO pages run their studies
+(`qallegro.hpo.run`) and the final-training page trains one final model per study (`qallegro.hpo.final_train` /
+`transfer_train`, summaries `final-lowest_error.json`, `transfer-<dataset>-qdi.json`) that the later pages read
+back. Nothing here re-implements the library: it names the runs and finds their files.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from qallegro.errors import PipelineError
 from qallegro.hpo.records import FinalRecord
-from qallegro.pipeline.notebooks import MOO_RUNS
+from qallegro.pipeline.notebooks import MOO_RUNS, from_campaign
+from qallegro.report.finals import FinalRun, from_final_record, from_unit_record
 
 # the paper trained Allegro+QDI on these datasets with the QDI parameters of the Cu-Li study (section 5)
 TRANSFER_TARGETS: tuple[str, ...] = ("rmd17-aspirin", "rmd17-benzene", "qm9")
@@ -36,9 +40,37 @@ def open_study(dataset: str, variant: str, scale: str, sampler: str, seed: int):
     name = study_name(dataset, variant, sampler, seed)
     journal = study_dir(scale, name) / "journal.log"
     if not journal.is_file():
-        raise FileNotFoundError(f"no study {name!r} at scale {scale} ({journal} is missing); run its page first: "
-                                f"qallegro reproduce --scale {scale} --only moo-{dataset}-{variant}")
+        how = (f"qallegro reproduce --scale {scale} --campaign-only" if from_campaign(scale) else
+               f"qallegro reproduce --scale {scale} --only moo-{dataset}-{variant}")
+        raise PipelineError(f"{journal}: no study {name!r} at scale {scale}; run it first: {how}")
     return load(str(journal), name)
+
+
+def page_study(dataset: str, variant: str, scale: str, sampler: str, seed: int):
+    """The study of a MOO page: the campaign's, opened (nothing runs), at a `run_with_book` scale; otherwise run
+    (or resumed) to the scale's trial budget by `qallegro.hpo.run`."""
+    if from_campaign(scale):
+        return open_study(dataset, variant, scale, sampler, seed)
+    from qallegro.hpo import run
+
+    return run(dataset=dataset, variant=variant, sampler=sampler, scale=scale, seed=seed, progress=False,
+               plots=False)["study"]
+
+
+def study_trials(op, scale: str):
+    """The trials of study `op` (`qallegro.hpo.report.trials_frame`), with the front's inference times replaced
+    by the campaign's re-timed ones where its retime unit wrote them (`qallegro.report.studies.apply_retime`)."""
+    from qallegro.hpo.report import trials_frame
+    from qallegro.report.studies import apply_retime
+
+    trials = trials_frame(op.study, op.space, op.spec.dataset)
+    if not from_campaign(scale):
+        return trials
+    from qallegro.campaign.plan import campaign_root
+    from qallegro.campaign.units import read_record
+
+    record = read_record(campaign_root(scale), f"retime/{op.name}")
+    return apply_retime(trials, record, op.spec.dataset) if record else trials
 
 
 def summary_path(dataset: str, variant: str, scale: str, sampler: str, seed: int) -> Path:
@@ -50,7 +82,38 @@ def summary_path(dataset: str, variant: str, scale: str, sampler: str, seed: int
         return study_dir(scale, study_name(dataset, variant, sampler, seed)) / f"final-{CHOICE}.json"
     if variant == "qdi" and dataset in TRANSFER_TARGETS:
         return study_dir(scale, f"transfer-{dataset}-qdi.json")
-    raise ValueError(f"no final model for {dataset} {variant} in the book's experiments")
+    raise PipelineError(f"no final model for {dataset} {variant} in the book's experiments")
+
+
+def campaign_finals(scale: str) -> dict[tuple[str, str], list[FinalRun]]:
+    """The campaign's final models at `scale`, every seed (`qallegro.campaign.studies.final_units`), by
+    (dataset, variant); a unit without a record is an error naming it (the campaign runs before the pages)."""
+    from qallegro.campaign.plan import campaign_root
+    from qallegro.campaign.studies import final_units
+    from qallegro.campaign.units import read_record
+
+    root = campaign_root(scale)
+    units = final_units(scale)
+    missing = [u.id for u in units if read_record(root, u.id) is None]
+    if missing or not units:
+        raise PipelineError(f"{root}: {len(missing)} of {len(units)} final unit(s) have no record (e.g. "
+                            f"{missing[:2]}); run the campaign first: qallegro reproduce --scale {scale} "
+                            f"--campaign-only")
+    out: dict[tuple[str, str], list[FinalRun]] = {}
+    for unit in units:
+        run = from_unit_record(read_record(root, unit.id), root / unit.id)
+        out.setdefault((run.dataset, run.variant), []).append(run)
+    return {key: sorted(runs, key=lambda r: r.seed) for key, runs in out.items()}
+
+
+def book_finals(scale: str, sampler: str, seed: int, train: bool = False) -> dict[tuple[str, str], list[FinalRun]]:
+    """The final models the pages show at `scale`: the campaign's (every seed) at a `run_with_book` scale,
+    else the one model per study of `train_finals` (trained when `train`, else read back with `load_finals`)."""
+    if from_campaign(scale):
+        return campaign_finals(scale)
+    records = train_finals(scale, sampler, seed, threads=1) if train else load_finals(scale, sampler, seed)
+    return {key: [from_final_record(rec, run_dir(rec, scale), int(rec.config.get("seed", 0)))]
+            for key, rec in records.items()}
 
 
 def final_models() -> list[tuple[str, str]]:
@@ -80,8 +143,8 @@ def load_finals(scale: str, sampler: str, seed: int) -> dict[tuple[str, str], Fi
     for dataset, variant in final_models():
         path = summary_path(dataset, variant, scale, sampler, seed)
         if not path.is_file():
-            raise FileNotFoundError(f"no final model summary {path}; run the final-training page first: "
-                                    f"qallegro reproduce --scale {scale} --only final_training")
+            raise PipelineError(f"{path}: no final model summary; run the final-training page first: "
+                                f"qallegro reproduce --scale {scale} --only final_training")
         out[dataset, variant] = FinalRecord.read(path)
     return out
 
@@ -96,35 +159,31 @@ def run_dir(record: Mapping[str, Any], scale: str) -> Path:
     return study_dir(scale, record["study"]) / f"final-trial-{int(record['trial']):05d}"
 
 
-def epochs(record: Mapping[str, Any], scale: str):
-    """The per-epoch CSV of a final model (`epochs.csv` of its training run) as a DataFrame."""
-    import pandas as pd
+def md_runs(finals: dict[tuple[str, str], list[FinalRun]], md: dict[str, Any], seed: int
+            ) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], str]]:
+    """NVE dynamics (`qallegro.training.nve_drift`, settings `md` of presets/book.yaml) with the model of seed
+    `seed` of every final model of a dataset with forces, from the first test structure of its run's data.
+    Returns the runs by (dataset, variant) and, for the models not run, why (no model of that seed; its
+    checkpoint is absent: models are never committed, so a fresh clone has only their records)."""
+    import yaml
 
-    path = run_dir(record, scale) / "epochs.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"no training curve {path}")
-    return pd.read_csv(path)
+    from qallegro.data import DATASETS, load_dataset
+    from qallegro.training import load_run, nve_drift
 
-
-def load_model(record: Mapping[str, Any], scale: str):
-    """The trained final model (best EMA weights); the checkpoints are not committed, so on a fresh clone the
-    final-training page must run first."""
-    from qallegro.training import load_run
-
-    folder = run_dir(record, scale)
-    if not (folder / "checkpoint.pt").is_file():
-        raise FileNotFoundError(f"no checkpoint in {folder} (model files are not committed); train the final "
-                                f"models first: qallegro reproduce --scale {scale} --only final_training --force")
-    return load_run(folder)
-
-
-def transferred_params(scale: str, sampler: str, seed: int) -> dict[tuple[str, str], dict[str, Any]]:
-    """The hyperparameters of each transferred Allegro+QDI model ((dataset, "qdi") -> its Allegro parameters with
-    the Cu-Li QDI parameters), read from the summaries `train_finals` wrote; {} for a dataset not trained yet."""
-    out = {}
-    for dataset in TRANSFER_TARGETS:
-        path = summary_path(dataset, "qdi", scale, sampler, seed)
-        if path.is_file():
-            t = json.loads(path.read_text())["transfer"]
-            out[dataset, "qdi"] = {**t["allegro_params"], **t["qdi_params"]}
-    return out
+    runs, skipped = {}, {}
+    for key, models in finals.items():
+        if not DATASETS[key[0]].has_forces:
+            continue
+        run = next((r for r in models if r.seed == seed), None)
+        if run is None:
+            skipped[key] = f"no model of seed {seed} (seeds {', '.join(str(r.seed) for r in models)})"
+            continue
+        folder = Path(run.run_dir)
+        if not (folder / "checkpoint.pt").is_file():
+            skipped[key] = f"checkpoint absent in {folder.name}/ (models are not committed)"
+            continue
+        cfg = yaml.safe_load((folder / "config.yaml").read_text())
+        start = load_dataset(key[0], "test", max_frames=1, **(cfg.get("dataset_options") or {}))[0]
+        runs[key] = nve_drift(load_run(folder), start, steps=md["steps"], dt_fs=md["dt_fs"],
+                              temperature_K=md["temperature_K"], seed=seed)
+    return runs, skipped

@@ -21,7 +21,7 @@ from typing import Any
 
 from qallegro.data.datasets import DATASET_LABELS, DATASETS
 from qallegro.models.variants import VARIANT_LABELS
-from qallegro.scales import check_scale
+from qallegro.scales import SCALES, check_scale, settings
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,35 @@ MOO_RUNS: tuple[tuple[str, str], ...] = (
 
 # The optimiser of the paper's studies: our SAMO-COBRA-style sampler (the paper used SAMO-COBRA).
 MOO_SAMPLER = "samo-cobra"
+
+
+def from_campaign(scale: str) -> bool:
+    """Whether the book's experiments at `scale` are the campaign's units (`run_with_book` in
+    presets/campaign.yaml): the pages then read the campaign's records and compute nothing it computed."""
+    return bool(settings("campaign", scale).get("run_with_book"))
+
+
+def study_source(scale: str) -> dict[str, Any]:
+    """The sampler and seed of the book's studies at `scale`: the campaign's (`studies` in
+    presets/campaign.yaml) at a `run_with_book` scale, else `MOO_SAMPLER` with seed 0."""
+    if from_campaign(scale):
+        s = settings("campaign", scale)["studies"]
+        return {"sampler": str(s["sampler"]), "seed": int(s["seed"])}
+    return {"sampler": MOO_SAMPLER, "seed": 0}
+
+
 # the panel of Fig. 2 of each dataset (labels: DATASET_LABELS, VARIANT_LABELS from the registries)
 FIG2_PANEL = {"rmd17-aspirin": "a", "rmd17-benzene": "b", "qm9": "c", "culi": "d"}
-_EXPERIMENT = {"sampler": MOO_SAMPLER}  # shared by the pages that open the studies
+# the pages that open the studies (or their final models) get `study_source` of each scale as parameters
+_EXPERIMENT = {"sampler": MOO_SAMPLER}
+_SOURCE = {scale: study_source(scale) for scale in SCALES if from_campaign(scale)}
+# the campaign's records the pages read at a `run_with_book` scale (part of their cache key)
+_CAMPAIGN_STUDIES = ("results/{scale}/campaign/study/*/*/record.json", "results/{scale}/campaign/retime/*/record.json")
+_CAMPAIGN_FINALS = ("results/{scale}/campaign/final/*/*/record.json",)
 # the files of one study (`qallegro.hpo`) that the pages show, and those of the final models
 _STUDY_FILES = ("trials.csv", "pareto.csv", "hypervolume.csv", "chosen.json")
-_FINALS = ("results/{scale}/hpo/*-{sampler}-s*/final-lowest_error.json", "results/{scale}/hpo/transfer-*-qdi.json")
+_FINALS = ("results/{scale}/hpo/*-{sampler}-s*/final-lowest_error.json", "results/{scale}/hpo/transfer-*-qdi.json",
+           "results/{scale}/campaign/final/*/*/record.json")
 _PAPER = ("data/paper/paper_values.yaml",)
 _FIG2 = ("data/paper/fig2_pareto_points.csv",)
 
@@ -85,7 +108,8 @@ def moo_name(dataset: str, variant: str) -> str:
 
 _MOO = tuple(
     Notebook(moo_name(ds, var), "templates/moo_study.ipynb", output=f"moo/{ds}-{var}.ipynb",
-             parameters={"dataset": ds, "variant": var, **_EXPERIMENT}, presets=("hpo", "train"),
+             parameters={"dataset": ds, "variant": var, **_EXPERIMENT}, per_scale=_SOURCE,
+             presets=("hpo", "train"), inputs=_CAMPAIGN_STUDIES,
              datasets=(ds,) if DATASETS[ds].downloadable else (), depends=("culi_dataset",) if ds == "culi" else (),
              title=f"Fig. 2{FIG2_PANEL[ds]}: {DATASET_LABELS[ds]}, {VARIANT_LABELS[var]}",
              results=(*(f"results/{{scale}}/hpo/{ds}-{var}-{{sampler}}-s*/{f}" for f in _STUDY_FILES), *_FIG2,
@@ -105,20 +129,25 @@ _PAGES: tuple[Notebook, ...] = (
              datasets=("rmd17-aspirin", "rmd17-benzene", "qm9")),
     Notebook("qdi_layer", "qdi_layer.ipynb", presets=("book.qdi",), results=_PAPER),
     *_MOO,
-    Notebook("moo_summary", "moo_summary.ipynb", parameters=_EXPERIMENT, depends=_MOO_NAMES, presets=("hpo",),
+    Notebook("moo_summary", "moo_summary.ipynb", parameters=_EXPERIMENT, per_scale=_SOURCE, depends=_MOO_NAMES,
+             presets=("hpo",), inputs=(*_CAMPAIGN_STUDIES, *_CAMPAIGN_FINALS),
              results=(*(f"results/{{scale}}/hpo/{ds}-{var}-{{sampler}}-s*/{f}" for ds, var in MOO_RUNS
                         for f in ("pareto.csv", "chosen.json")), "results/{scale}/hpo/transfer-*-qdi.json",
                       *_FIG2, *_PAPER)),
-    Notebook("final_training", "final_training.ipynb", parameters=_EXPERIMENT, depends=_MOO_NAMES,
-             presets=("hpo", "train"),
+    Notebook("final_training", "final_training.ipynb", parameters=_EXPERIMENT, per_scale=_SOURCE,
+             depends=_MOO_NAMES, presets=("hpo", "train"),
+             inputs=(*_CAMPAIGN_FINALS, "results/{scale}/campaign/final/*/*/run/epochs.csv",
+                     "results/{scale}/claims/verdicts.json"),
              results=(*_FINALS, "results/{scale}/hpo/*-{sampler}-s*/final-trial-*/epochs.csv",
                       "results/{scale}/hpo/transfer-*-qdi/epochs.csv", *_PAPER)),
-    Notebook("table6", "table6.ipynb", parameters=_EXPERIMENT, depends=("final_training",),
+    Notebook("table6", "table6.ipynb", parameters=_EXPERIMENT, per_scale=_SOURCE, depends=("final_training",),
+             inputs=_CAMPAIGN_FINALS,
              results=(*_FINALS, *_PAPER)),
     Notebook("optimisers", "beyond_optimisers.ipynb", presets=("hpo", "train"), datasets=("rmd17-benzene",),
              results=("results/{scale}/hpo/compare-*/hypervolume.csv", "results/{scale}/hpo/compare-*/study.json")),
-    Notebook("md_stability", "beyond_md.ipynb", parameters=_EXPERIMENT, depends=("final_training",),
-             presets=("book.md",), results=_FINALS),
+    Notebook("md_stability", "beyond_md.ipynb", parameters=_EXPERIMENT, per_scale=_SOURCE,
+             depends=("final_training",), presets=("book.md",), inputs=_CAMPAIGN_FINALS,
+             results=_FINALS),
     Notebook("claims", "claims.ipynb", inputs=("results/{scale}/claims/verdicts.json",),
              results=("results/{scale}/claims/verdicts.json",)),
     Notebook("ablation", "ablation.ipynb", presets=("campaign",),

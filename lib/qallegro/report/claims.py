@@ -133,3 +133,13 @@ def verdict_counts(verdicts: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
     for key in CLAIMS:
         counts[verdicts.get(key, {}).get("verdict", NOT_TESTED)] += 1
     return counts
+
+
+def verdict_of(key: str, scale: str) -> dict[str, Any]:
+    """Our verdict on claim `key` at `scale` from the verdicts file (`verdicts_path`): `verdict` (NOT_TESTED
+    without a record, as on the claims page), `evidence` and `page` ("" where absent)."""
+    if key not in CLAIMS:
+        raise ValueError(f"unknown claim {key!r}; known: {', '.join(CLAIMS)}")
+    rec = read_verdicts(verdicts_path(scale)).get(key, {})
+    return {"verdict": rec.get("verdict", NOT_TESTED), "evidence": rec.get("evidence") or "",
+            "page": rec.get("page") or ""}

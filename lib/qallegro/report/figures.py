@@ -52,3 +52,53 @@ def spread_gadgets(graph: Any, factor: float = 2.0) -> Any:
     for v in top:
         out.set_row(v, centre + factor * (out.row(v) - centre))
     return out
+
+
+LOG_SUBS = ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0))
+
+
+def readable_log_axis(ax: Any, which: str = "y", min_labels: int = 4) -> int:
+    """Log scale on the `which` axis ("x" or "y") of `ax` with at least `min_labels` labelled ticks inside the
+    drawn range where the range allows: labels at the decades, else at 1, 2 and 5, else at every integer
+    multiple of each decade; plain numbers, no minor labels. Returns how many labels are inside the range."""
+    import numpy as np
+    from matplotlib import ticker
+
+    getattr(ax, f"set_{which}scale")("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    low, high = sorted(getattr(ax, f"get_{which}lim")())
+    count = 0
+    for subs in LOG_SUBS:
+        locator = ticker.LogLocator(base=10.0, subs=subs)
+        ticks = np.asarray(locator.tick_values(low, high))
+        count = int(((ticks >= low * (1 - 1e-9)) & (ticks <= high * (1 + 1e-9))).sum())
+        if count >= min_labels:
+            break
+    axis.set_major_locator(locator)
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+    return count
+
+
+def curves_figure(curves: Mapping[str, tuple[pd.DataFrame, str]], title: str, ylabel: str) -> Any:
+    """One panel of mean learning curves over seeds (`curves`: legend label -> (`report.finals.mean_curve`
+    frame, colour)): the mean per epoch, a band from the lowest to the highest seed, the number of seeds in the
+    legend; log error axis with enough labels, integer epochs, sized for the page."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, ax = plt.subplots(figsize=figsize(0.6))
+    for label, (df, colour) in curves.items():
+        n = int(df["n"].max())
+        ax.plot(df["epoch"], df["mean"], marker="o", ms=3, color=colour,
+                label=f"{label} (mean of {n} seed{'s' if n > 1 else ''})")
+        if n > 1:
+            ax.fill_between(df["epoch"], df["low"], df["high"], color=colour, alpha=0.2, lw=0)
+    ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+    readable_log_axis(ax, "y")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=9, loc="upper right")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,195 @@
+"""The final models of the book (Tables 4-6, Figs. 5-6, MD) over seeds: typed runs, means with 95% intervals,
+mean learning curves with a band over seeds.
+
+A `FinalRun` is one trained final model of a (dataset, variant): at a scale whose experiments are the evidence
+campaign's (`run_with_book`), one final unit's `record.json` (`qallegro.campaign.studies.run_final_unit`) per seed;
+otherwise the one model of a `qallegro.hpo.records.FinalRecord`. The pages group them as
+`{(dataset, variant): [FinalRun, ...]}` (a transferred Allegro+QDI model under `(dataset, "qdi")`) and call the
+functions here; nothing is trained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from qallegro.campaign.stats import mean_interval
+from qallegro.data.datasets import DATASET_LABELS
+from qallegro.errors import CampaignError
+from qallegro.hpo.records import FinalRecord
+from qallegro.models.variants import VARIANT_LABELS
+from qallegro.records import Record
+
+Finals = Mapping[tuple[str, str], Sequence["FinalRun"]]
+# Tables 4 and 5: (paper values key, metric of the `val` metrics, factor to meV, datasets as the paper's rows)
+TABLES = {
+    "Table 4": ("table4_val_force_mae_meV_per_A", "f_mae", ("rmd17-aspirin", "rmd17-benzene", "culi")),
+    "Table 5": ("table5_val_energy_mae_meV_per_atom", "e_mae", ("rmd17-aspirin", "rmd17-benzene", "culi", "qm9")),
+}
+TABLE_UNITS = {"Table 4": "meV/Å", "Table 5": "meV/atom"}
+
+
+@dataclass(frozen=True)
+class FinalRun(Record):
+    """One final model: what it is, its seed, its validation and test metrics (eV, eV/Å), epochs, training wall
+    time, its run folder (`epochs.csv`, `config.yaml`; the checkpoint only where it was trained), and how its
+    configuration was chosen (`chosen`: the study and trial, or the transfer's provenance)."""
+
+    dataset: str
+    variant: str
+    seed: int
+    transfer: bool
+    val: Mapping[str, Any]
+    test: Mapping[str, Any] | None
+    epochs: int | None
+    wall_s: float | None
+    run_dir: str
+    chosen: Mapping[str, Any]
+
+    @property
+    def label(self) -> str:
+        return VARIANT_LABELS[self.variant] + (" (transferred)" if self.transfer else "")
+
+
+def from_unit_record(record: Mapping[str, Any], folder: Path) -> FinalRun:
+    """The run of a campaign final unit (`record`, read from `folder/record.json`; the model in `folder/run`).
+    A truncated run is an error: the campaign re-runs it, the book never averages it."""
+    source = str(Path(folder) / "record.json")
+    if record.get("truncated"):
+        raise CampaignError(f"{source}: truncated run ({record.get('stop_reason')}); delete the folder so that "
+                            f"the campaign runs the unit again")
+    return FinalRun.from_json({k: record.get(k) for k in ("dataset", "variant", "seed", "transfer", "val", "test",
+                                                          "epochs", "wall_s", "chosen")}
+                              | {"run_dir": str(Path(folder) / "run")}, source)
+
+
+def from_final_record(record: FinalRecord, run_dir: Path, seed: int) -> FinalRun:
+    """The one run of a final-model summary (`qallegro.hpo.final_train` / `transfer_train`), trained with `seed`."""
+    chosen = dict(record.transfer) if record.transfer else {"study": record.study, "trial": record.trial,
+                                                            "params": dict(record.params or {})}
+    return FinalRun(dataset=record.dataset, variant=record.variant, seed=seed, transfer=record.transfer is not None,
+                    val=dict(record.val or {}), test=dict(record.test) if record.test else None,
+                    epochs=record.epochs, wall_s=record.wall_s, run_dir=str(run_dir), chosen=chosen)
+
+
+def _metric(run: FinalRun, split: str, key: str) -> float | None:
+    metrics = (run.val if split == "val" else run.test) or {}
+    value = metrics.get(key)
+    return None if value is None else float(value)
+
+
+def metric_summary(runs: Sequence[FinalRun], split: str, key: str, factor: float = 1e3) -> dict[str, Any]:
+    """Mean, 95% interval (None for one seed) and n of metric `key` on `split` over `runs`, times `factor`
+    (1e3: eV to meV); all None (n 0) when no run has the metric (QM9 has no forces)."""
+    values = [v for r in runs if (v := _metric(r, split, key)) is not None]
+    if not values:
+        return {"mean": None, "low": None, "high": None, "n": 0}
+    mi = mean_interval([factor * v for v in values])
+    return {"mean": mi.mean, "low": mi.low, "high": mi.high, "n": mi.n}
+
+
+def error_table(finals: Finals, table: str) -> pd.DataFrame:
+    """Table 4 (validation force MAE, meV/Å) or Table 5 (validation energy MAE, meV/atom): one row per dataset
+    and variant, our mean over seeds with its 95% interval and n, beside the paper's value; the paper's
+    "Allegro [12]" retraining (not repeated here) as a row of its own."""
+    from qallegro.paper import values
+
+    key, metric, datasets = TABLES[table]
+    paper = values()[key]
+    rows = []
+    for ds in datasets:
+        for variant in ("allegro", "mlp", "qdi"):
+            runs = finals.get((ds, variant), [])
+            s = metric_summary(runs, "val", metric)
+            label = runs[0].label if runs else VARIANT_LABELS[variant]
+            rows.append({"dataset": DATASET_LABELS[ds], "variant": label, "ours: mean": s["mean"],
+                         "ours: 95% CI low": s["low"], "ours: 95% CI high": s["high"], "seeds": s["n"],
+                         "paper": paper[ds].get(variant)})
+        if paper[ds].get("allegro_ref") is not None:
+            rows.append({"dataset": DATASET_LABELS[ds], "variant": "Allegro [12] (the paper's retraining)",
+                         "ours: mean": None, "ours: 95% CI low": None, "ours: 95% CI high": None, "seeds": None,
+                         "paper": paper[ds]["allegro_ref"]})
+    return pd.DataFrame(rows).set_index(["dataset", "variant"])
+
+
+def mean_records(finals: Finals) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (dataset, variant): the mean over seeds of every validation and test metric, in the shape of a final
+    summary (`val_f_mae`, `val_e_mae`, `val`, `test`, eV units) plus `n`, for the tables that take one value per
+    model (`qallegro.pipeline.compare.derived_comparisons`, `table6_molecule`)."""
+    out = {}
+    for key, runs in finals.items():
+        mean: dict[str, Any] = {"n": len(runs)}
+        for split in ("val", "test"):
+            names = sorted({k for r in runs for k, v in ((r.val if split == "val" else r.test) or {}).items()
+                            if isinstance(v, (int, float)) and not k.startswith("n_")})
+            mean[split] = {k: s["mean"] / 1e3 for k in names
+                           if (s := metric_summary(runs, split, k))["mean"] is not None}
+        mean["val_f_mae"], mean["val_e_mae"] = mean["val"].get("f_mae"), mean["val"].get("e_mae")
+        out[key] = mean
+    return out
+
+
+def overview(finals: Finals) -> pd.DataFrame:
+    """One row per final model: seeds, epochs, mean training time, and the mean validation and test errors."""
+    rows = []
+    for (ds, _), runs in finals.items():
+        row: dict[str, Any] = {"dataset": DATASET_LABELS[ds], "variant": runs[0].label,
+                               "seeds": ", ".join(str(r.seed) for r in runs),
+                               "epochs": max((r.epochs or 0) for r in runs) or None,
+                               "training (s, mean)": sum(r.wall_s or 0.0 for r in runs) / len(runs)}
+        for split in ("val", "test"):
+            row[f"{split} F-MAE (mean)"] = metric_summary(runs, split, "f_mae")["mean"]
+            row[f"{split} E-MAE (mean)"] = metric_summary(runs, split, "e_mae")["mean"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["dataset", "variant"])
+
+
+OVERVIEW_UNITS = {"val F-MAE (mean)": "meV/Å", "test F-MAE (mean)": "meV/Å", "val E-MAE (mean)": "meV/atom",
+                  "test E-MAE (mean)": "meV/atom"}
+
+
+def transfer_table(finals: Finals) -> pd.DataFrame:
+    """The transferred Allegro+QDI models: the QDI parameters taken from the Cu-Li study and where the other
+    parameters come from (the same for every seed of a model)."""
+    rows = []
+    for (ds, _), runs in finals.items():
+        if not runs or not runs[0].transfer:
+            continue
+        t = runs[0].chosen
+        rows.append({"dataset": DATASET_LABELS[ds], **t["qdi_params"],
+                     "QDI parameters from": f"{t['qdi_study']} trial {t['qdi_trial']}",
+                     "Allegro parameters from": f"{t['allegro_study']} trial {t['allegro_trial']}"})
+    return pd.DataFrame(rows).set_index("dataset") if rows else pd.DataFrame()
+
+
+def transferred_params(finals: Finals) -> dict[tuple[str, str], dict[str, Any]]:
+    """(dataset, "qdi") -> the hyperparameters of each transferred model (its Allegro parameters with the Cu-Li
+    QDI parameters), for Table 3."""
+    return {key: {**runs[0].chosen["allegro_params"], **runs[0].chosen["qdi_params"]}
+            for key, runs in finals.items() if runs and runs[0].transfer}
+
+
+def read_curves(runs: Sequence[FinalRun]) -> list[pd.DataFrame]:
+    """The per-epoch CSV (`epochs.csv`) of each run; a missing file is an error naming it."""
+    out = []
+    for r in runs:
+        path = Path(r.run_dir) / "epochs.csv"
+        if not path.is_file():
+            raise CampaignError(f"{path}: no learning curve of {r.dataset} {r.variant} seed {r.seed}")
+        out.append(pd.read_csv(path))
+    return out
+
+
+def mean_curve(curves: Sequence[pd.DataFrame], column: str, factor: float = 1e3) -> pd.DataFrame:
+    """Per epoch: the mean of `column` (times `factor`) over the runs, the band from the lowest to the highest
+    run, and how many runs reached that epoch (`n`)."""
+    if not curves:
+        raise CampaignError(f"no learning curves to average for {column!r}")
+    long = pd.concat([c[["epoch", column]].assign(run=i) for i, c in enumerate(curves)], ignore_index=True)
+    long[column] = factor * long[column].astype(float)
+    g = long.groupby("epoch")[column]
+    return pd.DataFrame({"mean": g.mean(), "low": g.min(), "high": g.max(), "n": g.count()}).reset_index()

@@ -1,0 +1,69 @@
+"""The MD stability page: NVE runs of the final models (`qallegro.training.nve_drift` results) as a table, the
+numbers its text quotes, and one energy-conservation figure per dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qallegro.data.datasets import DATASET_LABELS
+from qallegro.models.variants import VARIANTS
+from qallegro.report.figures import figsize
+
+DRIFT = "max |drift|"
+UNITS = {DRIFT: "meV/atom", "drift slope": "meV/atom/ps", "mean T": "K"}
+
+
+def md_table(runs: Mapping[tuple[str, str], Mapping[str, Any]], skipped: Mapping[tuple[str, str], str],
+             labels: Mapping[tuple[str, str], str]) -> pd.DataFrame:
+    """One row per final model: its drift measures (`UNITS`), or why it was not run (`skipped`); `labels`
+    names each model's variant (transferred or not)."""
+    rows = []
+    for key in sorted({*runs, *skipped}, key=lambda k: (list(DATASET_LABELS).index(k[0]), labels[k])):
+        row: dict[str, Any] = {"dataset": DATASET_LABELS[key[0]], "variant": labels[key]}
+        r = runs.get(key)
+        if r is None:
+            row["status"] = skipped[key]
+        else:
+            ratio = r["etot_std_eV"] / r["ekin_std_eV"] if r["ekin_std_eV"] > 0 else None
+            row.update({"status": "ran" if np.isfinite(r["etot"]).all() else "diverged", "atoms": r["n_atoms"],
+                        DRIFT: 1e3 * r["max_abs_drift_per_atom_eV"],
+                        "drift slope": 1e3 * r["drift_slope_eV_per_ps"] / r["n_atoms"],
+                        "std E_tot / std E_kin": ratio, "mean T": r["temperature_K"]})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["dataset", "variant"])
+
+
+def md_facts(table: pd.DataFrame) -> dict[str, str]:
+    """The sentence parts of the page: how many models ran, stayed finite, the largest excursion and the
+    largest total/kinetic fluctuation ratio ("–" where no model ran)."""
+    ran = table[table["status"].isin(["ran", "diverged"])]
+    n_skipped = len(table) - len(ran)
+    finite = "every run stayed finite" if (ran["status"] == "ran").all() else \
+        f"{int((ran['status'] == 'diverged').sum())} of {len(ran)} runs diverged"
+    return {"n_ran": str(len(ran)), "n_skipped": str(n_skipped),
+            "all_finite": finite if len(ran) else "no model was run",
+            "worst_drift": f"{ran[DRIFT].max():.2g} meV/atom" if len(ran) else "–",
+            "ratio_max": f"{ran['std E_tot / std E_kin'].max():.2g}" if len(ran) else "–"}
+
+
+def md_figure(runs: Mapping[tuple[str, str], Mapping[str, Any]], dataset: str,
+              labels: Mapping[tuple[str, str], str]) -> Any:
+    """The total energy per atom relative to its start against time, every model of `dataset`, one figure as
+    wide as the page (legible legend)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, ax = plt.subplots(figsize=figsize(0.55))
+    for (ds, var), r in runs.items():
+        if ds == dataset:
+            ax.plot(r["time_fs"], 1e3 * (r["etot"] - r["etot"][0]) / r["n_atoms"], color=VARIANTS[var].colour,
+                    label=labels[ds, var])
+    ax.set(title=DATASET_LABELS[dataset], xlabel="time (fs)", ylabel="E_tot − E_tot(0) (meV/atom)")
+    ax.legend(fontsize=10)
+    fig.tight_layout()
+    return fig

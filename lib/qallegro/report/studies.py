@@ -1,0 +1,90 @@
+"""What a study page (Fig. 2, one dataset and variant) and the Fig. 2 summary state about a study: its front with
+the campaign's re-timed inference times, the numbers its text quotes, and its trials as a display table.
+
+Pure functions of a `qallegro.hpo.report.trials_frame` and plain records; the notebooks call them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qallegro.data.datasets import DATASET_LABELS
+from qallegro.hpo.objective import objective_names
+from qallegro.hpo.pareto import pareto_mask
+from qallegro.models.variants import VARIANT_LABELS
+
+TIME_SOURCE = "time measured"  # column of `apply_retime`: "re-timed" or "during the study"
+
+
+def apply_retime(trials: pd.DataFrame, record: Mapping[str, Any], dataset: str) -> pd.DataFrame:
+    """The trials of a study of `dataset` with the front re-timed: each member of the retime record (`front`:
+    trial number -> `total_s`, `qallegro.campaign.studies.run_retime_unit`) gets its re-timed inference time
+    (the time measured during the study stays in `<time>_during_study`), and `pareto` is recomputed among the
+    re-timed members (times measured at different moments of a loaded machine are not compared with them)."""
+    err, time_name = objective_names(dataset)
+    front = record.get("front") or {}
+    out = trials.copy()
+    out[f"{time_name}_during_study"] = out[time_name]
+    out[TIME_SOURCE] = "during the study"
+    numbers = out["number"].astype(int).astype(str)
+    hit = numbers.isin(list(front))
+    if not hit.any():
+        return out
+    out.loc[hit, time_name] = [float(front[n]["total_s"]) for n in numbers[hit]]
+    out.loc[hit, TIME_SOURCE] = "re-timed"
+    out["pareto"] = False
+    out.loc[hit, "pareto"] = pareto_mask(out.loc[hit, [err, time_name]].to_numpy(float))
+    return out
+
+
+def study_facts(trials: pd.DataFrame, dataset: str, variant: str, sampler: str, target: int,
+                budget: Mapping[str, Any], max_structures: int | None, paper_points: pd.DataFrame
+                ) -> dict[str, Any]:
+    """The numbers a study page quotes: the case, the error measured, trials complete and on the front, the most
+    accurate trial's error and time, the trial budget and timing set, and the paper's most accurate Fig. 2
+    point of the same case (`paper_points`: `qallegro.paper.fig2_points()`)."""
+    err, tim = objective_names(dataset)
+    done = trials[trials["state"] == "COMPLETE"]
+    if done.empty:
+        raise ValueError(f"study of {dataset} {variant} has no complete trial")
+    front = done[done["pareto"]].sort_values(err)
+    best = front.iloc[0]
+    unit = "meV/atom" if err == "val_e_mae" else "meV/Å"
+    mine = paper_points[(paper_points["dataset"] == dataset) & (paper_points["variant"] == variant)]
+    if not len(mine):
+        paper_best = "none (the paper has no front for this case)"
+    elif err == "val_f_mae":
+        paper_best = f"{mine['val_mae'].min() * 1e3:.1f} meV/Å"
+    else:
+        paper_best = f"{mine['val_mae'].min():.3g} (its axis states no unit)"
+    retimed = TIME_SOURCE in trials.columns and (front[TIME_SOURCE] == "re-timed").any()
+    return {"case": f"{VARIANT_LABELS[variant]} on {DATASET_LABELS[dataset]}",
+            "error_name": f"validation {'energy' if err == 'val_e_mae' else 'force'} MAE",
+            "n_complete": len(done), "n_front": len(front), "n_target": target,
+            "best_error": f"{best[err] * 1e3:.1f} {unit}", "best_time": f"{best[tim]:.3g} s",
+            "sampler_name": sampler, "paper_best": paper_best, "paper_points": len(mine),
+            "budget": ", ".join(f"{k} {v}" for k, v in budget.items()) or "the training preset's",
+            "timing": f"the first {max_structures or 'all'} test structures",
+            "time_source": ("re-timed together after the study (the campaign's retime unit, median of its rounds)"
+                            if retimed else "as measured during the study")}
+
+
+def trials_table(trials: pd.DataFrame, params: Sequence[str], dataset: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Every trial of a study for display: number, state, the two objectives in meV and seconds, the
+    hyperparameters, on the front or not; and the units of its columns (for `display_table`)."""
+    err, tim = objective_names(dataset)
+    err_label = "validation energy MAE" if err == "val_e_mae" else "validation force MAE"
+    cols = ["number", "state", err, tim, *params, "pareto"]
+    if TIME_SOURCE in trials.columns:
+        cols.append(TIME_SOURCE)
+    out = trials[cols].copy()
+    out[err] = 1e3 * out[err].astype(float)
+    out = out.rename(columns={"number": "trial", err: err_label, tim: "inference time", "pareto": "on the front"})
+    out["on the front"] = out["on the front"].astype(bool)
+    out = out.replace({np.nan: None})
+    units = {err_label: "meV/atom" if err == "val_e_mae" else "meV/Å", "inference time": "s", "r_max": "Å"}
+    return out.set_index("trial"), units
