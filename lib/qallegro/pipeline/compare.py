@@ -190,7 +190,8 @@ def table6_molecule(finals: Mapping[tuple[str, str], Mapping[str, Any]], molecul
     """Table 6 for one molecule ("aspirin", "benzene" or "QM9"), one row per model, with the unit of every
     energy column explicit (`TABLE6_UNITS`): the literature's rows (the MACE paper's energy errors are of the
     total energy, per molecule), the paper's own rows as printed (labelled meV/atom; per atom or per molecule is
-    unclear), and ours on `split`, per atom (`e_mae`) and per molecule (`etot_mae`). On QM9 the literature's
+    unclear), and ours on `split`, per atom (`e_mae`) and per molecule (`etot_mae`; with `n` > 1 in a record: the
+    mean over its `n` seeds, `qallegro.report.finals.mean_records`). On QM9 the literature's
     value is shown as printed too (its source gives no unit to read). Rows with no value are left out."""
     from qallegro.paper import values
 
@@ -208,12 +209,14 @@ def table6_molecule(finals: Mapping[tuple[str, str], Mapping[str, Any]], molecul
                      "energy MAE per atom": None,
                      "energy MAE as printed": None if per_molecule else printed[ecol]})
     for variant in ("allegro", "mlp", "qdi"):
-        metrics = (finals.get((dataset, variant)) or {}).get(split) or {}
+        rec = finals.get((dataset, variant)) or {}
+        metrics = rec.get(split) or {}
+        seeds = f", mean of {rec['n']} seeds" if int(rec.get("n") or 1) > 1 else ""
 
         def mev(key: str, m: Mapping[str, Any] = metrics) -> float | None:
             return None if m.get(key) is None else 1e3 * float(m[key])
 
-        rows.append({"model": f"{VARIANT_LABELS[variant]} (ours, {split})",
+        rows.append({"model": f"{VARIANT_LABELS[variant]} (ours, {split}{seeds})",
                      "force MAE": mev("f_mae") if fcol else None, "energy MAE per molecule": mev("etot_mae"),
                      "energy MAE per atom": mev("e_mae"), "energy MAE as printed": None})
     table = pd.DataFrame(rows).set_index("model")

@@ -116,6 +116,28 @@ def book_finals(scale: str, sampler: str, seed: int, train: bool = False) -> dic
             for key, rec in records.items()}
 
 
+def transferred_params(scale: str, sampler: str, seed: int) -> dict[tuple[str, str], dict[str, Any]]:
+    """The hyperparameters of each transferred Allegro+QDI model (`qallegro.report.finals.transferred_params`);
+    {} at a scale whose final models are trained after the Fig. 2 summary and are not there yet."""
+    from qallegro.report.finals import transferred_params as from_finals
+
+    try:
+        return from_finals(book_finals(scale, sampler, seed))
+    except PipelineError:
+        if from_campaign(scale):
+            raise
+        return {}
+
+
+def chosen_entries(studies: Mapping[tuple[str, str], Any], trials: Mapping[tuple[str, str], Any]
+                   ) -> dict[tuple[str, str], dict[str, Any]]:
+    """The most accurate trial of each study (`qallegro.hpo.report.choose`, rule "lowest_error": the one the
+    final models train), read from its trials as the page shows them (re-timed where the campaign re-timed)."""
+    from qallegro.hpo.report import choose
+
+    return {key: choose(trials[key], op.space, op.spec.dataset)[CHOICE] for key, op in studies.items()}
+
+
 def final_models() -> list[tuple[str, str]]:
     """Every (dataset, variant) with a final model: the paper's nine studies and the three transfers."""
     return [*MOO_RUNS, *((d, "qdi") for d in TRANSFER_TARGETS)]

@@ -193,3 +193,66 @@ def mean_curve(curves: Sequence[pd.DataFrame], column: str, factor: float = 1e3)
     long[column] = factor * long[column].astype(float)
     g = long.groupby("epoch")[column]
     return pd.DataFrame({"mean": g.mean(), "low": g.min(), "high": g.max(), "n": g.count()}).reset_index()
+
+
+def model_labels(finals: Finals) -> dict[tuple[str, str], str]:
+    """(dataset, variant) -> the legend label of its final model ("Allegro+QDI (transferred)" for a transfer)."""
+    return {key: runs[0].label for key, runs in finals.items() if runs}
+
+
+def error_units(table: str) -> dict[str, str]:
+    """The units of the columns of `error_table(..., table)` (the paper's as printed: Table 5's Cu-Li values
+    look like total-energy errors, see the deviations page)."""
+    unit = TABLE_UNITS[table]
+    return {"ours: mean": unit, "ours: 95% CI low": unit, "ours: 95% CI high": unit,
+            "paper": unit if table == "Table 4" else f"{unit} as printed"}
+
+
+def final_curves(finals: Finals, dataset: str, column: str) -> dict[str, tuple[pd.DataFrame, str]]:
+    """The mean learning curve over seeds (`mean_curve` of column `column` of `epochs.csv`, in meV units) of
+    every final model of `dataset`, by legend label, with the variant's colour (for
+    `qallegro.report.figures.curves_figure`)."""
+    from qallegro.models.variants import VARIANTS
+
+    return {runs[0].label: (mean_curve(read_curves(runs), column), VARIANTS[var].colour)
+            for (ds, var), runs in finals.items() if ds == dataset and runs}
+
+
+def interval_table(finals: Finals, dataset: str, split: str = "test") -> pd.DataFrame:
+    """Our final models of `dataset` on `split`: force MAE (where the dataset has forces) and energy MAE per
+    atom and per molecule, each as mean and 95% interval over seeds, and the number of seeds."""
+    rows = []
+    metrics = {"force MAE": "f_mae", "energy MAE per atom": "e_mae", "energy MAE per molecule": "etot_mae"}
+    for (ds, _), runs in finals.items():
+        if ds != dataset or not runs:
+            continue
+        row: dict[str, Any] = {"model": f"{runs[0].label} (ours, {split})"}
+        for name, key in metrics.items():
+            s = metric_summary(runs, split, key)
+            if s["n"]:
+                row.update({f"{name}: mean": s["mean"], f"{name}: 95% CI low": s["low"],
+                            f"{name}: 95% CI high": s["high"]})
+        row["seeds"] = len(runs)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+INTERVAL_UNITS = {f"{name}: {part}": unit
+                  for name, unit in (("force MAE", "meV/Å"), ("energy MAE per atom", "meV/atom"),
+                                     ("energy MAE per molecule", "meV"))
+                  for part in ("mean", "95% CI low", "95% CI high")}
+
+
+def budget_facts(settings: Any, finals: Finals, paper_epochs: Mapping[str, int]) -> dict[str, str]:
+    """The sentence parts of the final-training page: the final budget of the scale (`HpoSettings`
+    `final_overrides`, and per dataset), the epochs run, the seeds per model, and the paper's epochs."""
+    budget = dict(settings["final_overrides"] or {})
+    per_ds = dict(settings["final_overrides_by_dataset"] or {})
+    epochs = [r.epochs for runs in finals.values() for r in runs if r.epochs is not None]
+    seeds = sorted({len(runs) for runs in finals.values()})
+    return {"budget": ", ".join(f"{k} {v}" for k, v in budget.items()) or "the training preset's full budget",
+            "budget_by_dataset": "; ".join(f"{DATASET_LABELS[d]}: " + ", ".join(f"{k} {v}" for k, v in o.items())
+                                           for d, o in per_ds.items()) or "none",
+            "epochs_range": f"{min(epochs)} to {max(epochs)}" if epochs else "–",
+            "seeds_per_model": " to ".join(dict.fromkeys(str(n) for n in (seeds[0], seeds[-1]))) if seeds else "0",
+            "paper_epochs": ", ".join(f"{DATASET_LABELS[d]} {e}" for d, e in paper_epochs.items())}

@@ -88,3 +88,25 @@ def trials_table(trials: pd.DataFrame, params: Sequence[str], dataset: str) -> t
     out = out.replace({np.nan: None})
     units = {err_label: "meV/atom" if err == "val_e_mae" else "meV/Å", "inference time": "s", "r_max": "Å"}
     return out.set_index("trial"), units
+
+
+def during_study(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The trials with the inference times measured during the study (undoing `apply_retime`), for the
+    progress of the search (`qallegro.hpo.report.hypervolume_frame`)."""
+    time_name = objective_names(dataset)[1]
+    if f"{time_name}_during_study" not in trials.columns:
+        return trials
+    return trials.assign(**{time_name: trials[f"{time_name}_during_study"]})
+
+
+def complete_counts(trials: Mapping[Any, pd.DataFrame]) -> str:
+    """How many complete trials the studies have: "12", or "10 to 12" when they differ."""
+    counts = sorted({int((t["state"] == "COMPLETE").sum()) for t in trials.values()})
+    return " to ".join(dict.fromkeys(str(n) for n in (counts[0], counts[-1]))) if counts else "0"
+
+
+def ranking(table: pd.DataFrame, dataset_label: str, column: str, unit: str) -> str:
+    """The variants of one dataset in a `qallegro.pipeline.compare.best_points` table, lowest `column` first:
+    "Allegro+QDI 41 meV/Å, Allegro 45 meV/Å, ..." (rows without a value are left out)."""
+    rows = table[(table["dataset"] == dataset_label) & table[column].notna()].sort_values(column)
+    return ", ".join(f"{v} {e:.0f} {unit}" for v, e in zip(rows["variant"], rows[column], strict=True))

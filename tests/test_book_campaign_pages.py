@@ -1,0 +1,282 @@
+"""The book's pages at a campaign scale: the studies' source, the final units read over seeds (means, 95%
+intervals, learning curves), re-timed fronts, the MD and datasets helpers. Synthetic records in tmp_path; nothing
+is trained."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from qallegro.campaign.stats import mean_interval
+from qallegro.errors import CampaignError, PipelineError
+from qallegro.report import finals as rf
+
+T_975_2 = 4.302652729911275  # Student's t, 97.5% quantile, 2 degrees of freedom (tables)
+
+
+def _run(dataset: str, variant: str, seed: int, f: float, e: float, folder: Path, transfer: bool = False,
+         epochs: list[float] | None = None) -> rf.FinalRun:
+    folder.mkdir(parents=True, exist_ok=True)
+    curve = epochs or [3 * f, 2 * f, f]
+    pd.DataFrame({"epoch": range(1, len(curve) + 1), "val_f_mae": curve,
+                  "val_e_mae": [c / 10 for c in curve]}).to_csv(folder / "epochs.csv", index=False)
+    chosen = ({"qdi_study": "culi-qdi-tpe-s0", "qdi_trial": 4, "qdi_params": {"qdi_depth": 3},
+               "allegro_study": f"{dataset}-allegro-tpe-s0", "allegro_trial": 7, "allegro_params": {"r_max": 5.0}}
+              if transfer else {"study": f"{dataset}-{variant}-tpe-s0", "trial": 2, "params": {"r_max": 5.0}})
+    return rf.FinalRun(dataset=dataset, variant=variant, seed=seed, transfer=transfer,
+                       val={"f_mae": f, "e_mae": e, "n_structures": 50},
+                       test={"f_mae": f * 1.1, "e_mae": e * 1.1, "etot_mae": e * 12, "n_structures": 1000},
+                       epochs=len(curve), wall_s=100.0 + seed, run_dir=str(folder), chosen=chosen)
+
+
+def test_mean_interval_matches_the_t_formula() -> None:
+    vals = [10.0, 12.0, 17.0]
+    mi = mean_interval(vals)
+    sd = math.sqrt(sum((v - 13.0) ** 2 for v in vals) / 2)
+    assert mi.n == 3 and mi.mean == pytest.approx(13.0)
+    assert mi.low == pytest.approx(13.0 - T_975_2 * sd / math.sqrt(3))
+    assert mi.high == pytest.approx(13.0 + T_975_2 * sd / math.sqrt(3))
+    one = mean_interval([4.0])
+    assert (one.n, one.mean, one.low, one.high) == (1, 4.0, None, None)
+    with pytest.raises(CampaignError, match="non-finite"):
+        mean_interval([1.0, float("nan")])
+
+
+def test_error_table_means_intervals_and_paper(tmp_path: Path) -> None:
+    from qallegro.paper import values
+
+    f = [0.040, 0.044, 0.051]
+    finals = {("culi", "qdi"): [_run("culi", "qdi", s, v, 0.5, tmp_path / f"q{s}") for s, v in enumerate(f)],
+              ("culi", "mlp"): [_run("culi", "mlp", 0, 0.050, 0.6, tmp_path / "m0")]}
+    table = rf.error_table(finals, "Table 4")
+    row = table.loc[("Cu-Li", "Allegro+QDI")]
+    sd = float(np.std(np.array(f) * 1e3, ddof=1))
+    assert row["ours: mean"] == pytest.approx(1e3 * sum(f) / 3)
+    assert row["ours: 95% CI high"] - row["ours: mean"] == pytest.approx(T_975_2 * sd / math.sqrt(3))
+    assert row["seeds"] == 3 and row["paper"] == values()["table4_val_force_mae_meV_per_A"]["culi"]["qdi"]
+    mlp = table.loc[("Cu-Li", "Allegro+MLP")]
+    assert mlp["ours: mean"] == pytest.approx(50.0) and mlp["seeds"] == 1 and pd.isna(mlp["ours: 95% CI low"])
+    assert pd.isna(table.loc[("Cu-Li", "Allegro"), "ours: mean"]) and table.loc[("Cu-Li", "Allegro"), "seeds"] == 0
+    # the paper's Allegro [12] retraining appears as its own row where the paper has it
+    assert ("rMD17-aspirin", "Allegro [12] (the paper's retraining)") in table.index
+    shown = rf.error_units("Table 5")
+    assert shown["paper"] == "meV/atom as printed" and shown["ours: mean"] == "meV/atom"
+
+
+def test_mean_records_feed_the_one_value_tables(tmp_path: Path) -> None:
+    from qallegro.pipeline.compare import derived_comparisons, table6_molecule
+
+    finals = {("culi", "qdi"): [_run("culi", "qdi", s, v, 0.5, tmp_path / f"q{s}") for s, v in
+                                enumerate([0.040, 0.050])],
+              ("culi", "mlp"): [_run("culi", "mlp", s, v, 0.6, tmp_path / f"m{s}") for s, v in
+                                enumerate([0.050, 0.050])],
+              ("rmd17-benzene", "qdi"): [_run("rmd17-benzene", "qdi", s, 0.01, 0.001, tmp_path / f"b{s}",
+                                              transfer=True) for s in (0, 1)]}
+    means = rf.mean_records(finals)
+    assert means["culi", "qdi"]["val_f_mae"] == pytest.approx(0.045) and means["culi", "qdi"]["n"] == 2
+    assert "n_structures" not in means["culi", "qdi"]["test"]
+    derived = derived_comparisons(means)
+    assert derived.iloc[0]["ours (%)"] == pytest.approx(100 * (0.050 - 0.045) / 0.050)
+    t6 = table6_molecule(means, "benzene", "test")
+    row = t6.loc["Allegro+QDI (ours, test, mean of 2 seeds)"]
+    assert row["force MAE"] == pytest.approx(11.0) and row["energy MAE per molecule"] == pytest.approx(12.0)
+    wide = rf.interval_table(finals, "rmd17-benzene")
+    assert wide.loc["Allegro+QDI (transferred) (ours, test)", "seeds"] == 2
+    assert set(rf.INTERVAL_UNITS) >= {c for c in wide.columns if c != "seeds"}
+
+
+def test_curves_band_over_seeds(tmp_path: Path) -> None:
+    runs = [_run("culi", "mlp", 0, 0.05, 0.5, tmp_path / "a", epochs=[0.3, 0.2, 0.1]),
+            _run("culi", "mlp", 1, 0.05, 0.5, tmp_path / "b", epochs=[0.5, 0.1])]
+    curve = rf.mean_curve(rf.read_curves(runs), "val_f_mae")
+    assert curve["epoch"].tolist() == [1, 2, 3] and curve["n"].tolist() == [2, 2, 1]
+    assert curve["mean"].tolist() == pytest.approx([400.0, 150.0, 100.0])
+    assert curve["low"].tolist() == pytest.approx([300.0, 100.0, 100.0])
+    assert curve["high"].tolist() == pytest.approx([500.0, 200.0, 100.0])
+    curves = rf.final_curves({("culi", "mlp"): runs}, "culi", "val_f_mae")
+    assert list(curves) == ["Allegro+MLP"]
+    (tmp_path / "b" / "epochs.csv").unlink()
+    with pytest.raises(CampaignError, match=r"epochs\.csv"):
+        rf.read_curves(runs)
+
+
+def test_curves_figure_labels_enough_log_ticks(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from qallegro.report.figures import curves_figure, readable_log_axis
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3], [30.0, 45.0, 60.0])
+    assert readable_log_axis(ax, "y") >= 4
+    labels = [t for t in ax.yaxis.get_majorticklocs() if 30 <= t <= 60]
+    assert len(labels) >= 4 and all(float(t).is_integer() for t in labels)
+    plt.close(fig)
+    runs = [_run("culi", "mlp", s, 0.05, 0.5, tmp_path / str(s), epochs=[0.06 + 0.01 * s, 0.05, 0.04])
+            for s in (0, 1)]
+    fig = curves_figure(rf.final_curves({("culi", "mlp"): runs}, "culi", "val_f_mae"), "(e) Cu-Li", "meV/Å")
+    ax = fig.axes[0]
+    assert ax.get_legend().get_texts()[0].get_text() == "Allegro+MLP (mean of 2 seeds)"
+    assert len(ax.collections) == 1  # the band over seeds
+    plt.close(fig)
+
+
+def test_transfer_tables(tmp_path: Path) -> None:
+    finals = {("qm9", "qdi"): [_run("qm9", "qdi", 0, 0.0, 0.01, tmp_path / "t", transfer=True)],
+              ("qm9", "allegro"): [_run("qm9", "allegro", 0, 0.0, 0.01, tmp_path / "a")]}
+    table = rf.transfer_table(finals)
+    assert table.loc["QM9", "qdi_depth"] == 3 and table.loc["QM9", "QDI parameters from"] == "culi-qdi-tpe-s0 trial 4"
+    assert rf.transferred_params(finals) == {("qm9", "qdi"): {"r_max": 5.0, "qdi_depth": 3}}
+    assert rf.model_labels(finals)[("qm9", "qdi")] == "Allegro+QDI (transferred)"
+
+
+def _write_final(root: Path, unit: str, dataset: str, variant: str, seed: int, f: float, **extra) -> None:
+    folder = root / unit
+    (folder / "run").mkdir(parents=True, exist_ok=True)
+    record = {"dataset": dataset, "variant": variant, "seed": seed, "rule": "lowest_error", "transfer": False,
+              "chosen": {"study": "s", "trial": 1, "params": {}}, "protocol": {"version": 1},
+              "val": {"f_mae": f, "e_mae": 0.001}, "test": {"f_mae": f, "e_mae": 0.001}, "epochs": 3,
+              "best_epoch": 3, "wall_s": 10.0, "stop_reason": "max_epochs", "truncated": False,
+              "n_parameters": 10, "config_hash": "x", "git_commit": "y", "unit": unit, "kind": "final",
+              "unit_wall_s": 11.0, **extra}
+    (folder / "record.json").write_text(json.dumps(record))
+
+
+def test_campaign_finals_read_every_seed(results_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qallegro.campaign.studies import final_units
+    from qallegro.pipeline import experiments
+
+    root = results_dir / "smoke" / "campaign"
+    units = final_units("smoke")
+    with pytest.raises(PipelineError, match=f"{len(units)} of {len(units)} final unit"):
+        experiments.campaign_finals("smoke")
+    for k, u in enumerate(reversed(units)):
+        _write_final(root, u.id, u.spec["dataset"], u.spec["variant"], u.spec["seed"], 0.01 * (k + 1))
+    finals = experiments.campaign_finals("smoke")
+    assert set(finals) == {(u.spec["dataset"], u.spec["variant"]) for u in units}
+    for runs in finals.values():
+        assert [r.seed for r in runs] == sorted({u.spec["seed"] for u in units})
+        assert all(Path(r.run_dir).parent.parent.parent == root / "final" for r in runs)
+    monkeypatch.setattr(experiments, "from_campaign", lambda scale: True)
+    assert experiments.book_finals("smoke", "random", 0, train=True) == finals  # read, never trained
+    u = units[0]
+    (root / u.id / "record.json").unlink()
+    _write_final(root, u.id, u.spec["dataset"], u.spec["variant"], u.spec["seed"], 0.02, truncated=True,
+                 stop_reason="max_wall_s")
+    with pytest.raises(CampaignError, match="truncated run"):
+        experiments.campaign_finals("smoke")
+
+
+def test_md_runs_say_why_a_model_did_not_run(tmp_path: Path) -> None:
+    from qallegro.pipeline import experiments
+    from qallegro.report.md import md_facts, md_table
+
+    finals = {("rmd17-benzene", "mlp"): [_run("rmd17-benzene", "mlp", 0, 0.01, 0.001, tmp_path / "m")],
+              ("rmd17-benzene", "allegro"): [_run("rmd17-benzene", "allegro", 1, 0.01, 0.001, tmp_path / "a")],
+              ("qm9", "allegro"): [_run("qm9", "allegro", 0, 0.0, 0.001, tmp_path / "q")]}
+    runs, skipped = experiments.md_runs(finals, {"steps": 2, "dt_fs": 0.5, "temperature_K": 300.0}, seed=0)
+    assert runs == {} and ("qm9", "allegro") not in skipped  # energy-only data: no MD
+    assert skipped[("rmd17-benzene", "mlp")] == "checkpoint absent in m/ (models are not committed)"
+    assert skipped[("rmd17-benzene", "allegro")].startswith("no model of seed 0")
+    fake = {"etot": np.array([1.0, 1.002, 0.999]), "n_atoms": 12, "max_abs_drift_per_atom_eV": 0.002 / 12,
+            "drift_slope_eV_per_ps": 0.0012, "etot_std_eV": 0.001, "ekin_std_eV": 0.01, "temperature_K": 290.0,
+            "time_fs": np.array([0.0, 0.5, 1.0])}
+    labels = rf.model_labels(finals)
+    table = md_table({("rmd17-benzene", "mlp"): fake}, {("rmd17-benzene", "allegro"): "no model"}, labels)
+    assert table.loc[("rMD17-benzene", "Allegro+MLP"), "max |drift|"] == pytest.approx(1e3 * 0.002 / 12)
+    assert table.loc[("rMD17-benzene", "Allegro+MLP"), "std E_tot / std E_kin"] == pytest.approx(0.1)
+    assert table.loc[("rMD17-benzene", "Allegro"), "status"] == "no model"
+    facts = md_facts(table)
+    assert facts == {"n_ran": "1", "n_skipped": "1", "all_finite": "every run stayed finite",
+                     "worst_drift": f"{1e3 * 0.002 / 12:.2g} meV/atom", "ratio_max": "0.1"}
+    nan = {**fake, "etot": np.array([1.0, np.nan, np.nan])}
+    assert md_facts(md_table({("rmd17-benzene", "mlp"): nan}, {}, labels))["all_finite"] == "1 of 1 runs diverged"
+
+
+def _trials() -> pd.DataFrame:
+    return pd.DataFrame({"number": [0, 1, 2, 3], "state": ["COMPLETE"] * 3 + ["FAIL"],
+                         "val_f_mae": [0.05, 0.04, 0.06, np.nan], "total_inference_s": [1.0, 2.0, 0.5, np.nan],
+                         "r_max": [5.0, 5.5, 6.0, 5.0], "pareto": [True, True, True, False]})
+
+
+def test_apply_retime_recomputes_the_front() -> None:
+    from qallegro.hpo.objective import objective_names
+    from qallegro.report.studies import TIME_SOURCE, apply_retime, during_study
+
+    tim = objective_names("culi")[1]
+    trials = _trials().rename(columns={"total_inference_s": tim})
+    # re-timed, trial 2 becomes slower than trial 0 while less accurate: it leaves the front
+    out = apply_retime(trials, {"front": {"0": {"total_s": 0.9}, "1": {"total_s": 1.8}, "2": {"total_s": 1.2}}},
+                       "culi")
+    assert out[tim].tolist()[:3] == [0.9, 1.8, 1.2] and out[f"{tim}_during_study"].tolist()[:3] == [1.0, 2.0, 0.5]
+    assert out["pareto"].tolist() == [True, True, False, False]
+    assert out[TIME_SOURCE].tolist() == ["re-timed"] * 3 + ["during the study"]
+    assert during_study(out, "culi")[tim].tolist()[:3] == [1.0, 2.0, 0.5]
+    same = apply_retime(trials, {"front": {}}, "culi")
+    assert same["pareto"].tolist() == trials["pareto"].tolist()
+
+
+def test_study_facts_and_trials_table() -> None:
+    from qallegro import paper
+    from qallegro.hpo.objective import objective_names
+    from qallegro.report.studies import apply_retime, complete_counts, ranking, study_facts, trials_table
+
+    tim = objective_names("culi")[1]
+    trials = apply_retime(_trials().rename(columns={"total_inference_s": tim}),
+                          {"front": {"1": {"total_s": 1.5}}}, "culi")
+    facts = study_facts(trials, "culi", "qdi", "tpe", 40, {"max_epochs": 5}, 20, paper.fig2_points())
+    assert facts["n_complete"] == 3 and facts["n_front"] == 1 and facts["best_error"] == "40.0 meV/Å"
+    assert facts["best_time"] == "1.5 s" and facts["budget"] == "max_epochs 5" and facts["n_target"] == 40
+    assert facts["time_source"].startswith("re-timed") and facts["sampler_name"] == "tpe"
+    pts = paper.fig2_points()
+    best = pts[(pts["dataset"] == "culi") & (pts["variant"] == "qdi")]["val_mae"].min()
+    assert facts["paper_best"] == f"{best * 1e3:.1f} meV/Å"
+    table, units = trials_table(trials, ["r_max"], "culi")
+    assert table.loc[1, "validation force MAE"] == pytest.approx(40.0) and units["inference time"] == "s"
+    assert table.loc[3, "validation force MAE"] is None and table.loc[1, "on the front"]
+    assert complete_counts({"a": trials, "b": trials.iloc[:2]}) == "2 to 3"
+    assert complete_counts({"a": trials}) == "3"
+    best_pts = pd.DataFrame({"dataset": ["Cu-Li"] * 3, "variant": ["Allegro", "Allegro+MLP", "Allegro+QDI"],
+                             "ours": [45.2, 41.0, None]})
+    assert ranking(best_pts, "Cu-Li", "ours", "meV/Å") == "Allegro+MLP 41 meV/Å, Allegro 45 meV/Å"
+
+
+def test_study_source_and_page_parameters() -> None:
+    from qallegro.pipeline.notebooks import MOO_SAMPLER, NOTEBOOKS, from_campaign, study_source
+    from qallegro.scales import settings
+
+    assert study_source("quick") == {"sampler": MOO_SAMPLER, "seed": 0} and not from_campaign("quick")
+    s = settings("campaign", "overnight")
+    assert from_campaign("overnight")
+    assert study_source("overnight") == {"sampler": s["studies"]["sampler"], "seed": int(s["studies"]["seed"])}
+    by_name = {nb.name: nb for nb in NOTEBOOKS}
+    for name in ("moo-culi-qdi", "moo_summary", "final_training", "table6", "md_stability"):
+        assert by_name[name].params("overnight")["sampler"] == s["studies"]["sampler"]
+        assert by_name[name].params("quick")["sampler"] == MOO_SAMPLER
+
+
+def test_verdict_of_reads_the_claims_file(results_dir: Path) -> None:
+    from qallegro.report.claims import NOT_TESTED, verdict_of, verdicts_path
+
+    assert verdict_of("qdi-13", "smoke")["verdict"] == NOT_TESTED
+    path = verdicts_path("smoke")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"scale": "smoke", "verdicts": [{"claim": "qdi-13", "verdict": "contradicted",
+                                                                 "evidence": "x", "page": "ablation"}]}))
+    assert verdict_of("qdi-13", "smoke") == {"verdict": "contradicted", "evidence": "x", "page": "ablation"}
+    with pytest.raises(ValueError, match="unknown claim"):
+        verdict_of("nope", "smoke")
+
+
+def test_dataset_loader_options_from_the_registry() -> None:
+    from qallegro.report.datasets import book_datasets, loader_options
+
+    assert book_datasets() == ["rmd17-aspirin", "rmd17-benzene", "qm9", "culi"]
+    assert loader_options("culi", "quick", 3) == {"scale": "quick"}
+    assert loader_options("rmd17-benzene", "quick", 3) == {"seed": 3}
+    assert loader_options("qm9", "smoke", 1) == {"seed": 1}
