@@ -176,20 +176,23 @@ def test_md_runs_say_why_a_model_did_not_run(tmp_path: Path) -> None:
     from qallegro.pipeline import experiments
     from qallegro.report.md import md_facts, md_table
 
-    finals = {("rmd17-benzene", "mlp"): [_run("rmd17-benzene", "mlp", 0, 0.01, 0.001, tmp_path / "m")],
-              ("rmd17-benzene", "allegro"): [_run("rmd17-benzene", "allegro", 1, 0.01, 0.001, tmp_path / "a")],
+    finals = {("rmd17-benzene", "mlp"): [_run("rmd17-benzene", "mlp", 5, 0.01, 0.001, tmp_path / "m")],
+              ("rmd17-benzene", "allegro"): [_run("rmd17-benzene", "allegro", s, 0.01, 0.001, tmp_path / f"a{s}")
+                                             for s in (1, 2)],
               ("qm9", "allegro"): [_run("qm9", "allegro", 0, 0.0, 0.001, tmp_path / "q")]}
     runs, skipped = experiments.md_runs(finals, {"steps": 2, "dt_fs": 0.5, "temperature_K": 300.0}, seed=0)
     assert runs == {} and ("qm9", "allegro") not in skipped  # energy-only data: no MD
+    # one model: run whatever its seed; several: the one of the stated seed
     assert skipped[("rmd17-benzene", "mlp")] == "checkpoint absent in m/ (models are not committed)"
     assert skipped[("rmd17-benzene", "allegro")].startswith("no model of seed 0")
     fake = {"etot": np.array([1.0, 1.002, 0.999]), "n_atoms": 12, "max_abs_drift_per_atom_eV": 0.002 / 12,
             "drift_slope_eV_per_ps": 0.0012, "etot_std_eV": 0.001, "ekin_std_eV": 0.01, "temperature_K": 290.0,
-            "time_fs": np.array([0.0, 0.5, 1.0])}
+            "time_fs": np.array([0.0, 0.5, 1.0]), "model_seed": 5}
     labels = rf.model_labels(finals)
     table = md_table({("rmd17-benzene", "mlp"): fake}, {("rmd17-benzene", "allegro"): "no model"}, labels)
     assert table.loc[("rMD17-benzene", "Allegro+MLP"), "max |drift|"] == pytest.approx(1e3 * 0.002 / 12)
     assert table.loc[("rMD17-benzene", "Allegro+MLP"), "std E_tot / std E_kin"] == pytest.approx(0.1)
+    assert table.loc[("rMD17-benzene", "Allegro+MLP"), "model seed"] == 5
     assert table.loc[("rMD17-benzene", "Allegro"), "status"] == "no model"
     facts = md_facts(table)
     assert facts == {"n_ran": "1", "n_skipped": "1", "all_finite": "every run stayed finite",
@@ -280,3 +283,30 @@ def test_dataset_loader_options_from_the_registry() -> None:
     assert loader_options("culi", "quick", 3) == {"scale": "quick"}
     assert loader_options("rmd17-benzene", "quick", 3) == {"seed": 3}
     assert loader_options("qm9", "smoke", 1) == {"seed": 1}
+
+
+def test_book_finals_outside_the_campaign_read_the_final_summaries(results_dir: Path) -> None:
+    from qallegro.pipeline import experiments
+
+    for k, (ds, var) in enumerate(experiments.final_models()):
+        path = experiments.summary_path(ds, var, "smoke", "samo-cobra", 0)
+        transfer = (ds, var) not in experiments.MOO_RUNS
+        rec = {"dataset": ds, "variant": var, "scale": "smoke", "choice": "lowest_error", "config": {},
+               "run_dir": "/elsewhere", "epochs_csv": "/elsewhere/epochs.csv", "val_f_mae": 0.01 * (k + 1),
+               "val_e_mae": 0.001, "val": {"f_mae": 0.01 * (k + 1), "e_mae": 0.001}, "test": None, "epochs": 3,
+               "wall_s": 5.0, "inference_total_s": 1.0, "inference_n_structures": 10, "objectives": ["a", "b"],
+               **({"transfer": {"qdi_study": "q", "qdi_trial": 1, "qdi_params": {"qdi_depth": 2},
+                                "allegro_study": "a", "allegro_trial": 2, "allegro_params": {"r_max": 4.0}}}
+                  if transfer else {"study": path.parent.name, "trial": 3, "params": {"r_max": 5.0}})}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rec))
+        folder = experiments.run_dir(rec, "smoke")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.yaml").write_text("seed: 123456\n")
+    finals = experiments.book_finals("smoke", "samo-cobra", 0)
+    assert len(finals) == 12 and all(len(runs) == 1 for runs in finals.values())
+    run = finals["culi", "qdi"][0]
+    assert run.seed == 123456 and not run.transfer and run.chosen["trial"] == 3
+    assert run.val["f_mae"] == pytest.approx(0.01 * (experiments.final_models().index(("culi", "qdi")) + 1))
+    assert finals["qm9", "qdi"][0].transfer
+    assert experiments.transferred_params("smoke", "samo-cobra", 0)[("qm9", "qdi")] == {"r_max": 4.0, "qdi_depth": 2}

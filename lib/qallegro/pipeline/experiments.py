@@ -111,9 +111,17 @@ def book_finals(scale: str, sampler: str, seed: int, train: bool = False) -> dic
     else the one model per study of `train_finals` (trained when `train`, else read back with `load_finals`)."""
     if from_campaign(scale):
         return campaign_finals(scale)
+    import yaml
+
     records = train_finals(scale, sampler, seed, threads=1) if train else load_finals(scale, sampler, seed)
-    return {key: [from_final_record(rec, run_dir(rec, scale), int(rec.config.get("seed", 0)))]
-            for key, rec in records.items()}
+    out = {}
+    for key, rec in records.items():
+        folder = run_dir(rec, scale)
+        config = folder / "config.yaml"
+        if not config.is_file():
+            raise PipelineError(f"{config}: missing (the training config of a final model is committed with it)")
+        out[key] = [from_final_record(rec, folder, int(yaml.safe_load(config.read_text())["seed"]))]
+    return out
 
 
 def transferred_params(scale: str, sampler: str, seed: int) -> dict[tuple[str, str], dict[str, Any]]:
@@ -183,10 +191,11 @@ def run_dir(record: Mapping[str, Any], scale: str) -> Path:
 
 def md_runs(finals: dict[tuple[str, str], list[FinalRun]], md: dict[str, Any], seed: int
             ) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], str]]:
-    """NVE dynamics (`qallegro.training.nve_drift`, settings `md` of presets/book.yaml) with the model of seed
-    `seed` of every final model of a dataset with forces, from the first test structure of its run's data.
-    Returns the runs by (dataset, variant) and, for the models not run, why (no model of that seed; its
-    checkpoint is absent: models are never committed, so a fresh clone has only their records)."""
+    """NVE dynamics (`qallegro.training.nve_drift`, settings `md` of presets/book.yaml, initial velocities drawn
+    with `seed`) with every final model of a dataset with forces (of several seeds: the model of seed `seed`),
+    from the first test structure of its run's data. Returns the runs by (dataset, variant), each with its
+    `model_seed`, and, for the models not run, why (no model of that seed; its checkpoint is absent: models are
+    never committed, so a fresh clone has only their records)."""
     import yaml
 
     from qallegro.data import DATASETS, load_dataset
@@ -196,7 +205,7 @@ def md_runs(finals: dict[tuple[str, str], list[FinalRun]], md: dict[str, Any], s
     for key, models in finals.items():
         if not DATASETS[key[0]].has_forces:
             continue
-        run = next((r for r in models if r.seed == seed), None)
+        run = models[0] if len(models) == 1 else next((r for r in models if r.seed == seed), None)
         if run is None:
             skipped[key] = f"no model of seed {seed} (seeds {', '.join(str(r.seed) for r in models)})"
             continue
@@ -206,6 +215,6 @@ def md_runs(finals: dict[tuple[str, str], list[FinalRun]], md: dict[str, Any], s
             continue
         cfg = yaml.safe_load((folder / "config.yaml").read_text())
         start = load_dataset(key[0], "test", max_frames=1, **(cfg.get("dataset_options") or {}))[0]
-        runs[key] = nve_drift(load_run(folder), start, steps=md["steps"], dt_fs=md["dt_fs"],
-                              temperature_K=md["temperature_K"], seed=seed)
+        runs[key] = {**nve_drift(load_run(folder), start, steps=md["steps"], dt_fs=md["dt_fs"],
+                                 temperature_K=md["temperature_K"], seed=seed), "model_seed": run.seed}
     return runs, skipped
