@@ -103,7 +103,11 @@ def campaign_finals(scale: str) -> dict[tuple[str, str], list[FinalRun]]:
     for unit in units:
         run = from_unit_record(read_record(root, unit.id), root / unit.id)
         out.setdefault((run.dataset, run.variant), []).append(run)
-    return {key: sorted(runs, key=lambda r: r.seed) for key, runs in out.items()}
+    from qallegro.data.datasets import DATASETS
+    from qallegro.models.variants import VARIANTS
+
+    order = sorted(out, key=lambda k: (list(DATASETS).index(k[0]), list(VARIANTS).index(k[1])))
+    return {key: sorted(out[key], key=lambda r: r.seed) for key in order}
 
 
 def book_finals(scale: str, sampler: str, seed: int, train: bool = False) -> dict[tuple[str, str], list[FinalRun]]:
@@ -211,10 +215,20 @@ def md_runs(finals: dict[tuple[str, str], list[FinalRun]], md: dict[str, Any], s
             continue
         folder = Path(run.run_dir)
         if not (folder / "checkpoint.pt").is_file():
-            skipped[key] = f"checkpoint absent in {folder.name}/ (models are not committed)"
+            skipped[key] = f"checkpoint absent in {_shown(folder)}/ (models are not committed)"
             continue
         cfg = yaml.safe_load((folder / "config.yaml").read_text())
         start = load_dataset(key[0], "test", max_frames=1, **(cfg.get("dataset_options") or {}))[0]
         runs[key] = {**nve_drift(load_run(folder), start, steps=md["steps"], dt_fs=md["dt_fs"],
                                  temperature_K=md["temperature_K"], seed=seed), "model_seed": run.seed}
     return runs, skipped
+
+
+def _shown(folder: Path) -> str:
+    """A run folder as a page shows it: relative to the results root (no machine path), else its name."""
+    from qallegro.paths import results_root
+
+    try:
+        return str(folder.resolve().relative_to(results_root().resolve()))
+    except ValueError:
+        return folder.name
