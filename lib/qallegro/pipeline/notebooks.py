@@ -112,8 +112,8 @@ _MOO = tuple(
              presets=("hpo", "train"), inputs=_CAMPAIGN_STUDIES,
              datasets=(ds,) if DATASETS[ds].downloadable else (), depends=("culi_dataset",) if ds == "culi" else (),
              title=f"Fig. 2{FIG2_PANEL[ds]}: {DATASET_LABELS[ds]}, {VARIANT_LABELS[var]}",
-             results=(*(f"results/{{scale}}/hpo/{ds}-{var}-{{sampler}}-s*/{f}" for f in _STUDY_FILES), *_FIG2,
-                      *_PAPER))
+             results=(*(f"results/{{scale}}/hpo/{ds}-{var}-{{sampler}}-s*/{f}" for f in _STUDY_FILES),
+                      f"results/{{scale}}/campaign/retime/{ds}-{var}-{{sampler}}-s*/record.json", *_FIG2, *_PAPER))
     for ds, var in MOO_RUNS
 )
 _MOO_NAMES = tuple(nb.name for nb in _MOO)
@@ -139,7 +139,8 @@ _PAGES: tuple[Notebook, ...] = (
              inputs=(*_CAMPAIGN_FINALS, "results/{scale}/campaign/final/*/*/run/epochs.csv",
                      "results/{scale}/claims/verdicts.json"),
              results=(*_FINALS, "results/{scale}/hpo/*-{sampler}-s*/final-trial-*/epochs.csv",
-                      "results/{scale}/hpo/transfer-*-qdi/epochs.csv", *_PAPER)),
+                      "results/{scale}/hpo/transfer-*-qdi/epochs.csv",
+                      "results/{scale}/campaign/final/*/*/run/epochs.csv", *_PAPER)),
     Notebook("table6", "table6.ipynb", parameters=_EXPERIMENT, per_scale=_SOURCE, depends=("final_training",),
              inputs=_CAMPAIGN_FINALS,
              results=(*_FINALS, *_PAPER)),
