@@ -310,3 +310,16 @@ def test_book_finals_outside_the_campaign_read_the_final_summaries(results_dir: 
     assert run.val["f_mae"] == pytest.approx(0.01 * (experiments.final_models().index(("culi", "qdi")) + 1))
     assert finals["qm9", "qdi"][0].transfer
     assert experiments.transferred_params("smoke", "samo-cobra", 0)[("qm9", "qdi")] == {"r_max": 4.0, "qdi_depth": 2}
+
+
+def test_budget_facts_from_a_preset_section(tmp_path: Path) -> None:
+    from qallegro.scales import settings
+
+    finals = {("culi", "mlp"): [_run("culi", "mlp", s, 0.05, 0.5, tmp_path / str(s)) for s in (0, 1, 2)],
+              ("qm9", "mlp"): [_run("qm9", "mlp", 0, 0.0, 0.5, tmp_path / "q", epochs=[0.3, 0.2])]}
+    facts = rf.budget_facts({"n_trials": 4, "final_overrides_by_dataset": {"qm9": {"max_epochs": 2}}}, finals,
+                            {"qm9": 300})
+    assert facts == {"budget": "the training preset's full budget", "budget_by_dataset": "QM9: max_epochs 2",
+                     "epochs_range": "2 to 3", "seeds_per_model": "1 to 3", "paper_epochs": "QM9 300"}
+    for scale in ("smoke", "quick", "overnight"):  # every scale's preset section is read (defaults filled in)
+        assert rf.budget_facts(settings("hpo", scale), finals, {})["seeds_per_model"] == "1 to 3"

@@ -243,11 +243,14 @@ INTERVAL_UNITS = {f"{name}: {part}": unit
                   for part in ("mean", "95% CI low", "95% CI high")}
 
 
-def budget_facts(settings: Any, finals: Finals, paper_epochs: Mapping[str, int]) -> dict[str, str]:
-    """The sentence parts of the final-training page: the final budget of the scale (`HpoSettings`
-    `final_overrides`, and per dataset), the epochs run, the seeds per model, and the paper's epochs."""
-    budget = dict(settings["final_overrides"] or {})
-    per_ds = dict(settings["final_overrides_by_dataset"] or {})
+def budget_facts(settings: Mapping[str, Any], finals: Finals, paper_epochs: Mapping[str, int]) -> dict[str, str]:
+    """The sentence parts of the final-training page: the final budget of the scale (`final_overrides` of the
+    HPO settings `settings`, a preset section or `HpoSettings`, and per dataset), the epochs run, the seeds per
+    model, and the paper's epochs."""
+    from qallegro.hpo.records import hpo_settings
+
+    s = hpo_settings(settings)
+    budget, per_ds = dict(s.final_overrides), dict(s.final_overrides_by_dataset)
     epochs = [r.epochs for runs in finals.values() for r in runs if r.epochs is not None]
     seeds = sorted({len(runs) for runs in finals.values()})
     return {"budget": ", ".join(f"{k} {v}" for k, v in budget.items()) or "the training preset's full budget",
