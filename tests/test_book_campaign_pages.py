@@ -192,7 +192,7 @@ def test_md_runs_say_why_a_model_did_not_run(tmp_path: Path) -> None:
     table = md_table({("rmd17-benzene", "mlp"): fake}, {("rmd17-benzene", "allegro"): "no model"}, labels)
     assert table.loc[("rMD17-benzene", "Allegro+MLP"), "max |drift|"] == pytest.approx(1e3 * 0.002 / 12)
     assert table.loc[("rMD17-benzene", "Allegro+MLP"), "std E_tot / std E_kin"] == pytest.approx(0.1)
-    assert table.loc[("rMD17-benzene", "Allegro+MLP"), "model seed"] == 5
+    assert table.loc[("rMD17-benzene", "Allegro+MLP"), "model seed"] == "5"
     assert table.loc[("rMD17-benzene", "Allegro"), "status"] == "no model"
     facts = md_facts(table)
     assert facts == {"n_ran": "1", "n_skipped": "1", "all_finite": "every run stayed finite",
@@ -305,6 +305,7 @@ def test_book_finals_outside_the_campaign_read_the_final_summaries(results_dir: 
         (folder / "config.yaml").write_text("seed: 123456\n")
     finals = experiments.book_finals("smoke", "samo-cobra", 0)
     assert len(finals) == 12 and all(len(runs) == 1 for runs in finals.values())
+    assert list(finals)[:3] == [("rmd17-aspirin", "allegro"), ("rmd17-aspirin", "mlp"), ("rmd17-aspirin", "qdi")]
     run = finals["culi", "qdi"][0]
     assert run.seed == 123456 and not run.transfer and run.chosen["trial"] == 3
     assert run.val["f_mae"] == pytest.approx(0.01 * (experiments.final_models().index(("culi", "qdi")) + 1))

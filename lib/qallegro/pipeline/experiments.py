@@ -12,6 +12,7 @@ back. Nothing here re-implements the library: it names the runs and finds their 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -103,11 +104,16 @@ def campaign_finals(scale: str) -> dict[tuple[str, str], list[FinalRun]]:
     for unit in units:
         run = from_unit_record(read_record(root, unit.id), root / unit.id)
         out.setdefault((run.dataset, run.variant), []).append(run)
+    return _ordered({key: sorted(runs, key=lambda r: r.seed) for key, runs in out.items()})
+
+
+def _ordered(finals: dict[tuple[str, str], list[FinalRun]]) -> dict[tuple[str, str], list[FinalRun]]:
+    """The final models in the registries' order (datasets, then variants), as the pages list them."""
     from qallegro.data.datasets import DATASETS
     from qallegro.models.variants import VARIANTS
 
-    order = sorted(out, key=lambda k: (list(DATASETS).index(k[0]), list(VARIANTS).index(k[1])))
-    return {key: sorted(out[key], key=lambda r: r.seed) for key in order}
+    return {key: finals[key] for key in sorted(finals, key=lambda k: (list(DATASETS).index(k[0]),
+                                                                        list(VARIANTS).index(k[1])))}
 
 
 def book_finals(scale: str, sampler: str, seed: int, train: bool = False) -> dict[tuple[str, str], list[FinalRun]]:
@@ -125,7 +131,7 @@ def book_finals(scale: str, sampler: str, seed: int, train: bool = False) -> dic
         if not config.is_file():
             raise PipelineError(f"{config}: missing (the training config of a final model is committed with it)")
         out[key] = [from_final_record(rec, folder, int(yaml.safe_load(config.read_text())["seed"]))]
-    return out
+    return _ordered(out)
 
 
 def transferred_params(scale: str, sampler: str, seed: int) -> dict[tuple[str, str], dict[str, Any]]:
@@ -219,8 +225,10 @@ def md_runs(finals: dict[tuple[str, str], list[FinalRun]], md: dict[str, Any], s
             continue
         cfg = yaml.safe_load((folder / "config.yaml").read_text())
         start = load_dataset(key[0], "test", max_frames=1, **(cfg.get("dataset_options") or {}))[0]
-        runs[key] = {**nve_drift(load_run(folder), start, steps=md["steps"], dt_fs=md["dt_fs"],
-                                 temperature_K=md["temperature_K"], seed=seed), "model_seed": run.seed}
+        with warnings.catch_warnings():  # ASE removes the rotation of a periodic slab too, and says so
+            warnings.filterwarnings("ignore", message="Periodic boundary conditions are ignored")
+            runs[key] = {**nve_drift(load_run(folder), start, steps=md["steps"], dt_fs=md["dt_fs"],
+                                     temperature_K=md["temperature_K"], seed=seed), "model_seed": run.seed}
     return runs, skipped
 
 

@@ -30,7 +30,7 @@ def md_table(runs: Mapping[tuple[str, str], Mapping[str, Any]], skipped: Mapping
         else:
             ratio = r["etot_std_eV"] / r["ekin_std_eV"] if r["ekin_std_eV"] > 0 else None
             row.update({"status": "ran" if np.isfinite(r["etot"]).all() else "diverged",
-                        "model seed": r.get("model_seed"), "atoms": r["n_atoms"],
+                        "model seed": str(r.get("model_seed", "–")), "atoms": r["n_atoms"],
                         DRIFT: 1e3 * r["max_abs_drift_per_atom_eV"],
                         "drift slope": 1e3 * r["drift_slope_eV_per_ps"] / r["n_atoms"],
                         "std E_tot / std E_kin": ratio, "mean T": r["temperature_K"]})
