@@ -135,7 +135,7 @@ def test_transfer_tables(tmp_path: Path) -> None:
     assert rf.model_labels(finals)[("qm9", "qdi")] == "Allegro+QDI (transferred)"
 
 
-def _write_final(root: Path, unit: str, dataset: str, variant: str, seed: int, f: float, **extra) -> None:
+def _write_final(root: Path, unit: str, dataset: str, variant: str, seed: int, f: float, **extra: object) -> None:
     folder = root / unit
     (folder / "run").mkdir(parents=True, exist_ok=True)
     record = {"dataset": dataset, "variant": variant, "seed": seed, "rule": "lowest_error", "transfer": False,
@@ -324,3 +324,55 @@ def test_budget_facts_from_a_preset_section(tmp_path: Path) -> None:
                      "epochs_range": "2 to 3", "seeds_per_model": "1 to 3", "paper_epochs": "QM9 300"}
     for scale in ("smoke", "quick", "overnight"):  # every scale's preset section is read (defaults filled in)
         assert rf.budget_facts(settings("hpo", scale), finals, {})["seeds_per_model"] == "1 to 3"
+
+
+def _campaign_finals_on_disk(scale: str, rng: np.random.Generator) -> None:
+    """A record (and learning curve) for every final unit of `scale`, as `run_final_unit` writes them."""
+    from qallegro.campaign.plan import campaign_root
+    from qallegro.campaign.studies import final_units
+
+    root = campaign_root(scale)
+    for u in final_units(scale):
+        sp = u.spec
+        f = None if sp["dataset"] == "qm9" else float(rng.uniform(0.02, 0.04))
+        e = float(rng.uniform(0.001, 0.003))
+        (root / u.id / "run").mkdir(parents=True)
+        pd.DataFrame({"epoch": range(1, 11), "val_e_mae": e * np.linspace(10, 1, 10),
+                      "val_f_mae": (f or 0.03) * np.linspace(8, 1, 10)}).to_csv(root / u.id / "run" / "epochs.csv",
+                                                                                  index=False)
+        transfer = "qdi_study" in sp
+        chosen = ({"qdi_study": sp["qdi_study"], "qdi_trial": 3, "qdi_params": {"qdi_depth": 3},
+                   "allegro_study": sp["study"], "allegro_trial": 5, "allegro_params": {"r_max": 5.5}}
+                  if transfer else {"study": sp["study"], "trial": 5, "params": {"r_max": 5.5}})
+        val = {"e_mae": e, "etot_mae": 12 * e, "n_structures": 50, **({"f_mae": f} if f else {})}
+        _write_final(root, u.id, sp["dataset"], sp["variant"], sp["seed"], 0.0, transfer=transfer, chosen=chosen,
+                     val=val, test={**val, "n_structures": 1000}, epochs=10)
+
+
+def test_final_pages_render_the_campaign_records(results_dir: Path, tmp_path: Path) -> None:
+    """final_training, table6 and beyond_md executed (papermill, real kernels) at the overnight scale from
+    synthetic campaign records alone: nothing is trained, the tables hold the records' means, MD says why no
+    model ran (no checkpoint)."""
+    import papermill as pm
+    from qallegro.campaign.stats import mean_interval
+    from qallegro.paths import REPO_ROOT
+    from qallegro.pipeline import experiments
+    from qallegro.report.tables import format_number
+
+    _campaign_finals_on_disk("overnight", np.random.default_rng(1))
+    finals = experiments.campaign_finals("overnight")
+    qdi = [1e3 * r.val["f_mae"] for r in finals["culi", "qdi"]]
+    book = REPO_ROOT / "book"
+    params = {"scale": "overnight", "sampler": "tpe", "seed": 0}
+    out = {}
+    for page in ("final_training", "table6", "beyond_md"):
+        out[page] = pm.execute_notebook(str(book / f"{page}.ipynb"), str(tmp_path / f"{page}.ipynb"),
+                                        parameters=params, cwd=str(book), progress_bar=False, kernel_name="python3")
+    html = "".join(o.get("data", {}).get("text/html", "") for c in out["final_training"]["cells"]
+                   for o in c.get("outputs", []))
+    mi = mean_interval(qdi)
+    assert f">{format_number(mi.mean)}<" in html and f">{format_number(mi.high)}<" in html and "NaN" not in html
+    md = "".join(o.get("data", {}).get("text/html", "") for c in out["beyond_md"]["cells"]
+                 for o in c.get("outputs", []))
+    assert md.count("checkpoint absent") == sum(1 for ds, _ in finals if ds != "qm9")
+    assert not any(p.name == "checkpoint.pt" for p in results_dir.rglob("*"))  # nothing was trained
