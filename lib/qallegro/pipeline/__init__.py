@@ -9,7 +9,7 @@
 - `records`: the run records the reproducibility page shows.
 - `page`: the provenance line each page states, and what the book's Sphinx extension (`book/_ext`) does to a
   page as it is read: the injected parameters shown, the footer with commit, currency and downloads, stored
-  tables in the book's style. `compare`, `experiments`: ours beside the paper's, the shared experiments (at a `run_with_book` scale
-  the campaign's studies and final units, read, never recomputed).
+  tables in the book's style. `compare`, `experiments`: ours beside the paper's, the shared experiments (at a
+  `run_with_book` scale the campaign's studies and final units, read, never recomputed).
 - Display tables and figure sizes are in `qallegro.report`.
 """

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from qallegro.campaign.studies import study_name
 from qallegro.errors import PipelineError
 from qallegro.hpo.records import FinalRecord
 from qallegro.pipeline.notebooks import MOO_RUNS, from_campaign
@@ -27,11 +28,6 @@ TRANSFER_TARGETS: tuple[str, ...] = ("rmd17-aspirin", "rmd17-benzene", "qm9")
 # the point of each front trained in full: the most accurate one (the paper states no rule; its Tables 1-3 give
 # one configuration per study)
 CHOICE = "lowest_error"
-
-
-def study_name(dataset: str, variant: str, sampler: str, seed: int) -> str:
-    """The name `qallegro.hpo.StudySpec` gives a study (the MOO pages use the default)."""
-    return f"{dataset}-{variant}-{sampler}-s{seed}"
 
 
 def open_study(dataset: str, variant: str, scale: str, sampler: str, seed: int):
