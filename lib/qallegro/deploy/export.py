@@ -5,7 +5,9 @@ one platform and one torch build, and takes minutes of C++ compilation per graph
 (and e3nn's modules do not script). The exported program is the same traced ATen graph that
 `qallegro.models.compile` hands to inductor (energy, the inner `autograd.grad` for forces and stress, weights as
 constants), serialised with its metadata; `torch.export.load(path).module()` runs it on any machine with torch,
-and `torch._inductor.aoti_compile_and_package` can still compile it there.
+and `torch._inductor.aoti_compile_and_package` can still compile it there. An Allegro+QDI model's circuit is
+exported as the torch state vector (`qallegro.quantum.statevector`) whichever backend it uses, so the archive
+runs without PennyLane.
 
 The program takes one structure (`INPUTS`, the graph keys of `qallegro.data.graph`, float64 positions) and
 returns `OUTPUTS`; the metadata (`qallegro.json` inside the archive) holds species, r_max, units, dtype, variant,
