@@ -25,6 +25,7 @@ existing copy in full and downloads it again only if it differs. What stays here
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tarfile
 import tempfile
@@ -553,6 +554,7 @@ def _download_verified(src: Source, dest: Path) -> Path:
     import pooch
 
     assert src.url is not None
+    pooch.get_logger().setLevel(logging.WARNING)  # its info lines repeat ours
     _log.warning("downloading %s -> %s", src.url, dest)
     try:
         pooch.retrieve(src.url, known_hash=src.sha256, fname=dest.name, path=dest.parent,
