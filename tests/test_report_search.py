@@ -37,6 +37,10 @@ def test_problems_summary_fractions_and_quartiles() -> None:
     assert (row["q25"], row["q75"]) == pytest.approx((np.percentile(fractions, 25), np.percentile(fractions, 75)))
     cells = problems_cells(summary)
     assert cells.iloc[0]["random"].endswith(" *") and cells.iloc[0]["evaluations"] == 50
+    runs["zdt1/gp/0"] = _run("zdt1", "gp", 0, [[0.5, 0.5]] * 50)
+    runs["zdt1/mine/0"] = _run("zdt1", "mine", 0, [[0.5, 0.5]] * 50)
+    columns = problems_cells(problems_summary({"runs": runs}, (50,))).columns
+    assert list(columns) == ["problem", "evaluations", "random", "gp", "mine"]
 
 
 def test_problems_summary_orders_problems_as_defined() -> None:
@@ -54,6 +58,7 @@ def test_small_budget_verdicts() -> None:
         ("zdt1", "samo-cobra", 0.9, 0.95, 0.97), ("zdt1", "tpe", 0.1, 0.2, 0.3),      # quartiles apart
         ("zdt2", "samo-cobra", 0.5, 0.8, 0.9), ("zdt2", "tpe", 0.6, 0.7, 0.85),       # overlap, best median
         ("zdt3", "samo-cobra", 0.5, 0.6, 0.7), ("zdt3", "gp", 0.6, 0.65, 0.7),        # another sampler's median
+        ("zdt1", "samo-cobra-b4", 0.95, 0.99, 1.0),                                  # its own variant: no rival
     ])
     got = small_budget_verdicts(summary).set_index("problem")["verdict"].to_dict()
     assert got == {"zdt1": "wins", "zdt2": "best median", "zdt3": "does not win"}

@@ -21,6 +21,8 @@ OVERHEAD_TARGET_S = {"samo-cobra": 5.0}
 OVERHEAD_DEFAULT_TARGET_S = 1.0
 WORKERS_TARGET = 1.7
 ASHA_COMPUTE_TARGET = 1 / 3
+# the order of the samplers' columns: model-free first, then the surrogate methods (others after them)
+SAMPLER_ORDER = ("random", "nsga2", "tpe", "gp", "samo-cobra", "samo-cobra-b4")
 
 
 def read_json(path: str | Path) -> dict[str, Any]:
@@ -60,16 +62,20 @@ def problems_cells(summary: pd.DataFrame) -> pd.DataFrame:
         for r in g.itertuples():
             row[r.sampler] = f"{r.median:.3f} [{r.q25:.3f}, {r.q75:.3f}]" + (" *" if r.median == top else "")
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    samplers = [c for c in frame.columns if c not in ("problem", "evaluations")]
+    ordered = sorted(samplers, key=lambda c: (SAMPLER_ORDER.index(c) if c in SAMPLER_ORDER else len(SAMPLER_ORDER), c))
+    return frame[["problem", "evaluations", *ordered]] if rows else frame
 
 
 def small_budget_verdicts(summary: pd.DataFrame, method: str = "samo-cobra", evals: int = 50) -> pd.DataFrame:
-    """Does `method` win at `evals` evaluations? Per problem: "wins" when its lower quartile lies above every other
-    sampler's upper quartile, "best median" when only its median is highest, else "does not win"."""
+    """Does `method` win at `evals` evaluations? Per problem: "wins" when its lower quartile lies above the upper
+    quartile of every other method (its own variants, e.g. `samo-cobra-b4`, are not others), "best median" when
+    only its median is highest, else "does not win"."""
     rows = []
     for problem, g in summary[summary["evals"] == evals].groupby("problem", sort=False):
         own = g[g["sampler"] == method]
-        others = g[g["sampler"] != method]
+        others = g[~g["sampler"].str.startswith(method)]
         if own.empty or others.empty:
             continue
         own = own.iloc[0]
