@@ -1,4 +1,4 @@
-"""The trainer's state (`qallegro.training.state.TrainState`) and checkpoints written before it existed.
+"""The trainer's state (`qallegro.training.checkpoint.TrainState`) and checkpoints written before it existed.
 
 `fixtures/checkpoint_v2/` holds a run interrupted inside its second epoch and the same run resumed, both written
 by the code of commit 4fe5a42 (`make_fixture.py`). Today's code must resume the interrupted run to exactly the
