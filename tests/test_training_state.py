@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import torch
 import yaml
-from qallegro.training.checkpoint import load_checkpoint
+from qallegro import torchfile
+from qallegro.training.checkpoint import Checkpoint, CheckpointError, TrainState, load_checkpoint
 from qallegro.training.trainer import WALL_COLUMNS, load_run, train
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "checkpoint_v2"
@@ -78,3 +79,33 @@ def test_load_run_reads_the_best_weights_of_an_earlier_checkpoint(interrupted: P
     best = load_checkpoint(interrupted / "checkpoint.pt")["state"]["best_state"]
     assert not model.training
     assert_same(dict(model.state_dict()), dict(best))
+
+
+def test_train_state_reads_and_writes_the_saved_layout() -> None:
+    saved = load_checkpoint(FIXTURE / "interrupted" / "checkpoint.pt")
+    state = TrainState.from_checkpoint(saved["state"], "fixture")
+    assert (state.epoch, state.steps, state.step_in_epoch, state.best_epoch) == (1, 6, 2, 1)
+    assert sorted(state.order) == list(range(16)) and len(state.rows) == 1 and state.stop_reason is None
+    assert_same(state.to_checkpoint(), saved["state"])
+    fresh = TrainState().to_checkpoint()
+    assert list(fresh) == list(saved["state"]) and fresh["best_metric"] == math.inf and fresh["rows"] == []
+    ckpt = Checkpoint.read(FIXTURE / "interrupted" / "checkpoint.pt")
+    assert ckpt.species == [1, 6, 8] and ckpt.rng is not None
+    assert_same(ckpt.state.to_checkpoint(), saved["state"])
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda c: c["state"].pop("best_state"), r"state: .*missing keys \['best_state'\]"),
+    (lambda c: c["state"].update(epoch="1"), r"state: epoch: expected int, got str"),
+    (lambda c: c["state"].update(note=1), r"state: .*unknown keys \['note'\]"),
+    (lambda c: c.pop("optimizer"), r"checkpoint\.pt: .*missing keys \['optimizer'\]"),
+    (lambda c: c.update(species="CHO"), r"checkpoint\.pt: species: expected list\[int\], got str"),
+])
+def test_a_checkpoint_of_another_layout_is_refused_by_name(interrupted: Path, change, message: str) -> None:
+    raw = load_checkpoint(interrupted / "checkpoint.pt")
+    change(raw)
+    torchfile.save(interrupted / "checkpoint.pt", raw)
+    cfg = yaml.safe_load((interrupted / "config.yaml").read_text())
+    with pytest.raises(CheckpointError, match=message) as err:
+        train(cfg, run_dir=interrupted, resume=True, progress=False)
+    assert str(interrupted / "checkpoint.pt") in str(err.value) and "\n" not in str(err.value)

@@ -86,16 +86,18 @@ def _fields_of(cls: type, data: Any, source: str, skip: tuple[str, ...] = ()) ->
     missing = [n for n in names if n not in data]
     unknown = [k for k in data if k not in names and k not in skip]
     if missing or unknown:
-        raise CheckpointError(f"{source}: not a training checkpoint's layout (missing keys {missing}, "
-                              f"unknown keys {unknown})")
+        found = ", ".join([f"missing keys {missing}"] * bool(missing) + [f"unknown keys {unknown}"] * bool(unknown))
+        raise CheckpointError(f"{source}: not a qallegro training checkpoint's layout ({found})")
     hints = typing.get_type_hints(cls)
     for name in names:
-        if hints[name] is not TrainState and not _admits(hints[name], data[name]):
-            raise CheckpointError(f"{source}: {name}: expected {hints[name]}, got {type(data[name]).__name__}")
+        hint = hints[name]
+        if hint is not TrainState and not _admits(hint, data[name]):
+            shown = hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+            raise CheckpointError(f"{source}: {name}: expected {shown}, got {type(data[name]).__name__}")
     return {n: data[n] for n in names}
 
 
-@dataclass
+@dataclass(eq=False)  # tensors inside: no field-wise ==
 class TrainState:
     """Where a run stands: epochs and optimizer steps done, the position inside the current epoch (its data
     `order` and partial training errors `train_acc`, both None between epochs), the training wall time so far,
@@ -125,7 +127,7 @@ class TrainState:
         return cls(**_fields_of(cls, data, source))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Checkpoint:
     """What `checkpoint.pt` holds: the run's identity config (`config.identity`), the species and dataset
     statistics the model was built with, the state dicts of the model, optimizer, scheduler and EMA (None
