@@ -83,10 +83,9 @@ def build_table(dataset: str, variant: str, out: Path, *, n_configs: int, epochs
         cfg = trial_config(dataset, variant, scale, space.overrides(raw), settings, threads)
         start = time.perf_counter()
         result = train(cfg, run_dir=folder / "run", resume=True, progress=False)
-        curve = pd.read_csv(Path(result["run_dir"]) / "epochs.csv")
+        curve = pd.read_csv(Path(result.run_dir) / "epochs.csv")
         metric = objective_names(dataset)[0]
-        timing = measure_inference(load_run(Path(result["run_dir"])), dataset, settings, threads,
-                                   cfg.get("dataset_options"))
+        timing = measure_inference(load_run(result.run_dir), dataset, settings, threads, cfg["dataset_options"])
         atomic_write_json(folder / "row.json", {
             "config": i, "params": raw, "errors": curve[metric].tolist(), "epoch_s": curve["epoch_s"].tolist(),
             "inference_s": float(timing["total_s"]), "train_s": time.perf_counter() - start, "metric": metric})
