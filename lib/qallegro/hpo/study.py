@@ -230,17 +230,23 @@ def load(storage_url: str, study_name: str) -> OpenStudy:
     rec = study.user_attrs.get(ATTR)
     if rec is None:
         raise HpoError(f"study {study_name!r} in {probe.safe_url} was not created by qallegro")
-    settings = _settings(rec["scale"], rec.get("settings"))
-    storage = _open(storage_url, settings, create=False)
+    spec = _stored_spec(rec, probe.safe_url)
+    storage = _open(storage_url, _settings(spec.scale, spec.settings), create=False)
     return _attach(optuna.load_study(study_name=study_name, storage=storage.storage), storage)
+
+
+def _stored_spec(rec: dict[str, Any], storage_url: str) -> StudySpec:
+    """The `StudySpec` stored with a study (its `ATTR` user attr); a key that a study created by an older
+    qallegro lacks takes the field's default."""
+    return StudySpec(**{k: rec[k] for k in StudySpec.__dataclass_fields__ if k in rec and k != "storage"},
+                     storage=storage_url)
 
 
 def _attach(study: optuna.Study, storage: StudyStorage) -> OpenStudy:
     rec = dict(study.user_attrs[ATTR])
-    settings = _settings(rec["scale"], rec.get("settings"))
-    space = space_mod.space_from_dict(rec["variant"], rec.get("space"))
-    spec = StudySpec(**{k: rec[k] for k in StudySpec.__dataclass_fields__ if k in rec and k != "storage"},
-                     storage=storage.safe_url)
+    spec = _stored_spec(rec, storage.safe_url)
+    settings = _settings(spec.scale, spec.settings)
+    space = space_mod.space_from_dict(spec.variant, rec.get("space"))  # None: the default space
     return OpenStudy(study, storage, spec, space, settings, int(rec["target"]),
                      study_dir(spec.scale, study.study_name))
 
