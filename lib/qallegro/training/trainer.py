@@ -31,7 +31,7 @@ from qallegro.data.graph import Graph, collate, to
 from qallegro.errors import TrainingError
 from qallegro.training import data as tdata
 from qallegro.training.checkpoint import Checkpoint, TrainState
-from qallegro.training.checkpoint import load_checkpoint as load_checkpoint  # the plain dict, for readers
+from qallegro.training.checkpoint import load_checkpoint as load_checkpoint  # re-exported: the plain dict
 from qallegro.training.config import (
     RESUMABLE_CHANGES,
     ConfigError,
