@@ -82,8 +82,8 @@ def trial_config(dataset: str, variant: str, scale: str, overrides: dict[str, An
     return resolve_config(dataset, variant, scale, overrides={**budget, **overrides, **extra})
 
 
-def error_metric(dataset: str, metrics: dict[str, Any]) -> float:
-    """The first objective from a training result."""
+def error_metric(dataset: str, metrics: Mapping[str, Any]) -> float:
+    """The first objective from a training result (a `TrainResult`, or any mapping with its keys)."""
     return float(metrics[objective_names(dataset)[0]])
 
 
