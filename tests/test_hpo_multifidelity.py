@@ -140,6 +140,8 @@ def test_mo_asha_study_resumes_after_sigkill(tmp_path: Path) -> None:
 
     import optuna
 
+    from qallegro.hpo.study import attempt_dir
+
     env = {**os.environ, "QALLEGRO_RESULTS": str(tmp_path)}
     cmd = [sys.executable, "-m", "qallegro", "hpo", "run", "--dataset", "rmd17-benzene", "--sampler", "random",
            "--scale", "smoke", "--pruner", "mo-asha", "--trials", "4", "--heartbeat-interval", "1",
@@ -165,9 +167,11 @@ def test_mo_asha_study_resumes_after_sigkill(tmp_path: Path) -> None:
     assert retry.user_attrs["mf:passed:1"] and retry.user_attrs["mf:passed:2"]
     assert retry.state.name == "COMPLETE"
     assert {"mf:rung:1", "mf:rung:2", "mf:rung:4"} <= set(retry.user_attrs)
-    epochs = pd.read_csv(folder / "trials" / "00000" / "epochs.csv")["epoch"].tolist()
+    # the retry runs in its own folder, seeded with a copy of the killed attempt's (`hpo.study.attempt_dir`)
+    epochs = pd.read_csv(attempt_dir(folder, 0, retry.number) / "epochs.csv")["epoch"].tolist()
     assert epochs == [1, 2, 3, 4]  # resumed from the checkpoint, every epoch once
-    assert len(list((folder / "trials").iterdir())) == 4
+    assert sorted(p.name for p in (folder / "trials").iterdir())[:2] == ["00000", f"00000-{retry.number:05d}"]
+    assert len(list((folder / "trials").iterdir())) == 5  # 4 trials and the killed attempt
 
 
 def test_asha_reached_front_counts_every_configuration(tmp_path: Path) -> None:
