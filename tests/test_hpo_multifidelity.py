@@ -139,7 +139,6 @@ def test_mo_asha_study_resumes_after_sigkill(tmp_path: Path) -> None:
     import time
 
     import optuna
-
     from qallegro.hpo.study import attempt_dir
 
     env = {**os.environ, "QALLEGRO_RESULTS": str(tmp_path)}
