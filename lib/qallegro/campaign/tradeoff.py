@@ -9,7 +9,8 @@ Two front members differ in time when the paired 95% interval of their time diff
 `1.96·√2·s·ē` (two single runs whose relative seed spread `s` is the standard deviation over mean of the same
 head's validation error in the head ablation of that dataset, `ē` their mean error). A study
 
-- `supported`: two members differ in both, the more accurate one being the slower;
+- `supported`: two members differ in both, the more accurate one being the slower, and neither is behind a third
+  member in both;
 - `contradicted`: one member is the most accurate and the fastest, ahead of every other member in both;
 - `inconclusive` otherwise (one member, or differences within the spread);
 - `not testable at this scale`: the front has not been re-timed, or the ablation measured no seed spread.
@@ -90,14 +91,16 @@ def front_verdict(front: Sequence[Member], spread: float) -> dict[str, Any]:
     best = min(front, key=lambda m: m.error)
     fastest = min(front, key=lambda m: m.median_s)
     pairs = [_pair(a, b, spread) for a in front for b in front if a.error < b.error]
-    trade = [p for p in pairs if p["error_resolved"] and p["time_low"] > 0]
+    ahead = [p for p in pairs if p["accurate"] == best.number]
+    if best is fastest and all(p["error_resolved"] and p["time_high"] < 0 for p in ahead):
+        closest = max(ahead, key=lambda p: p["time_high"])
+        return {"verdict": stats.CONTRADICTED, "reason": "", "pair": closest}
+    dominated = {p["other"] for p in pairs if p["error_resolved"] and p["time_high"] < 0}
+    trade = [p for p in pairs if p["error_resolved"] and p["time_low"] > 0
+             and not dominated & {p["accurate"], p["other"]}]
     if trade:
         first = max(trade, key=lambda p: (p["accurate"] == best.number) + (p["other"] == fastest.number))
         return {"verdict": stats.SUPPORTED, "reason": "", "pair": first}
-    ahead = [p for p in pairs if p["accurate"] == best.number]
-    if best is fastest and all(p["error_resolved"] and p["time_high"] < 0 for p in ahead):
-        slowest = max(ahead, key=lambda p: p["time_high"])
-        return {"verdict": stats.CONTRADICTED, "reason": "", "pair": slowest}
     widest = max(pairs, key=lambda p: abs(p["error_percent"]))
     return {"verdict": stats.INCONCLUSIVE, "reason": "no two members differ beyond the spread in both",
             "pair": widest}
@@ -134,4 +137,5 @@ def sentence(row: Mapping[str, Any]) -> str:
 
 RULE = ("a study shows a trade-off when two re-timed front members differ beyond the spread in error "
         "(1.96·√2 × the ablation's seed spread) and in time (paired 95% CI over interleaved rounds), the more "
-        "accurate being slower; contradicted when one member is the most accurate and the fastest beyond both")
+        "accurate being slower and neither behind a third member in both; contradicted when one member is the most "
+        "accurate and the fastest beyond both")
