@@ -7,7 +7,8 @@ order each round, so that members are compared round by round under the same loa
 Two front members differ in time when the paired 95% interval of their time difference over the rounds
 (`stats.paired_difference`) excludes zero; they differ in error when the error difference exceeds
 `1.96·√2·s·ē` (two single runs whose relative seed spread `s` is the standard deviation over mean of the same
-head's validation error in the head ablation of that dataset, `ē` their mean error). A study
+head's validation error in the head ablation of that dataset, `ē` their mean error; a trial has one seed, so the
+ablation's spread, at its own budget and model size, stands in for the trials'). A study
 
 - `supported`: two members differ in both, the more accurate one being the slower, and neither is behind a third
   member in both;
@@ -52,10 +53,7 @@ def seed_spread(ablation: Iterable[Mapping[str, Any]], dataset: str, variant: st
     ablation of `dataset`; None with fewer than two seeds."""
     vals = [float(r["val"][metric]) for r in ablation if r.get("dataset") == dataset and r.get("variant") == variant
             and not r.get("truncated") and (r.get("val") or {}).get(metric) is not None]
-    if len(vals) < 2:
-        return None
-    mean = sum(vals) / len(vals)
-    return math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) / mean
+    return statistics.stdev(vals) / statistics.fmean(vals) if len(vals) > 1 else None
 
 
 def error_threshold(a: float, b: float, spread: float) -> float:
@@ -70,13 +68,10 @@ def members(study: StudyRecords) -> list[Member]:
             for k, m in (study.retime or {}).get("front", {}).items() if int(k) in errors]
 
 
-def _time_gap(slow: Member, fast: Member) -> stats.PairedDifference:
-    """`slow - fast` paired by round."""
-    return stats.paired_difference(fast.times_s, slow.times_s)
-
-
 def _pair(accurate: Member, other: Member, spread: float) -> dict[str, Any]:
-    d = _time_gap(accurate, other)
+    """`accurate` (the lower error) against `other`: error difference and threshold, time `accurate - other`
+    paired by round, in % of `other`."""
+    d = stats.paired_difference(other.times_s, accurate.times_s)
     return {"accurate": accurate.number, "other": other.number,
             "error_percent": 100.0 * (accurate.error - other.error) / other.error,
             "error_threshold_percent": 100.0 * error_threshold(accurate.error, other.error, spread) / other.error,
@@ -86,13 +81,14 @@ def _pair(accurate: Member, other: Member, spread: float) -> dict[str, Any]:
 
 def front_verdict(front: Sequence[Member], spread: float) -> dict[str, Any]:
     """The verdict of one re-timed front (see the module docstring), with the pair of members that decided it."""
-    if len(front) < 2:
-        return {"verdict": stats.INCONCLUSIVE, "reason": f"the front has {len(front)} member(s)", "pair": None}
+    pairs = [_pair(a, b, spread) for a in front for b in front if a.error < b.error]
+    if not pairs:
+        return {"verdict": stats.INCONCLUSIVE, "pair": None,
+                "reason": f"fewer than two front members of different error ({len(front)} member(s))"}
     best = min(front, key=lambda m: m.error)
     fastest = min(front, key=lambda m: m.median_s)
-    pairs = [_pair(a, b, spread) for a in front for b in front if a.error < b.error]
     ahead = [p for p in pairs if p["accurate"] == best.number]
-    if best is fastest and all(p["error_resolved"] and p["time_high"] < 0 for p in ahead):
+    if best is fastest and ahead and all(p["error_resolved"] and p["time_high"] < 0 for p in ahead):
         closest = max(ahead, key=lambda p: p["time_high"])
         return {"verdict": stats.CONTRADICTED, "reason": "", "pair": closest}
     dominated = {p["other"] for p in pairs if p["error_resolved"] and p["time_high"] < 0}
@@ -113,7 +109,7 @@ def study_row(study: StudyRecords, ablation: Iterable[Mapping[str, Any]]) -> dic
     row: dict[str, Any] = {"test": "trade-off", "study": study.name, "dataset": study.dataset,
                            "variant": study.variant, "n_trials": len(study.trials), "target": study.target}
     spread = seed_spread(ablation, study.dataset, study.variant, error_key(study.dataset))
-    if study.retime is None:
+    if study.retime is None or study.trials.empty:
         why = f"front not re-timed yet (retime/{study.name}; {len(study.trials)} of {study.target} trials)"
         return {**row, "verdict": stats.NOT_TESTABLE, "reason": why}
     if spread is None:
