@@ -118,6 +118,8 @@ def test_spearman_permutation_matches_scipy_and_exact_enumeration() -> None:
     rho, p = significance.spearman_permutation(xs, ys, n_permutations=20000)
     assert rho == pytest.approx(r0) and p == pytest.approx(exact, abs=0.01)
     assert significance.spearman_permutation([1.0] * 5, [1, 2, 3, 4, 5])[1] == 1.0
+    with_gap = significance.spearman_permutation([*xs, np.nan], [*ys, 0.1], n_permutations=20000)
+    assert with_gap[0] == pytest.approx(r0), "a pair with a missing value is left out"
 
 
 def test_holm_matches_its_definition() -> None:

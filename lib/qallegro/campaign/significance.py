@@ -38,9 +38,11 @@ CLAIMED = ("PolynomialCutoff_p", "edge_mlp_width")
 
 def spearman_permutation(x: Sequence[float], y: Sequence[float], n_permutations: int = N_PERMUTATIONS,
                          seed: int = 0) -> tuple[float, float]:
-    """Spearman's rho of `x` and `y` and its two-sided permutation p-value, (1 + #{|rho*| >= |rho|}) / (1 + B);
-    (nan, 1.0) when either is constant."""
-    rx, ry = sps.rankdata(x), sps.rankdata(y)
+    """Spearman's rho of `x` and `y` (pairs with a missing value left out) and its two-sided permutation p-value,
+    (1 + #{|rho*| >= |rho|}) / (1 + B); (nan, 1.0) when either is constant."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    rx, ry = sps.rankdata(x[keep]), sps.rankdata(y[keep])
     rx, ry = rx - rx.mean(), ry - ry.mean()
     norm = math.sqrt(float(rx @ rx) * float(ry @ ry))
     if norm == 0:
