@@ -399,3 +399,22 @@ def test_campaign_verdicts_end_to_end(tmp_path: Path, monkeypatch: pytest.Monkey
     assert verdicts["mlp-accuracy-allegro-speed"]["verdict"] == stats.NOT_TESTABLE
     sig = {r["variant"]: r for r in tests["hyperparameter-significance"]}
     assert all(r["n_trials"] == 40 and "PolynomialCutoff_p" in r["params"] for r in sig.values())
+
+
+def test_new_claims_carry_the_papers_numbers() -> None:
+    import yaml
+    from qallegro.report import claims
+
+    fig2 = pd.read_csv(ROOT / "data" / "paper" / "fig2_pareto_points.csv", comment="#")
+    panel = fig2[fig2["dataset"] == "rMD17-aspirin"]
+    best = panel.groupby("variant")["val_mae"].min()
+    fastest = panel.groupby("variant")["inference_time_s"].min()
+    text = claims.paper_evidence(claims.CLAIMS["mlp-accuracy-allegro-speed"])
+    assert (f"aspirin {best['Allegro+MLP']:.4f} vs {best['Allegro']:.4f} eV/Å, "
+            f"{fastest['Allegro+MLP']:.1f} vs {fastest['Allegro']:.1f} s") in text
+    culi = fig2[fig2["dataset"].str.startswith("Cu")].groupby("variant")["inference_time_s"].min()
+    assert f"{culi['Allegro+QDI']:.2f} s vs Allegro+MLP {culi['Allegro+MLP']:.2f} s" in claims.paper_evidence(
+        claims.CLAIMS["qdi-time"])
+    tables = yaml.safe_load((ROOT / "data" / "paper" / "paper_values.yaml").read_text())
+    p = [tables[t]["culi"]["P"] for t in ("table1_allegro", "table2_mlp", "table3_qdi")]
+    assert f"on Cu-Li {p[0]} / {p[1]} / {p[2]}" in claims.paper_evidence(claims.CLAIMS["hyperparameter-significance"])

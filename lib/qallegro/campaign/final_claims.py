@@ -140,3 +140,8 @@ def error_sentence(row: Mapping[str, Any]) -> str:
     paper = f"; paper {row['paper_percent']:+.1f}%" if row.get("paper_percent") is not None else ""
     return (f"{head}: {row['percent']:+.1f}% [95% CI {row['percent_low']:+.1f}, {row['percent_high']:+.1f}] over "
             f"{row['n']} seeds{paper}")
+
+
+RULE = ("time: the re-timings of the chosen trials (the final runs record none; a seed does not change the cost), "
+        "in two separate retime units, so unpaired: Welch 95% CI; inconclusive where the matrix-product FLOPs "
+        "point the other way")
