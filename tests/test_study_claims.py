@@ -100,11 +100,11 @@ def test_tradeoff_not_testable_without_retime_or_seed_spread() -> None:
 
 # ---- hyperparameter significance ----------------------------------------------------------------------------------
 
-def test_spearman_permutation_matches_scipy_and_exact_enumeration() -> None:
+def test_rank_association_matches_scipy_and_exact_enumeration() -> None:
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=30), rng.normal(size=30)
     y = y + 0.5 * x
-    rho, p = significance.spearman_permutation(x, y)
+    rho, p = significance.rank_association(x, y)
     assert rho == pytest.approx(sps.spearmanr(x, y).statistic, abs=1e-12)
     ref = sps.permutation_test((x,), lambda a: sps.spearmanr(a, y).statistic, permutation_type="pairings",
                                n_resamples=4999, random_state=1).pvalue
@@ -115,11 +115,34 @@ def test_spearman_permutation_matches_scipy_and_exact_enumeration() -> None:
     r0 = sps.spearmanr(xs, ys).statistic
     null = [sps.spearmanr(xs, ys[list(perm)]).statistic for perm in itertools.permutations(range(7))]
     exact = float(np.mean(np.abs(null) >= abs(r0) - 1e-12))
-    rho, p = significance.spearman_permutation(xs, ys, n_permutations=20000)
+    rho, p = significance.rank_association(xs, ys, n_permutations=20000)
     assert rho == pytest.approx(r0) and p == pytest.approx(exact, abs=0.01)
-    assert significance.spearman_permutation([1.0] * 5, [1, 2, 3, 4, 5])[1] == 1.0
-    with_gap = significance.spearman_permutation([*xs, np.nan], [*ys, 0.1], n_permutations=20000)
+    assert significance.rank_association([1.0] * 5, [1, 2, 3, 4, 5])[1] == 1.0
+    with_gap = significance.rank_association([*xs, np.nan], [*ys, 0.1], n_permutations=20000)
     assert with_gap[0] == pytest.approx(r0), "a pair with a missing value is left out"
+
+
+def test_partial_rank_association_matches_the_precision_matrix_and_is_calibrated() -> None:
+    rng = np.random.default_rng(4)
+    n = 40
+    batch = rng.integers(1, 6, n).astype(float)
+    p = 5 + batch + rng.normal(0, 1.5, n)           # the sampler moved P with the batch size
+    lr = rng.uniform(0, 1, n)
+    err = 0.01 * batch + 0.002 * rng.normal(size=n)  # only the batch size drives the error
+    rho, _ = significance.rank_association(p, err, np.column_stack([batch, lr]))
+    ranks = np.column_stack([sps.rankdata(v) for v in (p, err, batch, lr)])
+    precision = np.linalg.inv(np.corrcoef(ranks, rowvar=False))
+    assert rho == pytest.approx(-precision[0, 1] / np.sqrt(precision[0, 0] * precision[1, 1]), abs=1e-10)
+    plain = significance.rank_association(p, err)
+    assert plain[1] < 0.01 and significance.rank_association(p, err, np.column_stack([batch, lr]))[1] > 0.05
+    # under the null (error independent of x given the controls) the p-values are uniform: 5% fall below 0.05
+    below = []
+    for k in range(300):
+        c = rng.normal(size=(25, 3))
+        x = c[:, 0] + rng.normal(size=25)
+        y = c[:, 0] - c[:, 1] + rng.normal(size=25)
+        below.append(significance.rank_association(x, y, c, n_permutations=199, seed=k)[1] < 0.05)
+    assert abs(np.mean(below) - 0.05) < 0.035
 
 
 def test_holm_matches_its_definition() -> None:
@@ -162,14 +185,22 @@ def test_significance_verdicts() -> None:
     p_matters = lambda df, rng: 0.01 * df["PolynomialCutoff_p"] + 0.005 * rng.normal(size=len(df))  # noqa: E731
     row = significance.study_row(_space_study(40, p_matters))
     assert row["verdict"] == stats.CONTRADICTED and row["significant"] == ["PolynomialCutoff_p"]
-    ps = [row["params"][k]["p"] for k in row["params"]]
+    ps = [row["params"][k]["partial_p"] for k in row["params"]]
     assert [row["params"][k]["p_holm"] for k in row["params"]] == pytest.approx(significance.holm(ps))
     trials = _space_study(40, p_matters).trials
     assert row["params"]["PolynomialCutoff_p"]["rho"] == pytest.approx(
         sps.spearmanr(trials["PolynomialCutoff_p"], trials["val_f_mae"]).statistic)
     row = significance.study_row(_space_study(40, noise))
     assert row["verdict"] == stats.SUPPORTED, row
-    assert row["detectable_rho"] == pytest.approx(significance.detectable_rho(40, 0.05 / 6))
+    assert row["detectable_rho"] == pytest.approx(significance.detectable_rho(40, 0.05 / 6, controls=5))
+    # P follows the batch size, which alone drives the error: plainly associated, not given the others
+    def borrowed(df, rng):
+        df["PolynomialCutoff_p"] = 5 + df["batch_size"] + rng.uniform(0, 1.5, len(df))
+        return 0.01 * df["batch_size"] + 0.002 * rng.normal(size=len(df))
+    row = significance.study_row(_space_study(40, borrowed))
+    p_row = row["params"]["PolynomialCutoff_p"]
+    assert p_row["p"] < 0.01 and p_row["p_holm"] >= 0.05 and row["verdict"] == stats.SUPPORTED
+    assert row["params"]["batch_size"]["p_holm"] < 0.05
     row = significance.study_row(_space_study(12, noise))
     assert row["verdict"] == stats.INCONCLUSIVE and "detect only" in row["reason"]
     assert significance.study_row(_space_study(3, noise))["verdict"] == stats.NOT_TESTABLE
