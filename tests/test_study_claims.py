@@ -449,3 +449,27 @@ def test_new_claims_carry_the_papers_numbers() -> None:
     tables = yaml.safe_load((ROOT / "data" / "paper" / "paper_values.yaml").read_text())
     p = [tables[t]["culi"]["P"] for t in ("table1_allegro", "table2_mlp", "table3_qdi")]
     assert f"on Cu-Li {p[0]} / {p[1]} / {p[2]}" in claims.paper_evidence(claims.CLAIMS["hyperparameter-significance"])
+
+
+@pytest.mark.parametrize(("allegro_s", "mlp_s", "verdict"), [(0.50, 1.00, stats.SUPPORTED),
+                                                              (1.00, 0.50, stats.CONTRADICTED),
+                                                              (0.50, 0.50, stats.INCONCLUSIVE)])
+def test_time_claim_from_the_final_models_paired_rounds(allegro_s, mlp_s, verdict) -> None:
+    """With the dataset's final-model re-timing (retime/finals-<dataset>) the rounds pair: the t interval of the
+    per-round differences (scipy's paired t test), and the study re-timings are not needed."""
+    a = allegro_s + np.array([0.0, 0.01, -0.01, 0.02, -0.005])
+    b = mlp_s + np.array([0.003, 0.012, -0.02, 0.01, 0.0])
+    retime = {"finals": {"allegro": {"times_s": list(a), "clock": "process", "matmul_flops_per_structure": 1e6},
+                         "mlp": {"times_s": list(b), "clock": "process",
+                                 "matmul_flops_per_structure": 2e6 if mlp_s >= allegro_s else 5e5},
+                         "qdi-transfer": {"times_s": [1.0] * 5, "clock": "process"}}}
+    finals = [_final("rmd17-benzene", v, s, 0.03) for v in ("allegro", "mlp") for s in (0, 1)]
+    row = final_claims.time_row(finals, [], "rmd17-benzene", "allegro", "mlp", {"rmd17-benzene": retime})
+    assert row["paired"] and row["n"] == [5, 5] and row["verdict"] == verdict
+    ci = sps.ttest_rel(b, a).confidence_interval(0.95)
+    assert (row["percent_low"], row["percent_high"]) == pytest.approx((100 * ci.low / a.mean(),
+                                                                        100 * ci.high / a.mean()))
+    assert "paired rounds of the final models" in final_claims.time_sentence(row)
+    # another dataset's re-timing, or one without both variants, leaves the unpaired path
+    row = final_claims.time_row(finals, [], "rmd17-benzene", "allegro", "mlp", {"qm9": retime})
+    assert row["verdict"] == stats.NOT_TESTABLE and "re-timing" in row["reason"]

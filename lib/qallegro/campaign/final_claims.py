@@ -2,11 +2,12 @@
 configuration trained with several seeds; QDI transfers are not part of these claims).
 
 Accuracy: the paired difference by seed of the test error (`claims.evaluate_claim` on the final records, the
-paper's number from its Tables 4-5). Inference time: the final records hold none, and a seed does not change a
-configuration's cost, so each variant's time is its chosen trial's re-timing in its study's retime record (process
-CPU time of every round) and its matrix-product FLOPs per structure. The two variants were re-timed in different
-units, so their rounds are not paired: the interval is Welch's 95% interval of the difference of the mean times,
-in % of the faster variant's mean. `supported` when it excludes zero in the claimed direction, `contradicted` when
+paper's number from its Tables 4-5). Inference time: a seed does not change a configuration's cost, so the final
+models of one seed are re-timed together in interleaved rounds (`retime/finals-<dataset>`, process CPU time of
+every round, and the matrix-product FLOPs per structure); the rounds pair, and the interval is the t 95% interval of
+the per-round differences, in % of the faster variant's mean. Until that unit has run, each variant's time is its
+chosen trial's re-timing in its study's retime record; those were timed in different units, so the interval is
+Welch's. `supported` when it excludes zero in the claimed direction, `contradicted` when
 it excludes zero the other way, `inconclusive` otherwise, and also when the FLOPs (load-independent) point the
 other way from a resolved time difference. A claim whose finals have fewer than two untruncated seeds per variant
 is `not testable at this scale`.
@@ -78,14 +79,39 @@ def chosen_trial(records: Iterable[Mapping[str, Any]], dataset: str, variant: st
     return next(iter(chosen), None)
 
 
+def paired_time_row(row: dict[str, Any], seeds: Mapping[str, int], retime: Mapping[str, Any]) -> dict[str, Any]:
+    """The time test from the dataset's final-model re-timing (`retime/finals-<dataset>`): both variants timed in
+    the same interleaved rounds, so the rounds pair: the t 95% interval of the per-round differences."""
+    faster, slower = row["faster"], row["slower"]
+    a, b = retime["finals"][faster], retime["finals"][slower]
+    if a.get("clock") != b.get("clock"):
+        return {**row, "n_seeds": seeds, "verdict": stats.NOT_TESTABLE,
+                "reason": f"the two re-timings used different clocks {a.get('clock')}, {b.get('clock')}"}
+    d = stats.paired_difference(a["times_s"], b["times_s"])
+    verdict = stats.verdict(d, "higher")
+    flops = [a.get("matmul_flops_per_structure"), b.get("matmul_flops_per_structure")]
+    ratio = flops[1] / flops[0] if all(flops) else None
+    reason = ""
+    if ratio is not None and verdict != stats.INCONCLUSIVE and (ratio > 1) != (d.mean > 0) and ratio != 1:
+        verdict, reason = stats.INCONCLUSIVE, "CPU time and matrix-product FLOPs point opposite ways"
+    return {**row, "n_seeds": seeds, "paired": True, "n": [d.n, d.n], "clock": a.get("clock"),
+            "faster_mean_s": d.reference_mean, "percent": d.percent, "percent_low": d.percent_low,
+            "percent_high": d.percent_high, "flops_ratio": ratio, "verdict": verdict, "reason": reason}
+
+
 def time_row(records: Sequence[Mapping[str, Any]], studies: Sequence[StudyRecords], dataset: str, faster: str,
-             slower: str) -> dict[str, Any]:
-    """The claim "`slower` takes longer than `faster` on `dataset`" from the re-timings of the chosen trials."""
+             slower: str, retimes: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The claim "`slower` takes longer than `faster` on `dataset`": from the dataset's final-model re-timing
+    (`retimes[dataset]`, rounds paired) when it holds both variants, else from the re-timings of the chosen trials
+    in their studies (unpaired)."""
     row: dict[str, Any] = {"test": "time", "dataset": dataset, "faster": faster, "slower": slower}
     seeds = {v: len(_finals(records, dataset, v)) for v in (faster, slower)}
     if min(seeds.values()) < 2:
         return {**row, "n_seeds": seeds, "verdict": stats.NOT_TESTABLE,
                 "reason": f"final runs with seeds {seeds}: fewer than two"}
+    retime = (retimes or {}).get(dataset)
+    if retime is not None and {faster, slower} <= set(retime.get("finals") or {}):
+        return paired_time_row(row, seeds, retime)
     by_name = {s.name: s for s in studies}
     timed = {}
     for v in (faster, slower):
@@ -129,8 +155,10 @@ def time_sentence(row: Mapping[str, Any]) -> str:
         return f"{head}: {row['reason']}"
     flops = f", FLOPs ×{row['flops_ratio']:.2f}" if row.get("flops_ratio") is not None else ""
     why = f" ({row['reason']})" if row["reason"] else ""
+    rounds = (f"{row['n'][0]} paired rounds of the final models" if row.get("paired")
+              else f"{row['n'][0]}+{row['n'][1]} rounds")
     return (f"{head}: {row['percent']:+.1f}% [95% CI {row['percent_low']:+.1f}, {row['percent_high']:+.1f}] "
-            f"{row['clock']} time over {row['n'][0]}+{row['n'][1]} rounds{flops}{why}")
+            f"{row['clock']} time over {rounds}{flops}{why}")
 
 
 def error_sentence(row: Mapping[str, Any]) -> str:
@@ -142,6 +170,7 @@ def error_sentence(row: Mapping[str, Any]) -> str:
             f"{row['n']} seeds{paper}")
 
 
-RULE = ("time: the re-timings of the chosen trials (the final runs record none; a seed does not change the cost), "
-        "in two separate retime units, so unpaired: Welch 95% CI; inconclusive where the matrix-product FLOPs "
-        "point the other way")
+RULE = ("time: the final models of one seed re-timed together in interleaved rounds (retime/finals-<dataset>; a "
+        "seed does not change the cost), paired by round: t 95% CI; before that unit ran, the chosen trials' "
+        "re-timings in their studies, unpaired: Welch 95% CI; inconclusive where the matrix-product FLOPs point "
+        "the other way")

@@ -108,3 +108,12 @@ def final_records(scale: str) -> list[dict[str, Any]]:
 
     root = campaign_root(scale)
     return [rec for unit in final_units(scale) if (rec := read_record(root, unit.id)) is not None]
+
+
+def finals_retimes(scale: str) -> dict[str, dict[str, Any]]:
+    """The records of the finished final-model re-timings at `scale`, by dataset (`retime/finals-<dataset>`)."""
+    from qallegro.campaign.plan import campaign_root
+    from qallegro.campaign.studies import retime_final_units
+
+    root = campaign_root(scale)
+    return {u.spec["dataset"]: rec for u in retime_final_units(scale) if (rec := read_record(root, u.id)) is not None}

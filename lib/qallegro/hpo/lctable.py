@@ -61,7 +61,7 @@ def build_table(dataset: str, variant: str, out: Path, *, n_configs: int, epochs
     from qallegro import scales
     from qallegro.hpo.objective import measure_inference, objective_names, trial_config
     from qallegro.hpo.records import hpo_settings
-    from qallegro.hpo.space import load_space
+    from qallegro.hpo.space import load_space, space_to_dict
     from qallegro.hpo.study import results_root
     from qallegro.training import load_run, train
 
@@ -76,7 +76,7 @@ def build_table(dataset: str, variant: str, out: Path, *, n_configs: int, epochs
     configs = table_configs(variant, scale, n_configs, seed, dataset)
     atomic_write_json(out / "spec.json", {"dataset": dataset, "variant": variant, "scale": scale, "seed": seed,
                                           "n_configs": n_configs, "epochs": epochs, "configs": configs,
-                                          "runs": str(runs)})
+                                          "space": space_to_dict(space), "runs": str(runs)})
     for i, raw in enumerate(tqdm(configs[:limit], desc="table", unit="config", disable=not progress)):
         folder = runs / f"{i:04d}"
         if (folder / "row.json").exists():
@@ -131,10 +131,12 @@ class Table:
         spec_path = Path(path).with_name("spec.json")
         space = None
         if spec_path.exists():
-            from qallegro.hpo.space import load_space
+            from qallegro.hpo.space import load_space, space_from_dict
 
             spec = json.loads(spec_path.read_text())
-            space = load_space(spec["variant"], spec["scale"], dataset=spec["dataset"]).distributions()
+            # the space the configurations were drawn from, as stored with the table (a later preset may differ)
+            space = (space_from_dict(spec["variant"], spec["space"]) if "space" in spec else
+                     load_space(spec["variant"], spec["scale"], dataset=spec["dataset"])).distributions()
         return cls([json.loads(p) for p in first["params"]], wide.to_numpy(float), first["inference_s"].to_numpy(),
                    space)
 
