@@ -86,6 +86,7 @@ def test_overhead_and_workers_targets() -> None:
                                         "gp": {"mean_s": 0.6, "max_s": 1.7},
                                         "samo-cobra": {"mean_s": 1.0, "max_s": 3.0}}}).set_index("sampler")
     assert frame["within target"].to_dict() == {"tpe": "yes", "gp": "no", "samo-cobra": "yes"}
+    assert list(frame.index) == ["tpe", "gp", "samo-cobra"]
     assert frame.loc["samo-cobra", "target (s)"] == 5.0
     assert workers_summary({"median_ratio": {"real": 1.87}})["meets_target"] is True
     assert workers_summary({"median_ratio": {"real": 1.5}})["meets_target"] is False

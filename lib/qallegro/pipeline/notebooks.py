@@ -79,7 +79,8 @@ _PAPER = ("data/paper/paper_values.yaml",)
 _FIG2 = ("data/paper/fig2_pareto_points.csv",)
 # the search page reads the benchmark records of the samplers (test problems, learning-curve table, overhead, workers)
 _SEARCH = ("benchmarks/results/hpo-problems/hpo-problems.json", "benchmarks/results/lctable-*/compare.json",
-           "benchmarks/results/lctable-*/compare-summary.csv", "benchmarks/results/hpo-overhead.json",
+           "benchmarks/results/lctable-*/compare-summary.csv", "benchmarks/results/lctable-*/table.csv",
+           "benchmarks/results/hpo-overhead.json",
            "benchmarks/results/hpo-workers.json")
 
 

@@ -114,7 +114,10 @@ def table_comparison(folder: str | Path) -> dict[str, Any]:
 def overhead_frame(record: Mapping[str, Any]) -> pd.DataFrame:
     """Seconds per proposal at the record's number of finished trials, per sampler, against the issue's target."""
     rows = []
-    for sampler, r in (record.get("results") or {}).items():
+    results = record.get("results") or {}
+    order = sorted(results, key=lambda k: (SAMPLER_ORDER.index(k) if k in SAMPLER_ORDER else len(SAMPLER_ORDER), k))
+    for sampler in order:
+        r = results[sampler]
         target = OVERHEAD_TARGET_S.get(sampler, OVERHEAD_DEFAULT_TARGET_S)
         rows.append({"sampler": sampler, "mean (s)": r["mean_s"], "worst (s)": r["max_s"], "target (s)": target,
                      "within target": "yes" if r["max_s"] < target else "no"})
