@@ -166,6 +166,10 @@ def test_a_dead_workers_claim_is_taken_over_and_dependencies_wait(tmp_path: Path
     late = [Unit("c", "sleep", {"v": 3})]
     assert work(late, queue, {"sleep": _sleepy}, log=lambda m: None, stop_at=time.time() - 1) == 0
     assert not queue.done(late[0])
+    # a worker given a subset (`--only`): a dependency outside it counts once its record exists, else it waits
+    subset = [Unit("d", "sleep", {"v": 4}, after=("b",)), Unit("e", "sleep", {"v": 5}, after=("c",))]
+    assert status(subset, queue) == {"done": [], "running": [], "ready": ["d"], "waiting": ["e"]}
+    assert work(subset, queue, {"sleep": _sleepy}, log=lambda m: None) == 1 and queue.done(subset[0])
 
 
 def test_ablate_smoke_writes_per_seed_records_and_a_verdict_table(tmp_path: Path) -> None:
