@@ -191,14 +191,15 @@ def test_estimate_rates_and_unit_costs_against_an_independent_computation(result
                 {"dataset": "rmd17-benzene", "variant": "mlp", "seed": 0, "scale": "quick", "ablation": True})
     expect = over["max_epochs"] * over["n_train"] * 0.01 + costs.run_fixed("rmd17-benzene")
     assert unit_seconds(unit, costs) == pytest.approx(expect)
-    study = Unit("study/x/0005", "study", {"dataset": "rmd17-benzene", "variant": "allegro", "scale": "quick",
-                                           "n_trials": 5})
+    size = scales.settings("campaign", "quick")["studies"]["slice"]  # the second slice adds `size` trials
+    study = Unit("study/x/2", "study", {"dataset": "rmd17-benzene", "variant": "allegro", "scale": "quick",
+                                        "n_trials": 2 * size})
     trial = scales.settings("hpo", "quick")["trial_overrides"]
     timing = scales.settings("hpo", "quick")["timing"]
     passes = timing["max_structures"] * (timing["repeats"] + timing["warmup"])
     per_trial = (trial["max_epochs"] * trial["n_train"] * 0.015 + costs.trial_fixed[("rmd17-benzene", "allegro")]
                  + passes * per_pass)
-    assert unit_seconds(study, costs) == pytest.approx(5 * per_trial)
+    assert unit_seconds(study, costs) == pytest.approx(size * per_trial)
 
 
 def test_estimate_names_what_it_cannot_scale_from(results_dir: Path) -> None:
