@@ -277,3 +277,23 @@ def test_quick_culi_plan_splits_by_group_with_a_held_out_interface() -> None:
         if m.trajectory and where[i] in ("train", "val", "test"):
             blocks[(m.trajectory, int(m.time_fs // s["splits"]["block_fs"]))].add(where[i])
     assert blocks and all(len(v) == 1 for v in blocks.values())
+
+
+def test_estimate_command_names_the_datasets_it_cannot_cost(results_dir: Path) -> None:
+    """`qallegro campaign estimate` in a real process: without measurements or relative costs for aspirin and QM9
+    it stops with one line naming both and the option that measures them, and writes nothing."""
+    import os
+    import subprocess
+    import sys
+
+    ref = results_dir / "overnight"
+    _write_run(ref, "ablation/rmd17-benzene/allegro-s0", "rmd17-benzene", "allegro", 200, [4.0] * 3, 15.0)
+    _write_run(ref, "sweep/culi/a", "culi", "allegro", 200, [15.0] * 3, 60.0)
+    _write_culi(results_dir / "gen")
+    out = subprocess.run([sys.executable, "-m", "qallegro", "campaign", "estimate", "--scale", "quick",
+                          "--culi-folder", str(results_dir / "gen")], capture_output=True, text=True,
+                         env={**os.environ, "QALLEGRO_RESULTS": str(results_dir)}, timeout=300)
+    assert out.returncode != 0
+    assert "no measured cost for qm9, rmd17-aspirin in the overnight records" in out.stderr
+    assert "--probe" in out.stderr and "Traceback" not in out.stderr
+    assert not (results_dir / "quick" / "campaign" / "estimate.json").exists()

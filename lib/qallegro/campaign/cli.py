@@ -129,23 +129,18 @@ def _estimate(args: argparse.Namespace) -> int:
     `<results>/<scale>/campaign/estimate.json` (its relative costs are reused unless --probe)."""
     from qallegro.campaign.estimate import BASE, estimate, measured_costs, probe_relative
     from qallegro.campaign.plan import campaign_root, plan
-    from qallegro.errors import CampaignError
     from qallegro.paths import culi_dir
     from qallegro.utils import atomic_write_json, set_threads
 
     set_threads(args.threads)
     path = campaign_root(args.scale) / "estimate.json"
     relative = json.loads(path.read_text()).get("relative", {}) if path.is_file() and not args.probe else {}
+    culi = Path(args.culi_folder) if args.culi_folder else culi_dir(args.reference)
     if args.probe:
-        costs = measured_costs(args.reference)
-        missing = sorted({u.spec["dataset"] for u in plan(args.scale) if "dataset" in u.spec}
-                         - {d for d, _ in costs.rate} - {BASE})
+        costs = measured_costs(args.reference, culi_folder=culi)  # checks the Cu-Li folder before the probe
+        missing = sorted({u.spec["dataset"] for u in plan(args.scale) if "dataset" in u.spec} - costs.measured())
         relative = probe_relative(missing, args.scale) if missing else {}
-    try:
-        out = estimate(args.scale, args.reference, args.workers, relative,
-                       Path(args.culi_folder) if args.culi_folder else culi_dir(args.reference))
-    except KeyError as err:
-        raise CampaignError(f"the {args.reference} records lack {err} to scale from") from err
+    out = estimate(args.scale, args.reference, args.workers, relative, culi)
     atomic_write_json(path, out)
     print(f"campaign at {args.scale}: unit costs from the {args.reference} records"
           + (f"; epoch cost relative to {BASE}: {out['relative']}" if out["relative"] else ""))

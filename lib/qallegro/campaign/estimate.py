@@ -71,6 +71,10 @@ class Costs:
     culi: dict[str, Any] = field(default_factory=dict)
     relative: dict[str, float] = field(default_factory=dict)
 
+    def measured(self) -> set[str]:
+        """The datasets with measured training runs (benzene: the reference of every relative cost)."""
+        return {d for d, _ in self.rate} | {BASE}
+
     def run_rate(self, dataset: str, variant: str) -> float:
         """Seconds per epoch per training structure of a campaign run: measured, else the dataset's Allegro rate
         times the benzene head ratio, else benzene's rate times the dataset's `relative` cost."""
@@ -306,7 +310,14 @@ def estimate(scale: str, reference: str, workers: int = 2, relative: Mapping[str
     from qallegro.campaign.plan import plan
 
     costs = measured_costs(reference, relative, culi_folder)
+    if not costs.rate.get((BASE, "allegro")) or not costs.fixed.get(BASE):
+        raise CampaignError(f"the {reference} records hold no finished {BASE} Allegro run to scale from "
+                            f"({results_root() / reference / 'campaign'})")
     units = plan(scale)
+    missing = sorted({u.spec["dataset"] for u in units if "dataset" in u.spec} - costs.measured() - set(costs.relative))
+    if missing:
+        raise CampaignError(f"no measured cost for {', '.join(missing)} in the {reference} records; give the epoch "
+                            f"cost relative to {BASE} (`qallegro campaign estimate --probe` measures it)")
     seconds = {u.id: unit_seconds(u, costs) for u in units}
     parts: dict[str, dict[str, float]] = {}
     for u in units:
