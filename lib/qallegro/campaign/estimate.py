@@ -83,7 +83,7 @@ class Costs:
         head = self._head_ratio(variant)
         if self.rate.get((dataset, "allegro")):
             return _median(self.rate[(dataset, "allegro")]) * head
-        return self._base(self.rate, variant, "training runs") * self._relative(dataset)
+        return self._base_rate(variant) * self._relative(dataset)
 
     def run_fixed(self, dataset: str) -> float:
         if self.fixed.get(dataset):
@@ -115,12 +115,12 @@ class Costs:
         own = self.rate.get((BASE, variant))
         return _median(own) / _median(base) if base and own else 1.0
 
-    def _base(self, table: Mapping[tuple[str, str], list[float]], variant: str, what: str) -> float:
-        if table.get((BASE, variant)):
-            return _median(table[(BASE, variant)])
-        if table.get((BASE, "allegro")):
-            return _median(table[(BASE, "allegro")]) * self._head_ratio(variant)
-        raise CampaignError(f"the {self.reference} records hold no {BASE} {what} to scale from")
+    def _base_rate(self, variant: str) -> float:
+        if self.rate.get((BASE, variant)):
+            return _median(self.rate[(BASE, variant)])
+        if self.rate.get((BASE, "allegro")):
+            return _median(self.rate[(BASE, "allegro")]) * self._head_ratio(variant)
+        raise CampaignError(f"the {self.reference} records hold no {BASE} training runs to scale from")
 
     def _relative(self, dataset: str) -> float:
         """The dataset's epoch cost relative to benzene: of the measured Allegro runs, else `relative`."""
@@ -208,7 +208,7 @@ def _culi_seconds(costs: Costs, scale: str) -> float:
     from qallegro.culi.generate import schedule as md_schedule
 
     if not costs.culi:
-        raise CampaignError("no measured Cu-Li generation (culi_rates) to estimate the generation from")
+        raise CampaignError("no Cu-Li generation timings to estimate the generation from (--culi-folder)")
     settings = scales.settings("culi", scale)
     steps = md_schedule(settings).n_steps
     total = 0.0
@@ -239,9 +239,12 @@ def unit_seconds(unit: Unit, costs: Costs) -> float:
     scale = sp["scale"]
     if unit.kind == "culi":
         return _culi_seconds(costs, scale)
-    if unit.kind == "train":
-        s = scales.settings("campaign", scale)["ablation"]
+    if unit.kind == "train":  # a sweep point or an ablation run (`qallegro.campaign.ablation.run_config`)
+        campaign = scales.settings("campaign", scale)
+        s = campaign["ablation"]
         over = {**s["overrides"], **(s["datasets"][sp["dataset"]].get("overrides") or {})}
+        if not sp.get("ablation"):
+            over.update(campaign["sweep"].get("overrides") or {})
         epochs, n_train = _budget(sp["dataset"], sp["variant"], scale, over)
         return epochs * n_train * costs.run_rate(sp["dataset"], sp["variant"]) + costs.run_fixed(sp["dataset"])
     hpo = scales.settings("hpo", scale)
@@ -326,8 +329,7 @@ def estimate(scale: str, reference: str, workers: int = 2, relative: Mapping[str
         row["worker_s"] += seconds[u.id]
     sched = schedule(units, seconds, workers)
     return {"scale": scale, "reference": reference, "workers": workers, "relative": dict(costs.relative),
-            "culi": costs.culi,
-            "units": seconds, "parts": parts, "worker_s": sum(seconds.values()),
+            "culi": costs.culi, "units": seconds, "parts": parts, "worker_s": sum(seconds.values()),
             "makespan_s": sched["makespan_s"]}
 
 
