@@ -297,3 +297,14 @@ def test_estimate_command_names_the_datasets_it_cannot_cost(results_dir: Path) -
     assert "no measured cost for qm9, rmd17-aspirin in the overnight records" in out.stderr
     assert "--probe" in out.stderr and "Traceback" not in out.stderr
     assert not (results_dir / "quick" / "campaign" / "estimate.json").exists()
+
+
+def test_probe_measures_relative_epoch_costs_by_real_training() -> None:
+    """`probe_relative` trains benzene and the dataset in this process (smoke ablation settings) and returns the
+    ratio of their epoch costs per training structure: positive, and about 1 for benzene against itself."""
+    from qallegro.campaign.estimate import probe_relative
+
+    out = probe_relative(["rmd17-aspirin", "rmd17-benzene"], "smoke", rounds=1, n_train=10)
+    assert set(out) == {"rmd17-aspirin", "rmd17-benzene"}
+    assert out["rmd17-aspirin"] > 0
+    assert 0.25 < out["rmd17-benzene"] < 4.0  # the same work twice: equal up to this shared machine's load

@@ -335,22 +335,22 @@ def estimate(scale: str, reference: str, workers: int = 2, relative: Mapping[str
 
 def probe_relative(datasets: list[str], scale: str, rounds: int = 2, n_train: int = 40) -> dict[str, float]:
     """Each dataset's epoch cost per training structure relative to benzene, measured in this process: Allegro at
-    the scale's ablation settings, `n_train` structures, two epochs, benzene and the datasets interleaved `rounds`
-    times (so that a change of load hits both); the median ratio."""
+    the scale's ablation settings, `n_train` structures, two epochs, benzene and then the datasets, `rounds` times
+    (so that a change of load hits both); the median over rounds of the ratio within a round."""
     import tempfile
 
-    from qallegro.training import train
+    from qallegro.training import resolve_config, train
 
     s = scales.settings("campaign", scale)["ablation"]
-    rates: dict[str, list[float]] = defaultdict(list)
+    over = {**s["overrides"], "n_train": n_train, "n_val": 10, "n_test": 10, "max_epochs": 2, "max_wall_s": 3600.0}
+    ratios: dict[str, list[float]] = defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="qallegro-probe-") as tmp:
         for r in range(rounds):
-            for dataset in [BASE, *datasets]:
-                from qallegro.training import resolve_config
-
-                over = {**s["overrides"], "n_train": n_train, "n_val": 10, "n_test": 10, "max_epochs": 2,
-                        "max_wall_s": 3600.0}
-                run = Path(tmp) / f"{dataset}-{r}"
+            rate: list[float] = []
+            for k, dataset in enumerate([BASE, *datasets]):
+                run = Path(tmp) / f"{r}-{k}-{dataset}"
                 train(resolve_config(dataset, "allegro", scale, overrides=over), run_dir=run, progress=False)
-                rates[dataset].append(_epoch_rate(run / "epochs.csv", n_train)[0])
-    return {d: round(_median([a / b for a, b in zip(rates[d], rates[BASE])]), 3) for d in datasets}
+                rate.append(_epoch_rate(run / "epochs.csv", n_train)[0])
+            for dataset, value in zip(datasets, rate[1:], strict=True):
+                ratios[dataset].append(value / rate[0])
+    return {d: round(_median(ratios[d]), 3) for d in datasets}
