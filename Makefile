@@ -8,7 +8,7 @@ SCALE ?= quick
 # Local data mirror: the shared folder beside the checkout when it exists (tests and CI), else data/mirror.
 export QALLEGRO_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data/mirror))
 
-.PHONY: install sysdeps mathjax lint records test test-all book html publish smoke bench bench-race lock clean help
+.PHONY: install sysdeps mathjax lint records test test-all book html publish smoke bench bench-race lock release clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -71,6 +71,10 @@ bench-race: install  ## race against the maintainers' Allegro (installs nequip i
 
 lock:  ## regenerate requirements.txt pins and environment.yml from the current .venv
 	$(BIN)/python .ci/lock.py
+
+release:  ## check that VERSION agrees with __version__, CITATION.cff, .zenodo.json and CHANGELOG.md and the tree is clean, then tag vVERSION (never pushes)
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=X.Y.Z" >&2; exit 2; }
+	$(BIN)/python .ci/release.py $(VERSION)
 
 clean:  ## remove the built book (keeps results and the venv)
 	rm -rf _build

@@ -22,10 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import optuna
 from qallegro.hpo.pareto import hypervolume_2d
 from qallegro.hpo.problems import PROBLEMS, optimal_hv, run_problem
+from qallegro.report.search import problems_cells, problems_summary
 from qallegro.utils import atomic_write_text, environment_record, set_threads
 
 REF = (1.1, 1.1)
@@ -50,25 +50,14 @@ def save(path: Path, dim: int, runs: dict) -> None:
 
 
 def table(runs: dict, checkpoints: list[int]) -> str:
-    """Markdown: per problem and checkpoint, median [q25, q75] of hypervolume / optimal hypervolume per sampler;
-    the best median in bold."""
-    present = {r["label"] for r in runs.values()}
-    labels = [k for k in SETTINGS if k in present]
+    """Markdown: per problem and checkpoint, median [q25, q75] of hypervolume / optimal hypervolume per sampler
+    (`qallegro.report.search`, which the book's search page also reads); the best median marked *."""
+    cells = problems_cells(problems_summary({"reference": REF, "runs": runs}, checkpoints))
+    labels = [k for k in SETTINGS if k in cells.columns]
     lines = ["| problem | evals | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
-    for problem in [p for p in PROBLEMS if p in {r["problem"] for r in runs.values()}]:
-        best = optimal_hv(problem, REF)
-        for n in checkpoints:
-            cells = {}
-            for label in labels:
-                hv = [hypervolume_2d(np.array(r["values"])[:n], REF) / best for r in runs.values()
-                      if r["problem"] == problem and r["label"] == label and len(r["values"]) >= n]
-                if hv:
-                    q = np.percentile(hv, [25, 50, 75])
-                    cells[label] = (q[1], f"{q[1]:.3f} [{q[0]:.3f}, {q[2]:.3f}] (n={len(hv)})")
-            top = max((v[0] for v in cells.values()), default=None)
-            row = ["-" if k not in cells else f"**{cells[k][1]}**" if cells[k][0] == top else cells[k][1]
-                   for k in labels]
-            lines.append(f"| {problem} | {n} | " + " | ".join(row) + " |")
+    for row in cells.to_dict("records"):
+        lines.append(f"| {row['problem']} | {row['evaluations']} | "
+                     + " | ".join(str(row.get(k)) if isinstance(row.get(k), str) else "-" for k in labels) + " |")
     return "\n".join(lines) + "\n"
 
 

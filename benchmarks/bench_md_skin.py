@@ -30,7 +30,7 @@ from qallegro import scales
 from qallegro.calculator import Calculator
 from qallegro.deploy.export import export_model, load_exported
 from qallegro.models import build_model
-from qallegro.utils import set_threads
+from qallegro.utils import atomic_write_text, environment_record, set_threads
 
 
 def main() -> int:
@@ -68,17 +68,19 @@ def main() -> int:
             dyn.run(args.steps)
             times[name].append(time.process_time() - t0)
     base = float(np.median(times["eager, skin 0"]))
-    out = {"n_atoms": len(atoms), "steps": args.steps, "repeats": args.repeats, "steps_per_s": {}, "ratio": {}}
+    out = {"n_atoms": len(atoms), "steps": args.steps, "repeats": args.repeats, "skin": args.skin,
+           "steps_per_s": {}, "ratio": {}, "neighbour_list_builds": {}, "env": environment_record()}
     print(f"{len(atoms)} atoms, {args.steps} steps x {args.repeats} repeats, 1 thread, CPU time")
     for name, t in times.items():
         med = float(np.median(t))
         out["steps_per_s"][name] = args.steps / med
         out["ratio"][name] = base / med
         builds = candidates[name].neighbors.builds
+        out["neighbour_list_builds"][name] = builds
         print(f"  {name:<22} {args.steps / med:8.2f} steps/s  speed-up vs skin 0: {base / med:5.2f}x  "
               f"(neighbour lists built: {builds})")
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2))
+        atomic_write_text(Path(args.json), json.dumps(out, indent=2) + "\n")
     return 0
 
 

@@ -195,7 +195,8 @@ def test_ablate_smoke_writes_per_seed_records_and_a_verdict_table(tmp_path: Path
     assert bad.returncode == 2 and "nosuch" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
-def test_campaign_runs_study_slices_then_finals_of_the_chosen_configuration(tmp_path: Path) -> None:
+def test_campaign_runs_study_slices_then_finals_of_the_chosen_configuration(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     env = {**os.environ, "QALLEGRO_RESULTS": str(tmp_path), "QALLEGRO_THREADS": "1"}
     cmd = [sys.executable, "-m", "qallegro", "campaign", "run", "--scale", "smoke", "--only", "*benzene-allegro*"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
@@ -231,6 +232,32 @@ def test_campaign_runs_study_slices_then_finals_of_the_chosen_configuration(tmp_
     assert str(best.number) in front
     assert all(len(v["times_s"]) >= 5 and v["matmul_flops_per_structure"] > 0 and v["during_study_s"] > 0
                for v in front.values())
+    # the final models of one seed re-timed together (here the one variant this run trained)
+    from qallegro.campaign.studies import run_retime_finals_unit
+    from qallegro.campaign.units import Unit
+
+    unit = Unit("retime/finals-rmd17-benzene", "retime-finals", {"scale": "smoke", "dataset": "rmd17-benzene",
+                                                                 "seed": 0}, ("final/rmd17-benzene-allegro/s0",))
+    monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))
+    record = run_retime_finals_unit(unit, root / unit.id)
+    timed = record["finals"]["allegro"]
+    assert timed["unit"] == "final/rmd17-benzene-allegro/s0" and len(timed["times_s"]) >= 5
+    assert timed["clock"] == "process" and timed["matmul_flops_per_structure"] > 0
+
+
+def test_final_models_are_retimed_per_dataset_after_the_first_seed() -> None:
+    from qallegro.campaign.plan import plan
+    from qallegro.campaign.studies import final_units, retime_final_units
+
+    units = retime_final_units("overnight")
+    assert [u.id for u in units] == [f"retime/finals-{d}" for d in ("culi", "rmd17-benzene", "rmd17-aspirin", "qm9")]
+    benzene = next(u for u in units if u.spec["dataset"] == "rmd17-benzene")
+    assert set(benzene.after) == {"final/rmd17-benzene-allegro/s0", "final/rmd17-benzene-mlp/s0",
+                                  "final/rmd17-benzene-qdi-transfer/s0"}
+    finals = {u.id for u in final_units("overnight")}
+    assert all(set(u.after) <= finals for u in units)
+    ids = [u.id for u in plan("overnight")]
+    assert all(ids.index(u.id) > max(ids.index(a) for a in u.after) for u in units)
 
 
 def test_claim_bundles_combine_their_comparisons() -> None:

@@ -189,14 +189,44 @@ def test_fetch_downloads_verifies_and_moves(
     assert registry.fetch(name) == [dest]  # already there: no second download
 
 
+def test_force_downloads_again_only_a_cached_copy_that_differs(
+    server: tuple[str, Path], data_mirror: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fetch(force=True)` (pooch's update rule): the cached copy is hashed in full, kept when it matches and
+    downloaded again when it does not, even when the hash cache still vouches for it; a download is not hashed
+    again when it is first read."""
+    monkeypatch.setenv("QALLEGRO_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr(registry, "_VERIFIED", {})
+    monkeypatch.setattr(registry, "_DISK_CACHE_LOADED", set())
+    name = "rmd17/benzene_test_04"
+    original = data_mirror / "rmd17" / "rmd17_benzene_test_04.npz"
+    _serve(monkeypatch, server, name, original)
+    dest = cache / "rmd17" / original.name
+    _RangeHandler.ranges.clear()
+    assert registry.fetch(name) == [dest] and len(_RangeHandler.ranges) == 1
+    assert registry.hash_is_cached(dest)  # pooch verified it: loading it does not hash it again
+    assert registry.fetch(name, force=True) == [dest] and len(_RangeHandler.ranges) == 1  # it matches: kept
+    st = dest.stat()
+    data = bytearray(dest.read_bytes())
+    data[-100] ^= 0xFF
+    with open(dest, "r+b") as fh:
+        fh.write(bytes(data))
+    os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
+    registry._VERIFIED[registry._stat_key(dest)] = registry.SOURCES[name].sha256  # a stale cache entry
+    assert registry.fetch(name, force=True) == [dest] and len(_RangeHandler.ranges) == 2  # downloaded again
+    assert dest.read_bytes() == original.read_bytes()
+    assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name]  # no temporary or .part file left
+
+
 def test_fetch_rejects_a_checksum_mismatch_and_leaves_nothing(
     server: tuple[str, Path], data_mirror: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("QALLEGRO_DATA", str(tmp_path / "empty"))
     name = "rmd17/benzene_test_03"
     _serve(monkeypatch, server, name, data_mirror / "rmd17" / "rmd17_benzene_test_03.npz", sha256="0" * 64)
-    with pytest.raises(ChecksumError, match="expected 0000"):
+    with pytest.raises(ChecksumError, match="expected 0000") as err:
         registry.fetch(name)
+    assert len(str(err.value).splitlines()) == 1 and "rmd17_benzene_test_03.npz" in str(err.value)
     assert not any((cache / "rmd17").iterdir())
 
 

@@ -26,6 +26,8 @@ CULI = {"r_max": 4.0, "l_max": 1, "num_layers": 3, "env_embed_multiplicity": 4,
         "two_body_latent_mlp_latent_dimensions": [8], "latent_mlp_latent_dimensions": [8],
         "edge_eng_mlp_latent_dimensions": [4], "avg_num_neighbors": 8.0, "default_dtype": "float64",
         "per_species_rescale_shifts": [-1.9, -3.7], "per_species_rescale_scales": [0.9, 1.3], "seed": 3}
+# Allegro+QDI: 6 features into the 4-qubit circuit (two encodings, the second zero-padded), depth 2
+QDI = {**CULI, "num_layers": 2, "variant": "qdi", "edge_eng_mlp_output_dim": 6, "qdi_depth": 2, "qdi_fc_dim": 8}
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -67,12 +69,23 @@ def culi(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, Pat
     return model, path
 
 
+@pytest.fixture(scope="module")
+def qdi_pennylane(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, Path]:
+    """An Allegro+QDI model on the PennyLane backend, saved as a model.pt and exported by the command line."""
+    model = build_model({**QDI, "qdi_backend": "pennylane"}, [3, 29]).eval()
+    folder = tmp_path_factory.mktemp("qdi")
+    save_model(model, folder / "model.pt")
+    proc = cli("export", str(folder / "model.pt"), "-o", str(folder / "qdi.pt2"))
+    assert proc.returncode == 0, proc.stderr
+    return model, folder / "qdi.pt2"
+
+
 PLAIN_TORCH = r"""
 import importlib.abc, json, sys
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name.split(".")[0] == "qallegro":
-            raise ImportError("qallegro is blocked in this process")
+        if name.split(".")[0] in ("qallegro", "pennylane"):
+            raise ImportError(f"{name} is blocked in this process")
 sys.meta_path.insert(0, Block())
 import ase.io, numpy as np, torch
 from ase.neighborlist import neighbor_list
@@ -89,7 +102,7 @@ inputs = [torch.tensor(atoms.positions), torch.tensor(atoms.cell.array)[None], t
 if meta["needs_padding"]:
     inputs.append(torch.empty(max(2, int(torch.bincount(torch.tensor(i)).max())), 0))
 energy, atomic, forces, stress, bad = program(*inputs)
-assert not any(m.split(".")[0] == "qallegro" for m in sys.modules)
+assert not any(m.split(".")[0] in ("qallegro", "pennylane") for m in sys.modules)
 print(json.dumps({"energy": energy.tolist(), "forces": forces.tolist(), "stress": stress.tolist(), "bad": bool(bad),
                   "meta": meta}))
 """
@@ -138,6 +151,43 @@ def test_periodic_export_gives_energy_forces_and_stress_in_float64(culi, tmp_pat
     stress = voigt_6_to_full_3x3_stress(calc.results["stress"])
     np.testing.assert_allclose(got["stress"][0], stress, rtol=1e-8, atol=1e-8 * np.abs(stress).max())
     assert np.abs(stress).max() > 1e-4 and scale > 1e-3  # not trivially zero
+
+
+def test_qdi_export_runs_its_circuit_without_qallegro_or_pennylane(qdi_pennylane, tmp_path: Path):
+    """The Allegro+QDI archive holds the circuit as the torch state vector: loaded with plain torch (qallegro and
+    PennyLane blocked), it gives the energy, forces and stress of the model simulated by PennyLane's
+    default.qubit, and so does the Calculator that loads the archive."""
+    model, path = qdi_pennylane
+    atoms = culi_cell(seed=6)
+    got = plain_torch(path, atoms, tmp_path)
+    reference = Calculator(model)  # the PennyLane backend
+    reference.calculate(atoms, ["energy", "forces", "stress"])
+    loaded = Calculator(path)
+    loaded.calculate(atoms, ["energy", "forces", "stress"])
+    from ase.stress import voigt_6_to_full_3x3_stress
+
+    stress = voigt_6_to_full_3x3_stress(reference.results["stress"])
+    scale = np.abs(reference.results["forces"]).max()
+    for energy, forces, full_stress in ((got["energy"][0], got["forces"], got["stress"][0]),
+                                        (loaded.results["energy"], loaded.results["forces"],
+                                         voigt_6_to_full_3x3_stress(loaded.results["stress"]))):
+        np.testing.assert_allclose(energy, reference.results["energy"], rtol=1e-8)
+        np.testing.assert_allclose(forces, reference.results["forces"], rtol=1e-8, atol=1e-8 * scale)
+        np.testing.assert_allclose(full_stress, stress, rtol=1e-8, atol=1e-8 * np.abs(stress).max())
+    assert scale > 1e-3 and np.abs(stress).max() > 1e-4 and not got["bad"]
+    meta = got["meta"]
+    assert meta["variant"] == "qdi" and meta["config"]["qdi_depth"] == 2
+    assert meta["config"]["qdi_backend"] == "torch" and meta["qdi_backend_of_model"] == "pennylane"
+    assert meta["provenance"] == {"model_file": "model.pt"}
+    # the circuit carries energy: other circuit weights give another energy
+    with torch.no_grad():
+        model.head.qdi.weight.add_(0.5)
+    try:
+        shifted = Calculator(model).get_potential_energy(atoms)
+    finally:
+        with torch.no_grad():
+            model.head.qdi.weight.sub_(0.5)
+    assert abs(shifted - reference.results["energy"]) > 1e-4 * abs(reference.results["energy"])
 
 
 def test_calculator_loads_every_kind_of_model_file(benzene_run: Path, benzene_pt2: Path, culi, tmp_path: Path):

@@ -176,3 +176,20 @@ def test_installed_versions_satisfy_pins(name: str) -> None:
     except PackageNotFoundError:
         pytest.fail(f"{req} is pinned but not installed (run `make install`)")
     assert req.specifier.contains(installed, prereleases=True), f"{name}: installed {installed}, pinned {req}"
+
+
+def test_make_lock_pins_the_installed_versions(copy: Path) -> None:
+    """`.ci/lock.py` (`make lock`) repins a stale pin and a bare new name to the installed versions and rewrites
+    environment.yml's pip section so that the files agree again."""
+    import subprocess
+
+    _edit(copy / "requirements.txt", f"ase=={version('ase')}", "ase==0.0.1")
+    text = (copy / "requirements.txt").read_text().replace(f"pooch=={version('pooch')}\n", "pooch\n")
+    (copy / "requirements.txt").write_text(text)
+    assert problems(copy) != []
+    subprocess.run([sys.executable, str(ROOT / ".ci" / "lock.py"), str(copy)], check=True, capture_output=True)
+    assert problems(copy) == []
+    pins = requirements(copy)
+    assert str(pins["ase"].specifier) == f"=={version('ase')}"
+    assert str(pins["pooch"].specifier) == f"=={version('pooch')}"
+    assert (copy / "requirements.txt").read_text().splitlines()[0].startswith("#")

@@ -139,6 +139,7 @@ def test_mo_asha_study_resumes_after_sigkill(tmp_path: Path) -> None:
     import time
 
     import optuna
+    from qallegro.hpo.study import attempt_dir
 
     env = {**os.environ, "QALLEGRO_RESULTS": str(tmp_path)}
     cmd = [sys.executable, "-m", "qallegro", "hpo", "run", "--dataset", "rmd17-benzene", "--sampler", "random",
@@ -165,9 +166,11 @@ def test_mo_asha_study_resumes_after_sigkill(tmp_path: Path) -> None:
     assert retry.user_attrs["mf:passed:1"] and retry.user_attrs["mf:passed:2"]
     assert retry.state.name == "COMPLETE"
     assert {"mf:rung:1", "mf:rung:2", "mf:rung:4"} <= set(retry.user_attrs)
-    epochs = pd.read_csv(folder / "trials" / "00000" / "epochs.csv")["epoch"].tolist()
+    # the retry runs in its own folder, seeded with a copy of the killed attempt's (`hpo.study.attempt_dir`)
+    epochs = pd.read_csv(attempt_dir(folder, 0, retry.number) / "epochs.csv")["epoch"].tolist()
     assert epochs == [1, 2, 3, 4]  # resumed from the checkpoint, every epoch once
-    assert len(list((folder / "trials").iterdir())) == 4
+    assert sorted(p.name for p in (folder / "trials").iterdir())[:2] == ["00000", f"00000-{retry.number:05d}"]
+    assert len(list((folder / "trials").iterdir())) == 5  # 4 trials and the killed attempt
 
 
 def test_asha_reached_front_counts_every_configuration(tmp_path: Path) -> None:
@@ -285,3 +288,18 @@ def test_build_table_at_smoke_scale_and_resume(tmp_path: Path, monkeypatch: pyte
     assert sorted(df["config"].unique()) == [0, 1, 2] and (runs / "0000" / "row.json").stat().st_mtime_ns == stamp
     table = Table.read(tmp_path / "t" / "table.csv")
     assert table.errors.shape == (3, 2) and table.space is not None and set(table.space) == set(table.params[0])
+
+
+def test_table_reads_the_space_stored_with_it(tmp_path: Path) -> None:
+    """A table replays in the space its configurations were drawn from (stored in spec.json by the build), not in
+    whatever the scale's preset says today; a spec without it falls back to the preset."""
+    from qallegro.hpo.space import load_space
+
+    path = synthetic_table(tmp_path / "table.csv", n=5)
+    spec = {"dataset": "rmd17-benzene", "variant": "allegro", "scale": "quick"}
+    (tmp_path / "spec.json").write_text(json.dumps({**spec, "space": {"r_max": {"low": 5.0, "high": 5.5}}}))
+    stored = Table.read(path).space
+    assert (stored["r_max"].low, stored["r_max"].high) == (5.0, 5.5)
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    preset = load_space("allegro", "quick", dataset="rmd17-benzene")["r_max"]
+    assert (Table.read(path).space["r_max"].low, Table.read(path).space["r_max"].high) == (preset.low, preset.high)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from qallegro import scales
-from qallegro.hpo.records import FinalRecord, Heartbeat, HpoSettings, Timing, hpo_settings
+from qallegro.errors import HpoError
+from qallegro.hpo.records import FinalRecord, Heartbeat, HpoSettings, SamplerComparison, Timing, hpo_settings
 from qallegro.records import RecordError
 from qallegro.training.result import TrainResult
 
@@ -88,3 +89,24 @@ def test_hpo_settings_defaults_and_errors() -> None:
         hpo_settings({"n_trials": 1, "timing": {"repeats": 2.5}}, "presets")
     with pytest.raises(AttributeError):
         rec.n_trials = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("scale", scales.SCALES)
+def test_sampler_comparison_of_each_scale(scale: str) -> None:
+    raw = scales.settings("hpo", scale)
+    cmp = SamplerComparison.of(hpo_settings(raw), scale)
+    assert cmp.to_json() == {"variant": "allegro", **raw["compare"]}
+    assert cmp.dataset == raw["compare"]["dataset"] and cmp.seeds == raw["compare"]["seeds"]
+
+
+def test_sampler_comparison_defaults_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    bare = SamplerComparison.of(HpoSettings.from_json({"n_trials": 1}, "test"), "smoke")
+    assert (bare.dataset, bare.variant, bare.samplers, bare.n_trials) == (None, "allegro", None, None)
+    assert "timing" not in bare and "trial_overrides" not in bare
+    with pytest.raises(RecordError, match=r"presets/hpo\.yaml\[smoke\]\.compare: unknown key\(s\) \['seed'\]"):
+        SamplerComparison.of(HpoSettings.from_json({"n_trials": 1, "compare": {"seed": [0]}}, "test"), "smoke")
+    from qallegro.hpo.experiment import compare_samplers
+
+    monkeypatch.setattr(scales, "settings", lambda topic, scale: {"n_trials": 1, "compare": {"samplers": ["tpe"]}})
+    with pytest.raises(HpoError, match=r"presets/hpo\.yaml\[smoke\]\.compare: no dataset"):
+        compare_samplers("smoke", seeds=[0], n_trials=1, progress=False, plots=False)

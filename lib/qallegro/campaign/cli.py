@@ -72,6 +72,12 @@ def _verdicts(scale: str, dataset: str | None) -> list[dict]:
         paper = f"{r['paper_percent']:+.1f}%" if r["paper_percent"] is not None else "-"
         print(f"{r['claim']:28s} {r['split']:5s} n={r['n']}  paper {paper:>7s}  ours {ours:28s} {r['verdict']}")
     print(f"written to {path}")
+    if dataset is None:
+        from qallegro.report.claims import read_verdicts, verdicts_path
+
+        for key, rec in read_verdicts(verdicts_path(scale)).items():
+            print(f"claim {key:28s} {rec['verdict']}")
+        print(f"written to {verdicts_path(scale)}")
     return rows
 
 

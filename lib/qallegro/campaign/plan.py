@@ -28,7 +28,7 @@ def run_culi_unit(unit: Unit, folder: Path) -> dict[str, Any]:
 
 RUNNERS: dict[str, Runner] = {"train": ablation.run_training_unit, "culi": run_culi_unit,
                                "study": studies.run_study_unit, "final": studies.run_final_unit,
-                               "retime": studies.run_retime_unit}
+                               "retime": studies.run_retime_unit, "retime-finals": studies.run_retime_finals_unit}
 
 
 def dataset_units(scale: str, dataset: str) -> list[Unit]:
@@ -57,7 +57,7 @@ def plan(scale: str, datasets: list[str] | None = None) -> list[Unit]:
         if part == "studies":
             units += studies.study_units(scale) + studies.retime_units(scale)
         elif part == "finals":
-            units += studies.final_units(scale)
+            units += studies.final_units(scale) + studies.retime_final_units(scale)
         elif part.startswith("ablation:") and part.removeprefix("ablation:") in known:
             units += dataset_units(scale, part.removeprefix("ablation:"))
         else:

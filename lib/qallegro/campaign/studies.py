@@ -79,6 +79,22 @@ def final_units(scale: str) -> list[Unit]:
     return out
 
 
+def retime_final_units(scale: str) -> list[Unit]:
+    """Per dataset, after its final runs of the first final seed: those final models re-timed together in
+    interleaved rounds, so that the variants' inference times are paired round by round (a seed does not change a
+    configuration's cost, so one seed's models stand for all)."""
+    finals = final_units(scale)
+    if not finals:
+        return []
+    first = finals[0].spec["seed"]
+    by_dataset: dict[str, list[Unit]] = {}
+    for u in finals:
+        if u.spec["seed"] == first:
+            by_dataset.setdefault(u.spec["dataset"], []).append(u)
+    return [Unit(f"retime/finals-{dataset}", "retime-finals", {"scale": scale, "dataset": dataset, "seed": first},
+                 tuple(u.id for u in units)) for dataset, units in by_dataset.items()]
+
+
 def run_study_unit(unit: Unit, folder: Path) -> dict[str, Any]:
     """Run the study's trials up to this slice's target (a resumed or extended Optuna study)."""
     from qallegro.hpo.report import trials_frame
@@ -168,3 +184,33 @@ def run_retime_unit(unit: Unit, folder: Path) -> dict[str, Any]:
     during = {str(int(r["number"])): float(r[time_name]) for _, r in front.iterrows()}
     return {"study": name, "time_objective": time_name,
             "front": {k: {**v, "during_study_s": during[k]} for k, v in out.items()}}
+
+
+def run_retime_finals_unit(unit: Unit, folder: Path) -> dict[str, Any]:
+    """Re-time the final models of one dataset (this unit's `after`: one seed's final runs of every variant and the
+    QDI transfer) together in interleaved rounds, on the process CPU clock with the scale's HPO timing settings
+    (at least 5 rounds); per model: every round's time, the median and the matrix-product FLOPs per structure."""
+    import yaml
+
+    from qallegro.campaign.units import read_record
+    from qallegro.hpo.objective import test_structures
+    from qallegro.timing import retime_interleaved
+    from qallegro.training import load_run
+
+    root = folder.parents[1]  # <campaign>/retime/finals-<dataset>
+    runs: dict[str, Path] = {}
+    for uid in unit.after:
+        record = read_record(root, uid)
+        if record is None:
+            raise CampaignError(f"{root / uid}: the final run has no record; run it first")
+        key = f"{record['variant']}-transfer" if record.get("transfer") else str(record["variant"])
+        runs[key] = _with_model(root / uid / "run", folder / "models" / key)
+    models = {k: load_run(run) for k, run in runs.items()}
+    options = yaml.safe_load((next(iter(runs.values())) / "config.yaml").read_text()).get("dataset_options")
+    timing = dict(scales.settings("hpo", unit.spec["scale"]).get("timing") or {})
+    atoms = test_structures(unit.spec["dataset"], timing.get("max_structures"), options)
+    out = retime_interleaved(models, atoms, batch_size=int(timing.get("batch_size", 1)),
+                             rounds=max(5, int(timing.get("repeats", 5))), warmup=int(timing.get("warmup", 1)),
+                             clock=str(timing.get("clock", "process")))
+    return {"dataset": unit.spec["dataset"], "seed": unit.spec["seed"], "n_structures": len(atoms),
+            "finals": {k: {"unit": uid, **out[k]} for uid, k in zip(unit.after, runs, strict=True)}}

@@ -4,6 +4,10 @@ A claim of the paper (the book's claims list) often bundles several comparisons:
 accurately than Allegro on every dataset" is three paired comparisons. Its verdict is `contradicted` when any of them
 is contradicted, `supported` when all are supported, `not testable at this scale` when any has fewer than two paired
 seeds, and `inconclusive` otherwise. The evidence names each comparison's mean difference and interval.
+
+The claims about the studies and the final models (`study_claims`: trade-off, accuracy and speed of the final
+models, hyperparameter significance, QDI's inference time) combine their tests by the same rule; their evidence
+begins with the rule.
 """
 
 from __future__ import annotations
@@ -59,10 +63,24 @@ def claim_verdicts(rows: Iterable[Mapping[str, Any]], split: str = "test", page:
     return out
 
 
+def study_claim_verdicts(by_claim: Mapping[str, Iterable[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """The records of the book's claims page for the study and final-model claims (`study_claims.tests`)."""
+    from qallegro.campaign.study_claims import PAGES, RULES, sentence
+
+    out = []
+    for key, rows in by_claim.items():
+        rows = list(rows)
+        body = "; ".join(sentence(r) for r in rows) or "no study at this scale"
+        out.append({"claim": key, "verdict": combine(r["verdict"] for r in rows), "evidence":
+                    f"Rule: {RULES[key]}. {body}", "page": PAGES[key]})
+    return out
+
+
 def write_verdicts(scale: str, dataset: str | None = None) -> tuple[list[dict[str, Any]], Any]:
     """The paired comparisons of the finished ablation records at `scale` (of one dataset, or all) written to
     `results/<scale>/campaign/ablation/[<dataset>-]verdicts.json`; for all datasets also the book's claims file
-    (`qallegro.report.claims.verdicts_path`). Returns the comparison rows and the path written."""
+    (`qallegro.report.claims.verdicts_path`) with the study and final-model claims, whose tests go to
+    `results/<scale>/campaign/study-verdicts.json`. Returns the comparison rows and the path written."""
     from qallegro.campaign.claims import verdict_table
     from qallegro.campaign.plan import ablation_records, campaign_root
     from qallegro.report.claims import verdicts_path
@@ -74,5 +92,10 @@ def write_verdicts(scale: str, dataset: str | None = None) -> tuple[list[dict[st
     path = campaign_root(scale) / "ablation" / (f"{dataset}-verdicts.json" if dataset else "verdicts.json")
     atomic_write_json(path, rows)
     if not dataset:
-        atomic_write_json(verdicts_path(scale), {"scale": scale, "verdicts": claim_verdicts(rows)})
+        from qallegro.campaign.study_claims import study_claim_tests
+
+        tests = study_claim_tests(scale)
+        atomic_write_json(campaign_root(scale) / "study-verdicts.json", tests)
+        atomic_write_json(verdicts_path(scale), {"scale": scale, "verdicts": claim_verdicts(rows)
+                                                 + study_claim_verdicts(tests)})
     return rows, path

@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument(
         "name", help="rmd17-aspirin, rmd17-benzene, rmd17-archive, qm9, qm9pack, culi, or a file name"
     )
-    f.add_argument("--force", action="store_true", help="download again even when a verified copy exists")
+    f.add_argument("--force", action="store_true",
+                   help="hash a downloaded copy again in full and download it again unless it matches")
     f.set_defaults(func=_fetch)
     v = sub.add_parser("verify", help="check the sha256 of every data file present (all, or those of NAME)")
     v.add_argument("name", nargs="?", default=None)

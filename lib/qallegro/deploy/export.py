@@ -5,7 +5,9 @@ one platform and one torch build, and takes minutes of C++ compilation per graph
 (and e3nn's modules do not script). The exported program is the same traced ATen graph that
 `qallegro.models.compile` hands to inductor (energy, the inner `autograd.grad` for forces and stress, weights as
 constants), serialised with its metadata; `torch.export.load(path).module()` runs it on any machine with torch,
-and `torch._inductor.aoti_compile_and_package` can still compile it there.
+and `torch._inductor.aoti_compile_and_package` can still compile it there. An Allegro+QDI model's circuit is
+exported as the torch state vector (`qallegro.quantum.statevector`) whichever backend it uses, so the archive
+runs without PennyLane.
 
 The program takes one structure (`INPUTS`, the graph keys of `qallegro.data.graph`, float64 positions) and
 returns `OUTPUTS`; the metadata (`qallegro.json` inside the archive) holds species, r_max, units, dtype, variant,
@@ -36,6 +38,7 @@ from torch import nn
 
 from qallegro import __version__
 from qallegro.data import graph as G
+from qallegro.errors import ModelError
 from qallegro.utils import atomic_write_bytes
 
 FORMAT = "qallegro-export-1"
@@ -56,9 +59,10 @@ def export_model(model: nn.Module, path: str | Path, provenance: dict[str, Any] 
     from qallegro.models.compile import _trace, _Variant, fused_twin, unsupported_reason
 
     model = _unwrap(model)
+    qdi = getattr(getattr(model, "head", None), "qdi", None)
     reason = unsupported_reason(model)
-    if reason is not None:
-        raise ValueError(f"cannot export: {reason}")
+    if reason is not None and qdi is None:  # a QDI head on PennyLane or Lightning is exported below
+        raise ModelError(f"cannot export: {reason}")
     was_training = model.training
     flags = [p.requires_grad for p in model.parameters()]
     model.eval()
@@ -72,7 +76,13 @@ def export_model(model: nn.Module, path: str | Path, provenance: dict[str, Any] 
                 G.EDGE_CELL_SHIFT: torch.zeros(0, 3, dtype=f64), G.BATCH: torch.zeros(0, dtype=i64),
                 G.PTR: torch.zeros(2, dtype=i64)}
         example = variant.example(model, like)
-        traced = _trace(variant.function(fused_twin(model), None), example)
+        twin = fused_twin(model)
+        if qdi is not None:
+            # PennyLane and Lightning run outside torch and cannot be traced; the three backends share the one
+            # weight and compute the same circuit (tests/test_quantum_layer.py), so the archive holds the torch
+            # state vector whichever backend the model was trained or evaluated with
+            twin.head.qdi.backend = "torch"
+        traced = _trace(variant.function(twin, None), example)
         n_atoms = torch.export.Dim("n_atoms", min=2)
         n_edges = torch.export.Dim("n_edges", min=2)
         shapes: list[Any] = [{0: n_atoms}, None, None, {1: n_edges}, {0: n_edges}, {0: n_atoms}, None, {0: n_atoms}]
@@ -83,7 +93,9 @@ def export_model(model: nn.Module, path: str | Path, provenance: dict[str, Any] 
         for p, flag in zip(model.parameters(), flags):
             p.requires_grad_(flag)
         model.train(was_training)
-    cfg = model.config
+    cfg = dict(model.config)
+    if qdi is not None:
+        cfg["qdi_backend"] = "torch"  # what the program runs; the model's own backend is kept beside it
     meta = {
         "format": FORMAT, "species": list(model.species), "r_max": float(model.r_max), "units": UNITS,
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."), "variant": cfg.get("variant", "allegro"),
@@ -91,6 +103,7 @@ def export_model(model: nn.Module, path: str | Path, provenance: dict[str, Any] 
         "inputs": [*INPUTS, *(["padding"] if variant.padded else [])], "outputs": list(OUTPUTS),
         "needs_padding": bool(variant.padded), "config": json.loads(json.dumps(cfg, default=str)),
         "provenance": provenance or {},
+        **({"qdi_backend_of_model": qdi.backend} if qdi is not None else {}),
     }
     buf = io.BytesIO()
     with warnings.catch_warnings():  # constants are CPU tensors; torch warns about grouping them for other devices
@@ -121,14 +134,14 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Expor
             member = next((n for n in z.namelist() if n == META_FILE or n.endswith(f"/{META_FILE}")), None)
             raw = z.read(member) if member else b"{}"
     except (zipfile.BadZipFile, OSError) as err:
-        raise ValueError(f"{path}: not a readable exported model (truncated or not a .pt2 archive: {err})") from err
+        raise ModelError(f"{path}: not a readable exported model (truncated or not a .pt2 archive: {err})") from err
     try:
         meta = json.loads(raw)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: its {META_FILE} is not valid JSON ({err})") from err
+        raise ModelError(f"{path}: its {META_FILE} is not valid JSON ({err})") from err
     if meta.get("format") != FORMAT:
         found = meta.get("format") or f"no {META_FILE}"
-        raise ValueError(f"{path}: exported model format {found!r} (qallegro {meta.get('qallegro_version', '?')}); "
+        raise ModelError(f"{path}: exported model format {found!r} (qallegro {meta.get('qallegro_version', '?')}); "
                          f"this qallegro {__version__} reads {FORMAT!r}: export the model again")
     try:
         with warnings.catch_warnings():
@@ -137,7 +150,7 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Expor
     except Exception as err:  # a damaged or incompatible program raises several types
         made = meta.get("torch_version")
         hint = f"; exported with torch {made}, this is torch {torch.__version__}" if made != torch.__version__ else ""
-        raise ValueError(f"{path}: the exported program cannot be loaded ({type(err).__name__}: "
+        raise ModelError(f"{path}: the exported program cannot be loaded ({type(err).__name__}: "
                          f"{str(err)[:200]}){hint}") from err
     if torch.device(device).type != "cpu":
         from torch.export.passes import move_to_device_pass
@@ -170,7 +183,7 @@ class ExportedPotential(nn.Module):
         unknown = sorted(set(numbers.tolist()) - set(self.species))
         if unknown:
             where = f" ({self.path})" if self.path else ""
-            raise ValueError(f"species {unknown} not in the model's species {self.species}{where}")
+            raise ModelError(f"species {unknown} not in the model's species {self.species}{where}")
 
     def _one(self, graph: G.Graph) -> dict[str, torch.Tensor]:
         pos, numbers = graph[G.POS].to(torch.float64), graph[G.ATOMIC_NUMBERS]

@@ -92,7 +92,7 @@ def retime(op: Any, row: dict[str, Any], threads: int = 1) -> float:
     trial = op.study.trials[row["number"]]
     cfg = trial_config(op.spec.dataset, op.spec.variant, op.spec.scale, trial.user_attrs.get("config") or {},
                        op.settings)
-    timing = measure_inference(model, op.spec.dataset, op.settings, threads, cfg.get("dataset_options"))
+    timing = measure_inference(model, op.spec.dataset, op.settings, threads, cfg["dataset_options"])
     return 1000.0 * timing["total_s"] / timing["n_structures"]
 
 

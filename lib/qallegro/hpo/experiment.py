@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 
 from qallegro import scales
+from qallegro.errors import HpoError
 from qallegro.hpo.objective import DEFAULT_OBJECTIVE, objective_names
 from qallegro.hpo.pareto import hypervolume_history
+from qallegro.hpo.records import SamplerComparison, hpo_settings
 from qallegro.utils import atomic_write_text
 
 REFERENCE = (1.1, 1.1)
@@ -33,15 +35,19 @@ def compare_samplers(scale: str = scales.DEFAULT_SCALE, *, dataset: str | None =
     """
     from qallegro.hpo.study import StudySpec, create_or_resume, run_worker, study_dir
 
-    cfg = scales.settings("hpo", scale).get("compare") or {}
-    dataset = dataset or cfg["dataset"]
-    variant = variant or cfg.get("variant", "allegro")
-    samplers = list(samplers or cfg["samplers"])
-    seeds = list(seeds if seeds is not None else cfg["seeds"])
-    n_trials = int(n_trials or cfg["n_trials"])
+    cmp = SamplerComparison.of(hpo_settings(scales.settings("hpo", scale), f"presets/hpo.yaml[{scale}]"), scale)
+    dataset = dataset or cmp.dataset
+    samplers = samplers or cmp.samplers
+    seeds = seeds if seeds is not None else cmp.seeds
+    n_trials = n_trials or cmp.n_trials
+    for name, value in (("dataset", dataset), ("samplers", samplers), ("seeds", seeds), ("n_trials", n_trials)):
+        if value is None:
+            raise HpoError(f"presets/hpo.yaml[{scale}].compare: no {name}; give it to compare_samplers")
+    variant = variant or cmp.variant
+    samplers, seeds, n_trials = list(samplers), list(seeds), int(n_trials)
     names = list(objective_names(dataset))
     # the experiment's own per-trial budget and timing, on top of the scale's
-    overrides = {k: cfg[k] for k in ("trial_overrides", "timing") if k in cfg}
+    overrides = {k: cmp[k] for k in ("trial_overrides", "timing") if k in cmp}
     runs: list[tuple[str, int, np.ndarray]] = []
     for sampler in samplers:
         for seed in seeds:

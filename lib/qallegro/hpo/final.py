@@ -41,8 +41,7 @@ def _train_and_record(dataset: str, variant: str, scale: str, overrides: dict[st
     cfg = trial_config(dataset, variant, scale, overrides, settings, threads, final=True)
     result = train(cfg, run_dir=run_dir, resume=True, progress=progress)
     model = load_run(run_dir)
-    timing = measure_inference(model, dataset, settings, int(cfg.get("threads") or 1),
-                               cfg.get("dataset_options"))
+    timing = measure_inference(model, dataset, settings, int(cfg["threads"] or 1), cfg["dataset_options"])
     out = FinalRecord.from_json(
         {**record, "dataset": dataset, "variant": variant, "scale": scale, "config": overrides,
          "run_dir": str(run_dir), "epochs_csv": str(run_dir / "epochs.csv"), "val_f_mae": result.val_f_mae,

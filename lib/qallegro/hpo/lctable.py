@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,22 +60,23 @@ def build_table(dataset: str, variant: str, out: Path, *, n_configs: int, epochs
 
     from qallegro import scales
     from qallegro.hpo.objective import measure_inference, objective_names, trial_config
-    from qallegro.hpo.space import load_space
+    from qallegro.hpo.records import hpo_settings
+    from qallegro.hpo.space import load_space, space_to_dict
     from qallegro.hpo.study import results_root
     from qallegro.training import load_run, train
 
     out = Path(out)
     runs = Path(runs) if runs else results_root() / scale / "lctable" / f"{dataset}-{variant}-s{seed}-e{epochs}"
     space = load_space(variant, scale, dataset=dataset)
-    settings = scales.settings("hpo", scale)
+    preset = hpo_settings(scales.settings("hpo", scale), f"presets/hpo.yaml[{scale}]")
     # every configuration trains exactly `epochs` epochs: no wall-clock cap, no early stopping
-    settings["trial_overrides"] = {**(settings.get("trial_overrides") or {}), "max_epochs": int(epochs),
-                                   "max_wall_s": 1e12, "early_stopping_patience": int(epochs) + 1,
-                                   "early_stopping_lr_floor": 0.0}
+    settings = replace(preset, trial_overrides={
+        **preset.trial_overrides, "max_epochs": int(epochs), "max_wall_s": 1e12,
+        "early_stopping_patience": int(epochs) + 1, "early_stopping_lr_floor": 0.0})
     configs = table_configs(variant, scale, n_configs, seed, dataset)
     atomic_write_json(out / "spec.json", {"dataset": dataset, "variant": variant, "scale": scale, "seed": seed,
                                           "n_configs": n_configs, "epochs": epochs, "configs": configs,
-                                          "runs": str(runs)})
+                                          "space": space_to_dict(space), "runs": str(runs)})
     for i, raw in enumerate(tqdm(configs[:limit], desc="table", unit="config", disable=not progress)):
         folder = runs / f"{i:04d}"
         if (folder / "row.json").exists():
@@ -83,10 +84,9 @@ def build_table(dataset: str, variant: str, out: Path, *, n_configs: int, epochs
         cfg = trial_config(dataset, variant, scale, space.overrides(raw), settings, threads)
         start = time.perf_counter()
         result = train(cfg, run_dir=folder / "run", resume=True, progress=False)
-        curve = pd.read_csv(Path(result["run_dir"]) / "epochs.csv")
+        curve = pd.read_csv(Path(result.run_dir) / "epochs.csv")
         metric = objective_names(dataset)[0]
-        timing = measure_inference(load_run(Path(result["run_dir"])), dataset, settings, threads,
-                                   cfg.get("dataset_options"))
+        timing = measure_inference(load_run(result.run_dir), dataset, settings, threads, cfg["dataset_options"])
         atomic_write_json(folder / "row.json", {
             "config": i, "params": raw, "errors": curve[metric].tolist(), "epoch_s": curve["epoch_s"].tolist(),
             "inference_s": float(timing["total_s"]), "train_s": time.perf_counter() - start, "metric": metric})
@@ -131,10 +131,12 @@ class Table:
         spec_path = Path(path).with_name("spec.json")
         space = None
         if spec_path.exists():
-            from qallegro.hpo.space import load_space
+            from qallegro.hpo.space import load_space, space_from_dict
 
             spec = json.loads(spec_path.read_text())
-            space = load_space(spec["variant"], spec["scale"], dataset=spec["dataset"]).distributions()
+            # the space the configurations were drawn from, as stored with the table (a later preset may differ)
+            space = (space_from_dict(spec["variant"], spec["space"]) if "space" in spec else
+                     load_space(spec["variant"], spec["scale"], dataset=spec["dataset"])).distributions()
         return cls([json.loads(p) for p in first["params"]], wide.to_numpy(float), first["inference_s"].to_numpy(),
                    space)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -129,17 +128,15 @@ def train_objective(overrides: dict, ctx):
             continue
         cfg = {**base, "max_epochs": r}
         result = train(cfg, run_dir=ctx.trial_dir, resume=True, progress=False)
-        run_dir = Path(result["run_dir"])
         if timing is None:  # the inference time does not depend on the epochs trained
-            timing = measure_inference(load_run(run_dir), ctx.dataset, ctx.settings, ctx.threads,
-                                       cfg.get("dataset_options"))
+            timing = measure_inference(load_run(result.run_dir), ctx.dataset, ctx.settings, ctx.threads,
+                                       cfg["dataset_options"])
         values = (error_metric(ctx.dataset, result), float(timing["total_s"]))
-        attrs = {"run_dir": str(run_dir), "val_f_mae": result.get("val_f_mae"),
-                 "val_e_mae": result.get("val_e_mae"), "epochs": result.get("epochs"),
-                 "inference_total_s": timing["total_s"], "rungs": ladder}
+        attrs = {"run_dir": result.run_dir, "val_f_mae": result.val_f_mae, "val_e_mae": result.val_e_mae,
+                 "epochs": result.epochs, "inference_total_s": timing["total_s"], "rungs": ladder}
         ctx.logger.info(f"trial {ctx.trial_number}: rung {r} epochs: error {values[0]:.5g}, "
                         f"inference {values[1]:.4g} s")
-        if r < ladder[-1] and not should_continue(ctx.trial.study, ctx.trial, r, values, int(mf["eta"])):
+        if r < ladder[-1] and not should_continue(ctx.trial.study, ctx.trial, r, values, mf.eta):
             for key, value in attrs.items():
                 ctx.trial.set_user_attr(key, value)
             raise optuna.TrialPruned(f"MO-ASHA stopped the trial at rung {r} epochs")

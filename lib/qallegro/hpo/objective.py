@@ -82,8 +82,8 @@ def trial_config(dataset: str, variant: str, scale: str, overrides: dict[str, An
     return resolve_config(dataset, variant, scale, overrides={**budget, **overrides, **extra})
 
 
-def error_metric(dataset: str, metrics: dict[str, Any]) -> float:
-    """The first objective from a training result."""
+def error_metric(dataset: str, metrics: Mapping[str, Any]) -> float:
+    """The first objective from a training result (a `TrainResult`, or any mapping with its keys)."""
     return float(metrics[objective_names(dataset)[0]])
 
 
@@ -127,17 +127,16 @@ def train_objective(overrides: dict[str, Any], ctx: TrialContext) -> TrialResult
 
     cfg = trial_config(ctx.dataset, ctx.variant, ctx.scale, overrides, ctx.settings, ctx.threads)
     result = train(cfg, run_dir=ctx.trial_dir, resume=True, progress=False)
-    run_dir = Path(result["run_dir"])
-    model = load_run(run_dir)
-    timing = measure_inference(model, ctx.dataset, ctx.settings, ctx.threads, cfg.get("dataset_options"))
+    model = load_run(result.run_dir)
+    timing = measure_inference(model, ctx.dataset, ctx.settings, ctx.threads, cfg["dataset_options"])
     error = error_metric(ctx.dataset, result)
-    attrs = {"run_dir": str(run_dir), "val_f_mae": result.get("val_f_mae"), "val_e_mae": result.get("val_e_mae"),
-             "epochs": result.get("epochs"), "train_wall_s": result.get("wall_s"),
-             "inference_total_s": timing["total_s"], "inference_per_atom_s": timing.get("per_atom_s"),
+    attrs = {"run_dir": result.run_dir, "val_f_mae": result.val_f_mae, "val_e_mae": result.val_e_mae,
+             "epochs": result.epochs, "train_wall_s": result.wall_s,
+             "inference_total_s": timing["total_s"], "inference_per_atom_s": timing["per_atom_s"],
              "inference_n_structures": timing["n_structures"], "inference_clock": timing["clock"],
-             "matmul_flops_per_structure": timing.get("matmul_flops_per_structure"),
-             "stop_reason": result.get("stop_reason"),
-             "truncated": result.get("stop_reason") in ("max_wall_s", "non-finite loss")}
+             "matmul_flops_per_structure": timing.get("matmul_flops_per_structure"),  # only with timing.flops
+             "stop_reason": result.stop_reason,
+             "truncated": result.stop_reason in ("max_wall_s", "non-finite loss")}
     ctx.logger.info(f"trial {ctx.trial_number}: error {error:.5g}, inference {timing['total_s']:.4g} s")
     return TrialResult((error, float(timing["total_s"])), attrs)
 

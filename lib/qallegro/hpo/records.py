@@ -1,8 +1,8 @@
 """Typed records of the HPO: the settings of a scale (`presets/hpo.yaml`) and the final-training record.
 
 `HpoSettings` holds every default of the HPO presets in one place (a study's overrides are applied before it is
-read); `FinalRecord` is what `final_train` / `transfer_train` write (`final-<choice>.json`,
-`transfer-<dataset>-qdi.json`) and the book reads back.
+read), `SamplerComparison` those of its `compare` section; `FinalRecord` is what `final_train` /
+`transfer_train` write (`final-<choice>.json`, `transfer-<dataset>-qdi.json`) and the book reads back.
 """
 
 from __future__ import annotations
@@ -81,6 +81,29 @@ class HpoSettings(Record):
 def hpo_settings(settings: Mapping[str, Any], source: str = "HPO settings") -> HpoSettings:
     """`settings` (a preset section with a study's overrides, or already a record) as a validated record."""
     return HpoSettings.from_json(settings, source)
+
+
+@dataclass(frozen=True)
+class SamplerComparison(Record):
+    """The `compare` section of a scale's HPO settings (`qallegro.hpo.experiment.compare_samplers`): the dataset
+    and variant, the samplers and seeds (one study each), the trials per study, and the experiment's own
+    per-trial budget and timing (study settings on top of the scale's; left out when None). None: the caller
+    must say it."""
+
+    OPTIONAL = ("trial_overrides", "timing")
+
+    dataset: str | None = None
+    variant: str = "allegro"
+    samplers: list[str] | None = None
+    seeds: list[int] | None = None
+    n_trials: int | None = None
+    trial_overrides: Mapping[str, Any] | None = None
+    timing: Mapping[str, Any] | None = None
+
+    @classmethod
+    def of(cls, settings: HpoSettings, scale: str) -> SamplerComparison:
+        """The `compare` section of `settings` (the HPO settings of `scale`), validated; empty when absent."""
+        return cls.from_json(settings.extra.get("compare") or {}, f"presets/hpo.yaml[{scale}].compare")
 
 
 @dataclass(frozen=True)

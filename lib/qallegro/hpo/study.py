@@ -120,7 +120,7 @@ def check_threads(threads: int) -> int:
     return threads
 
 
-def preflight(spec: StudySpec, settings: dict[str, Any], space: space_mod.SearchSpace) -> None:
+def preflight(spec: StudySpec, settings: HpoSettings, space: space_mod.SearchSpace) -> None:
     """Everything a study needs, checked before anything is created: the dataset, the objective, and the
     training config of the search space's corners (all lows, all highs) at the study's scale."""
     check_dataset(spec.dataset)
@@ -172,12 +172,12 @@ def _settings(scale: str, overrides: dict[str, Any] | None = None) -> HpoSetting
 
 
 def _open(url: str, settings: HpoSettings, create: bool = True) -> StudyStorage:
-    hb = settings["heartbeat"]
+    hb = settings.heartbeat
     return open_storage(url, hb.interval, hb.grace_period, hb.max_retry, create=create)
 
 
-def _sampler(spec: StudySpec, space: space_mod.SearchSpace, settings: dict[str, Any], worker_index: int):
-    opts = dict((settings.get("samplers") or {}).get(spec.sampler) or {})
+def _sampler(spec: StudySpec, space: space_mod.SearchSpace, settings: HpoSettings, worker_index: int):
+    opts = dict(settings.samplers.get(spec.sampler) or {})  # a sampler the preset does not tune: its defaults
     opts.update(spec.sampler_options)
     # worker 0 uses the study seed (a single-worker run is reproducible); later workers and resumed runs get
     # their own streams, so that random proposals are not repeated.
@@ -191,7 +191,7 @@ def create_or_resume(spec: StudySpec) -> OpenStudy:
     space = space_mod.load_space(spec.variant, spec.scale, spec.space_file, spec.dataset)
     preflight(spec, settings, space)
     storage = _open(spec.storage or str(study_dir(spec.scale, spec.name) / "journal.log"), settings)
-    target = int(spec.n_trials or settings["n_trials"])
+    target = int(spec.n_trials or settings.n_trials)
     record = {**asdict(spec), "space": space_mod.space_to_dict(space), "target": target}
     record.pop("storage")
     with storage.claim(spec.name):
@@ -230,17 +230,23 @@ def load(storage_url: str, study_name: str) -> OpenStudy:
     rec = study.user_attrs.get(ATTR)
     if rec is None:
         raise HpoError(f"study {study_name!r} in {probe.safe_url} was not created by qallegro")
-    settings = _settings(rec["scale"], rec.get("settings"))
-    storage = _open(storage_url, settings, create=False)
+    spec = _stored_spec(rec, probe.safe_url)
+    storage = _open(storage_url, _settings(spec.scale, spec.settings), create=False)
     return _attach(optuna.load_study(study_name=study_name, storage=storage.storage), storage)
+
+
+def _stored_spec(rec: dict[str, Any], storage_url: str) -> StudySpec:
+    """The `StudySpec` stored with a study (its `ATTR` user attr); a key that a study created by an older
+    qallegro lacks takes the field's default."""
+    return StudySpec(**{k: rec[k] for k in StudySpec.__dataclass_fields__ if k in rec and k != "storage"},
+                     storage=storage_url)
 
 
 def _attach(study: optuna.Study, storage: StudyStorage) -> OpenStudy:
     rec = dict(study.user_attrs[ATTR])
-    settings = _settings(rec["scale"], rec.get("settings"))
-    space = space_mod.space_from_dict(rec["variant"], rec.get("space"))
-    spec = StudySpec(**{k: rec[k] for k in StudySpec.__dataclass_fields__ if k in rec and k != "storage"},
-                     storage=storage.safe_url)
+    spec = _stored_spec(rec, storage.safe_url)
+    settings = _settings(spec.scale, spec.settings)
+    space = space_mod.space_from_dict(spec.variant, rec.get("space"))  # None: the default space
     return OpenStudy(study, storage, spec, space, settings, int(rec["target"]),
                      study_dir(spec.scale, study.study_name))
 
@@ -347,9 +353,9 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
                 # we run our own trial loop with heartbeats, not Study.optimize (see the module docstring)
                 warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                fail_dead_local_trials(op.study, int(hb.get("max_retry", 1)), log)
+                fail_dead_local_trials(op.study, hb.max_retry, log)
                 optuna.storages.fail_stale_trials(op.study)
-                requeue_interrupted(op.study, int(hb.get("max_retry", 1)))
+                requeue_interrupted(op.study, hb.max_retry)
                 c = counts(op.study)
                 # PRUNED counts when a multi-fidelity schedule stopped the trial early, not when it was a duplicate
                 duplicates = sum(1 for t in op.study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))

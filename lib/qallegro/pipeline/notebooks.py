@@ -77,6 +77,11 @@ _STUDY_FILES = ("trials.csv", "pareto.csv", "hypervolume.csv", "chosen.json")
 _FINALS = ("results/{scale}/hpo/*-{sampler}-s*/final-lowest_error.json", "results/{scale}/hpo/transfer-*-qdi.json")
 _PAPER = ("data/paper/paper_values.yaml",)
 _FIG2 = ("data/paper/fig2_pareto_points.csv",)
+# the search page reads the benchmark records of the samplers (test problems, learning-curve table, overhead, workers)
+_SEARCH = ("benchmarks/results/hpo-problems/hpo-problems.json", "benchmarks/results/lctable-*/compare.json",
+           "benchmarks/results/lctable-*/compare-summary.csv", "benchmarks/results/lctable-*/table.csv",
+           "benchmarks/results/hpo-overhead.json",
+           "benchmarks/results/hpo-workers.json")
 
 
 def moo_name(dataset: str, variant: str) -> str:
@@ -117,6 +122,7 @@ _PAGES: tuple[Notebook, ...] = (
              results=(*_FINALS, *_PAPER)),
     Notebook("optimisers", "beyond_optimisers.ipynb", presets=("hpo", "train"), datasets=("rmd17-benzene",),
              results=("results/{scale}/hpo/compare-*/hypervolume.csv", "results/{scale}/hpo/compare-*/study.json")),
+    Notebook("hpo_search", "hpo_search.ipynb", inputs=_SEARCH, results=_SEARCH),
     Notebook("md_stability", "beyond_md.ipynb", parameters=_EXPERIMENT, depends=("final_training",),
              presets=("book.md",), results=_FINALS),
     Notebook("claims", "claims.ipynb", inputs=("results/{scale}/claims/verdicts.json",),

@@ -30,7 +30,8 @@ import yaml
 from qallegro.data.graph import Graph, collate, to
 from qallegro.errors import TrainingError
 from qallegro.training import data as tdata
-from qallegro.training.checkpoint import load_checkpoint, save_checkpoint, set_rng_states
+from qallegro.training.checkpoint import Checkpoint, TrainState
+from qallegro.training.checkpoint import load_checkpoint as load_checkpoint  # re-exported: the plain dict
 from qallegro.training.config import (
     RESUMABLE_CHANGES,
     ConfigError,
@@ -130,7 +131,7 @@ class Trainer:
         self.interrupt = _Interrupt()
 
     # ---------------------------------------------------------------- set-up
-    def prepare(self, checkpoint: dict[str, Any] | None) -> None:
+    def prepare(self, checkpoint: Checkpoint | None) -> None:
         cfg = self.cfg
         t0 = time.perf_counter()
         structures = tdata.load_structures(cfg)
@@ -139,7 +140,7 @@ class Trainer:
             self.species = tdata.species_of(*self.graphs.values())
             self.stats = resolve_statistics(cfg, self.graphs["train"], self.species)
         else:
-            self.species, self.stats = list(checkpoint["species"]), dict(checkpoint["statistics"])
+            self.species, self.stats = list(checkpoint.species), dict(checkpoint.statistics)
         self.log.info("data: %s train / %s val / %s test structures, species %s, graphs built in %.1f s",
                       *(len(self.graphs[k]) for k in tdata.SPLITS), self.species, time.perf_counter() - t0)
         self.model_cfg = {**cfg, **self.stats}
@@ -159,104 +160,97 @@ class Trainer:
             patience=int(cfg["lr_scheduler_patience"]))
         self.ema = (ExponentialMovingAverage(params, float(cfg["ema_decay"]), bool(cfg["ema_use_num_updates"]))
                     if cfg["use_ema"] else None)
-        self.state: dict[str, Any] = {
-            "epoch": 0, "steps": 0, "step_in_epoch": 0, "order": None, "train_acc": None, "wall_s": 0.0,
-            "best_metric": math.inf, "best_epoch": 0, "best_state": None, "epochs_since_best": 0,
-            "rows": [], "stop_reason": None,
-        }
+        self.state = TrainState() if checkpoint is None else checkpoint.state
         if checkpoint is not None:
-            self.model.load_state_dict(checkpoint["model"])
-            self.optimizer.load_state_dict(checkpoint["optimizer"])
-            self.scheduler.load_state_dict(checkpoint["scheduler"])
+            self.model.load_state_dict(checkpoint.model)
+            self.optimizer.load_state_dict(checkpoint.optimizer)
+            self.scheduler.load_state_dict(checkpoint.scheduler)
             if self.ema is not None:
-                self.ema.load_state_dict(checkpoint["ema"])
-            self.state.update(checkpoint["state"])
-            set_rng_states(checkpoint["rng"])
+                self.ema.load_state_dict(checkpoint.ema)
+            checkpoint.restore_rng()
         else:
             atomic_write_json(self.run_dir / "statistics.json",
                               {**self.stats, "species": self.species, "n_parameters": self.n_parameters})
         self.log.info("model: %s parameters (%s) on %s", self.n_parameters, cfg["model_builder"], self.device)
 
     def save(self) -> None:
-        save_checkpoint(self.ckpt_path, {
-            "config": identity(self.cfg), "species": self.species, "statistics": self.stats,
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
-            "state": self.state,
-        })
+        Checkpoint(config=identity(self.cfg), species=self.species, statistics=self.stats,
+                   model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+                   scheduler=self.scheduler.state_dict(), ema=self.ema.state_dict() if self.ema else None,
+                   state=self.state).write(self.ckpt_path)
 
     # ---------------------------------------------------------------- loop
     def stop_reason(self) -> str | None:
         cfg, st = self.cfg, self.state
-        if st["stop_reason"] == "non-finite loss":
-            return st["stop_reason"]
-        if st["epoch"] >= int(cfg["max_epochs"]):
+        if st.stop_reason == "non-finite loss":
+            return st.stop_reason
+        if st.epoch >= int(cfg["max_epochs"]):
             return "max_epochs"
-        if st["wall_s"] >= float(cfg["max_wall_s"]):
+        if st.wall_s >= float(cfg["max_wall_s"]):
             return "max_wall_s"
         if self.optimizer.param_groups[0]["lr"] < float(cfg["early_stopping_lr_floor"]):
             return "early_stopping_lr_floor"
-        if st["epochs_since_best"] >= int(cfg["early_stopping_patience"]):
+        if st.epochs_since_best >= int(cfg["early_stopping_patience"]):
             return "early_stopping_patience"
         return None
 
     def run(self) -> None:
         st = self.state
-        session_start = time.perf_counter() - st["wall_s"]
+        session_start = time.perf_counter() - st.wall_s
         last_save = time.perf_counter()
         train = self.graphs["train"]
         bs = int(self.cfg["batch_size"])
         n_batches = math.ceil(len(train) / bs)
         with self.interrupt.installed():
             while (reason := self.stop_reason()) is None:
-                epoch_start = st["wall_s"]
-                if st["step_in_epoch"] == 0:
-                    st["order"] = self._order(st["epoch"], len(train))
-                    st["train_acc"] = ErrorAccumulator().state_dict()
+                epoch_start = st.wall_s
+                if st.step_in_epoch == 0:
+                    st.order = self._order(st.epoch, len(train))
+                    st.train_acc = ErrorAccumulator().state_dict()
                 acc = ErrorAccumulator()
-                acc.load_state_dict(st["train_acc"])
+                acc.load_state_dict(st.train_acc)
                 lr = self.optimizer.param_groups[0]["lr"]
                 self.model.train()
-                bar = self._bar(n_batches, st["step_in_epoch"], st["epoch"])
+                bar = self._bar(n_batches, st.step_in_epoch, st.epoch)
                 cut = False
-                for k in range(st["step_in_epoch"], n_batches):
-                    batch = to(collate([train[i] for i in st["order"][k * bs:(k + 1) * bs]]), self.device)
+                for k in range(st.step_in_epoch, n_batches):
+                    batch = to(collate([train[i] for i in st.order[k * bs:(k + 1) * bs]]), self.device)
                     loss = self._step(batch, acc)
-                    st["step_in_epoch"], st["steps"] = k + 1, st["steps"] + 1
-                    st["train_acc"] = acc.state_dict()
-                    st["wall_s"] = time.perf_counter() - session_start
+                    st.step_in_epoch, st.steps = k + 1, st.steps + 1
+                    st.train_acc = acc.state_dict()
+                    st.wall_s = time.perf_counter() - session_start
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
                     if not math.isfinite(loss):
-                        st["stop_reason"] = "non-finite loss"
-                        self.log.error("non-finite training loss at epoch %d step %d", st["epoch"] + 1, k + 1)
+                        st.stop_reason = "non-finite loss"
+                        self.log.error("non-finite training loss at epoch %d step %d", st.epoch + 1, k + 1)
                         break
                     if self.interrupt.requested:
                         bar.close()
                         self.save()
                         self.log.warning("interrupted in epoch %d after step %d; checkpoint saved",
-                                         st["epoch"] + 1, k + 1)
+                                         st.epoch + 1, k + 1)
                         raise KeyboardInterrupt
-                    if st["wall_s"] >= float(self.cfg["max_wall_s"]):
+                    if st.wall_s >= float(self.cfg["max_wall_s"]):
                         cut = k + 1 < n_batches
                         break
                     if time.perf_counter() - last_save >= float(self.cfg["checkpoint_interval_s"]):
                         self.save()
                         last_save = time.perf_counter()
                 bar.close()
-                if st["stop_reason"] == "non-finite loss":
+                if st.stop_reason == "non-finite loss":
                     break
                 self._end_epoch(acc, lr, cut, epoch_start, session_start)
                 last_save = time.perf_counter()
                 if self.interrupt.requested:
-                    self.log.warning("interrupted after epoch %d; checkpoint saved", st["epoch"])
+                    self.log.warning("interrupted after epoch %d; checkpoint saved", st.epoch)
                     raise KeyboardInterrupt
-        st["stop_reason"] = reason or st["stop_reason"]
+        st.stop_reason = reason or st.stop_reason
         for label, seconds in getattr(self.forward, "compile_s", {}).items():
             self.log.info("compiled %s in %.1f s", label, seconds)
         for why in getattr(self.forward, "failed", {}).values():
             self.log.warning("trained eagerly: %s", why)
-        self.log.info("stopped: %s after %d epochs, %.1f s", st["stop_reason"], st["epoch"], st["wall_s"])
+        self.log.info("stopped: %s after %d epochs, %.1f s", st.stop_reason, st.epoch, st.wall_s)
         self.save()
 
     def _order(self, epoch: int, n: int) -> list[int]:
@@ -296,26 +290,26 @@ class Trainer:
         st = self.state
         train_m = acc.compute()
         val_m = self._validate()
-        st["wall_s"] = time.perf_counter() - session_start
-        st["epoch"] += 1
-        st["step_in_epoch"], st["order"], st["train_acc"] = 0, None, None
-        row: dict[str, Any] = {"epoch": st["epoch"], "steps": st["steps"], "wall_s": st["wall_s"],
-                               "epoch_s": st["wall_s"] - epoch_start, "lr": lr,
+        st.wall_s = time.perf_counter() - session_start
+        st.epoch += 1
+        st.step_in_epoch, st.order, st.train_acc = 0, None, None
+        row: dict[str, Any] = {"epoch": st.epoch, "steps": st.steps, "wall_s": st.wall_s,
+                               "epoch_s": st.wall_s - epoch_start, "lr": lr,
                                "train_loss": self.loss_fn.from_metrics(train_m),
                                "val_loss": self.loss_fn.from_metrics(val_m)}
         row.update({f"train_{m}": train_m[m] for m in METRIC_NAMES})
         row.update({f"val_{m}": val_m[m] for m in METRIC_NAMES})
-        st["rows"].append(row)
+        st.rows.append(row)
         metric = float(row[self._metrics_column()])
         self.scheduler.step(metric)
-        if metric < st["best_metric"]:
-            st["best_metric"], st["best_epoch"], st["epochs_since_best"] = metric, st["epoch"], 0
-            st["best_state"] = self._averaged_state()
+        if metric < st.best_metric:
+            st.best_metric, st.best_epoch, st.epochs_since_best = metric, st.epoch, 0
+            st.best_state = self._averaged_state()
         else:
-            st["epochs_since_best"] += 1
-        self.log.info("epoch %d%s: %s", st["epoch"], " (cut by max_wall_s)" if cut else "",
+            st.epochs_since_best += 1
+        self.log.info("epoch %d%s: %s", st.epoch, " (cut by max_wall_s)" if cut else "",
                       ", ".join(f"{k}={_format(v)}" for k, v in row.items() if k != "epoch"))
-        write_epochs_csv(self.run_dir / "epochs.csv", st["rows"])
+        write_epochs_csv(self.run_dir / "epochs.csv", st.rows)
         self.save()
 
     def _metrics_column(self) -> str:
@@ -335,8 +329,8 @@ class Trainer:
     # ---------------------------------------------------------------- results
     def finish(self) -> TrainResult:
         st = self.state
-        if st["best_state"] is not None:
-            self.model.load_state_dict(st["best_state"])
+        if st.best_state is not None:
+            self.model.load_state_dict(st.best_state)
         elif self.ema is not None:
             self.ema.copy_to()
         bs, uses_f = int(self.cfg["validation_batch_size"]), self.loss_fn.uses_forces
@@ -348,8 +342,8 @@ class Trainer:
             save_model(self.model, self.run_dir / "model.pt")
         result = {
             "run_dir": str(self.run_dir), "val_f_mae": val["f_mae"], "val_e_mae": val["e_mae"], "val": val,
-            "test": test, "epochs": st["epoch"], "steps": st["steps"], "best_epoch": st["best_epoch"],
-            "wall_s": st["wall_s"], "stop_reason": st["stop_reason"], "n_parameters": self.n_parameters,
+            "test": test, "epochs": st.epoch, "steps": st.steps, "best_epoch": st.best_epoch,
+            "wall_s": st.wall_s, "stop_reason": st.stop_reason, "n_parameters": self.n_parameters,
             "statistics": self.stats, "species": self.species,
             "units": dict(METRIC_UNITS),
             "weights": "EMA weights of the best validation epoch" if self.ema else "best validation epoch",
@@ -419,7 +413,7 @@ def train(config: Mapping[str, Any], run_dir: str | Path | None = None, resume: 
     threads = set_threads(cfg["threads"])
     logger = get_logger(f"qallegro.train.{config_hash(str(run_dir.resolve()))}", run_dir / "train.log")
     try:
-        checkpoint = load_checkpoint(ckpt_path) if (resume and ckpt_path.exists()) else None
+        checkpoint = Checkpoint.read(ckpt_path) if (resume and ckpt_path.exists()) else None
         sessions = []
         if checkpoint is not None and (run_dir / "env.json").exists():
             import json
@@ -448,14 +442,14 @@ def load_run(run_dir: str | Path) -> torch.nn.Module:
     if not cfg_path.exists():
         raise TrainingError(f"{run_dir}: no config.yaml; not a training run directory")
     cfg = yaml.safe_load(cfg_path.read_text())
-    ckpt = load_checkpoint(run_dir / "checkpoint.pt")
-    model = build({**cfg, **ckpt["statistics"]}, list(ckpt["species"]))
-    state = ckpt["state"]["best_state"]
+    ckpt = Checkpoint.read(run_dir / "checkpoint.pt")
+    model = build({**cfg, **ckpt.statistics}, list(ckpt.species))
+    state = ckpt.state.best_state
     if state is None:
-        model.load_state_dict(ckpt["model"])
-        if ckpt["ema"] is not None:
+        model.load_state_dict(ckpt.model)
+        if ckpt.ema is not None:
             ema = ExponentialMovingAverage([p for p in model.parameters() if p.requires_grad], 0.0)
-            ema.load_state_dict(ckpt["ema"])
+            ema.load_state_dict(ckpt.ema)
             ema.copy_to()
     else:
         model.load_state_dict(state)

@@ -1,0 +1,176 @@
+"""The paper's claims about its final models, tested on the campaign's final runs (each study's chosen
+configuration trained with several seeds; QDI transfers are not part of these claims).
+
+Accuracy: the paired difference by seed of the test error (`claims.evaluate_claim` on the final records, the
+paper's number from its Tables 4-5). Inference time: a seed does not change a configuration's cost, so the final
+models of one seed are re-timed together in interleaved rounds (`retime/finals-<dataset>`, process CPU time of
+every round, and the matrix-product FLOPs per structure); the rounds pair, and the interval is the t 95% interval of
+the per-round differences, in % of the faster variant's mean. Until that unit has run, each variant's time is its
+chosen trial's re-timing in its study's retime record; those were timed in different units, so the interval is
+Welch's. `supported` when it excludes zero in the claimed direction, `contradicted` when
+it excludes zero the other way, `inconclusive` otherwise, and also when the FLOPs (load-independent) point the
+other way from a resolved time difference. A claim whose finals have fewer than two untruncated seeds per variant
+is `not testable at this scale`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+from qallegro.campaign import stats
+from qallegro.campaign.claims import Claim, evaluate_claim
+from qallegro.campaign.study_records import StudyRecords
+from qallegro.errors import CampaignError
+
+
+@dataclass(frozen=True)
+class Interval:
+    """`mean(other) - mean(reference)` of two unpaired samples with Welch's 95% interval, and the same in %."""
+
+    n_reference: int
+    n_other: int
+    reference_mean: float
+    mean: float
+    low: float
+    high: float
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.mean / self.reference_mean
+
+    @property
+    def percent_low(self) -> float:
+        return 100.0 * self.low / self.reference_mean
+
+    @property
+    def percent_high(self) -> float:
+        return 100.0 * self.high / self.reference_mean
+
+
+def welch(reference: Sequence[float], other: Sequence[float], confidence: float = 0.95) -> Interval:
+    """Welch's interval of `mean(other) - mean(reference)` (unequal variances, Satterthwaite's degrees)."""
+    a, b = np.asarray(reference, float), np.asarray(other, float)
+    if len(a) < 2 or len(b) < 2:
+        raise stats.StatisticsError(f"Welch's interval needs two values per side, got {len(a)} and {len(b)}")
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) if se > 0 else float("inf")
+    half = float(sps.t.ppf(0.5 + confidence / 2, df)) * se
+    d = float(b.mean() - a.mean())
+    return Interval(len(a), len(b), float(a.mean()), d, d - half, d + half)
+
+
+def _finals(records: Iterable[Mapping[str, Any]], dataset: str, variant: str) -> list[Mapping[str, Any]]:
+    return [r for r in records if r.get("dataset") == dataset and r.get("variant") == variant
+            and not r.get("transfer") and not r.get("truncated")]
+
+
+def chosen_trial(records: Iterable[Mapping[str, Any]], dataset: str, variant: str) -> tuple[str, int] | None:
+    """The study and trial every final run of (`dataset`, `variant`) trained, or None without finals."""
+    chosen = {(r["chosen"]["study"], int(r["chosen"]["trial"])) for r in _finals(records, dataset, variant)}
+    if len(chosen) > 1:
+        raise CampaignError(f"the final runs of {dataset} {variant} trained different configurations {sorted(chosen)}")
+    return next(iter(chosen), None)
+
+
+def paired_time_row(row: dict[str, Any], seeds: Mapping[str, int], retime: Mapping[str, Any]) -> dict[str, Any]:
+    """The time test from the dataset's final-model re-timing (`retime/finals-<dataset>`): both variants timed in
+    the same interleaved rounds, so the rounds pair: the t 95% interval of the per-round differences."""
+    faster, slower = row["faster"], row["slower"]
+    a, b = retime["finals"][faster], retime["finals"][slower]
+    if a.get("clock") != b.get("clock"):
+        return {**row, "n_seeds": seeds, "verdict": stats.NOT_TESTABLE,
+                "reason": f"the two re-timings used different clocks {a.get('clock')}, {b.get('clock')}"}
+    d = stats.paired_difference(a["times_s"], b["times_s"])
+    verdict = stats.verdict(d, "higher")
+    flops = [a.get("matmul_flops_per_structure"), b.get("matmul_flops_per_structure")]
+    ratio = flops[1] / flops[0] if all(flops) else None
+    reason = ""
+    if ratio is not None and verdict != stats.INCONCLUSIVE and (ratio > 1) != (d.mean > 0) and ratio != 1:
+        verdict, reason = stats.INCONCLUSIVE, "CPU time and matrix-product FLOPs point opposite ways"
+    return {**row, "n_seeds": seeds, "paired": True, "n": [d.n, d.n], "clock": a.get("clock"),
+            "faster_mean_s": d.reference_mean, "percent": d.percent, "percent_low": d.percent_low,
+            "percent_high": d.percent_high, "flops_ratio": ratio, "verdict": verdict, "reason": reason}
+
+
+def time_row(records: Sequence[Mapping[str, Any]], studies: Sequence[StudyRecords], dataset: str, faster: str,
+             slower: str, retimes: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The claim "`slower` takes longer than `faster` on `dataset`": from the dataset's final-model re-timing
+    (`retimes[dataset]`, rounds paired) when it holds both variants, else from the re-timings of the chosen trials
+    in their studies (unpaired)."""
+    row: dict[str, Any] = {"test": "time", "dataset": dataset, "faster": faster, "slower": slower}
+    seeds = {v: len(_finals(records, dataset, v)) for v in (faster, slower)}
+    if min(seeds.values()) < 2:
+        return {**row, "n_seeds": seeds, "verdict": stats.NOT_TESTABLE,
+                "reason": f"final runs with seeds {seeds}: fewer than two"}
+    retime = (retimes or {}).get(dataset)
+    if retime is not None and {faster, slower} <= set(retime.get("finals") or {}):
+        return paired_time_row(row, seeds, retime)
+    by_name = {s.name: s for s in studies}
+    timed = {}
+    for v in (faster, slower):
+        name, trial = chosen_trial(records, dataset, v)
+        member = by_name[name].member(trial) if name in by_name else None
+        if member is None:
+            return {**row, "n_seeds": seeds, "verdict": stats.NOT_TESTABLE,
+                    "reason": f"trial {trial} of {name} has no re-timing (retime/{name}: not done, or not of it)"}
+        timed[v] = {"study": name, "trial": trial, **member}
+    clocks = {timed[v].get("clock") for v in timed}
+    if len(clocks) > 1:
+        return {**row, "n_seeds": seeds, "verdict": stats.NOT_TESTABLE,
+                "reason": f"the two re-timings used different clocks {sorted(map(str, clocks))}"}
+    d = welch(timed[faster]["times_s"], timed[slower]["times_s"])
+    verdict = stats.SUPPORTED if d.low > 0 else stats.CONTRADICTED if d.high < 0 else stats.INCONCLUSIVE
+    flops = [timed[v].get("matmul_flops_per_structure") for v in (faster, slower)]
+    ratio = flops[1] / flops[0] if all(f for f in flops) else None
+    reason = ""
+    if ratio is not None and verdict != stats.INCONCLUSIVE and (ratio > 1) != (d.mean > 0) and ratio != 1:
+        verdict, reason = stats.INCONCLUSIVE, "CPU time and matrix-product FLOPs point opposite ways"
+    return {**row, "n_seeds": seeds, "chosen": {v: [timed[v]["study"], timed[v]["trial"]] for v in timed},
+            "n": [d.n_reference, d.n_other], "clock": clocks.pop(), "faster_mean_s": d.reference_mean,
+            "percent": d.percent, "percent_low": d.percent_low, "percent_high": d.percent_high,
+            "flops_ratio": ratio, "verdict": verdict, "reason": reason}
+
+
+def error_row(records: Sequence[Mapping[str, Any]], dataset: str, better: str, worse: str) -> dict[str, Any]:
+    """The claim "`better` has a lower test error than `worse` on `dataset`", paired by seed over the finals."""
+    from qallegro.campaign.ablation import error_key
+
+    metric = error_key(dataset)
+    claim = Claim(f"final-{dataset}-{better}-{worse}", f"{better} more accurate than {worse} on {dataset}",
+                  dataset, metric, worse, better)
+    finals = [r for r in records if not r.get("transfer")]
+    return {"test": "error", **evaluate_claim(finals, claim, "test")}
+
+
+def time_sentence(row: Mapping[str, Any]) -> str:
+    head = f"{row['dataset']}: {row['slower']} slower than {row['faster']}"
+    if "percent" not in row:
+        return f"{head}: {row['reason']}"
+    flops = f", FLOPs ×{row['flops_ratio']:.2f}" if row.get("flops_ratio") is not None else ""
+    why = f" ({row['reason']})" if row["reason"] else ""
+    rounds = (f"{row['n'][0]} paired rounds of the final models" if row.get("paired")
+              else f"{row['n'][0]}+{row['n'][1]} rounds")
+    return (f"{head}: {row['percent']:+.1f}% [95% CI {row['percent_low']:+.1f}, {row['percent_high']:+.1f}] "
+            f"{row['clock']} time over {rounds}{flops}{why}")
+
+
+def error_sentence(row: Mapping[str, Any]) -> str:
+    head = f"{row['dataset']}: {row['other']} vs {row['reference']} ({row['metric']}, test)"
+    if "percent" not in row:
+        return f"{head}: {row['reason']}"
+    paper = f"; paper {row['paper_percent']:+.1f}%" if row.get("paper_percent") is not None else ""
+    return (f"{head}: {row['percent']:+.1f}% [95% CI {row['percent_low']:+.1f}, {row['percent_high']:+.1f}] over "
+            f"{row['n']} seeds{paper}")
+
+
+RULE = ("time: the final models of one seed re-timed together in interleaved rounds (retime/finals-<dataset>; a "
+        "seed does not change the cost), paired by round: t 95% CI; before that unit ran, the chosen trials' "
+        "re-timings in their studies, unpaired: Welch 95% CI; inconclusive where the matrix-product FLOPs point "
+        "the other way")
