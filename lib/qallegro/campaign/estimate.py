@@ -264,6 +264,8 @@ def unit_seconds(unit: Unit, costs: Costs) -> float:
         return n_trials * (epochs * n_train * rate + fixed)
     if unit.kind == "retime":  # at least 5 interleaved rounds (`run_retime_unit`)
         return FRONT_SIZE * timed_passes(scale, min_repeats=5) * costs.inference_per_structure(sp["dataset"])
+    if unit.kind == "retime-finals":  # one seed's final models, at least 5 interleaved rounds
+        return len(unit.after) * timed_passes(scale, min_repeats=5) * costs.inference_per_structure(sp["dataset"])
     raise CampaignError(f"no cost model for unit kind {unit.kind!r} ({unit.id})")
 
 
@@ -301,7 +303,7 @@ def part_of(unit: Unit) -> str:
         return unit.id
     if unit.kind in ("study", "final"):
         return f"{'studies' if unit.kind == 'study' else 'finals'}/{unit.spec['dataset']}"
-    if unit.kind == "retime":
+    if unit.kind in ("retime", "retime-finals"):
         return "retime"
     return f"{head}/{unit.spec['dataset']}"
 
