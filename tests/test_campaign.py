@@ -166,6 +166,10 @@ def test_a_dead_workers_claim_is_taken_over_and_dependencies_wait(tmp_path: Path
     late = [Unit("c", "sleep", {"v": 3})]
     assert work(late, queue, {"sleep": _sleepy}, log=lambda m: None, stop_at=time.time() - 1) == 0
     assert not queue.done(late[0])
+    # a worker given a subset (`--only`): a dependency outside it counts once its record exists, else it waits
+    subset = [Unit("d", "sleep", {"v": 4}, after=("b",)), Unit("e", "sleep", {"v": 5}, after=("c",))]
+    assert status(subset, queue) == {"done": [], "running": [], "ready": ["d"], "waiting": ["e"]}
+    assert work(subset, queue, {"sleep": _sleepy}, log=lambda m: None) == 1 and queue.done(subset[0])
 
 
 def test_ablate_smoke_writes_per_seed_records_and_a_verdict_table(tmp_path: Path) -> None:
@@ -292,3 +296,33 @@ def test_reproduce_status_reports_the_campaign_and_the_pages() -> None:
     first = out.stdout.splitlines()[0]
     assert first.startswith(f"campaign: {len(plan('overnight'))} units: ") and " done" in first
     assert "pages:" in out.stdout.splitlines()[1]
+
+
+def test_sampler_comparison_runs_as_units_the_page_then_resumes(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The optimiser page's comparison as one unit per sampler and seed (the overnight plan lists all of them,
+    last); a unit runs exactly the study the page's `compare_samplers` opens, which then finds it complete."""
+    from qallegro.campaign.plan import plan
+    from qallegro.campaign.studies import compare_units, run_compare_unit
+    from qallegro.hpo.experiment import compare_samplers
+
+    units = compare_units("overnight")
+    assert len(units) == 4 * 5 and units[0].id == "compare/compare-rmd17-benzene-allegro-random-s0"
+    ids = [u.id for u in plan("overnight")]
+    assert ids[-len(units):] == [u.id for u in units]
+    monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))
+    unit = next(u for u in compare_units("smoke") if u.spec == {"scale": "smoke", "sampler": "tpe", "seed": 1})
+    record = run_compare_unit(unit, tmp_path / "smoke" / "campaign" / unit.id)
+    assert record["study"] == "compare-rmd17-benzene-allegro-tpe-s1" and record["n_complete"] == 4
+    import optuna
+
+    journal = tmp_path / "smoke" / "hpo" / record["study"] / "journal.log"
+
+    def trials() -> int:
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+        return len(optuna.load_study(study_name=record["study"], storage=storage).trials)
+
+    before = trials()
+    hv = compare_samplers("smoke", samplers=["tpe"], seeds=[1], progress=False, plots=False)
+    assert trials() == before == 4, "the page trained nothing more"
+    assert hv["hypervolume"].iloc[-1] == pytest.approx(record["hypervolume"])

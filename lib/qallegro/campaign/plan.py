@@ -28,7 +28,8 @@ def run_culi_unit(unit: Unit, folder: Path) -> dict[str, Any]:
 
 RUNNERS: dict[str, Runner] = {"train": ablation.run_training_unit, "culi": run_culi_unit,
                                "study": studies.run_study_unit, "final": studies.run_final_unit,
-                               "retime": studies.run_retime_unit, "retime-finals": studies.run_retime_finals_unit}
+                               "retime": studies.run_retime_unit, "retime-finals": studies.run_retime_finals_unit,
+                               "compare": studies.run_compare_unit}
 
 
 def dataset_units(scale: str, dataset: str) -> list[Unit]:
@@ -42,7 +43,8 @@ def dataset_units(scale: str, dataset: str) -> list[Unit]:
 
 def plan(scale: str, datasets: list[str] | None = None) -> list[Unit]:
     """Every unit of the campaign at `scale`, in the preset's `order` (most important first; `ablation:NAME`,
-    `studies`, `finals`), or only the ablation of the given datasets."""
+    `studies`, `finals`, `compare`: the optimiser page's sampler comparison), or only the ablation of the given
+    datasets."""
     known = ablation.settings(scale)["ablation"]["datasets"]
     unknown = sorted(set(datasets or []) - set(known))
     if unknown:
@@ -58,6 +60,8 @@ def plan(scale: str, datasets: list[str] | None = None) -> list[Unit]:
             units += studies.study_units(scale) + studies.retime_units(scale)
         elif part == "finals":
             units += studies.final_units(scale) + studies.retime_final_units(scale)
+        elif part == "compare":
+            units += studies.compare_units(scale)
         elif part.startswith("ablation:") and part.removeprefix("ablation:") in known:
             units += dataset_units(scale, part.removeprefix("ablation:"))
         else:

@@ -214,3 +214,29 @@ def run_retime_finals_unit(unit: Unit, folder: Path) -> dict[str, Any]:
                              clock=str(timing.get("clock", "process")))
     return {"dataset": unit.spec["dataset"], "seed": unit.spec["seed"], "n_structures": len(atoms),
             "finals": {k: {"unit": uid, **out[k]} for uid, k in zip(unit.after, runs, strict=True)}}
+
+
+def compare_units(scale: str) -> list[Unit]:
+    """The optimiser page's sampler comparison (`compare` in presets/hpo.yaml) as one unit per sampler and seed,
+    each the study `compare-<dataset>-<variant>-<sampler>-s<seed>` that `hpo.experiment.compare_samplers` resumes
+    when the page runs (so the page computes nothing the workers did)."""
+    from qallegro.hpo.records import SamplerComparison, hpo_settings
+
+    cmp = SamplerComparison.of(hpo_settings(scales.settings("hpo", scale), f"presets/hpo.yaml[{scale}]"), scale)
+    if not (cmp.dataset and cmp.samplers and cmp.seeds):
+        return []
+    after = ("data/culi",) if cmp.dataset == "culi" else ()
+    return [Unit(f"compare/compare-{cmp.dataset}-{cmp.variant}-{sampler}-s{seed}", "compare",
+                 {"scale": scale, "sampler": sampler, "seed": int(seed)}, after)
+            for seed in cmp.seeds for sampler in cmp.samplers]
+
+
+def run_compare_unit(unit: Unit, folder: Path) -> dict[str, Any]:
+    """Run (or resume) one study of the sampler comparison; its record keeps the final hypervolume."""
+    from qallegro.hpo.experiment import compare_samplers
+
+    sp = unit.spec
+    hv = compare_samplers(sp["scale"], samplers=[sp["sampler"]], seeds=[sp["seed"]], progress=False, plots=False)
+    last = hv.sort_values("n_complete").iloc[-1]
+    return {"study": unit.id.split("/", 1)[1], "sampler": sp["sampler"], "seed": sp["seed"],
+            "n_complete": int(last["n_complete"]), "hypervolume": float(last["hypervolume"])}

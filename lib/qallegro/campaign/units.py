@@ -130,9 +130,13 @@ Runner = Callable[[Unit, Path], dict[str, Any]]
 
 
 def status(units: Iterable[Unit], queue: UnitQueue) -> dict[str, list[str]]:
-    """Unit ids by state: done, running (claimed by a live worker), ready (all `after` done), waiting."""
+    """Unit ids by state: done, running (claimed by a live worker), ready (all `after` done), waiting. A unit's
+    `after` may name units outside `units` (a worker given a subset, `--only`): those count when their record
+    exists."""
     units = list(units)
     finished = {u.id for u in units if queue.done(u)}
+    listed = {u.id for u in units}
+    finished |= {a for u in units for a in u.after if a not in listed and (queue.root / a / RECORD).is_file()}
     out: dict[str, list[str]] = {"done": [], "running": [], "ready": [], "waiting": []}
     for u in units:
         if u.id in finished:
