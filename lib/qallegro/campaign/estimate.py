@@ -264,6 +264,15 @@ def unit_seconds(unit: Unit, costs: Costs) -> float:
         return n_trials * (epochs * n_train * rate + fixed)
     if unit.kind == "retime":  # at least 5 interleaved rounds (`run_retime_unit`)
         return FRONT_SIZE * timed_passes(scale, min_repeats=5) * costs.inference_per_structure(sp["dataset"])
+    if unit.kind == "compare":  # one study of the sampler comparison at its own per-trial budget
+        from qallegro.hpo.records import SamplerComparison, hpo_settings
+
+        settings = hpo_settings(hpo)
+        cmp = SamplerComparison.of(settings, scale)
+        budget = {**settings.budget(cmp.dataset), **(cmp.trial_overrides or {})}
+        epochs, n_train = _budget(cmp.dataset, cmp.variant, scale, budget)
+        rate, fixed = costs.trial_cost(cmp.dataset, cmp.variant, timed_passes(scale))
+        return int(cmp.n_trials) * (epochs * n_train * rate + fixed)
     if unit.kind == "retime-finals":  # one seed's final models, at least 5 interleaved rounds
         return len(unit.after) * timed_passes(scale, min_repeats=5) * costs.inference_per_structure(sp["dataset"])
     raise CampaignError(f"no cost model for unit kind {unit.kind!r} ({unit.id})")
@@ -305,6 +314,8 @@ def part_of(unit: Unit) -> str:
         return f"{'studies' if unit.kind == 'study' else 'finals'}/{unit.spec['dataset']}"
     if unit.kind in ("retime", "retime-finals"):
         return "retime"
+    if unit.kind == "compare":
+        return "compare"
     return f"{head}/{unit.spec['dataset']}"
 
 
