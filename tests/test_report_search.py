@@ -73,8 +73,12 @@ def test_table_comparison_compute_fraction(tmp_path: Path, need: int | None, fra
     (tmp_path / "compare.json").write_text(json.dumps(record))
     pd.DataFrame([{"method": "tpe", "epochs": 9, "q25": 0.1, "median": 0.2, "q75": 0.3}]).to_csv(
         tmp_path / "compare-summary.csv", index=False)
+    pd.DataFrame([{"method": m, "seed": seed, "epochs": e, "hypervolume": 0.5} for m, seed, e in
+                  [("tpe", 0, 9), ("tpe", 0, 90), ("tpe", 1, 90), ("mo-asha", 0, 27), ("mo-asha", 1, 30),
+                   ("mo-asha", 2, 40)]]).to_csv(tmp_path / "compare.csv", index=False)
     out = table_comparison(tmp_path)
     assert list(out["final"]) == ["tpe", "random"]
+    assert out["spent"] == {"mo-asha": 30, "tpe": 90}
     assert out["mo-asha"]["meets_target"] is meets
     assert out["mo-asha"]["fraction"] == (None if fraction is None else pytest.approx(fraction))
     assert "mo-asha-reached" not in out

@@ -93,8 +93,10 @@ def small_budget_verdicts(summary: pd.DataFrame, method: str = "samo-cobra", eva
 
 def table_comparison(folder: str | Path) -> dict[str, Any]:
     """The learning-curve table's comparison (`bench_hpo_table.py compare` in `folder`): its record, the summary
-    (median and quartiles per method and epoch budget), and MO-ASHA's compute to reach the best full-fidelity
-    sampler's final median hypervolume as a fraction of the budget, with the target's outcome."""
+    (median and quartiles per method and epoch budget), the epochs each method consumed in all (`spent`, median
+    over seeds: a method that runs out of the table's configurations stops early), and MO-ASHA's compute to reach
+    the best full-fidelity sampler's final median hypervolume as a fraction of the budget, with the target's
+    outcome."""
     folder = Path(folder)
     record = read_json(folder / "compare.json")
     if not record:
@@ -103,6 +105,9 @@ def table_comparison(folder: str | Path) -> dict[str, Any]:
     budget = int(record["budget_epochs"])
     out: dict[str, Any] = {"record": record, "summary": summary, "budget": budget,
                            "final": dict(sorted(record["final_median"].items(), key=lambda kv: -kv[1]))}
+    if (folder / "compare.csv").is_file():  # per seed, the epochs a method consumed in all (median over seeds)
+        runs = pd.read_csv(folder / "compare.csv")
+        out["spent"] = runs.groupby(["method", "seed"])["epochs"].max().groupby("method").median().to_dict()
     for asha in ("mo-asha", "mo-asha-reached"):
         need = record.get(f"{asha}_epochs_to_reach")
         if f"{asha}_epochs_to_reach" in record:
