@@ -30,7 +30,7 @@ from qallegro.errors import CampaignError
 
 
 @dataclass(frozen=True)
-class Interval:
+class Interval(stats.RelativeInterval):
     """`mean(other) - mean(reference)` of two unpaired samples with Welch's 95% interval, and the same in %."""
 
     n_reference: int
@@ -39,18 +39,6 @@ class Interval:
     mean: float
     low: float
     high: float
-
-    @property
-    def percent(self) -> float:
-        return 100.0 * self.mean / self.reference_mean
-
-    @property
-    def percent_low(self) -> float:
-        return 100.0 * self.low / self.reference_mean
-
-    @property
-    def percent_high(self) -> float:
-        return 100.0 * self.high / self.reference_mean
 
 
 def welch(reference: Sequence[float], other: Sequence[float], confidence: float = 0.95) -> Interval:
@@ -88,14 +76,21 @@ def paired_time_row(row: dict[str, Any], seeds: Mapping[str, int], retime: Mappi
         return {**row, "n_seeds": seeds, "verdict": stats.NOT_TESTABLE,
                 "reason": f"the two re-timings used different clocks {a.get('clock')}, {b.get('clock')}"}
     d = stats.paired_difference(a["times_s"], b["times_s"])
+    return {**row, "n_seeds": seeds, "paired": True, "n": [d.n, d.n], "clock": a.get("clock"),
+            **_time_outcome(d, a, b)}
+
+
+def _time_outcome(d: stats.RelativeInterval, faster: Mapping[str, Any], slower: Mapping[str, Any]
+                  ) -> dict[str, Any]:
+    """The time difference `d` (slower - faster) as % and a verdict; inconclusive where the matrix-product FLOPs
+    of the two re-timings point the other way from a resolved difference."""
     verdict = stats.verdict(d, "higher")
-    flops = [a.get("matmul_flops_per_structure"), b.get("matmul_flops_per_structure")]
+    flops = [faster.get("matmul_flops_per_structure"), slower.get("matmul_flops_per_structure")]
     ratio = flops[1] / flops[0] if all(flops) else None
     reason = ""
     if ratio is not None and verdict != stats.INCONCLUSIVE and (ratio > 1) != (d.mean > 0) and ratio != 1:
         verdict, reason = stats.INCONCLUSIVE, "CPU time and matrix-product FLOPs point opposite ways"
-    return {**row, "n_seeds": seeds, "paired": True, "n": [d.n, d.n], "clock": a.get("clock"),
-            "faster_mean_s": d.reference_mean, "percent": d.percent, "percent_low": d.percent_low,
+    return {"faster_mean_s": d.reference_mean, "percent": d.percent, "percent_low": d.percent_low,
             "percent_high": d.percent_high, "flops_ratio": ratio, "verdict": verdict, "reason": reason}
 
 
@@ -126,16 +121,8 @@ def time_row(records: Sequence[Mapping[str, Any]], studies: Sequence[StudyRecord
         return {**row, "n_seeds": seeds, "verdict": stats.NOT_TESTABLE,
                 "reason": f"the two re-timings used different clocks {sorted(map(str, clocks))}"}
     d = welch(timed[faster]["times_s"], timed[slower]["times_s"])
-    verdict = stats.SUPPORTED if d.low > 0 else stats.CONTRADICTED if d.high < 0 else stats.INCONCLUSIVE
-    flops = [timed[v].get("matmul_flops_per_structure") for v in (faster, slower)]
-    ratio = flops[1] / flops[0] if all(f for f in flops) else None
-    reason = ""
-    if ratio is not None and verdict != stats.INCONCLUSIVE and (ratio > 1) != (d.mean > 0) and ratio != 1:
-        verdict, reason = stats.INCONCLUSIVE, "CPU time and matrix-product FLOPs point opposite ways"
     return {**row, "n_seeds": seeds, "chosen": {v: [timed[v]["study"], timed[v]["trial"]] for v in timed},
-            "n": [d.n_reference, d.n_other], "clock": clocks.pop(), "faster_mean_s": d.reference_mean,
-            "percent": d.percent, "percent_low": d.percent_low, "percent_high": d.percent_high,
-            "flops_ratio": ratio, "verdict": verdict, "reason": reason}
+            "n": [d.n_reference, d.n_other], "clock": clocks.pop(), **_time_outcome(d, timed[faster], timed[slower])}
 
 
 def error_row(records: Sequence[Mapping[str, Any]], dataset: str, better: str, worse: str) -> dict[str, Any]:
@@ -165,9 +152,7 @@ def error_sentence(row: Mapping[str, Any]) -> str:
     head = f"{row['dataset']}: {row['other']} vs {row['reference']} ({row['metric']}, test)"
     if "percent" not in row:
         return f"{head}: {row['reason']}"
-    paper = f"; paper {row['paper_percent']:+.1f}%" if row.get("paper_percent") is not None else ""
-    return (f"{head}: {row['percent']:+.1f}% [95% CI {row['percent_low']:+.1f}, {row['percent_high']:+.1f}] over "
-            f"{row['n']} seeds{paper}")
+    return f"{head}: {stats.percent_clause(row)}"
 
 
 RULE = ("time: the final models of one seed re-timed together in interleaved rounds (retime/finals-<dataset>; a "

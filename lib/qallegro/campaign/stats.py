@@ -13,8 +13,9 @@ way, and `inconclusive` otherwise.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -30,18 +31,14 @@ class StatisticsError(CampaignError):
     """Input that cannot give an interval (fewer than two pairs, unequal lengths, non-finite values)."""
 
 
-@dataclass(frozen=True)
-class PairedDifference:
-    """`other - reference` over paired seeds: mean, t-based interval, and the same relative to the reference."""
+class RelativeInterval:
+    """A difference `mean` with its interval [`low`, `high`], and the same in % of `reference_mean` (what the
+    paired difference here and the unpaired one of `final_claims` share)."""
 
-    n: int
     reference_mean: float
-    other_mean: float
     mean: float
-    sd: float
     low: float
     high: float
-    confidence: float
 
     @property
     def percent(self) -> float:
@@ -54,6 +51,20 @@ class PairedDifference:
     @property
     def percent_high(self) -> float:
         return 100.0 * self.high / self.reference_mean
+
+
+@dataclass(frozen=True)
+class PairedDifference(RelativeInterval):
+    """`other - reference` over paired seeds: mean, t-based interval, and the same relative to the reference."""
+
+    n: int
+    reference_mean: float
+    other_mean: float
+    mean: float
+    sd: float
+    low: float
+    high: float
+    confidence: float
 
 
 def _values(name: str, values: Sequence[float]) -> np.ndarray:
@@ -82,7 +93,7 @@ def paired_difference(reference: Sequence[float], other: Sequence[float],
                             low=mean - half, high=mean + half, confidence=confidence)
 
 
-def verdict(diff: PairedDifference, direction: str = "lower") -> str:
+def verdict(diff: RelativeInterval, direction: str = "lower") -> str:
     """`supported`, `contradicted` or `inconclusive` for the claim that `other` is `direction` than `reference`."""
     if direction not in DIRECTIONS:
         raise StatisticsError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
@@ -104,3 +115,10 @@ def seeds_needed(sd_difference: float, effect: float, confidence: float = 0.95, 
         if float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd_difference / math.sqrt(n) < abs(effect):
             return n
     return max_seeds + 1
+
+
+def percent_clause(row: Mapping[str, Any]) -> str:
+    """A comparison row's difference in words: "+x% [95% CI a, b] over n seeds", and the paper's number if known."""
+    paper = f"; paper {row['paper_percent']:+.1f}%" if row.get("paper_percent") is not None else ""
+    return (f"{row['percent']:+.1f}% [95% CI {row['percent_low']:+.1f}, {row['percent_high']:+.1f}] over "
+            f"{row['n']} seeds{paper}")

@@ -44,9 +44,7 @@ def _sentence(row: Mapping[str, Any]) -> str:
     head = f"{row['other']} vs {row['reference']} on {row['dataset']} ({row['metric']}, {row['split']})"
     if "percent" not in row:
         return f"{head}: {row.get('reason') or 'not run'}"
-    paper = f"; paper {row['paper_percent']:+.1f}%" if row.get("paper_percent") is not None else ""
-    return (f"{head}: {row['percent']:+.1f}% [95% CI {row['percent_low']:+.1f}, {row['percent_high']:+.1f}] over "
-            f"{row['n']} seeds{paper}")
+    return f"{head}: {stats.percent_clause(row)}"
 
 
 def claim_verdicts(rows: Iterable[Mapping[str, Any]], split: str = "test", page: str = "ablation"
