@@ -264,6 +264,20 @@ def test_final_models_are_retimed_per_dataset_after_the_first_seed() -> None:
     assert all(ids.index(u.id) > max(ids.index(a) for a in u.after) for u in units)
 
 
+def test_study_slices_follow_each_datasets_trial_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qallegro.campaign import studies
+
+    monkeypatch.setattr(studies, "_settings", lambda scale: {"studies": {
+        "sampler": "tpe", "seed": 0, "slice": 10, "n_trials": 25, "n_trials_by_dataset": {"culi": 40},
+        "pairs": [["culi", "qdi"], ["rmd17-benzene", "mlp"]]}})
+    units = {u.id: u for u in studies.study_units("overnight")}
+    assert sorted(units) == sorted([*(f"study/culi-qdi-tpe-s0/{t:04d}" for t in (10, 20, 30, 40)),
+                                    *(f"study/rmd17-benzene-mlp-tpe-s0/{t:04d}" for t in (10, 20, 25))])
+    assert units["study/rmd17-benzene-mlp-tpe-s0/0025"].after == ("study/rmd17-benzene-mlp-tpe-s0/0020",)
+    assert units["study/rmd17-benzene-mlp-tpe-s0/0025"].spec["n_trials"] == 25
+    assert units["study/culi-qdi-tpe-s0/0040"].after == ("study/culi-qdi-tpe-s0/0030", "data/culi")
+
+
 def test_claim_bundles_combine_their_comparisons() -> None:
     from qallegro.campaign.claims import CLAIMS as COMPARISONS
     from qallegro.campaign.verdicts import BUNDLES, claim_verdicts, combine

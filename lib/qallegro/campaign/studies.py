@@ -32,12 +32,18 @@ def study_units(scale: str) -> list[Unit]:
     s = _settings(scale).get("studies")
     if not s:
         return []
-    n_trials = int(s.get("n_trials") or scales.settings("hpo", scale)["n_trials"])
+    default = int(s.get("n_trials") or scales.settings("hpo", scale)["n_trials"])
+    by_dataset = s.get("n_trials_by_dataset") or {}
     size = int(s["slice"])
-    targets = [*range(size, n_trials, size), n_trials]
+    longest = max(int(by_dataset.get(d, default)) for d, _ in s["pairs"])
     out: list[Unit] = []
-    for k, target in enumerate(targets):
+    for k in range(-(-longest // size)):
         for dataset, variant in s["pairs"]:
+            n_trials = int(by_dataset.get(dataset, default))
+            targets = [*range(size, n_trials, size), n_trials]
+            if k >= len(targets):
+                continue
+            target = targets[k]
             name = study_name(dataset, variant, s["sampler"], int(s["seed"]))
             after = (f"study/{name}/{targets[k - 1]:04d}",) if k else ()
             if dataset == "culi":
