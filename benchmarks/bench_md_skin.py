@@ -26,8 +26,7 @@ from ase.md.verlet import VelocityVerlet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from qallegro import scales
-from qallegro.calculator import Calculator
+from qallegro import Calculator, scales
 from qallegro.deploy.export import export_model, load_exported
 from qallegro.models import build_model
 from qallegro.utils import atomic_write_text, environment_record, set_threads

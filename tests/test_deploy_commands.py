@@ -16,7 +16,7 @@ import torch
 from ase import Atoms, units
 from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
-from qallegro.calculator import Calculator
+from qallegro import Calculator
 from qallegro.deploy.evaluate import read_structures
 from qallegro.models import build_model, save_model
 

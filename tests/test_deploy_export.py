@@ -16,7 +16,7 @@ import pytest
 import torch
 from ase import Atoms
 from ase.build import bulk, molecule
-from qallegro.calculator import Calculator
+from qallegro import Calculator
 from qallegro.deploy.export import FORMAT, META_FILE, export_model, load_exported
 from qallegro.models import build_model, save_model
 

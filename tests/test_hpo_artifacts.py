@@ -17,7 +17,7 @@ import pytest
 from ase.build import molecule
 from optuna.artifacts import download_artifact
 from optuna.trial import TrialState
-from qallegro.calculator import Calculator
+from qallegro import Calculator
 from qallegro.hpo.artifacts import ARTIFACT_FILES, artifact_store
 from qallegro.hpo.artifacts_cli import dashboard_command
 

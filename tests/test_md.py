@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qallegro.calculator import Calculator
+from qallegro import Calculator
+from qallegro.calculator import Calculator as ModuleCalculator
 from qallegro.data import load_dataset
+from qallegro.errors import ModelError
 from qallegro.training import nve_drift, resolve_config, train
 from qallegro.training.trainer import load_run
 
@@ -57,3 +59,5 @@ def test_calculator_from_saved_model_file(benzene_model, tmp_path: Path) -> None
     a, b = atoms.copy(), atoms.copy()
     a.calc, b.calc = Calculator(benzene_model), Calculator(path)
     np.testing.assert_allclose(a.get_forces(), b.get_forces(), atol=1e-6)
+    with pytest.raises(ModelError, match=r"takes a potential module.*qallegro\.Calculator loads model files"):
+        ModuleCalculator(path)  # the floor below deploy reads no files

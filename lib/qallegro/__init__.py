@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "build_model": "qallegro.models",
     "load_model": "qallegro.models",
-    "Calculator": "qallegro.calculator",
+    "Calculator": "qallegro.deploy.calculator",
     "load_dataset": "qallegro.data",
 }
 

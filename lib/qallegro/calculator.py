@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -48,8 +47,8 @@ class VerletList:
 
 
 class Calculator(ASECalculator):
-    """`qallegro.Calculator(model)`: a potential as an ASE calculator. `model` is a module or a path: an exported
-    `.pt2` archive (`qallegro export`), a `model.pt`, or a training run directory.
+    """A potential module (`qallegro.models.AllegroPotential` or a loaded export) as an ASE calculator; the public
+    `qallegro.Calculator` (`qallegro.deploy.calculator`) also takes a model file or a training run directory.
 
     Properties: `energy`, `free_energy`, `energies` (per atom), `forces`, and `stress` (Voigt, eV/Å^3) when all
     three axes are periodic. Neighbour pairs within `r_max + skin` (Å) are kept between calls and rebuilt (vesin)
@@ -58,13 +57,12 @@ class Calculator(ASECalculator):
 
     implemented_properties: ClassVar[list[str]] = ["energy", "free_energy", "energies", "forces", "stress"]
 
-    def __init__(self, model: torch.nn.Module | str | Path, device: str | torch.device = "cpu", skin: float = 1.0,
+    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu", skin: float = 1.0,
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if isinstance(model, (str, Path)):
-            from qallegro.deploy.export import load_potential
-
-            model = load_potential(model, device=device)
+        if not isinstance(model, torch.nn.Module):
+            raise ModelError(f"qallegro.calculator.Calculator takes a potential module, got {type(model).__name__} "
+                             f"{model!r}; qallegro.Calculator loads model files")
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.neighbors = VerletList(float(self.model.r_max), skin)

@@ -72,7 +72,7 @@ class QallegroFix:
 
     def __init__(self, lmp: Any, model: Any, type_map: str | list[str], fix_id: str = "qallegro",
                  skin: float = 1.0) -> None:
-        from qallegro.calculator import Calculator
+        from qallegro.deploy.calculator import Calculator
 
         if lmp.extract_setting("world_size") != 1:
             raise ValueError("qallegro's fix external runs on one MPI rank (no domain decomposition)")

@@ -70,7 +70,7 @@ def run_md(model: Any, atoms: Atoms, out_dir: str | Path, ensemble: str = "nve",
     from ase.md.velocitydistribution import Stationary, thermalize_momenta
     from ase.md.verlet import VelocityVerlet
 
-    from qallegro.calculator import Calculator
+    from qallegro.deploy.calculator import Calculator
 
     if ensemble not in ENSEMBLES:
         raise ValueError(f"ensemble {ensemble!r}: expected one of {', '.join(ENSEMBLES)}")
