@@ -6,6 +6,7 @@ import argparse
 import fnmatch
 import json
 import time
+from pathlib import Path
 
 from qallegro.scales import SCALES
 
@@ -25,13 +26,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Every unit (dataset generation, sweep point, ablation run) of the campaign at SCALE. Any number "
                     "of workers may run at once, on one machine or on nodes sharing the results folder (a SLURM "
                     "array of `qallegro campaign run`); a killed unit resumes from its last epoch.")
-    c.add_argument("action", choices=("run", "status", "verdicts", "pilot"))
+    c.add_argument("action", choices=("run", "status", "verdicts", "pilot", "estimate"))
     c.add_argument("--scale", choices=SCALES, default="overnight")
     c.add_argument("--only", metavar="GLOB", help="only units whose id matches, e.g. 'ablation/culi/*'")
     c.add_argument("--max-units", type=int, help="stop after this many units")
     c.add_argument("--threads", type=int, default=1, help="torch threads of this worker (default 1)")
     c.add_argument("--stop-after", type=float, metavar="MINUTES",
                    help="start no new unit after this many minutes (the running one finishes)")
+    c.add_argument("--reference", default="overnight",
+                   help="estimate: the scale whose records give the unit costs (default overnight)")
+    c.add_argument("--workers", type=int, default=2, help="estimate: one-thread workers (default 2)")
+    c.add_argument("--culi-folder", metavar="DIR",
+                   help="estimate: a Cu-Li generation folder whose timings give the generation's cost (default "
+                        "<results>/REFERENCE/culi; any scale's: the costs are per MD atom-step and per structure)")
+    c.add_argument("--probe", action="store_true",
+                   help="estimate: measure the epoch cost of datasets the reference has not run yet, relative to "
+                        "benzene (a minute of training), instead of reusing the last estimate's")
     c.set_defaults(func=_campaign)
 
 
@@ -111,8 +121,38 @@ def _campaign(args: argparse.Namespace) -> int:
         atomic_write_json(campaign_root(args.scale) / "pilot.json", out)
         print(json.dumps(out, indent=1))
         return 0
+    if args.action == "estimate":
+        return _estimate(args)
     set_threads(args.threads)
     stop_at = time.time() + 60 * args.stop_after if args.stop_after is not None else None
     n = work(units, queue, RUNNERS, max_units=args.max_units, log=lambda m: print(m, flush=True), stop_at=stop_at)
     print(json.dumps({"units_run": n}))
+    return 0
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    """`qallegro campaign estimate`: the parts' worker minutes and the wall time on the workers; the result goes to
+    `<results>/<scale>/campaign/estimate.json` (its relative costs are reused unless --probe)."""
+    from qallegro.campaign.estimate import BASE, estimate, measured_costs, probe_relative
+    from qallegro.campaign.plan import campaign_root, plan
+    from qallegro.paths import culi_dir
+    from qallegro.utils import atomic_write_json, set_threads
+
+    set_threads(args.threads)
+    path = campaign_root(args.scale) / "estimate.json"
+    relative = json.loads(path.read_text()).get("relative", {}) if path.is_file() and not args.probe else {}
+    culi = Path(args.culi_folder) if args.culi_folder else culi_dir(args.reference)
+    if args.probe:
+        costs = measured_costs(args.reference, culi_folder=culi)  # checks the Cu-Li folder before the probe
+        missing = sorted({u.spec["dataset"] for u in plan(args.scale) if "dataset" in u.spec} - costs.measured())
+        relative = probe_relative(missing, args.scale) if missing else {}
+    out = estimate(args.scale, args.reference, args.workers, relative, culi)
+    atomic_write_json(path, out)
+    print(f"campaign at {args.scale}: unit costs from the {args.reference} records"
+          + (f"; epoch cost relative to {BASE}: {out['relative']}" if out["relative"] else ""))
+    print(f"{'part':32s} {'units':>5s} {'worker min':>10s}")
+    for part, row in out["parts"].items():
+        print(f"{part:32s} {row['units']:5d} {row['worker_s'] / 60:10.1f}")
+    print(f"{'total':32s} {len(out['units']):5d} {out['worker_s'] / 60:10.1f}")
+    print(f"wall time on {args.workers} one-thread worker(s): {out['makespan_s'] / 60:.0f} min (written to {path})")
     return 0
