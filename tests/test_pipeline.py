@@ -226,6 +226,28 @@ def test_reproduce_in_copy_leaves_the_repo_alone(tmp_path: Path) -> None:
     assert f"lib {copy_root}/lib/qallegro/__init__.py" in log  # the kernel imported the copy's lib
 
 
+def test_the_campaign_runs_first_and_in_the_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a `run_with_book` scale the pages wait for the campaign's units; with --copy those run in the copy (they
+    write to the copy's results), and while units are left no page runs."""
+    import qallegro.pipeline.campaign as campaign
+    from qallegro.errors import PipelineError
+    from qallegro.paths import results_root
+
+    root = _git_repo(tmp_path / "repo")
+    write_nb(root / "book" / "a.ipynb", "print('page ran')")
+    seen: list[Path] = []
+    monkeypatch.setattr(campaign, "run_campaign", lambda scale: seen.append(results_root()) or None)
+    report = reproduce_in_copy("smoke", root=root, notebooks=[Notebook("a", "a.ipynb")], build=False,
+                               progress=False, campaign=True)
+    assert [s.status for s in report.steps] == ["ok"]
+    assert len(seen) == 1 and seen[0].name == "results" and seen[0].parent != root  # the copy's results
+    monkeypatch.setattr(campaign, "run_campaign", lambda scale: "3 of 9 campaign units done")
+    with pytest.raises(PipelineError, match="3 of 9 campaign units done"):
+        reproduce("smoke", root=root, notebooks=[Notebook("a", "a.ipynb")], build=False, progress=False,
+                  campaign=True)
+    assert not (root / "_build" / "logs" / "a.log").exists()
+
+
 def test_reproduce_without_build(book: Path) -> None:
     report = reproduce("smoke", root=book.parent, notebooks=[Notebook("a", "a.ipynb")], build=False,
                        progress=False)

@@ -35,41 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_reproduce)
 
 
-def _campaign_units(scale: str):
-    """The campaign's units when the book at `scale` is computed from them (presets/campaign.yaml
-    `run_with_book`), else an empty list."""
-    from qallegro.campaign.ablation import settings
-    from qallegro.campaign.plan import plan
-
-    return plan(scale) if settings(scale).get("run_with_book") else []
-
-
-def _campaign_worker(scale: str) -> bool:
-    """Run the campaign's ready units in this process (one thread); True when every unit is done."""
-    from qallegro.campaign.plan import RUNNERS, campaign_root
-    from qallegro.campaign.units import UnitQueue, status, work
-    from qallegro.utils import set_threads
-
-    units = _campaign_units(scale)
-    if not units:
-        return True
-    queue = UnitQueue(campaign_root(scale))
-    set_threads(1)
-    work(units, queue, RUNNERS, log=lambda m: print(m, file=sys.stderr, flush=True))
-    left = status(units, queue)
-    from qallegro.campaign.verdicts import write_verdicts
-
-    write_verdicts(scale)  # the claims page reads them, finished or not (a claim short of seeds says so)
-    if left["running"] or left["ready"] or left["waiting"]:
-        print(f"qallegro reproduce: {len(left['done'])} of {len(units)} campaign units done; other workers hold "
-              f"{len(left['running'])}; the pages wait until all are done (qallegro campaign status --scale "
-              f"{scale})", file=sys.stderr)
-        return False
-    return True
-
-
 def _reproduce(args: argparse.Namespace) -> int:
     from qallegro.errors import PipelineError
+    from qallegro.pipeline.campaign import campaign_units, run_campaign
     from qallegro.pipeline.notebooks import NOTEBOOKS
     from qallegro.pipeline.reproduce import REPO, plan, reproduce, reproduce_in_copy
     from qallegro.utils import sigterm_as_interrupt
@@ -81,7 +49,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         from qallegro.campaign.plan import campaign_root
         from qallegro.campaign.units import UnitQueue, status
 
-        units = _campaign_units(args.scale)
+        units = campaign_units(args.scale)
         if units:
             state = status(units, UnitQueue(campaign_root(args.scale)))
             print(f"campaign: {len(units)} units: " + ", ".join(f"{len(v)} {k}" for k, v in state.items()))
@@ -90,10 +58,12 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(f"pages: {len(steps) - len(stale)} of {len(steps)} cached" + (f"; to run: {', '.join(stale)}"
                                                                              if stale else ""))
         return 0
-    if (args.campaign_only or not args.dry_run) and not args.copy and not _campaign_worker(args.scale):
-        return 1
     if args.campaign_only:
-        return 0
+        wait = run_campaign(args.scale)
+        if wait:
+            print(f"qallegro reproduce: {wait}", file=sys.stderr)
+        return 1 if wait else 0
+    kwargs["campaign"] = not args.dry_run  # in the temporary copy with --copy
     try:
         if args.dry_run:
             for step in plan(NOTEBOOKS, args.scale, REPO / "book", only=args.only, force=args.force):

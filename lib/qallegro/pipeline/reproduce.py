@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qallegro.errors import PipelineError
 from qallegro.paths import REPO_ROOT as REPO
 from qallegro.pipeline.build import build_book, check_prerequisites
 from qallegro.pipeline.cache import cache_key, is_cached
@@ -119,10 +120,17 @@ def run(steps: list[Step], scale: str, book_dir: Path, build_dir: Path, progress
 
 def reproduce(scale: str = "quick", only: Sequence[str] = (), force: bool = False, build: bool = True,
               strict: bool = False, root: Path = REPO, notebooks: Iterable[Notebook] = NOTEBOOKS,
-              progress: bool = True) -> Report:
-    """Plan, run and build in the repository at `root` (see the module docstring)."""
+              progress: bool = True, campaign: bool = False) -> Report:
+    """Plan, run and build in the repository at `root` (see the module docstring); with `campaign`, first run the
+    campaign's units at a `run_with_book` scale (`qallegro.pipeline.campaign`)."""
     book_dir, build_dir = root / "book", root / "_build"
     check_prerequisites(book_dir, build)
+    if campaign:
+        from qallegro.pipeline.campaign import run_campaign
+
+        wait = run_campaign(scale)
+        if wait:
+            raise PipelineError(wait)
     steps = plan(notebooks, scale, book_dir, only=only, force=force)
     for stale in book_dir.rglob(".*.running.ipynb"):  # left by a run killed with SIGKILL
         stale.unlink()
