@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
-SCALE ?= quick
+SCALE ?= overnight
 # Local data mirror: the shared folder beside the checkout when it exists (tests and CI), else data/mirror.
 export QALLEGRO_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data/mirror))
 
@@ -46,7 +46,7 @@ test: install sysdeps mathjax lint  ## lint, then the default test suite (about 
 test-all: install sysdeps mathjax lint  ## every test, including the slow ones
 	$(BIN)/python -m pytest
 
-book: install mathjax  ## run the notebooks at SCALE (default quick; cached results are reused) and build the book
+book: install mathjax  ## run the notebooks at SCALE (default overnight, the committed pages: nothing is computed on a fresh clone; cached results are reused) and build the book
 	$(BIN)/qallegro reproduce --scale $(SCALE)
 
 html: install mathjax  ## build the HTML from the stored notebook outputs only (no computation)

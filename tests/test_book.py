@@ -28,6 +28,7 @@ import yaml
 from qallegro.pipeline.build import build_book, site_config, toc_files
 from qallegro.pipeline.notebooks import NOTEBOOKS
 from qallegro.pipeline.page import assignments, result_files
+from qallegro.scales import BOOK_SCALE
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -86,7 +87,7 @@ def test_every_executed_page_states_its_commit_and_links_its_result_files(built_
         assert re.search(r"at commit <code[^>]*><span class=\"pre\">[0-9a-f]{10}</span>", html), \
             f"{nb.page}: no commit stated"
         assert "re-running it would recompute nothing" in html, f"{nb.page}: not stated as current"
-        files = result_files(nb.result_patterns("quick"), ROOT)
+        files = result_files(nb.result_patterns(BOOK_SCALE), ROOT)
         links = re.findall(r'href="([^"]*_downloads/[^"]+)"', html)
         assert len(links) == len(files), f"{nb.page}: {len(links)} download links for {len(files)} result files"
         for link in links:

@@ -13,6 +13,7 @@ from qallegro.pipeline.build import toc_files
 from qallegro.pipeline.execute import declared_parameters
 from qallegro.pipeline.notebooks import NOTEBOOKS, PAPER_ITEMS, check_registry
 from qallegro.pipeline.reproduce import plan
+from qallegro.scales import BOOK_SCALE
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -119,10 +120,11 @@ def test_paper_item_has_its_page(item: str) -> None:
     assert item in items_in(page_title(page)), f"{item}: the title of book/{page} does not name it"
 
 
-def test_committed_pages_are_current_at_quick_scale() -> None:
-    """The committed pages are the quick-scale runs of the current notebooks, presets and inputs, so that
-    `make book` on a fresh clone builds the HTML without computing (the pipeline's own cache check)."""
-    steps = plan(NOTEBOOKS, "quick", BOOK)
+def test_committed_pages_are_current_at_the_book_scale() -> None:
+    """The committed pages are the book-scale (overnight) runs of the current notebooks, presets and inputs, so
+    that `make book` on a fresh clone builds the HTML without computing (the pipeline's own cache check)."""
+    steps = plan(NOTEBOOKS, BOOK_SCALE, BOOK)
     stale = [f"{s.notebook.name} (book/{s.notebook.page})" for s in steps if not s.cached]
-    assert not stale, ("pages not executed at quick scale with their current sources, presets or inputs; run "
-                       f"`qallegro reproduce --scale quick` and commit the pages and results/quick: {stale}")
+    assert not stale, (f"pages not executed at {BOOK_SCALE} scale with their current sources, presets or inputs; "
+                       f"run `qallegro reproduce --scale {BOOK_SCALE}` and commit the pages and "
+                       f"results/{BOOK_SCALE}: {stale}")

@@ -17,6 +17,7 @@ from qallegro.errors import QallegroError
 
 SCALES = ("smoke", "quick", "overnight", "paper")
 DEFAULT_SCALE = "quick"
+BOOK_SCALE = "overnight"  # the scale of the committed pages: `make book` on a fresh clone computes nothing
 PRESETS = Path(__file__).with_name("presets")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from qallegro.scales import DEFAULT_SCALE, SCALES
+from qallegro.scales import BOOK_SCALE, SCALES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run every notebook of the book with papermill in dependency order at the given scale, "
                     "re-executing only those whose cache key (parameters, scale, code version, notebook, data, "
                     "dependencies) changed, then build the book with jupyter-book. Logs: _build/logs/.")
-    p.add_argument("--scale", choices=SCALES, default=DEFAULT_SCALE,
-                   help=f"experiment scale (default {DEFAULT_SCALE})")
+    p.add_argument("--scale", choices=SCALES, default=BOOK_SCALE,
+                   help=f"experiment scale (default {BOOK_SCALE}, the committed pages)")
     p.add_argument("--only", nargs="+", default=(), metavar="NAME",
                    help="run only these notebooks (shell patterns, e.g. 'moo-culi-*') and their dependencies")
     p.add_argument("--force", action="store_true", help="re-execute even when the cached page is up to date")
