@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from qallegro.campaign import stats
 from qallegro.campaign.claims import CLAIMS, Claim, evaluate_claim, paired_values
-from qallegro.campaign.units import CLAIM, RECORD, Unit, UnitQueue, status, work
+from qallegro.campaign.units import CLAIM, ELAPSED, RECORD, Unit, UnitQueue, status, work
 from scipy import stats as sps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,6 +170,31 @@ def test_a_dead_workers_claim_is_taken_over_and_dependencies_wait(tmp_path: Path
     subset = [Unit("d", "sleep", {"v": 4}, after=("b",)), Unit("e", "sleep", {"v": 5}, after=("c",))]
     assert status(subset, queue) == {"done": [], "running": [], "ready": ["d"], "waiting": ["e"]}
     assert work(subset, queue, {"sleep": _sleepy}, log=lambda m: None) == 1 and queue.done(subset[0])
+
+
+def test_a_units_time_counts_its_interrupted_attempts(tmp_path: Path) -> None:
+    """A unit interrupted after 0.6 s and finished in a second attempt of 0.3 s records about 0.9 s over 2 attempts;
+    the elapsed-time file is gone once the record exists."""
+    queue = UnitQueue(tmp_path, heartbeat_s=0.1)
+    unit = [Unit("a", "slow")]
+    attempts: list[float] = []
+
+    def slow(u: Unit, folder: Path) -> dict:
+        attempts.append(time.time())
+        if len(attempts) == 1:
+            time.sleep(0.6)
+            raise KeyboardInterrupt  # a Ctrl-C or SIGTERM in the first attempt
+        time.sleep(0.3)
+        return {"value": 1}
+
+    with pytest.raises(KeyboardInterrupt):
+        work(unit, queue, {"slow": slow}, log=lambda m: None)
+    kept = json.loads((tmp_path / "a" / ELAPSED).read_text())
+    assert kept["attempts"] == 1 and 0.6 <= kept["elapsed_s"] < 1.0
+    assert work(unit, queue, {"slow": slow}, log=lambda m: None) == 1
+    record = json.loads((tmp_path / "a" / RECORD).read_text())
+    assert record["unit_attempts"] == 2 and 0.9 <= record["unit_wall_s"] < 1.5
+    assert not (tmp_path / "a" / ELAPSED).exists() and not (tmp_path / "a" / CLAIM).exists()
 
 
 def test_ablate_smoke_writes_per_seed_records_and_a_verdict_table(tmp_path: Path) -> None:
