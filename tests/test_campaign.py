@@ -346,7 +346,7 @@ def test_sampler_comparison_runs_as_units_the_page_then_resumes(tmp_path: Path,
     from qallegro.hpo.experiment import compare_samplers
 
     units = compare_units("overnight")
-    assert len(units) == 4 * 3 and units[0].id == "compare/compare-rmd17-benzene-allegro-random-s0"
+    assert len(units) == 4 * 2 and units[0].id == "compare/compare-rmd17-benzene-allegro-random-s0"
     ids = [u.id for u in plan("overnight")]
     assert ids[-len(units):] == [u.id for u in units]
     monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))
