@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -86,6 +87,24 @@ def test_verdicts_default_to_not_tested_and_are_read_from_the_records_file(tmp_p
     row = full.loc[claims.CLAIMS["qdi-13"].text]
     assert row["verdict"] == "contradicted" and row["our evidence"] == "3 seeds"
     assert claims.verdict_counts(verdicts)[claims.NOT_TESTED] == len(claims.CLAIMS) - 1
+    assert "our evidence" not in claims.verdict_table(verdicts, evidence=False).columns
+
+
+def test_evidence_claim_by_claim() -> None:
+    """The evidence section: the rule and one bullet per item where the record has them, else its sentence; a
+    claim without a record reads not tested."""
+    md = claims.evidence_markdown({
+        "trade-off": {"verdict": "inconclusive", "evidence": "x", "rule": "two members differ", "page": "moo_summary",
+                      "items": ["Cu-Li Allegro: inconclusive (a; b)", "QM9 Allegro: supported"]},
+        "qdi-13": {"verdict": "contradicted", "evidence": "+5% over 3 seeds"}})
+    blocks = {b.split("**")[1]: b for b in re.split(r"\n\n(?=\*\*)", md)}
+    trade = blocks[claims.CLAIMS["trade-off"].text]
+    assert "*inconclusive* (shown on the page *moo_summary*)" in trade
+    assert "How the verdict is computed: two members differ." in trade
+    assert trade.endswith("- Cu-Li Allegro: inconclusive (a; b)\n- QM9 Allegro: supported")
+    assert blocks[claims.CLAIMS["qdi-13"].text].endswith("*contradicted*.\n\n- +5% over 3 seeds")
+    assert blocks[claims.CLAIMS["transfer"].text].endswith(f"*{claims.NOT_TESTED}*.")
+    assert len(blocks) == len(claims.CLAIMS)
 
 
 @pytest.mark.parametrize(("records", "message"), [

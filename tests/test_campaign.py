@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from qallegro.campaign import stats
 from qallegro.campaign.claims import CLAIMS, Claim, evaluate_claim, paired_values
-from qallegro.campaign.units import CLAIM, RECORD, Unit, UnitQueue, status, work
+from qallegro.campaign.units import CLAIM, ELAPSED, RECORD, Unit, UnitQueue, status, work
 from scipy import stats as sps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,6 +172,31 @@ def test_a_dead_workers_claim_is_taken_over_and_dependencies_wait(tmp_path: Path
     assert work(subset, queue, {"sleep": _sleepy}, log=lambda m: None) == 1 and queue.done(subset[0])
 
 
+def test_a_units_time_counts_its_interrupted_attempts(tmp_path: Path) -> None:
+    """A unit interrupted after 0.6 s and finished in a second attempt of 0.3 s records about 0.9 s over 2 attempts;
+    the elapsed-time file is gone once the record exists."""
+    queue = UnitQueue(tmp_path, heartbeat_s=0.1)
+    unit = [Unit("a", "slow")]
+    attempts: list[float] = []
+
+    def slow(u: Unit, folder: Path) -> dict:
+        attempts.append(time.time())
+        if len(attempts) == 1:
+            time.sleep(0.6)
+            raise KeyboardInterrupt  # a Ctrl-C or SIGTERM in the first attempt
+        time.sleep(0.3)
+        return {"value": 1}
+
+    with pytest.raises(KeyboardInterrupt):
+        work(unit, queue, {"slow": slow}, log=lambda m: None)
+    kept = json.loads((tmp_path / "a" / ELAPSED).read_text())
+    assert kept["attempts"] == 1 and 0.6 <= kept["elapsed_s"] < 1.0
+    assert work(unit, queue, {"slow": slow}, log=lambda m: None) == 1
+    record = json.loads((tmp_path / "a" / RECORD).read_text())
+    assert record["unit_attempts"] == 2 and 0.9 <= record["unit_wall_s"] < 1.5
+    assert not (tmp_path / "a" / ELAPSED).exists() and not (tmp_path / "a" / CLAIM).exists()
+
+
 def test_ablate_smoke_writes_per_seed_records_and_a_verdict_table(tmp_path: Path) -> None:
     env = {**os.environ, "QALLEGRO_RESULTS": str(tmp_path), "QALLEGRO_THREADS": "1"}
     cmd = [sys.executable, "-m", "qallegro", "ablate", "--dataset", "rmd17-benzene", "--scale", "smoke"]
@@ -321,7 +346,7 @@ def test_sampler_comparison_runs_as_units_the_page_then_resumes(tmp_path: Path,
     from qallegro.hpo.experiment import compare_samplers
 
     units = compare_units("overnight")
-    assert len(units) == 4 * 3 and units[0].id == "compare/compare-rmd17-benzene-allegro-random-s0"
+    assert len(units) == 4 * 2 and units[0].id == "compare/compare-rmd17-benzene-allegro-random-s0"
     ids = [u.id for u in plan("overnight")]
     assert ids[-len(units):] == [u.id for u in units]
     monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))

@@ -256,7 +256,7 @@ def test_time_claim_not_testable_and_bad_finals() -> None:
     studies = [_timed("allegro", [0.5, 0.51, 0.49], 1e6), _timed("mlp", [1.0, 1.01, 0.99], 2e6)]
     one_seed = [_final("rmd17-benzene", v, 0, 0.03) for v in ("allegro", "mlp")]
     row = final_claims.time_row(one_seed, studies, "rmd17-benzene", "allegro", "mlp")
-    assert row["verdict"] == stats.NOT_TESTABLE and "fewer than two" in row["reason"]
+    assert row["verdict"] == stats.NOT_TESTABLE and "Allegro 1, Allegro+MLP 1; need two each" in row["reason"]
     finals = [_final("rmd17-benzene", v, s, 0.03) for v in ("allegro", "mlp") for s in (0, 1)]
     untimed = [studies[0], _study({3: 0.03}, None, variant="mlp")]
     row = final_claims.time_row(finals, untimed, "rmd17-benzene", "allegro", "mlp")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from qallegro.campaign import stats
+from qallegro.campaign import stats, words
 from qallegro.campaign.claims import Claim, evaluate_claim
 from qallegro.campaign.study_records import StudyRecords
 from qallegro.errors import CampaignError
@@ -103,7 +103,7 @@ def time_row(records: Sequence[Mapping[str, Any]], studies: Sequence[StudyRecord
     seeds = {v: len(_finals(records, dataset, v)) for v in (faster, slower)}
     if min(seeds.values()) < 2:
         return {**row, "n_seeds": seeds, "verdict": stats.NOT_TESTABLE,
-                "reason": f"final runs with seeds {seeds}: fewer than two"}
+                "reason": f"finished final runs per variant: {words.seed_counts(seeds)}; need two each"}
     retime = (retimes or {}).get(dataset)
     if retime is not None and {faster, slower} <= set(retime.get("finals") or {}):
         return paired_time_row(row, seeds, retime)
@@ -137,7 +137,7 @@ def error_row(records: Sequence[Mapping[str, Any]], dataset: str, better: str, w
 
 
 def time_sentence(row: Mapping[str, Any]) -> str:
-    head = f"{row['dataset']}: {row['slower']} slower than {row['faster']}"
+    head = f"{words.dataset(row['dataset'])}: {words.variant(row['slower'])} slower than {words.variant(row['faster'])}"
     if "percent" not in row:
         return f"{head}: {row['reason']}"
     flops = f", FLOPs ×{row['flops_ratio']:.2f}" if row.get("flops_ratio") is not None else ""
@@ -149,7 +149,8 @@ def time_sentence(row: Mapping[str, Any]) -> str:
 
 
 def error_sentence(row: Mapping[str, Any]) -> str:
-    head = f"{row['dataset']}: {row['other']} vs {row['reference']} ({row['metric']}, test)"
+    head = (f"{words.dataset(row['dataset'])}: {words.variant(row['other'])} vs {words.variant(row['reference'])} "
+            f"({words.metric(row['metric'])}, test split)")
     if "percent" not in row:
         return f"{head}: {row['reason']}"
     return f"{head}: {stats.percent_clause(row)}"

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from qallegro.campaign import stats
+from qallegro.campaign import stats, words
 from qallegro.campaign.study_records import StudyRecords
 
 ALPHA = 0.05
@@ -94,7 +94,8 @@ def study_row(study: StudyRecords, seed: int = 0) -> dict[str, Any]:
     claimed = [p for p in CLAIMED if p in study.params]
     m, n = len(study.params), len(study.trials)
     if n < m + SPARE_TRIALS or not claimed:
-        why = (f"{n} complete trials (need {m + SPARE_TRIALS} for {m} parameters)" if n < m + SPARE_TRIALS
+        why = ("no complete trials yet" if n == 0 else
+               f"{n} complete trials (need {m + SPARE_TRIALS} for {m} parameters)" if n < m + SPARE_TRIALS
                else f"neither {' nor '.join(CLAIMED)} is searched")
         return {**row, "verdict": stats.NOT_TESTABLE, "reason": why}
     err = study.trials[study.error_name].to_numpy(float)
@@ -121,7 +122,7 @@ def study_row(study: StudyRecords, seed: int = 0) -> dict[str, Any]:
 
 def sentence(row: Mapping[str, Any]) -> str:
     """The evidence of one study's test in one clause."""
-    head = f"{row['dataset']} {row['variant']}"
+    head = words.study(row["dataset"], row["variant"])
     if "params" not in row:
         return f"{head}: {row['reason']}"
     parts = ", ".join(f"{'P' if p == 'PolynomialCutoff_p' else 'edge-MLP width'} partial rho "

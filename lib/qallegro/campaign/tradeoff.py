@@ -29,7 +29,7 @@ from typing import Any
 
 from scipy import stats as sps
 
-from qallegro.campaign import stats
+from qallegro.campaign import stats, words
 from qallegro.campaign.study_records import StudyRecords
 
 Z95 = float(sps.norm.ppf(0.975))
@@ -121,7 +121,7 @@ def study_row(study: StudyRecords, ablation: Iterable[Mapping[str, Any]]) -> dic
 
 def sentence(row: Mapping[str, Any]) -> str:
     """The evidence of one study's test in one clause."""
-    head = f"{row['dataset']} {row['variant']}"
+    head = words.study(row["dataset"], row["variant"])
     p = row.get("pair")
     if p is None:
         return f"{head}: {row['verdict']} ({row['reason']})"

@@ -5,7 +5,9 @@ first (`after`). Its folder `<root>/<unit id>/` holds `record.json` once it is d
 while a worker runs it, `unit.claim` (host, pid, time; never committed), created with O_EXCL so that two workers never
 run one unit. A claim whose worker is gone is taken over: at once when the worker ran on this host and its process is
 dead, after `grace_s` without a heartbeat (the claim's mtime, touched every `heartbeat_s`) otherwise. A unit that
-was interrupted resumes from its own checkpoints (training runs resume from their last epoch).
+was interrupted resumes from its own checkpoints (training runs resume from their last epoch). Each heartbeat also
+writes the unit's time so far over all its attempts to `unit-elapsed.json`, so that the record's `unit_wall_s`
+counts interrupted attempts too (all but their last heartbeat interval).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from qallegro.utils import atomic_write_json
 
 RECORD = "record.json"
 CLAIM = "unit.claim"
+ELAPSED = "unit-elapsed.json"
 
 
 @dataclass(frozen=True)
@@ -58,13 +61,30 @@ def _alive(pid: int) -> bool:
 
 
 class Claim:
-    """A held claim on a unit, kept alive by a heartbeat thread until `release()`."""
+    """A held claim on a unit, kept alive by a heartbeat thread until `release()`; `elapsed()` and `attempts` count
+    the earlier, interrupted attempts of the unit too (from `unit-elapsed.json`)."""
 
     def __init__(self, path: Path, heartbeat_s: float) -> None:
         self.path = path
+        self.elapsed_path = path.with_name(ELAPSED)
+        try:
+            before = json.loads(self.elapsed_path.read_text())
+        except (FileNotFoundError, ValueError):
+            before = {}
+        self.before_s = float(before.get("elapsed_s", 0.0))
+        self.attempts = int(before.get("attempts", 0)) + 1
+        self.t0 = time.time()
+        self._save()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, args=(heartbeat_s,), daemon=True)
         self._thread.start()
+
+    def elapsed(self) -> float:
+        """Seconds spent on the unit over all its attempts so far."""
+        return self.before_s + time.time() - self.t0
+
+    def _save(self) -> None:
+        atomic_write_json(self.elapsed_path, {"elapsed_s": round(self.elapsed(), 1), "attempts": self.attempts})
 
     def _beat(self, every: float) -> None:
         while not self._stop.wait(every):
@@ -72,10 +92,16 @@ class Claim:
                 os.utime(self.path)
             except FileNotFoundError:
                 return
+            self._save()
 
-    def release(self) -> None:
+    def release(self, finished: bool = False) -> None:
+        """Stop the heartbeat and drop the claim (and, for a finished unit, its elapsed-time file)."""
         self._stop.set()
         self._thread.join()
+        if finished:
+            self.elapsed_path.unlink(missing_ok=True)
+        else:
+            self._save()
         self.path.unlink(missing_ok=True)
 
 
@@ -182,18 +208,23 @@ def work(units: list[Unit], queue: UnitQueue, runners: Mapping[str, Runner], *, 
             claim = queue.claim(unit)
             if claim is None:
                 continue
+            finished = False
             try:
                 if queue.done(unit):  # finished by another worker between the status and the claim
+                    finished = True
                     continue
                 folder = queue.root / unit.id
                 t0 = time.time()
-                log(f"[{time.strftime('%H:%M:%S')}] start {unit.id}")
+                log(f"[{time.strftime('%H:%M:%S')}] start {unit.id}"
+                    + (f" (attempt {claim.attempts})" if claim.attempts > 1 else ""))
                 record = runners[unit.kind](unit, folder)
-                record = {**record, "unit": unit.id, "kind": unit.kind, "unit_wall_s": round(time.time() - t0, 1)}
+                record = {**record, "unit": unit.id, "kind": unit.kind, "unit_wall_s": round(claim.elapsed(), 1),
+                          "unit_attempts": claim.attempts}
                 atomic_write_json(folder / RECORD, record)
+                finished = True
                 log(f"[{time.strftime('%H:%M:%S')}] done {unit.id} in {time.time() - t0:.0f} s")
                 ran += 1
             finally:
-                claim.release()
+                claim.release(finished)
             break
     return ran

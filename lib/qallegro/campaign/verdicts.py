@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from qallegro.campaign import stats
+from qallegro.campaign import stats, words
 
 # the book's claims (qallegro.report.claims keys) and the comparisons (qallegro.campaign.claims ids) behind each
 BUNDLES: dict[str, tuple[str, ...]] = {
@@ -41,7 +41,8 @@ def combine(verdicts: Iterable[str]) -> str:
 
 
 def _sentence(row: Mapping[str, Any]) -> str:
-    head = f"{row['other']} vs {row['reference']} on {row['dataset']} ({row['metric']}, {row['split']})"
+    head = (f"{words.variant(row['other'])} vs {words.variant(row['reference'])} on {words.dataset(row['dataset'])} "
+            f"({words.metric(row['metric'])}, {row['split']} split)")
     if "percent" not in row:
         return f"{head}: {row.get('reason') or 'not run'}"
     return f"{head}: {stats.percent_clause(row)}"
@@ -56,7 +57,8 @@ def claim_verdicts(rows: Iterable[Mapping[str, Any]], split: str = "test", page:
         parts = [by_id.get(i) for i in ids]
         found = [p for p in parts if p is not None]
         verdict = combine(p["verdict"] for p in found) if len(found) == len(parts) else stats.NOT_TESTABLE
-        out.append({"claim": key, "verdict": verdict, "evidence": "; ".join(_sentence(p) for p in found),
+        items = [_sentence(p) for p in found]
+        out.append({"claim": key, "verdict": verdict, "evidence": "; ".join(items), "items": items,
                     "page": page, "comparisons": list(ids)})
     return out
 
@@ -67,10 +69,10 @@ def study_claim_verdicts(by_claim: Mapping[str, Iterable[Mapping[str, Any]]]) ->
 
     out = []
     for key, rows in by_claim.items():
-        rows = list(rows)
-        body = "; ".join(sentence(r) for r in rows) or "no study at this scale"
+        items = [sentence(r) for r in rows] or ["no study at this scale"]
         out.append({"claim": key, "verdict": combine(r["verdict"] for r in rows), "evidence":
-                    f"Rule: {RULES[key]}. {body}", "page": PAGES[key]})
+                    f"Rule: {RULES[key]}. {'; '.join(items)}", "rule": RULES[key], "items": items,
+                    "page": PAGES[key]})
     return out
 
 

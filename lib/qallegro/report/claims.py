@@ -8,9 +8,9 @@ verdicts come from a records file written by the experiments that test them,
                                       "evidence": "3 seeds: QDI 8% worse than MLP (95% CI -15% to -1%)",
                                       "page": "final_training"}, ...]}
 
-`claim` is a key of `CLAIMS`, `verdict` one of `VERDICTS`; `evidence` (one sentence with the numbers) and
-`page` (the book page that shows them, without suffix) are optional. A claim without a record reads "not tested
-at this scale".
+`claim` is a key of `CLAIMS`, `verdict` one of `VERDICTS`; `evidence` (one sentence with the numbers), `rule`
+(how the verdict is computed), `items` (the evidence as one clause per comparison or study) and `page` (the book
+page that shows them, without suffix) are optional. A claim without a record reads "not tested at this scale".
 """
 
 from __future__ import annotations
@@ -142,18 +142,40 @@ def read_verdicts(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def verdict_table(verdicts: Mapping[str, Mapping[str, Any]], short: bool = False) -> pd.DataFrame:
+def verdict_table(verdicts: Mapping[str, Mapping[str, Any]], short: bool = False,
+                  evidence: bool = True) -> pd.DataFrame:
     """One row per claim of `CLAIMS`: the claim, our verdict ("not tested at this scale" without a record),
-    and (unless `short`) where the paper says it, the paper's evidence, ours and the page that shows it."""
+    and (unless `short`) where the paper says it, the paper's evidence, ours (unless not `evidence`: see
+    `evidence_markdown`) and the page that shows it."""
     rows = []
     for key, claim in CLAIMS.items():
         rec = verdicts.get(key, {})
         row = {"claim": claim.text, "verdict": rec.get("verdict", NOT_TESTED)}
         if not short:
-            row.update({"where in the paper": claim.where, "the paper's evidence": paper_evidence(claim),
-                        "our evidence": rec.get("evidence"), "page": rec.get("page")})
+            row.update({"where in the paper": claim.where, "the paper's evidence": paper_evidence(claim)})
+            if evidence:
+                row["our evidence"] = rec.get("evidence")
+            row["page"] = rec.get("page")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def evidence_markdown(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
+    """Our evidence claim by claim (Markdown): the claim in bold with its verdict and page, the rule that computes
+    the verdict when the record has one, then one bullet per comparison or study (`items`, else `evidence`)."""
+    blocks = []
+    for key, claim in CLAIMS.items():
+        rec = verdicts.get(key)
+        if rec is None:
+            blocks.append(f"**{claim.text}**: *{NOT_TESTED}*.")
+            continue
+        where = f" (shown on the page *{rec['page']}*)" if rec.get("page") else ""
+        lines = [f"**{claim.text}**: *{rec['verdict']}*{where}."]
+        if rec.get("rule"):
+            lines.append(f"How the verdict is computed: {rec['rule']}.")
+        items = rec.get("items") or ([rec["evidence"]] if rec.get("evidence") else [])
+        blocks.append("\n\n".join([*lines, "\n".join(f"- {item}" for item in items)] if items else lines))
+    return "\n\n".join(blocks)
 
 
 def verdict_counts(verdicts: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
