@@ -326,3 +326,4 @@ def test_ablation_setting_note_reads_the_presets() -> None:
     over = scales.settings("campaign", "overnight")["ablation"]["overrides"]
     assert f"{over['n_train']} training structures" in note and f"{over['max_epochs']} epochs" in note
     assert "3000 for rMD17" in note and "QDI: 4 input features, depth 3" in note
+    assert "(QM9: 1,000; the paper" in note and "(rMD17-aspirin and QM9: 30; the paper" in note

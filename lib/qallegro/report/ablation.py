@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from qallegro.data.datasets import DATASET_LABELS
+from qallegro.models.variants import VARIANT_LABELS
 from qallegro.report.figures import figsize
 
 HEADS = ("allegro", "mlp", "qdi")
@@ -27,7 +29,7 @@ def seed_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per run: dataset, head, seed, validation / test (and held-out interface) errors, epochs, wall."""
     rows = []
     for r in sorted(records, key=lambda r: (r["dataset"], HEADS.index(r["variant"]), r["seed"])):
-        row = {"dataset": r["dataset"], "head": r["variant"], "seed": r["seed"],
+        row = {"dataset": DATASET_LABELS[r["dataset"]], "head": VARIANT_LABELS[r["variant"]], "seed": r["seed"],
                "val F-MAE": _mev(r.get("val"), "f_mae"), "test F-MAE": _mev(r.get("test"), "f_mae"),
                "val E-MAE": _mev(r.get("val"), "e_mae"), "test E-MAE": _mev(r.get("test"), "e_mae")}
         if r.get("ood"):
@@ -50,7 +52,7 @@ def claims_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 def sweep_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """The optimiser sweep of each dataset: learning rate, batch size, validation error, and the chosen point."""
-    rows = [{"dataset": r["dataset"], "learning rate": r["protocol"]["learning_rate"],
+    rows = [{"dataset": DATASET_LABELS[r["dataset"]], "learning rate": r["protocol"]["learning_rate"],
              "batch size": r["protocol"]["batch_size"],
              "val F-MAE": _mev(r.get("val"), "f_mae"), "val E-MAE": _mev(r.get("val"), "e_mae")}
             for r in records]
@@ -89,7 +91,7 @@ def relative_figure(records: Sequence[Mapping[str, Any]], split: str = "test") -
             ax.plot(*zip(*paper), marker="D", ls="--", color="C3", label="paper (one run each)")
         ax.axhline(1.0, color="0.7", lw=0.8)
         ax.set_xticks(range(len(HEADS)), ["Allegro", "+MLP", "+QDI"])
-        ax.set_title(dataset, fontsize=10)
+        ax.set_title(DATASET_LABELS[dataset], fontsize=10)
         ax.set_ylabel(f"{'energy' if metric == 'e_mae' else 'force'} error / Allegro's ({split})")
         ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
@@ -107,10 +109,20 @@ def setting_note(scale: str) -> str:
     body = scales.settings("train", scale).get("all") or {}
     epochs = values()["final_training_epochs"]
     heads = camp["ablation"]["heads"]
+
+    def per_dataset(key: str) -> str:
+        """The datasets whose `key` differs from the shared value: "rMD17-aspirin and QM9: 30; "."""
+        by_value: dict[Any, list[str]] = {}
+        for d, s in camp["ablation"]["datasets"].items():
+            v = (s.get("overrides") or {}).get(key)
+            if v is not None and v != over.get(key):
+                by_value.setdefault(v, []).append(DATASET_LABELS[d])
+        return "".join(f"{' and '.join(ds)}: {v:,}; " for v, ds in by_value.items())
+
     return (
         f"What differs from the paper's setting: {over.get('n_train', 'all')} training structures per run "
-        "(the paper: 950 for rMD17; its Cu-Li split sizes are not stated) and "
-        f"{over.get('max_epochs')} epochs (the paper: "
+        f"({per_dataset('n_train')}the paper: 950 for rMD17; its Cu-Li split sizes are not stated) and "
+        f"{over.get('max_epochs')} epochs ({per_dataset('max_epochs')}the paper: "
         f"{epochs['rmd17-benzene']} for rMD17, {epochs['culi']} for Cu-Li, {epochs['qm9']} for QM9); a small body "
         f"({body.get('num_layers')} layers, latent widths {body.get('latent_mlp_latent_dimensions')}, "
         f"l_max {body.get('l_max')}, r_max {body.get('r_max')} Å) shared by the three heads instead of each "
