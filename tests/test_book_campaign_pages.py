@@ -234,8 +234,15 @@ def test_study_facts_and_trials_table() -> None:
                           {"front": {"1": {"total_s": 1.5}}}, "culi")
     facts = study_facts(trials, "culi", "qdi", "tpe", 40, {"max_epochs": 5}, 20, paper.fig2_points())
     assert facts["n_complete"] == 3 and facts["n_front"] == 1 and facts["best_error"] == "40.0 meV/Å"
-    assert facts["best_time"] == "1.5 s" and facts["budget"] == "max_epochs 5" and facts["n_target"] == 40
+    assert facts["best_time"] == "1.5 s" and facts["budget"] == "5 epochs" and facts["n_target"] == 40
     assert facts["time_source"].startswith("re-timed") and facts["sampler_name"] == "tpe"
+    from qallegro.report.studies import budget_words
+
+    assert budget_words({"n_train": 1000, "n_val": 50, "max_epochs": 12, "early_stopping_patience": 10 ** 6,
+                         "max_wall_s": 3600.0}) == ("12 epochs on 1,000 training structures, validated on 50, without "
+                                                    "early stopping; a trial still training after 60 min is cut and "
+                                                    "recorded as truncated")
+    assert budget_words({"max_epochs": 1, "early_stopping_patience": 0}) == "1 epoch"
     pts = paper.fig2_points()
     best = pts[(pts["dataset"] == "culi") & (pts["variant"] == "qdi")]["val_mae"].min()
     assert facts["paper_best"] == f"{best * 1e3:.1f} meV/Å"

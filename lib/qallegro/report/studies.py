@@ -41,6 +41,26 @@ def apply_retime(trials: pd.DataFrame, record: Mapping[str, Any], dataset: str) 
     return out
 
 
+def budget_words(budget: Mapping[str, Any]) -> str:
+    """A trial budget (`trial_overrides`) in words: "12 epochs on 100 training structures, validated on 50, without
+    early stopping; a trial still training after 60 min is cut and recorded as truncated"."""
+    epochs, patience = budget.get("max_epochs"), budget.get("early_stopping_patience")
+    head = " ".join(p for p in (f"{epochs} epoch{'s' if epochs != 1 else ''}" if epochs
+                                else "the training preset's epochs",
+                                f"on {budget['n_train']:,} training structures" if budget.get("n_train") else "")
+                    if p)
+    parts = [head]
+    if budget.get("n_val"):
+        parts.append(f"validated on {budget['n_val']:,}")
+    if epochs and patience is not None and patience >= epochs:
+        parts.append("without early stopping")
+    text = ", ".join(parts)
+    if budget.get("max_wall_s"):
+        text += (f"; a trial still training after {budget['max_wall_s'] / 60:.0f} min is cut and recorded as "
+                 "truncated")
+    return text
+
+
 def study_facts(trials: pd.DataFrame, dataset: str, variant: str, sampler: str, target: int,
                 budget: Mapping[str, Any], max_structures: int | None, paper_points: pd.DataFrame
                 ) -> dict[str, Any]:
@@ -67,7 +87,7 @@ def study_facts(trials: pd.DataFrame, dataset: str, variant: str, sampler: str, 
             "n_complete": len(done), "n_front": len(front), "n_target": target,
             "best_error": f"{best[err] * 1e3:.1f} {unit}", "best_time": f"{best[tim]:.3g} s",
             "sampler_name": sampler, "paper_best": paper_best, "paper_points": len(mine),
-            "budget": ", ".join(f"{k} {v}" for k, v in budget.items()) or "the training preset's",
+            "budget": budget_words(budget),
             "timing": f"the first {max_structures or 'all'} test structures",
             "time_source": ("re-timed together after the study (the campaign's retime unit, median of its rounds)"
                             if retimed else "as measured during the study")}
