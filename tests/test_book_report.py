@@ -327,3 +327,14 @@ def test_ablation_setting_note_reads_the_presets() -> None:
     assert f"{over['n_train']} training structures" in note and f"{over['max_epochs']} epochs" in note
     assert "3000 for rMD17" in note and "QDI: 4 input features, depth 3" in note
     assert "(QM9: 1,000; the paper" in note and "(rMD17-aspirin and QM9: 30; the paper" in note
+
+
+def test_culi_split_sentence() -> None:
+    from qallegro.report.culi import split_sentence
+
+    random = split_sentence({"train": 80, "val": 10, "test": 10}, {"n_frames": 100})
+    assert "at random" in random and "80 / 10 / 10" in random
+    group = split_sentence({"train": 1130, "val": 158, "test": 150, "ood": 661},
+                           {"n_frames": 2227, "split": {"split_version": 2}})
+    assert "by group" in group and "1,130 / 158 / 150" in group and "661 frames of the held-out interface" in group
+    assert "(128 frames of the buffers are in no split)" in group

@@ -1,4 +1,5 @@
-"""The Cu-Li split page's tables, from a generated set's `provenance.json` (`qallegro.culi.generate`)."""
+"""The Cu-Li pages' tables and sentences, from a generated set's `provenance.json` (`qallegro.culi.generate`) and
+its splits."""
 
 from __future__ import annotations
 
@@ -10,6 +11,36 @@ from typing import Any
 import pandas as pd
 
 SPLITS = ("train", "val", "test", "ood", "dropped")
+CATEGORY_LABELS = {"slab": "slab", "surface_vacancy": "surface vacancy", "supercell_vacancy": "supercell vacancy",
+                   "adatom": "adatom", "md": "melt-quench MD"}
+
+
+def culi_splits(scale: str) -> dict[str, list[Any]]:
+    """The generated set's frames at `scale` by split: train, val, test, and the held-out interface (`ood`) when
+    the set has one."""
+    from qallegro.data import load_dataset
+    from qallegro.data.errors import DataOptionError
+
+    out = {split: load_dataset("culi", split, scale=scale) for split in ("train", "val", "test")}
+    try:
+        out["ood"] = load_dataset("culi", "ood", scale=scale)
+    except DataOptionError:  # a set split without a held-out interface
+        pass
+    return out
+
+
+def split_sentence(sizes: Mapping[str, int], prov: Mapping[str, Any]) -> str:
+    """The split in one sentence for the dataset page: by group (with a pointer to the split page) or at random."""
+    n = " / ".join(f"{sizes[s]:,}" for s in ("train", "val", "test"))
+    if int((prov.get("split") or {}).get("split_version", 1)) < 2:
+        return (f"The frames are split at random (seeded, saved beside the dataset in `splits.json`) into {n} "
+                "training / validation / test frames.")
+    held = f", and {sizes['ood']:,} frames of the held-out interface" if sizes.get("ood") else ""
+    dropped = int(prov.get("n_frames", 0)) - sum(sizes.values())
+    buffer = f" ({dropped:,} frames of the buffers are in no split)" if dropped > 0 else ""
+    return (f"The frames are split by group (all frames of one relaxation or parent structure in one split, MD "
+            f"trajectories in blocks with a buffer between splits; the next page shows how) into {n} training / "
+            f"validation / test frames{held}{buffer}.")
 
 
 def read_provenance(path: Path) -> dict[str, Any] | None:
