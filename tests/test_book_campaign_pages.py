@@ -260,14 +260,15 @@ def test_study_source_and_page_parameters() -> None:
     from qallegro.pipeline.notebooks import MOO_SAMPLER, NOTEBOOKS, from_campaign, study_source
     from qallegro.scales import settings
 
-    assert study_source("quick") == {"sampler": MOO_SAMPLER, "seed": 0} and not from_campaign("quick")
-    s = settings("campaign", "overnight")
-    assert from_campaign("overnight")
-    assert study_source("overnight") == {"sampler": s["studies"]["sampler"], "seed": int(s["studies"]["seed"])}
+    assert study_source("paper") == {"sampler": MOO_SAMPLER, "seed": 0} and not from_campaign("paper")
     by_name = {nb.name: nb for nb in NOTEBOOKS}
-    for name in ("moo-culi-qdi", "moo_summary", "final_training", "table6", "md_stability"):
-        assert by_name[name].params("overnight")["sampler"] == s["studies"]["sampler"]
-        assert by_name[name].params("quick")["sampler"] == MOO_SAMPLER
+    for scale in ("smoke", "quick", "overnight"):  # the book's scales read the campaign's studies
+        s = settings("campaign", scale)
+        assert from_campaign(scale)
+        assert study_source(scale) == {"sampler": s["studies"]["sampler"], "seed": int(s["studies"]["seed"])}
+        for name in ("moo-culi-qdi", "moo_summary", "final_training", "table6", "md_stability"):
+            assert by_name[name].params(scale)["sampler"] == s["studies"]["sampler"]
+            assert by_name[name].params("paper")["sampler"] == MOO_SAMPLER
 
 
 def test_verdict_of_reads_the_claims_file(results_dir: Path) -> None:
@@ -296,9 +297,9 @@ def test_book_finals_outside_the_campaign_read_the_final_summaries(results_dir: 
     from qallegro.pipeline import experiments
 
     for k, (ds, var) in enumerate(experiments.final_models()):
-        path = experiments.summary_path(ds, var, "smoke", "samo-cobra", 0)
+        path = experiments.summary_path(ds, var, "paper", "samo-cobra", 0)
         transfer = (ds, var) not in experiments.MOO_RUNS
-        rec = {"dataset": ds, "variant": var, "scale": "smoke", "choice": "lowest_error", "config": {},
+        rec = {"dataset": ds, "variant": var, "scale": "paper", "choice": "lowest_error", "config": {},
                "run_dir": "/elsewhere", "epochs_csv": "/elsewhere/epochs.csv", "val_f_mae": 0.01 * (k + 1),
                "val_e_mae": 0.001, "val": {"f_mae": 0.01 * (k + 1), "e_mae": 0.001}, "test": None, "epochs": 3,
                "wall_s": 5.0, "inference_total_s": 1.0, "inference_n_structures": 10, "objectives": ["a", "b"],
@@ -307,17 +308,17 @@ def test_book_finals_outside_the_campaign_read_the_final_summaries(results_dir: 
                   if transfer else {"study": path.parent.name, "trial": 3, "params": {"r_max": 5.0}})}
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(rec))
-        folder = experiments.run_dir(rec, "smoke")
+        folder = experiments.run_dir(rec, "paper")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.yaml").write_text("seed: 123456\n")
-    finals = experiments.book_finals("smoke", "samo-cobra", 0)
+    finals = experiments.book_finals("paper", "samo-cobra", 0)
     assert len(finals) == 12 and all(len(runs) == 1 for runs in finals.values())
     assert list(finals)[:3] == [("rmd17-aspirin", "allegro"), ("rmd17-aspirin", "mlp"), ("rmd17-aspirin", "qdi")]
     run = finals["culi", "qdi"][0]
     assert run.seed == 123456 and not run.transfer and run.chosen["trial"] == 3
     assert run.val["f_mae"] == pytest.approx(0.01 * (experiments.final_models().index(("culi", "qdi")) + 1))
     assert finals["qm9", "qdi"][0].transfer
-    assert experiments.transferred_params("smoke", "samo-cobra", 0)[("qm9", "qdi")] == {"r_max": 4.0, "qdi_depth": 2}
+    assert experiments.transferred_params("paper", "samo-cobra", 0)[("qm9", "qdi")] == {"r_max": 4.0, "qdi_depth": 2}
 
 
 def test_budget_facts_from_a_preset_section(tmp_path: Path) -> None:

@@ -170,21 +170,21 @@ def test_experiment_paths(results_dir: Path) -> None:
     from qallegro.pipeline import experiments
 
     assert len(experiments.final_models()) == 12
-    path = experiments.summary_path("culi", "qdi", "smoke", "samo-cobra", 0)
-    assert path == results_dir / "smoke" / "hpo" / "culi-qdi-samo-cobra-s0" / "final-lowest_error.json"
-    assert experiments.summary_path("qm9", "qdi", "smoke", "samo-cobra", 0) == \
-        results_dir / "smoke" / "hpo" / "transfer-qm9-qdi.json"
+    path = experiments.summary_path("culi", "qdi", "paper", "samo-cobra", 0)
+    assert path == results_dir / "paper" / "hpo" / "culi-qdi-samo-cobra-s0" / "final-lowest_error.json"
+    assert experiments.summary_path("qm9", "qdi", "paper", "samo-cobra", 0) == \
+        results_dir / "paper" / "hpo" / "transfer-qm9-qdi.json"
     with pytest.raises(PipelineError, match="no final model"):
-        experiments.summary_path("culi", "nope", "smoke", "samo-cobra", 0)
+        experiments.summary_path("culi", "nope", "paper", "samo-cobra", 0)
     rec = {"study": "culi-qdi-samo-cobra-s0", "trial": 7, "run_dir": "/elsewhere/final-trial-00007"}
-    assert experiments.run_dir(rec, "smoke") == path.parent / "final-trial-00007"
-    assert experiments.run_dir({"transfer": {}, "dataset": "qm9"}, "smoke") == \
-        results_dir / "smoke" / "hpo" / "transfer-qm9-qdi"
+    assert experiments.run_dir(rec, "paper") == path.parent / "final-trial-00007"
+    assert experiments.run_dir({"transfer": {}, "dataset": "qm9"}, "paper") == \
+        results_dir / "paper" / "hpo" / "transfer-qm9-qdi"
     with pytest.raises(PipelineError, match="only moo-culi-qdi"):
-        experiments.open_study("culi", "qdi", "smoke", "samo-cobra", 0)
+        experiments.open_study("culi", "qdi", "paper", "samo-cobra", 0)
     with pytest.raises(PipelineError, match="only final_training"):
-        experiments.load_finals("smoke", "samo-cobra", 0)
-    assert experiments.transferred_params("smoke", "samo-cobra", 0) == {}  # the finals come after Fig. 2
+        experiments.load_finals("paper", "samo-cobra", 0)
+    assert experiments.transferred_params("paper", "samo-cobra", 0) == {}  # the finals come after Fig. 2
 
 
 def test_headline_numbers_of_other_benchmark_files() -> None:

@@ -361,7 +361,7 @@ def test_campaign_verdicts_end_to_end(tmp_path: Path, monkeypatch: pytest.Monkey
         _write_study(scale, dataset, variant, points, seed=k)
     jitter = np.array([0.0, 0.01, -0.01, 0.02, -0.005, 0.004])
     retimed = {"allegro": {0: 1.0, 1: 0.5}, "mlp": {0: 0.40, 1: 0.60}}   # mlp: trial 0 re-timed fastest too
-    flops = {"allegro": 2e6, "mlp": 1e6}
+    flops = {"allegro": 2e6, "mlp": 1e6, "qdi": 3e6}
     payload = {}
     for unit in retime_units(scale):
         v = unit.spec["variant"]
@@ -413,7 +413,10 @@ def test_campaign_verdicts_end_to_end(tmp_path: Path, monkeypatch: pytest.Monkey
     tests = json.loads((root / "study-verdicts.json").read_text())
     trade = {r["variant"]: r for r in tests["trade-off"] if r["dataset"] == "rmd17-benzene"}
     assert trade["allegro"]["verdict"] == stats.SUPPORTED and trade["mlp"]["verdict"] == stats.CONTRADICTED
-    assert verdicts["trade-off"]["verdict"] == stats.CONTRADICTED
+    # the smoke studies of datasets without a smoke ablation (aspirin, QM9) have no seed spread: not testable, so
+    # the claim as a whole is not testable although benzene's MLP study contradicts it
+    others = {r["verdict"] for r in tests["trade-off"] if r["dataset"] in ("rmd17-aspirin", "qm9")}
+    assert others == {stats.NOT_TESTABLE} and verdicts["trade-off"]["verdict"] == stats.NOT_TESTABLE
     seeds = [0.05 * (1 + 0.02 * s) for s in range(2)]
     assert trade["allegro"]["seed_spread"] == pytest.approx(np.std(seeds, ddof=1) / np.mean(seeds))
     benzene = [r for r in tests["mlp-accuracy-allegro-speed"] if r["dataset"] == "rmd17-benzene"]
@@ -426,8 +429,8 @@ def test_campaign_verdicts_end_to_end(tmp_path: Path, monkeypatch: pytest.Monkey
     ci = sps.ttest_ind(0.40 + jitter, 1.0 + jitter, equal_var=False).confidence_interval(0.95)
     assert time["percent_high"] == pytest.approx(100 * ci.high / np.mean(1.0 + jitter))
     others = [r for r in tests["mlp-accuracy-allegro-speed"] if r["dataset"] != "rmd17-benzene"]
-    assert {r["verdict"] for r in others} == {stats.NOT_TESTABLE}   # no aspirin or QM9 study at the smoke scale
-    assert verdicts["mlp-accuracy-allegro-speed"]["verdict"] == stats.NOT_TESTABLE
+    assert {r["dataset"] for r in others} == {"rmd17-aspirin", "qm9"}  # the smoke studies of every Fig. 2 pair
+    assert verdicts["mlp-accuracy-allegro-speed"]["verdict"] == stats.CONTRADICTED  # benzene's time, at least
     sig = {r["variant"]: r for r in tests["hyperparameter-significance"]}
     assert all(r["n_trials"] == 40 and "PolynomialCutoff_p" in r["params"] for r in sig.values())
 
