@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from qallegro.campaign.stats import mean_interval
 from qallegro.errors import CampaignError, PipelineError
 from qallegro.report import finals as rf
+from qallegro.stats import mean_interval
 
 T_975_2 = 4.302652729911275  # Student's t, 97.5% quantile, 2 degrees of freedom (tables)
 
@@ -362,10 +362,10 @@ def test_final_pages_render_the_campaign_records(results_dir: Path, tmp_path: Pa
     synthetic campaign records alone: nothing is trained, the tables hold the records' means, MD says why no
     model ran (no checkpoint)."""
     import papermill as pm
-    from qallegro.campaign.stats import mean_interval
     from qallegro.paths import REPO_ROOT
     from qallegro.pipeline import experiments
     from qallegro.report.tables import format_number
+    from qallegro.stats import mean_interval
 
     _campaign_finals_on_disk("overnight", np.random.default_rng(1))
     finals = experiments.campaign_finals("overnight")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qallegro.campaign import stats
+from qallegro import stats
 from qallegro.campaign.claims import CLAIMS, Claim, evaluate_claim, paired_values
 from qallegro.campaign.units import CLAIM, ELAPSED, RECORD, Unit, UnitQueue, status, work
 from scipy import stats as sps
@@ -372,8 +372,7 @@ def test_measured_campaign_time_schedules_the_recorded_seconds(tmp_path: Path,
     """Four finished smoke units: their seconds (all attempts; at least the training's own time) scheduled on two
     workers in the plan's order, computed by hand: sweeps 100 s and 50 s at 0; the ablation runs wait for both
     sweeps, 40 s and 20 s from 100 s: 140 s."""
-    from qallegro.campaign.estimate import measured
-    from qallegro.report.campaign_time import CampaignTime, campaign_time
+    from qallegro.campaign.measured import CampaignTime, campaign_time, measured
 
     monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))
     root = tmp_path / "smoke" / "campaign"

@@ -16,7 +16,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from qallegro.campaign import final_claims, significance, stats, tradeoff
+from qallegro import stats
+from qallegro.campaign import final_claims, significance, tradeoff
 from qallegro.campaign.study_records import StudyRecords, check_retime, read_trials
 from qallegro.errors import CampaignError
 from scipy import stats as sps

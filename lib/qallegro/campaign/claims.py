@@ -4,7 +4,7 @@ Each claim compares two variants on one dataset and metric: "`other` has a lower
 paper's Tables 4-5 and its text, `../shared/paper/NOTES.md` §7.4-7.5), or "`other` is competitive with
 `reference`" (a non-inferiority claim: its error at most `margin` percent above). The paper's own number is its
 Table 4/5 relative difference. Our number is the paired difference over the seeds that both variants finished
-untruncated under one protocol; `verdict` comes from `qallegro.campaign.stats`.
+untruncated under one protocol; `verdict` comes from `qallegro.stats`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from qallegro.campaign import stats
+from qallegro import stats
 from qallegro.errors import CampaignError
 
 SPLITS = ("test", "val", "ood")

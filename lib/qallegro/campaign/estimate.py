@@ -368,33 +368,3 @@ def probe_relative(datasets: list[str], scale: str, rounds: int = 2, n_train: in
                 ratios[dataset].append(value / rate[0])
     return {d: round(_median(ratios[d]), 3) for d in datasets}
 
-
-def recorded_seconds(record: Mapping[str, Any]) -> float:
-    """A finished unit's measured seconds: `unit_wall_s` (all attempts since attempts are counted), and at least the
-    training's cumulative `wall_s` or the Cu-Li generation's `labelling_seconds` (for units finished in an attempt
-    that followed an interrupted one before that, and for a dataset generated before its unit ran)."""
-    return max(float(record.get(k) or 0.0) for k in ("unit_wall_s", "wall_s", "labelling_seconds"))
-
-
-def measured(scale: str, workers: int = 2) -> dict[str, Any]:
-    """The campaign's measured time at `scale` from its finished units' records: each unit's seconds
-    (`recorded_seconds`), the parts' totals, the attempts, and the wall time of those seconds on `workers` one-thread
-    workers in the plan's order (`schedule`; the units ran in several sessions, so their own start times say
-    nothing). Units without a record are counted in `missing` and left out of the schedule."""
-    from qallegro.campaign.plan import campaign_root, plan
-    from qallegro.campaign.units import read_record
-
-    root = campaign_root(scale)
-    units = plan(scale)
-    records = {u.id: r for u in units if (r := read_record(root, u.id)) is not None}
-    done = [Unit(u.id, u.kind, u.spec, tuple(a for a in u.after if a in records)) for u in units if u.id in records]
-    seconds = {u.id: recorded_seconds(records[u.id]) for u in done}
-    parts: dict[str, dict[str, float]] = {}
-    for u in done:
-        row = parts.setdefault(part_of(u), {"units": 0, "worker_s": 0.0})
-        row["units"] += 1
-        row["worker_s"] += seconds[u.id]
-    return {"scale": scale, "workers": workers, "units": len(units), "done": len(done),
-            "missing": len(units) - len(done), "parts": parts, "worker_s": sum(seconds.values()),
-            "interrupted": sum(1 for r in records.values() if int(r.get("unit_attempts", 1)) > 1),
-            "makespan_s": schedule(done, seconds, workers)["makespan_s"]}

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from qallegro.campaign import stats, words
+from qallegro import stats
+from qallegro.campaign import words
 from qallegro.campaign.claims import Claim, evaluate_claim
 from qallegro.campaign.study_records import StudyRecords
 from qallegro.errors import CampaignError

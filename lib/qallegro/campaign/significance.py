@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from qallegro.campaign import stats, words
+from qallegro import stats
+from qallegro.campaign import words
 from qallegro.campaign.study_records import StudyRecords
 
 ALPHA = 0.05

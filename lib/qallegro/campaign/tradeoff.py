@@ -29,7 +29,8 @@ from typing import Any
 
 from scipy import stats as sps
 
-from qallegro.campaign import stats, words
+from qallegro import stats
+from qallegro.campaign import words
 from qallegro.campaign.study_records import StudyRecords
 
 Z95 = float(sps.norm.ppf(0.975))

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from qallegro.campaign import stats, words
+from qallegro import stats
+from qallegro.campaign import words
 
 # the book's claims (qallegro.report.claims keys) and the comparisons (qallegro.campaign.claims ids) behind each
 BUNDLES: dict[str, tuple[str, ...]] = {

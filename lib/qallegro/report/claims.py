@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-# the verdicts of `qallegro.campaign.stats` (a claim with too few paired seeds is "not testable at this scale")
+# the verdicts of `qallegro.stats` (a claim with too few paired seeds is "not testable at this scale")
 VERDICTS = ("supported", "contradicted", "inconclusive", "not testable at this scale")
 NOT_TESTED = "not tested at this scale"
 

@@ -17,12 +17,12 @@ from typing import Any
 
 import pandas as pd
 
-from qallegro.campaign.stats import mean_interval
 from qallegro.data.datasets import DATASET_LABELS
 from qallegro.errors import CampaignError
 from qallegro.hpo.records import FinalRecord
 from qallegro.models.variants import VARIANT_LABELS
 from qallegro.records import Record
+from qallegro.stats import mean_interval
 
 Finals = Mapping[tuple[str, str], Sequence["FinalRun"]]
 # Tables 4 and 5: (paper values key, metric of the `val` metrics, factor to meV, datasets as the paper's rows)
