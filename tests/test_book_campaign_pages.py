@@ -240,7 +240,7 @@ def test_study_facts_and_trials_table() -> None:
 
     assert budget_words({"n_train": 1000, "n_val": 50, "max_epochs": 12, "early_stopping_patience": 10 ** 6,
                          "max_wall_s": 3600.0}) == ("12 epochs on 1,000 training structures, validated on 50, without "
-                                                    "early stopping; a trial still training after 60 min is cut and "
+                                                    "early stopping; a run still training after 60 min is cut and "
                                                     "recorded as truncated")
     assert budget_words({"max_epochs": 1, "early_stopping_patience": 0}) == "1 epoch"
     pts = paper.fig2_points()
@@ -328,7 +328,7 @@ def test_budget_facts_from_a_preset_section(tmp_path: Path) -> None:
               ("qm9", "mlp"): [_run("qm9", "mlp", 0, 0.0, 0.5, tmp_path / "q", epochs=[0.3, 0.2])]}
     facts = rf.budget_facts({"n_trials": 4, "final_overrides_by_dataset": {"qm9": {"max_epochs": 2}}}, finals,
                             {"qm9": 300})
-    assert facts == {"budget": "the training preset's full budget", "budget_by_dataset": "QM9: max_epochs 2",
+    assert facts == {"budget": "the training preset's full budget", "budget_by_dataset": "QM9: 2 epochs",
                      "epochs_range": "2 to 3", "seeds_per_model": "1 to 3", "paper_epochs": "QM9 300"}
     for scale in ("smoke", "quick", "overnight"):  # every scale's preset section is read (defaults filled in)
         assert rf.budget_facts(settings("hpo", scale), finals, {})["seeds_per_model"] == "1 to 3"

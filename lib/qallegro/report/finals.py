@@ -243,19 +243,25 @@ INTERVAL_UNITS = {f"{name}: {part}": unit
                   for part in ("mean", "95% CI low", "95% CI high")}
 
 
+BUDGET_WORDS = {"max_epochs": "{} epochs", "n_train": "{:,} training structures", "n_val": "{:,} validation structures",
+                "n_test": "{:,} test structures"}
+
+
 def budget_facts(settings: Mapping[str, Any], finals: Finals, paper_epochs: Mapping[str, int]) -> dict[str, str]:
     """The sentence parts of the final-training page: the final budget of the scale (`final_overrides` of the
     HPO settings `settings`, a preset section or `HpoSettings`, and per dataset), the epochs run, the seeds per
     model, and the paper's epochs."""
     from qallegro.hpo.records import hpo_settings
+    from qallegro.report.studies import budget_words
 
     s = hpo_settings(settings)
     budget, per_ds = dict(s.final_overrides), dict(s.final_overrides_by_dataset)
-    epochs = [r.epochs for runs in finals.values() for r in runs if r.epochs is not None]
+    epochs = sorted({r.epochs for runs in finals.values() for r in runs if r.epochs is not None})
     seeds = sorted({len(runs) for runs in finals.values()})
-    return {"budget": ", ".join(f"{k} {v}" for k, v in budget.items()) or "the training preset's full budget",
-            "budget_by_dataset": "; ".join(f"{DATASET_LABELS[d]}: " + ", ".join(f"{k} {v}" for k, v in o.items())
-                                           for d, o in per_ds.items()) or "none",
-            "epochs_range": f"{min(epochs)} to {max(epochs)}" if epochs else "–",
+    changes = {d: ", ".join(BUDGET_WORDS[k].format(v) for k, v in o.items() if k in BUDGET_WORDS and v is not None)
+               for d, o in per_ds.items()}
+    return {"budget": budget_words(budget),
+            "budget_by_dataset": "; ".join(f"{DATASET_LABELS[d]}: {c}" for d, c in changes.items() if c) or "none",
+            "epochs_range": " to ".join(str(e) for e in dict.fromkeys((epochs[0], epochs[-1]))) if epochs else "–",
             "seeds_per_model": " to ".join(dict.fromkeys(str(n) for n in (seeds[0], seeds[-1]))) if seeds else "0",
             "paper_epochs": ", ".join(f"{DATASET_LABELS[d]} {e}" for d, e in paper_epochs.items())}

@@ -43,8 +43,10 @@ def apply_retime(trials: pd.DataFrame, record: Mapping[str, Any], dataset: str) 
 
 def budget_words(budget: Mapping[str, Any]) -> str:
     """A trial budget (`trial_overrides`) in words: "12 epochs on 100 training structures, validated on 50, without
-    early stopping; a trial still training after 60 min is cut and recorded as truncated"."""
+    early stopping; a run still training after 60 min is cut and recorded as truncated"."""
     epochs, patience = budget.get("max_epochs"), budget.get("early_stopping_patience")
+    if not any(budget.get(k) for k in ("max_epochs", "n_train", "n_val", "max_wall_s")):
+        return "the training preset's full budget"
     head = " ".join(p for p in (f"{epochs} epoch{'s' if epochs != 1 else ''}" if epochs
                                 else "the training preset's epochs",
                                 f"on {budget['n_train']:,} training structures" if budget.get("n_train") else "")
@@ -56,7 +58,7 @@ def budget_words(budget: Mapping[str, Any]) -> str:
         parts.append("without early stopping")
     text = ", ".join(parts)
     if budget.get("max_wall_s"):
-        text += (f"; a trial still training after {budget['max_wall_s'] / 60:.0f} min is cut and recorded as "
+        text += (f"; a run still training after {budget['max_wall_s'] / 60:.0f} min is cut and recorded as "
                  "truncated")
     return text
 
