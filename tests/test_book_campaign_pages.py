@@ -117,6 +117,13 @@ def test_curves_figure_labels_enough_log_ticks(tmp_path: Path) -> None:
     labels = [t for t in ax.yaxis.get_majorticklocs() if 30 <= t <= 60]
     assert len(labels) >= 4 and all(float(t).is_integer() for t in labels)
     plt.close(fig)
+    fig, ax = plt.subplots()  # a narrow range (an aspirin force curve): 900, 1000, ..., 1400
+    ax.plot([1, 2, 3], [1450.0, 1000.0, 860.0])
+    assert readable_log_axis(ax, "y") >= 4
+    low, high = ax.get_ylim()
+    inside = [t for t in ax.yaxis.get_majorticklocs() if low <= t <= high]
+    assert 4 <= len(inside) <= 12 and 1000 in inside
+    plt.close(fig)
     runs = [_run("culi", "mlp", s, 0.05, 0.5, tmp_path / str(s), epochs=[0.06 + 0.01 * s, 0.05, 0.04])
             for s in (0, 1)]
     fig = curves_figure(rf.final_curves({("culi", "mlp"): runs}, "culi", "val_f_mae"), "(e) Cu-Li", "meV/Å")

@@ -54,13 +54,15 @@ def spread_gadgets(graph: Any, factor: float = 2.0) -> Any:
     return out
 
 
-LOG_SUBS = ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0))
+LOG_SUBS = ((1.0,), (1.0, 2.0, 5.0), tuple(float(k) for k in range(1, 10)), tuple(k / 2 for k in range(2, 20)),
+            tuple(k / 5 for k in range(5, 50)), tuple(k / 10 for k in range(10, 100)))
 
 
 def readable_log_axis(ax: Any, which: str = "y", min_labels: int = 4) -> int:
     """Log scale on the `which` axis ("x" or "y") of `ax` with at least `min_labels` labelled ticks inside the
     drawn range where the range allows: labels at the decades, else at 1, 2 and 5, else at every integer
-    multiple of each decade; plain numbers, no minor labels. Returns how many labels are inside the range."""
+    multiple of each decade, else at steps of a half, a fifth, a tenth of the decade (narrow ranges such as
+    860-1,450); plain numbers, no minor labels. Returns how many labels are inside the range."""
     import numpy as np
     from matplotlib import ticker
 
