@@ -86,6 +86,8 @@ def test_mean_records_feed_the_one_value_tables(tmp_path: Path) -> None:
     assert row["force MAE"] == pytest.approx(11.0) and row["energy MAE per molecule"] == pytest.approx(12.0)
     wide = rf.interval_table(finals, "rmd17-benzene")
     assert wide.loc["Allegro+QDI (transferred) (ours, test)", "seeds"] == 2
+    assert rf.interval_text({"mean": 12.34, "low": 10.1, "high": 14.56, "n": 3}) == "12.3 [10.1, 14.6]"
+    assert rf.interval_text({"mean": 12.34, "low": None, "high": None, "n": 1}) == "12.3"
     assert set(rf.INTERVAL_UNITS) >= {c for c in wide.columns if c != "seeds"}
 
 

@@ -218,9 +218,21 @@ def final_curves(finals: Finals, dataset: str, column: str) -> dict[str, tuple[p
             for (ds, var), runs in finals.items() if ds == dataset and runs}
 
 
+def interval_text(summary: Mapping[str, Any]) -> str | None:
+    """A `metric_summary` as one cell: "12.3 [10.1, 14.5]" (mean [95% interval]), the mean alone for one seed."""
+    from qallegro.report.tables import format_number
+
+    if not summary["n"]:
+        return None
+    if summary["low"] is None:
+        return format_number(summary["mean"])
+    return (f"{format_number(summary['mean'])} [{format_number(summary['low'])}, "
+            f"{format_number(summary['high'])}]")
+
+
 def interval_table(finals: Finals, dataset: str, split: str = "test") -> pd.DataFrame:
     """Our final models of `dataset` on `split`: force MAE (where the dataset has forces) and energy MAE per
-    atom and per molecule, each as mean and 95% interval over seeds, and the number of seeds."""
+    atom and per molecule, each as "mean [95% interval]" over seeds (`interval_text`), and the number of seeds."""
     rows = []
     metrics = {"force MAE": "f_mae", "energy MAE per atom": "e_mae", "energy MAE per molecule": "etot_mae"}
     for (ds, _), runs in finals.items():
@@ -228,19 +240,17 @@ def interval_table(finals: Finals, dataset: str, split: str = "test") -> pd.Data
             continue
         row: dict[str, Any] = {"model": f"{runs[0].label} (ours, {split})"}
         for name, key in metrics.items():
-            s = metric_summary(runs, split, key)
-            if s["n"]:
-                row.update({f"{name}: mean": s["mean"], f"{name}: 95% CI low": s["low"],
-                            f"{name}: 95% CI high": s["high"]})
+            text = interval_text(metric_summary(runs, split, key))
+            if text is not None:
+                row[f"{name}, mean [95% CI]"] = text
         row["seeds"] = len(runs)
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
 
 
-INTERVAL_UNITS = {f"{name}: {part}": unit
+INTERVAL_UNITS = {f"{name}, mean [95% CI]": unit
                   for name, unit in (("force MAE", "meV/Å"), ("energy MAE per atom", "meV/atom"),
-                                     ("energy MAE per molecule", "meV"))
-                  for part in ("mean", "95% CI low", "95% CI high")}
+                                     ("energy MAE per molecule", "meV"))}
 
 
 BUDGET_WORDS = {"max_epochs": "{} epochs", "n_train": "{:,} training structures", "n_val": "{:,} validation structures",
