@@ -111,17 +111,18 @@ def test_curves_figure_labels_enough_log_ticks(tmp_path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from qallegro.report.figures import curves_figure, readable_log_axis
+    from qallegro.hpo.plots import log_axis
+    from qallegro.report.figures import curves_figure
 
     fig, ax = plt.subplots()
     ax.plot([1, 2, 3], [30.0, 45.0, 60.0])
-    assert readable_log_axis(ax, "y") >= 4
+    assert log_axis(ax, "y") >= 4
     labels = [t for t in ax.yaxis.get_majorticklocs() if 30 <= t <= 60]
     assert len(labels) >= 4 and all(float(t).is_integer() for t in labels)
     plt.close(fig)
     fig, ax = plt.subplots()  # a narrow range (an aspirin force curve): 900, 1000, ..., 1400
     ax.plot([1, 2, 3], [1450.0, 1000.0, 860.0])
-    assert readable_log_axis(ax, "y") >= 4
+    assert log_axis(ax, "y") >= 4
     low, high = ax.get_ylim()
     inside = [t for t in ax.yaxis.get_majorticklocs() if low <= t <= high]
     assert 4 <= len(inside) <= 12 and 1000 in inside

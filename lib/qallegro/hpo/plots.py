@@ -6,6 +6,8 @@ Colours follow the paper's Fig. 2: Allegro dark red, Allegro+MLP green, Allegro+
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -27,22 +29,31 @@ def _setup():
     return plt, sns
 
 
-def log_axis(ax, which: str) -> None:
-    """Log scale on the `which` ("x" or "y") axis of `ax` with readable labels: plain numbers at every integer
-    multiple of the decade when the data drawn so far span less than 0.7 decades, at 1, 2 and 5 per decade below
-    two decades, else at the decades only; no minor tick labels (the log formatter labels minor ticks on short
-    spans, and they overlap)."""
+LOG_SUBS = ((1.0,), (1.0, 2.0, 5.0), tuple(float(k) for k in range(1, 10)), tuple(k / 2 for k in range(2, 20)),
+            tuple(k / 5 for k in range(5, 50)), tuple(k / 10 for k in range(10, 100)))
+
+
+def log_axis(ax: Any, which: str = "y", min_labels: int = 4) -> int:
+    """Log scale on the `which` axis ("x" or "y") of `ax` with at least `min_labels` labelled ticks inside the
+    drawn range where the range allows: labels at the decades, else at 1, 2 and 5, else at every integer
+    multiple of each decade, else at steps of a half, a fifth, a tenth of the decade (narrow ranges such as
+    860-1,450); plain numbers, no minor labels. Returns how many labels are inside the range."""
     from matplotlib import ticker
 
     getattr(ax, f"set_{which}scale")("log")
     axis = ax.xaxis if which == "x" else ax.yaxis
-    vals = np.asarray(ax.dataLim.intervalx if which == "x" else ax.dataLim.intervaly, float)
-    vals = vals[np.isfinite(vals) & (vals > 0)]
-    decades = np.log10(vals.max() / vals.min()) if len(vals) else 0.0
-    subs = tuple(range(1, 10)) if decades < 0.7 else (1.0, 2.0, 5.0) if decades < 2 else (1.0,)
-    axis.set_major_locator(ticker.LogLocator(base=10.0, subs=subs))
+    low, high = sorted(getattr(ax, f"get_{which}lim")())
+    count = 0
+    for subs in LOG_SUBS:
+        locator = ticker.LogLocator(base=10.0, subs=subs)
+        ticks = np.asarray(locator.tick_values(low, high))
+        count = int(((ticks >= low * (1 - 1e-9)) & (ticks <= high * (1 + 1e-9))).sum())
+        if count >= min_labels:
+            break
+    axis.set_major_locator(locator)
     axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(ticker.NullFormatter())
+    return count
 
 
 def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None = None, paper: bool = True,

@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from qallegro.hpo.plots import log_axis
+
 COLUMN_PX = 820  # the content column of a 1,400 px wide window, less a margin
 DPI = 110  # `qallegro.pipeline.page.show`'s default
 QM9_AXIS = "validation energy MAE (ours: eV/atom; the paper's: as on its axis, no unit)"
@@ -54,34 +56,6 @@ def spread_gadgets(graph: Any, factor: float = 2.0) -> Any:
     return out
 
 
-LOG_SUBS = ((1.0,), (1.0, 2.0, 5.0), tuple(float(k) for k in range(1, 10)), tuple(k / 2 for k in range(2, 20)),
-            tuple(k / 5 for k in range(5, 50)), tuple(k / 10 for k in range(10, 100)))
-
-
-def readable_log_axis(ax: Any, which: str = "y", min_labels: int = 4) -> int:
-    """Log scale on the `which` axis ("x" or "y") of `ax` with at least `min_labels` labelled ticks inside the
-    drawn range where the range allows: labels at the decades, else at 1, 2 and 5, else at every integer
-    multiple of each decade, else at steps of a half, a fifth, a tenth of the decade (narrow ranges such as
-    860-1,450); plain numbers, no minor labels. Returns how many labels are inside the range."""
-    import numpy as np
-    from matplotlib import ticker
-
-    getattr(ax, f"set_{which}scale")("log")
-    axis = ax.xaxis if which == "x" else ax.yaxis
-    low, high = sorted(getattr(ax, f"get_{which}lim")())
-    count = 0
-    for subs in LOG_SUBS:
-        locator = ticker.LogLocator(base=10.0, subs=subs)
-        ticks = np.asarray(locator.tick_values(low, high))
-        count = int(((ticks >= low * (1 - 1e-9)) & (ticks <= high * (1 + 1e-9))).sum())
-        if count >= min_labels:
-            break
-    axis.set_major_locator(locator)
-    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(ticker.NullFormatter())
-    return count
-
-
 def curves_figure(curves: Mapping[str, tuple[pd.DataFrame, str]], title: str, ylabel: str) -> Any:
     """One panel of mean learning curves over seeds (`curves`: legend label -> (`report.finals.mean_curve`
     frame, colour)): the mean per epoch, a band from the lowest to the highest seed, the number of seeds in the
@@ -99,7 +73,7 @@ def curves_figure(curves: Mapping[str, tuple[pd.DataFrame, str]], title: str, yl
         if n > 1:
             ax.fill_between(df["epoch"], df["low"], df["high"], color=colour, alpha=0.2, lw=0)
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
-    readable_log_axis(ax, "y")
+    log_axis(ax, "y")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=9, loc="upper right")
     fig.tight_layout()
