@@ -184,7 +184,9 @@ def test_a_units_time_counts_its_interrupted_attempts(tmp_path: Path) -> None:
         if len(attempts) == 1:
             time.sleep(0.6)
             raise KeyboardInterrupt  # a Ctrl-C or SIGTERM in the first attempt
-        time.sleep(0.3)
+        busy = time.process_time() + 0.3
+        while time.process_time() < busy:  # 0.3 s of CPU
+            pass
         return {"value": 1}
 
     with pytest.raises(KeyboardInterrupt):
@@ -194,6 +196,7 @@ def test_a_units_time_counts_its_interrupted_attempts(tmp_path: Path) -> None:
     assert work(unit, queue, {"slow": slow}, log=lambda m: None) == 1
     record = json.loads((tmp_path / "a" / RECORD).read_text())
     assert record["unit_attempts"] == 2 and 0.9 <= record["unit_wall_s"] < 1.5
+    assert 0.3 <= record["unit_cpu_s"] < 0.6  # the sleeping first attempt used next to no CPU
     assert not (tmp_path / "a" / ELAPSED).exists() and not (tmp_path / "a" / CLAIM).exists()
 
 

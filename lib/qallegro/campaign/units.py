@@ -6,8 +6,10 @@ while a worker runs it, `unit.claim` (host, pid, time; never committed), created
 run one unit. A claim whose worker is gone is taken over: at once when the worker ran on this host and its process is
 dead, after `grace_s` without a heartbeat (the claim's mtime, touched every `heartbeat_s`) otherwise. A unit that
 was interrupted resumes from its own checkpoints (training runs resume from their last epoch). Each heartbeat also
-writes the unit's time so far over all its attempts to `unit-elapsed.json`, so that the record's `unit_wall_s`
-counts interrupted attempts too (all but their last heartbeat interval).
+writes the unit's wall and CPU time so far over all its attempts to `unit-elapsed.json`, so that the record's
+`unit_wall_s` and `unit_cpu_s` count interrupted attempts too (all but their last heartbeat interval). A worker
+runs one thread, so `unit_cpu_s` is the time the unit takes on a core of its own: unlike the wall time it does not
+grow while the worker shares its core or is stopped.
 """
 
 from __future__ import annotations
@@ -72,8 +74,9 @@ class Claim:
         except (FileNotFoundError, ValueError):
             before = {}
         self.before_s = float(before.get("elapsed_s", 0.0))
+        self.before_cpu_s = float(before.get("cpu_s", 0.0))
         self.attempts = int(before.get("attempts", 0)) + 1
-        self.t0 = time.time()
+        self.t0, self.cpu0 = time.time(), time.process_time()
         self._save()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, args=(heartbeat_s,), daemon=True)
@@ -83,8 +86,13 @@ class Claim:
         """Seconds spent on the unit over all its attempts so far."""
         return self.before_s + time.time() - self.t0
 
+    def cpu(self) -> float:
+        """CPU seconds of this process (all its threads) on the unit over all its attempts so far."""
+        return self.before_cpu_s + time.process_time() - self.cpu0
+
     def _save(self) -> None:
-        atomic_write_json(self.elapsed_path, {"elapsed_s": round(self.elapsed(), 1), "attempts": self.attempts})
+        atomic_write_json(self.elapsed_path, {"elapsed_s": round(self.elapsed(), 1), "cpu_s": round(self.cpu(), 1),
+                                              "attempts": self.attempts})
 
     def _beat(self, every: float) -> None:
         while not self._stop.wait(every):
@@ -219,7 +227,7 @@ def work(units: list[Unit], queue: UnitQueue, runners: Mapping[str, Runner], *, 
                     + (f" (attempt {claim.attempts})" if claim.attempts > 1 else ""))
                 record = runners[unit.kind](unit, folder)
                 record = {**record, "unit": unit.id, "kind": unit.kind, "unit_wall_s": round(claim.elapsed(), 1),
-                          "unit_attempts": claim.attempts}
+                          "unit_cpu_s": round(claim.cpu(), 1), "unit_attempts": claim.attempts}
                 atomic_write_json(folder / RECORD, record)
                 finished = True
                 log(f"[{time.strftime('%H:%M:%S')}] done {unit.id} in {time.time() - t0:.0f} s")
