@@ -372,9 +372,9 @@ def test_sampler_comparison_runs_as_units_the_page_then_resumes(tmp_path: Path,
 
 def test_measured_campaign_time_schedules_the_recorded_seconds(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Four finished smoke units: their seconds (all attempts; at least the training's own time) scheduled on two
-    workers in the plan's order, computed by hand: sweeps 100 s and 50 s at 0; the ablation runs wait for both
-    sweeps, 40 s and 20 s from 100 s: 140 s."""
+    """Four finished smoke units: their seconds (the CPU time where recorded, else the wall time of all attempts,
+    at least the training's own) scheduled on two workers in the plan's order, computed by hand: sweeps 100 s and
+    50 s at 0; the ablation runs wait for both sweeps, 40 s and 20 s (CPU; 35 s of wall) from 100 s: 140 s."""
     from qallegro.campaign.measured import CampaignTime, campaign_time, measured
 
     monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))
@@ -382,18 +382,18 @@ def test_measured_campaign_time_schedules_the_recorded_seconds(tmp_path: Path,
     for uid, rec in {"sweep/rmd17-benzene/lr0.005-bs5": {"unit_wall_s": 100.0},
                      "sweep/rmd17-benzene/lr0.02-bs5": {"unit_wall_s": 30.0, "wall_s": 50.0},
                      "ablation/rmd17-benzene/allegro-s0": {"unit_wall_s": 40.0, "unit_attempts": 2},
-                     "ablation/rmd17-benzene/mlp-s0": {"unit_wall_s": 20.0}}.items():
+                     "ablation/rmd17-benzene/mlp-s0": {"unit_wall_s": 35.0, "unit_cpu_s": 20.0}}.items():
         (root / uid).mkdir(parents=True)
         (root / uid / RECORD).write_text(json.dumps(rec))
     m = measured("smoke", workers=2)
-    assert (m["done"], m["worker_s"], m["makespan_s"], m["interrupted"]) == (4, 210.0, 140.0, 1)
+    assert (m["done"], m["worker_s"], m["makespan_s"], m["interrupted"], m["cpu_timed"]) == (4, 210.0, 140.0, 1, 1)
     assert m["parts"] == {"sweep/rmd17-benzene": {"units": 2, "worker_s": 150.0},
                           "ablation/rmd17-benzene": {"units": 2, "worker_s": 60.0}}
     timed, parts = campaign_time("smoke", pages_s=60.0)
     assert timed.campaign_h == pytest.approx(140 / 3600) and "not comparable" in timed.verdict()
     assert list(parts["units"]) == [2, 2]
-    done = CampaignTime(workers=2, units=4, done=4, interrupted=0, worker_h=6.0, campaign_h=11.5, pages_h=0.25,
-                        target_h=12.0)
+    done = CampaignTime(workers=2, units=4, done=4, interrupted=0, cpu_timed=4, worker_h=6.0, campaign_h=11.5,
+                        pages_h=0.25, target_h=12.0)
     assert done.verdict() == "within the target of 12 hours"
     over = CampaignTime(**{**done.__dict__, "campaign_h": 12.0})
     assert over.verdict() == "over the target of 12 hours by 0.2 h"

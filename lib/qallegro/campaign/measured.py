@@ -15,9 +15,13 @@ from qallegro.campaign.units import Unit
 
 
 def recorded_seconds(record: Mapping[str, Any]) -> float:
-    """A finished unit's measured seconds: `unit_wall_s` (all attempts since attempts are counted), and at least the
+    """A finished unit's measured seconds on a core of its own: its CPU time over all attempts (`unit_cpu_s`, one
+    thread). Units finished before the CPU time was recorded give their wall time, an upper bound (a shared core or
+    a stopped worker inflates it): `unit_wall_s` over all attempts since attempts are counted, and at least the
     training's cumulative `wall_s` or the Cu-Li generation's `labelling_seconds` (for units finished in an attempt
     that followed an interrupted one before that, and for a dataset generated before its unit ran)."""
+    if record.get("unit_cpu_s") is not None:
+        return float(record["unit_cpu_s"])
     return max(float(record.get(k) or 0.0) for k in ("unit_wall_s", "wall_s", "labelling_seconds"))
 
 
@@ -41,6 +45,7 @@ def measured(scale: str, workers: int = 2) -> dict[str, Any]:
         row["worker_s"] += seconds[u.id]
     return {"scale": scale, "workers": workers, "units": len(units), "done": len(done),
             "missing": len(units) - len(done), "parts": parts, "worker_s": sum(seconds.values()),
+            "cpu_timed": sum(1 for r in records.values() if r.get("unit_cpu_s") is not None),
             "interrupted": sum(1 for r in records.values() if int(r.get("unit_attempts", 1)) > 1),
             "makespan_s": schedule(done, seconds, workers)["makespan_s"]}
 
@@ -54,6 +59,7 @@ class CampaignTime:
     units: int
     done: int
     interrupted: int
+    cpu_timed: int
     worker_h: float
     campaign_h: float
     pages_h: float
@@ -81,6 +87,7 @@ def campaign_time(scale: str, pages_s: float, workers: int = 2) -> tuple[Campaig
     m = measured(scale, workers)
     target = scales.settings("campaign", scale).get("target_hours")
     summary = CampaignTime(workers=workers, units=m["units"], done=m["done"], interrupted=m["interrupted"],
+                           cpu_timed=m["cpu_timed"],
                            worker_h=m["worker_s"] / 3600, campaign_h=m["makespan_s"] / 3600,
                            pages_h=pages_s / 3600, target_h=float(target) if target is not None else None)
     parts = pd.DataFrame([{"part": part, "units": int(row["units"]), "worker time [h]": row["worker_s"] / 3600}
