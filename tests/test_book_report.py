@@ -338,3 +338,21 @@ def test_culi_split_sentence() -> None:
                            {"n_frames": 2227, "split": {"split_version": 2}})
     assert "by group" in group and "1,130 / 158 / 150" in group and "661 frames of the held-out interface" in group
     assert "(128 frames of the buffers are in no split)" in group
+
+
+def test_resolution_table_per_dataset() -> None:
+    from qallegro.report.ablation import resolution_table
+
+    def row(dataset: str, metric: str, split: str, n: int, low: float, high: float, need: int) -> dict:
+        return {"dataset": dataset, "metric": metric, "split": split, "n": n, "percent": (low + high) / 2,
+                "percent_low": low, "percent_high": high, "seeds_for_10_percent": need}
+
+    rows = [row("culi", "f_mae", "test", 5, -2.0, 10.0, 4), row("culi", "f_mae", "test", 5, -8.0, 8.0, 5),
+            row("culi", "e_mae", "test", 5, -40.0, 40.0, 90), row("culi", "f_mae", "val", 5, -30.0, 30.0, 50),
+            row("qm9", "e_mae", "test", 3, -20.0, 10.0, 9),
+            {"dataset": "rmd17-aspirin", "metric": "f_mae", "split": "test", "n": 0}]  # no paired seeds yet
+    table = resolution_table(rows).set_index("dataset")
+    assert table.loc["Cu-Li"].to_dict() == {"seeds": 5, "95% CI half-width": 8.0, "seeds for 10%": 5,
+                                            "10% resolved": True}
+    assert table.loc["QM9", "95% CI half-width"] == 15.0 and not table.loc["QM9", "10% resolved"]
+    assert "rMD17-aspirin" not in table.index
