@@ -93,8 +93,12 @@ def relative_figure(records: Sequence[Mapping[str, Any]], split: str = "test") -
     from qallegro.paper import values
 
     datasets = sorted({r["dataset"] for r in records})
-    fig, axes = plt.subplots(1, max(len(datasets), 1), figsize=figsize(0.5), sharey=False, squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
+    ncols = min(max(len(datasets), 1), 2)  # two panels per row, so that each stays legible
+    nrows = -(-max(len(datasets), 1) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize(0.45 * nrows), sharey=False, squeeze=False)
+    for ax in axes.flat[len(datasets):]:
+        ax.set_visible(False)
+    for ax, dataset in zip(axes.flat, datasets):
         metric = "e_mae" if dataset == "qm9" else "f_mae"
         table = values()["table5_val_energy_mae_meV_per_atom" if dataset == "qm9"
                          else "table4_val_force_mae_meV_per_A"].get(dataset, {})
