@@ -397,3 +397,6 @@ def test_measured_campaign_time_schedules_the_recorded_seconds(tmp_path: Path,
     assert done.verdict() == "within the target of 12 hours"
     over = CampaignTime(**{**done.__dict__, "campaign_h": 12.0})
     assert over.verdict() == "over the target of 12 hours by 0.2 h"
+    from qallegro.campaign.measured import hours_text
+
+    assert (hours_text(0.25), hours_text(11.64)) == ("15 minutes", "11.6 hours")

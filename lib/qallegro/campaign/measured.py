@@ -50,6 +50,11 @@ def measured(scale: str, workers: int = 2) -> dict[str, Any]:
             "makespan_s": schedule(done, seconds, workers)["makespan_s"]}
 
 
+def hours_text(hours: float) -> str:
+    """A duration for the page: "40 minutes" below an hour, else "11.6 hours"."""
+    return f"{hours * 60:.0f} minutes" if hours < 1 else f"{hours:.1f} hours"
+
+
 @dataclass(frozen=True)
 class CampaignTime:
     """Hours: the units' summed time (`worker_h`), their wall time on `workers` workers (`campaign_h`), the pages'
