@@ -396,7 +396,8 @@ def test_measured_campaign_time_schedules_the_recorded_seconds(tmp_path: Path,
                         pages_h=0.25, target_h=12.0)
     assert done.verdict() == "within the target of 12 hours"
     over = CampaignTime(**{**done.__dict__, "campaign_h": 12.0})
-    assert over.verdict() == "over the target of 12 hours by 0.2 h"
+    assert over.verdict() == "over the target of 12 hours by 15 minutes"
     from qallegro.campaign.measured import hours_text
 
-    assert (hours_text(0.25), hours_text(11.64)) == ("15 minutes", "11.6 hours")
+    assert [hours_text(h) for h in (0.25, 1 / 60, 11.64, 12.0)] == ["15 minutes", "1 minute", "11.6 hours",
+                                                                   "12 hours"]

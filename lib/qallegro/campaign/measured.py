@@ -51,8 +51,11 @@ def measured(scale: str, workers: int = 2) -> dict[str, Any]:
 
 
 def hours_text(hours: float) -> str:
-    """A duration for the page: "40 minutes" below an hour, else "11.6 hours"."""
-    return f"{hours * 60:.0f} minutes" if hours < 1 else f"{hours:.1f} hours"
+    """A duration for the page: "40 minutes" below an hour, else "11.6 hours" ("12 hours" when whole)."""
+    if hours < 1:
+        minutes = round(hours * 60)
+        return f"{minutes} minute{'' if minutes == 1 else 's'}"
+    return f"{hours:.0f} hours" if float(hours).is_integer() else f"{hours:.1f} hours"
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,11 @@ class CampaignTime:
         if self.target_h is None:
             return "this scale sets no time target"
         if self.done < self.units:
-            return (f"not comparable with the target of {self.target_h:g} hours yet: {self.units - self.done} of "
+            return (f"not comparable with the target of {hours_text(self.target_h)} yet: {self.units - self.done} of "
                     f"{self.units} units are not finished")
         if self.total_h <= self.target_h:
-            return f"within the target of {self.target_h:g} hours"
-        return f"over the target of {self.target_h:g} hours by {self.total_h - self.target_h:.1f} h"
+            return f"within the target of {hours_text(self.target_h)}"
+        return f"over the target of {hours_text(self.target_h)} by {hours_text(self.total_h - self.target_h)}"
 
 
 def campaign_time(scale: str, pages_s: float, workers: int = 2) -> tuple[CampaignTime, pd.DataFrame]:
