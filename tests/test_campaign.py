@@ -399,5 +399,5 @@ def test_measured_campaign_time_schedules_the_recorded_seconds(tmp_path: Path,
     assert over.verdict() == "over the target of 12 hours by 15 minutes"
     from qallegro.campaign.measured import hours_text
 
-    assert [hours_text(h) for h in (0.25, 1 / 60, 11.64, 12.0)] == ["15 minutes", "1 minute", "11.6 hours",
-                                                                   "12 hours"]
+    assert [hours_text(h) for h in (0.25, 1 / 60, 0.001, 0.995, 1.0, 11.64, 11.97, 12.0)] == [
+        "15 minutes", "1 minute", "less than a minute", "1 hour", "1 hour", "11.6 hours", "12 hours", "12 hours"]

@@ -46,16 +46,17 @@ def measured(scale: str, workers: int = 2) -> dict[str, Any]:
     return {"scale": scale, "workers": workers, "units": len(units), "done": len(done),
             "missing": len(units) - len(done), "parts": parts, "worker_s": sum(seconds.values()),
             "cpu_timed": sum(1 for r in records.values() if r.get("unit_cpu_s") is not None),
-            "interrupted": sum(1 for r in records.values() if int(r.get("unit_attempts", 1)) > 1),
+            "interrupted": sum(1 for r in records.values() if int(r.get("unit_attempts") or 1) > 1),
             "makespan_s": schedule(done, seconds, workers)["makespan_s"]}
 
 
 def hours_text(hours: float) -> str:
     """A duration for the page: "40 minutes" below an hour, else "11.6 hours" ("12 hours" when whole)."""
-    if hours < 1:
-        minutes = round(hours * 60)
-        return f"{minutes} minute{'' if minutes == 1 else 's'}"
-    return f"{hours:.0f} hours" if float(hours).is_integer() else f"{hours:.1f} hours"
+    minutes = round(hours * 60)
+    if minutes < 60:
+        return "less than a minute" if minutes == 0 else f"{minutes} minute{'' if minutes == 1 else 's'}"
+    h = round(hours, 1)
+    return f"{h:g} hour{'' if h == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class CampaignTime:
 
 
 def campaign_time(scale: str, pages_s: float, workers: int = 2) -> tuple[CampaignTime, pd.DataFrame]:
-    """The campaign's measured time at `scale` (`qallegro.campaign.estimate.measured`) with the pages' `pages_s`,
+    """The campaign's measured time at `scale` (`measured`) with the pages' `pages_s`,
     and its parts as a table (units, worker hours)."""
     m = measured(scale, workers)
     target = scales.settings("campaign", scale).get("target_hours")

@@ -9,7 +9,6 @@ from qallegro.campaign.ablation import settings
 from qallegro.campaign.plan import RUNNERS, campaign_root, plan
 from qallegro.campaign.units import Unit, UnitQueue, status, work
 from qallegro.campaign.verdicts import write_verdicts
-from qallegro.report.claims import verdicts_path
 from qallegro.utils import set_threads
 
 
@@ -19,17 +18,18 @@ def campaign_units(scale: str) -> list[Unit]:
 
 
 def run_campaign(scale: str) -> str | None:
-    """Run the campaign's ready units in this process (one thread) and, when it ran any (or there are none yet),
-    write the verdicts; None when every unit is done, else why the pages must wait."""
+    """Run the campaign's ready units in this process (one thread) and write the verdicts from the records; None
+    when every unit is done, else why the pages must wait."""
     units = campaign_units(scale)
     if not units:
         return None
     queue = UnitQueue(campaign_root(scale))
     set_threads(1)
-    ran = work(units, queue, RUNNERS, log=lambda m: print(m, file=sys.stderr, flush=True))
+    work(units, queue, RUNNERS, log=lambda m: print(m, file=sys.stderr, flush=True))
     left = status(units, queue)
-    if ran or not verdicts_path(scale).is_file():  # a fresh clone of a finished campaign recomputes nothing
-        write_verdicts(scale)  # the claims page reads them, finished or not (a claim short of seeds says so)
+    # from the records as they are now (other workers may have finished units since the last write); deterministic
+    # (seeded permutations), so a finished campaign rewrites the same file
+    write_verdicts(scale)
     if left["running"] or left["ready"] or left["waiting"]:
         return (f"{len(left['done'])} of {len(units)} campaign units done; other workers hold "
                 f"{len(left['running'])}; the pages wait until all are done (qallegro campaign status "

@@ -31,7 +31,7 @@ from qallegro.pipeline.build import build_book, check_prerequisites
 from qallegro.pipeline.cache import cache_key, is_cached
 from qallegro.pipeline.execute import NotebookFailed, execute
 from qallegro.pipeline.notebooks import NOTEBOOKS, Notebook, select
-from qallegro.scales import check_scale
+from qallegro.scales import BOOK_SCALE, check_scale
 
 
 @dataclass
@@ -118,7 +118,7 @@ def run(steps: list[Step], scale: str, book_dir: Path, build_dir: Path, progress
     return report
 
 
-def reproduce(scale: str = "quick", only: Sequence[str] = (), force: bool = False, build: bool = True,
+def reproduce(scale: str = BOOK_SCALE, only: Sequence[str] = (), force: bool = False, build: bool = True,
               strict: bool = False, root: Path = REPO, notebooks: Iterable[Notebook] = NOTEBOOKS,
               progress: bool = True, campaign: bool = False) -> Report:
     """Plan, run and build in the repository at `root` (see the module docstring); with `campaign`, first run the

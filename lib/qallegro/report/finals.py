@@ -133,6 +133,10 @@ def mean_records(finals: Finals) -> dict[tuple[str, str], dict[str, Any]]:
     return out
 
 
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def overview(finals: Finals) -> pd.DataFrame:
     """One row per final model: seeds, epochs, mean training time, and the mean validation and test errors."""
     rows = []
@@ -140,7 +144,7 @@ def overview(finals: Finals) -> pd.DataFrame:
         row: dict[str, Any] = {"dataset": DATASET_LABELS[ds], "variant": runs[0].label,
                                "seeds": ", ".join(str(r.seed) for r in runs),
                                "epochs": max((r.epochs or 0) for r in runs) or None,
-                               "training (s, mean)": sum(r.wall_s or 0.0 for r in runs) / len(runs)}
+                               "training (s, mean)": _mean([r.wall_s for r in runs if r.wall_s is not None])}
         for split in ("val", "test"):
             row[f"{split} F-MAE (mean)"] = metric_summary(runs, split, "f_mae")["mean"]
             row[f"{split} E-MAE (mean)"] = metric_summary(runs, split, "e_mae")["mean"]
