@@ -35,17 +35,18 @@ def study_units(scale: str) -> list[Unit]:
     default = int(s.get("n_trials") or scales.settings("hpo", scale)["n_trials"])
     by_dataset = s.get("n_trials_by_dataset") or {}
     size = int(s["slice"])
-    longest = max(int(by_dataset.get(d, default)) for d, _ in s["pairs"])
+    targets = {}  # each study's slice targets, e.g. 10, 20, 30 (the last one its trial count)
+    for dataset, variant in s["pairs"]:
+        n_trials = int(by_dataset.get(dataset, default))
+        targets[dataset, variant] = [*range(size, n_trials, size), n_trials]
     out: list[Unit] = []
-    for k in range(-(-longest // size)):
-        for dataset, variant in s["pairs"]:
-            n_trials = int(by_dataset.get(dataset, default))
-            targets = [*range(size, n_trials, size), n_trials]
-            if k >= len(targets):
+    for k in range(max(map(len, targets.values()))):
+        for (dataset, variant), mine in targets.items():
+            if k >= len(mine):
                 continue
-            target = targets[k]
+            target = mine[k]
             name = study_name(dataset, variant, s["sampler"], int(s["seed"]))
-            after = (f"study/{name}/{targets[k - 1]:04d}",) if k else ()
+            after = (f"study/{name}/{mine[k - 1]:04d}",) if k else ()
             if dataset == "culi":
                 after = (*after, "data/culi")
             spec = {"dataset": dataset, "variant": variant, "sampler": s["sampler"], "seed": int(s["seed"]),
