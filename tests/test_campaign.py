@@ -401,3 +401,39 @@ def test_measured_campaign_time_schedules_the_recorded_seconds(tmp_path: Path,
 
     assert [hours_text(h) for h in (0.25, 1 / 60, 0.001, 0.995, 1.0, 11.64, 11.97, 12.0)] == [
         "15 minutes", "1 minute", "less than a minute", "1 hour", "1 hour", "11.6 hours", "12 hours", "12 hours"]
+
+
+@pytest.mark.parametrize("scale", ["quick", "overnight"])
+def test_campaign_studies_initial_designs_are_at_most_a_quarter_of_their_trials(scale: str) -> None:
+    """The HPO issue's sizing: guided proposals dominate every study the book shows (TPE and GP start with
+    `n_startup_trials` independent trials, SAMO-COBRA with `n_init` (None: d + 1), NSGA-II with a random population)."""
+    from qallegro import scales
+    from qallegro.campaign.studies import study_units
+    from qallegro.hpo import space as space_mod
+    from qallegro.hpo.samplers import DEFAULTS
+
+    last = {}
+    for u in study_units(scale):
+        last[u.id.rsplit("/", 1)[0]] = u
+    hpo = scales.settings("hpo", scale)
+    for u in last.values():
+        sp = u.spec
+        opts = {**DEFAULTS[sp["sampler"]], **(hpo.get("samplers") or {}).get(sp["sampler"], {}),
+                **sp.get("sampler_options", {})}
+        dim = len(space_mod.load_space(sp["variant"], scale, None, sp["dataset"]).distributions())
+        initial = {"tpe": opts.get("n_startup_trials"), "gp": opts.get("n_startup_trials"),
+                   "samo-cobra": opts.get("n_init") or dim + 1, "nsga2": opts.get("population_size"),
+                   "random": 0}[sp["sampler"]]
+        assert initial <= sp["n_trials"] / 4, (u.id, initial, sp["n_trials"])
+
+
+def test_study_units_carry_their_datasets_sampler_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qallegro.campaign import studies
+
+    monkeypatch.setattr(studies, "_settings", lambda scale: {"studies": {
+        "sampler": "tpe", "seed": 0, "slice": 10, "n_trials": 40, "n_trials_by_dataset": {"culi": 20},
+        "sampler_options_by_dataset": {"culi": {"n_startup_trials": 5}},
+        "pairs": [["culi", "qdi"], ["rmd17-benzene", "mlp"]]}})
+    units = studies.study_units("overnight")
+    assert {u.spec.get("sampler_options", {}).get("n_startup_trials") for u in units if "culi" in u.id} == {5}
+    assert all("sampler_options" not in u.spec for u in units if "benzene" in u.id)

@@ -3,8 +3,10 @@ study's chosen configuration with several seeds (Tables 4-5 analogues), includin
 QDI transfer.
 
 `presets/campaign.yaml` `studies`: the sampler and study seed, `slice` (trials per unit), and the (dataset, variant)
-pairs; the trial budget and search space are `presets/hpo.yaml` at the scale. `finals`: the seeds, the named rule
-that picks a configuration from a front (`lowest_error` or `knee`), and the datasets that get the QDI transfer.
+pairs, per-dataset trial counts (`n_trials_by_dataset`) and sampler options (`sampler_options_by_dataset`, e.g. a
+smaller initial design for a study with fewer trials); the trial budget and search space are `presets/hpo.yaml` at
+the scale. `finals`: the seeds, the named rule that picks a configuration from a front (`lowest_error` or `knee`),
+and the datasets that get the QDI transfer.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def study_units(scale: str) -> list[Unit]:
         return []
     default = int(s.get("n_trials") or scales.settings("hpo", scale)["n_trials"])
     by_dataset = s.get("n_trials_by_dataset") or {}
+    options = s.get("sampler_options_by_dataset") or {}
     size = int(s["slice"])
     targets = {}  # each study's slice targets, e.g. 10, 20, 30 (the last one its trial count)
     for dataset, variant in s["pairs"]:
@@ -51,6 +54,8 @@ def study_units(scale: str) -> list[Unit]:
                 after = (*after, "data/culi")
             spec = {"dataset": dataset, "variant": variant, "sampler": s["sampler"], "seed": int(s["seed"]),
                     "scale": scale, "n_trials": target}
+            if options.get(dataset):
+                spec["sampler_options"] = dict(options[dataset])
             out.append(Unit(f"study/{name}/{target:04d}", "study", spec, after))
     return out
 
@@ -109,7 +114,7 @@ def run_study_unit(unit: Unit, folder: Path) -> dict[str, Any]:
 
     sp = unit.spec
     spec = StudySpec(dataset=sp["dataset"], variant=sp["variant"], sampler=sp["sampler"], scale=sp["scale"],
-                     seed=sp["seed"], n_trials=sp["n_trials"])
+                     seed=sp["seed"], n_trials=sp["n_trials"], sampler_options=dict(sp.get("sampler_options") or {}))
     out = run(spec, threads=1, progress=False, plots=False)
     op = out["study"]
     df = trials_frame(op.study, op.space, sp["dataset"])
