@@ -48,8 +48,8 @@ def test_parameters_cell_has_typed_commented_defaults(path: Path) -> None:
         assert type(value).__name__ == stmt.annotation.id, f"{rel(path)}: {stmt.target.id} default type"
         assert "#" in lines[stmt.lineno - 1], f"{rel(path)}: {stmt.target.id} needs a comment"
         names[stmt.target.id] = (value, lines[stmt.lineno - 1])
-    assert names.get("scale", (None,))[0] == "quick" and "smoke|quick|paper" in names["scale"][1], \
-        f"{rel(path)}: needs `scale: str = \"quick\"  # smoke|quick|paper ...`"
+    assert names.get("scale", (None,))[0] == BOOK_SCALE and "smoke|quick|overnight|paper:" in names["scale"][1], \
+        f"{rel(path)}: needs `scale: str = \"{BOOK_SCALE}\"  # smoke|quick|overnight|paper: ...`"
     assert isinstance(names.get("seed", (None,))[0], int), f"{rel(path)}: needs `seed: int = ...  # ...`"
     # what `papermill --help-notebook` shows: every parameter typed and documented
     for name, info in declared_parameters(path).items():
@@ -74,7 +74,7 @@ def test_registry_matches_the_book() -> None:
     pages = {nb.page.removesuffix(".ipynb") for nb in nbs}
     for nb in nbs:
         declared = declared_parameters(BOOK / nb.source)
-        for scale in ("smoke", "quick", "paper"):
+        for scale in ("smoke", "quick", "overnight", "paper"):
             assert set(nb.params(scale)) <= set(declared), f"{nb.name}: undeclared parameters at {scale}"
         assert nb.page.removesuffix(".ipynb") in toc, f"{nb.name}: book/{nb.page} is not in _toc.yml"
     toc_notebooks = {f for f in toc if (BOOK / f"{f}.ipynb").exists()}
