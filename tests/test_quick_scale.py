@@ -135,14 +135,14 @@ def _write_run(root: Path, unit: str, dataset: str, variant: str, n_train: int, 
     (folder / "record.json").write_text(json.dumps(rec))
 
 
-def _write_study(root: Path, name: str, dataset: str, variant: str, trials: list[tuple[float, int, int, float]],
-                 slice_walls: list[float]) -> None:
-    for k, (train_s, epochs, n_train, inference_s) in enumerate(trials):
+def _write_study(root: Path, name: str, dataset: str, variant: str,
+                 trials: list[tuple[float, int, int, float, bool]], slice_walls: list[float]) -> None:
+    for k, (train_s, epochs, n_train, inference_s, truncated) in enumerate(trials):
         folder = root / "hpo" / name / "trials" / f"{k:05d}"
         folder.mkdir(parents=True)
         (folder / "config.yaml").write_text(f"dataset: {dataset}\nvariant: {variant}\nn_train: {n_train}\n")
         attrs = {"train_wall_s": train_s, "epochs": epochs, "inference_total_s": inference_s,
-                 "inference_n_structures": 200, "truncated": False}
+                 "inference_n_structures": 200, "truncated": truncated}
         (folder / "trial.json").write_text(json.dumps({"attrs": attrs}))
     for k, wall in enumerate(slice_walls):
         folder = root / "campaign" / "study" / name / f"{k:04d}"
@@ -167,9 +167,11 @@ def test_estimate_rates_and_unit_costs_against_an_independent_computation(result
     _write_run(ref, "sweep/rmd17-benzene/a", "rmd17-benzene", "allegro", 200, [4.0, 2.0, 2.0], 10.0)
     _write_run(ref, "ablation/rmd17-benzene/allegro-s0", "rmd17-benzene", "allegro", 200, [6.0, 6.0, 6.0], 20.0)
     _write_run(ref, "ablation/rmd17-benzene/mlp-s0", "rmd17-benzene", "mlp", 100, [1.0, 1.0, 1.0], 5.0)
-    # the overnight timing: 200 structures x (5 repeats + 1 warm-up) = 1200 passes
+    # the overnight timing: 200 structures x (5 repeats + 1 warm-up) = 1200 passes; the third trial was cut by
+    # its wall-clock limit after 5 epochs (30 s of training, no rate)
     _write_study(ref, "rmd17-benzene-allegro-tpe-s0", "rmd17-benzene", "allegro",
-                 [(12.0, 12, 100, 0.4), (24.0, 12, 100, 0.4)], [30.0, 40.0])
+                 [(12.0, 12, 100, 0.4, False), (24.0, 12, 100, 0.4, False), (30.0, 5, 100, 0.4, True)],
+                 [30.0, 70.0])
     _write_culi(results_dir / "gen")
     costs = measured_costs("overnight", {"qm9": 0.5}, results_dir / "gen")
     # medians of the per-run medians of epoch_s / n_train
@@ -177,11 +179,11 @@ def test_estimate_rates_and_unit_costs_against_an_independent_computation(result
     assert costs.run_rate("rmd17-benzene", "mlp") == pytest.approx(0.01)
     assert costs.run_fixed("rmd17-benzene") == pytest.approx(((10.0 - 8.0) + (20.0 - 18.0) + (5.0 - 3.0)) / 3)
     assert costs.run_rate("qm9", "mlp") == pytest.approx(0.5 * 0.01)
-    # trials: rate = median of train_s / epochs / n_train; fixed = slices' wall less training, per trial, less
-    # the timing passes (inference per structure 0.4 / 200 x 1200 passes)
+    # trials: rate = median of train_s / epochs / n_train of the untruncated ones; fixed = slices' wall less every
+    # trial's training, per trial, less the timing passes (inference per structure 0.4 / 200 x 1200 passes)
     assert costs.trial_rate[("rmd17-benzene", "allegro")] == pytest.approx([0.01, 0.02])
     per_pass = 0.4 / 200
-    assert costs.trial_fixed[("rmd17-benzene", "allegro")] == pytest.approx((70.0 - 36.0) / 2 - per_pass * 1200)
+    assert costs.trial_fixed[("rmd17-benzene", "allegro")] == pytest.approx((100.0 - 66.0) / 3 - per_pass * 1200)
     assert costs.culi["md_s_per_atom_step"] == pytest.approx(0.01)
     assert costs.culi["relax_s"]["slab"] == pytest.approx(3.0)
 
@@ -233,7 +235,7 @@ def test_estimate_of_the_quick_campaign_covers_every_unit(results_dir: Path) -> 
         _write_run(ref, f"ablation/rmd17-benzene/{variant}-s0", "rmd17-benzene", variant, 200, [rate] * 3,
                    3 * rate + 5.0)
     _write_run(ref, "sweep/culi/a", "culi", "allegro", 200, [15.0] * 3, 60.0)
-    _write_study(ref, "rmd17-benzene-allegro-tpe-s0", "rmd17-benzene", "allegro", [(30.0, 12, 100, 0.5)], [40.0])
+    _write_study(ref, "rmd17-benzene-allegro-tpe-s0", "rmd17-benzene", "allegro", [(30.0, 12, 100, 0.5, False)], [40.0])
     _write_culi(results_dir / "gen")
     out = estimate("quick", "overnight", 2, {"rmd17-aspirin": 1.5, "qm9": 0.6}, results_dir / "gen")
     assert set(out["units"]) == {u.id for u in plan("quick")}

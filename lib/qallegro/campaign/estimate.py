@@ -161,12 +161,12 @@ def measured_costs(reference: str, relative: Mapping[str, float] | None = None,
             attrs = t["attrs"]
             cfg = yaml.safe_load((p.parent / "config.yaml").read_text())
             key = (cfg["dataset"], cfg["variant"])
+            train_s += float(attrs.get("train_wall_s") or 0.0)  # a truncated trial's time is training, not overhead
             if attrs.get("truncated") or not attrs.get("epochs"):
                 continue
             costs.trial_rate[key].append(float(attrs["train_wall_s"]) / int(attrs["epochs"]) / int(cfg["n_train"]))
             costs.inference[cfg["dataset"]].append(float(attrs["inference_total_s"])
                                                    / int(attrs["inference_n_structures"]))
-            train_s += float(attrs["train_wall_s"])
         if key is not None:
             per = _median(costs.inference[key[0]]) * timed_passes(reference)
             costs.trial_fixed[key] = max(0.0, (spent - train_s) / len(trials) - per)
