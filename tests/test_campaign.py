@@ -342,16 +342,15 @@ def test_reproduce_status_reports_the_campaign_and_the_pages() -> None:
 
 def test_sampler_comparison_runs_as_units_the_page_then_resumes(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """The optimiser page's comparison as one unit per sampler and seed (the overnight plan lists all of them,
-    last); a unit runs exactly the study the page's `compare_samplers` opens, which then finds it complete."""
+    """The optimiser page's comparison as one unit per sampler and seed (last in a plan that has it; the overnight
+    plan cuts it); a unit runs exactly the study the page's `compare_samplers` opens, which then finds it complete."""
     from qallegro.campaign.plan import plan
     from qallegro.campaign.studies import compare_units, run_compare_unit
     from qallegro.hpo.experiment import compare_samplers
 
     units = compare_units("overnight")
     assert len(units) == 4 * 2 and units[0].id == "compare/compare-rmd17-benzene-allegro-random-s0"
-    ids = [u.id for u in plan("overnight")]
-    assert ids[-len(units):] == [u.id for u in units]
+    assert not any(u.id.startswith("compare/") for u in plan("overnight"))
     monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))
     unit = next(u for u in compare_units("smoke") if u.spec == {"scale": "smoke", "sampler": "tpe", "seed": 1})
     record = run_compare_unit(unit, tmp_path / "smoke" / "campaign" / unit.id)
@@ -437,3 +436,30 @@ def test_study_units_carry_their_datasets_sampler_options(monkeypatch: pytest.Mo
     units = studies.study_units("overnight")
     assert {u.spec.get("sampler_options", {}).get("n_startup_trials") for u in units if "culi" in u.id} == {5}
     assert all("sampler_options" not in u.spec for u in units if "benzene" in u.id)
+
+
+def test_a_cut_part_is_not_planned_and_named_where_its_evidence_would_be(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from qallegro.campaign import ablation
+    from qallegro.campaign import plan as plan_mod
+    from qallegro.campaign.verdicts import write_verdicts
+    from qallegro.errors import CampaignError
+
+    monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))
+    cut = plan_mod.cuts("overnight")
+    assert {"ablation:qm9", "compare"} <= set(cut)
+    ids = [u.id for u in plan_mod.plan("overnight")]
+    assert not any(i.startswith(("ablation/qm9/", "sweep/qm9/", "compare/")) for i in ids)
+    recs = [_record("culi", v, s, {"allegro": 0.05, "mlp": 0.048, "qdi": 0.047}[v] + 0.001 * s)
+            for s in range(3) for v in ("allegro", "mlp", "qdi")]
+    monkeypatch.setattr(plan_mod, "ablation_records", lambda scale, dataset=None: recs)
+    rows, _ = write_verdicts("overnight")
+    qm9 = [r for r in rows if r["dataset"] == "qm9"]
+    assert qm9 and all(r["reason"] == f"not run at this scale: {cut['ablation:qm9']}" for r in qm9)
+    assert all("percent" in r for r in rows if r["dataset"] == "culi" and r["split"] == "test")
+    benzene = [r for r in rows if r["dataset"] == "rmd17-benzene"]   # planned, not yet run: no cut reason
+    assert benzene and not any("not run at this scale" in r["reason"] for r in benzene)
+    real = ablation.settings("overnight")
+    monkeypatch.setattr(ablation, "settings", lambda scale: {**real, "cut": {"studies": "a reason"}})
+    with pytest.raises(CampaignError, match="both in `order` and in `cut`"):
+        plan_mod.plan("overnight")

@@ -41,6 +41,17 @@ def dataset_units(scale: str, dataset: str) -> list[Unit]:
     return [gen] + [Unit(u.id, u.kind, u.spec, (*u.after, gen.id)) for u in units]
 
 
+def cuts(scale: str) -> dict[str, str]:
+    """The parts of the campaign cut at `scale` for its budget (`presets/campaign.yaml` `cut`: part -> why), which
+    the pages name where the evidence would have been."""
+    s = ablation.settings(scale)
+    cut = {str(k): str(v) for k, v in (s.get("cut") or {}).items()}
+    both = sorted(set(cut) & set(s.get("order") or []))
+    if both:
+        raise CampaignError(f"presets/campaign.yaml[{scale}]: {both} both in `order` and in `cut`")
+    return cut
+
+
 def plan(scale: str, datasets: list[str] | None = None) -> list[Unit]:
     """Every unit of the campaign at `scale`, in the preset's `order` (most important first; `ablation:NAME`,
     `studies`, `finals`, `compare`: the optimiser page's sampler comparison), or only the ablation of the given
@@ -53,6 +64,7 @@ def plan(scale: str, datasets: list[str] | None = None) -> list[Unit]:
     if datasets:
         parts = [f"ablation:{d}" for d in datasets]
     else:
+        cuts(scale)
         parts = ablation.settings(scale).get("order") or [f"ablation:{d}" for d in known]
     units: list[Unit] = []
     for part in parts:

@@ -83,11 +83,14 @@ def write_verdicts(scale: str, dataset: str | None = None) -> tuple[list[dict[st
     (`qallegro.report.claims.verdicts_path`) with the study and final-model claims, whose tests go to
     `results/<scale>/campaign/study-verdicts.json`. Returns the comparison rows and the path written."""
     from qallegro.campaign.claims import verdict_table
-    from qallegro.campaign.plan import ablation_records, campaign_root
+    from qallegro.campaign.plan import ablation_records, campaign_root, cuts
     from qallegro.report.claims import verdicts_path
     from qallegro.utils import atomic_write_json
 
-    rows = verdict_table(ablation_records(scale, dataset), ("test", "val", "ood"))
+    cut = cuts(scale)
+    rows = [r if f"ablation:{r['dataset']}" not in cut or "percent" in r
+            else {**r, "reason": f"not run at this scale: {cut['ablation:' + r['dataset']]}"}
+            for r in verdict_table(ablation_records(scale, dataset), ("test", "val", "ood"))]
     if dataset:
         rows = [r for r in rows if r["dataset"] == dataset]
     path = campaign_root(scale) / "ablation" / (f"{dataset}-verdicts.json" if dataset else "verdicts.json")
