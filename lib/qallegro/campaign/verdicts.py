@@ -77,20 +77,30 @@ def study_claim_verdicts(by_claim: Mapping[str, Iterable[Mapping[str, Any]]]) ->
     return out
 
 
+def ablation_comparisons(scale: str, dataset: str | None = None,
+                         splits: Iterable[str] = ("test", "val", "ood")) -> list[dict[str, Any]]:
+    """The paired comparisons (`qallegro.campaign.claims.verdict_table`) of the finished ablation records at
+    `scale` (of one dataset, or all); a comparison whose dataset's ablation the scale cuts (`plan.cuts`) gives
+    the cut's reason."""
+    from qallegro.campaign.claims import verdict_table
+    from qallegro.campaign.plan import ablation_records, cuts
+
+    cut = cuts(scale)
+    return [r if f"ablation:{r['dataset']}" not in cut or "percent" in r
+            else {**r, "reason": f"not run at this scale: {cut['ablation:' + r['dataset']]}"}
+            for r in verdict_table(ablation_records(scale, dataset), splits)]
+
+
 def write_verdicts(scale: str, dataset: str | None = None) -> tuple[list[dict[str, Any]], Any]:
     """The paired comparisons of the finished ablation records at `scale` (of one dataset, or all) written to
     `results/<scale>/campaign/ablation/[<dataset>-]verdicts.json`; for all datasets also the book's claims file
     (`qallegro.report.claims.verdicts_path`) with the study and final-model claims, whose tests go to
     `results/<scale>/campaign/study-verdicts.json`. Returns the comparison rows and the path written."""
-    from qallegro.campaign.claims import verdict_table
-    from qallegro.campaign.plan import ablation_records, campaign_root, cuts
+    from qallegro.campaign.plan import campaign_root
     from qallegro.report.claims import verdicts_path
     from qallegro.utils import atomic_write_json
 
-    cut = cuts(scale)
-    rows = [r if f"ablation:{r['dataset']}" not in cut or "percent" in r
-            else {**r, "reason": f"not run at this scale: {cut['ablation:' + r['dataset']]}"}
-            for r in verdict_table(ablation_records(scale, dataset), ("test", "val", "ood"))]
+    rows = ablation_comparisons(scale, dataset)
     if dataset:
         rows = [r for r in rows if r["dataset"] == dataset]
     path = campaign_root(scale) / "ablation" / (f"{dataset}-verdicts.json" if dataset else "verdicts.json")
