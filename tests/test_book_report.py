@@ -87,6 +87,8 @@ def test_verdicts_default_to_not_tested_and_are_read_from_the_records_file(tmp_p
     row = full.loc[claims.CLAIMS["qdi-13"].text]
     assert row["verdict"] == "contradicted" and row["our evidence"] == "3 seeds"
     assert claims.verdict_counts(verdicts)[claims.NOT_TESTED] == len(claims.CLAIMS) - 1
+    assert claims.n_tested(verdicts) == 1
+    assert claims.n_tested({**verdicts, "qm9-allegro-energy": {"verdict": "not testable at this scale"}}) == 1
     assert "our evidence" not in claims.verdict_table(verdicts, evidence=False).columns
 
 
@@ -179,7 +181,7 @@ def test_footer_links_every_result_file_relative_to_the_page(tmp_path: Path) -> 
     stale = page.footer_markdown(record, False, None, [], tmp_path, book, "x.ipynb")
     assert "Out of date" in stale and "reads no committed result file" in stale
     missing = page.footer_markdown(record, True, None, [], tmp_path, book, "x.ipynb", ["results/q/v.json"])
-    assert "do not exist yet: `results/q/v.json`" in missing
+    assert "None of its result files exists at this scale (it reads `results/q/v.json`" in missing
 
 
 def test_every_page_with_results_finds_its_committed_files() -> None:
@@ -327,6 +329,9 @@ def test_ablation_setting_note_reads_the_presets() -> None:
     assert f"{over['n_train']} training structures" in note and f"{over['max_epochs']} epochs" in note
     assert "3000 for rMD17" in note and "QDI: 4 input features, depth 3" in note
     assert "(QM9: 1,000; the paper" in note and "(rMD17-aspirin and QM9: 30; the paper" in note
+    cut = setting_note("overnight", {"ablation:qm9": "cut for the budget", "compare": "cut too"})
+    assert "(QM9: 1,000" not in cut and "(rMD17-aspirin: 30; the paper" in cut
+    assert cut.endswith(" The QM9 head ablation is not run at this scale: cut for the budget.")
 
 
 def test_culi_split_sentence() -> None:

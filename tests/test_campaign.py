@@ -463,3 +463,12 @@ def test_a_cut_part_is_not_planned_and_named_where_its_evidence_would_be(tmp_pat
     monkeypatch.setattr(ablation, "settings", lambda scale: {**real, "cut": {"studies": "a reason"}})
     with pytest.raises(CampaignError, match="both in `order` and in `cut`"):
         plan_mod.plan("overnight")
+
+
+def test_cut_parts_in_words() -> None:
+    from qallegro.campaign.words import cut_sentence, part
+
+    assert part("ablation:qm9") == "the QM9 head ablation" and part("compare") == "the sampler comparison"
+    assert cut_sentence({}) == ""
+    assert cut_sentence({"ablation:rmd17-aspirin": "cut for time", "compare": "cut too"}).endswith(
+        ": the rMD17-aspirin head ablation, cut for time; the sampler comparison, cut too.")

@@ -34,3 +34,23 @@ def study(dataset_name: str, variant_name: str) -> str:
 def seed_counts(counts: Mapping[str, int]) -> str:
     """Finished seeds per variant: `Allegro 0, Allegro+MLP 2`."""
     return ", ".join(f"{variant(v)} {n}" for v, n in counts.items())
+
+
+PARTS = {"studies": "the hyperparameter studies", "finals": "the final runs of the chosen configurations",
+         "compare": "the sampler comparison"}
+
+
+def part(name: str) -> str:
+    """A part of the campaign's `order`: `ablation:qm9` -> `the QM9 head ablation`, `compare` -> `the sampler
+    comparison` (unknown names unchanged)."""
+    if name.startswith("ablation:"):
+        return f"the {dataset(name.removeprefix('ablation:'))} head ablation"
+    return PARTS.get(name, name)
+
+
+def cut_sentence(cut: Mapping[str, str]) -> str:
+    """The parts a scale leaves out (`qallegro.campaign.plan.cuts`) in one sentence; empty when none."""
+    if not cut:
+        return ""
+    return ("Left out at this scale (the cut list of lib/qallegro/presets/campaign.yaml): "
+            + "; ".join(f"{part(p)}, {why}" for p, why in cut.items()) + ".")

@@ -222,13 +222,3 @@ def table6_molecule(finals: Mapping[tuple[str, str], Mapping[str, Any]], molecul
     table = pd.DataFrame(rows).set_index("model")
     table = table.drop(columns=["force MAE"]) if fcol is None else table
     return table[table.notna().any(axis=1)]
-
-
-def sampler_ranking(hv: pd.DataFrame) -> pd.DataFrame:
-    """The samplers of a `qallegro.hpo.experiment.compare_samplers` result ranked by their mean hypervolume after
-    each run's last trial (best first): mean, worst seed, best seed and number of seeds."""
-    last = hv.sort_values("n_complete").groupby(["sampler", "seed"]).tail(1)
-    final = last.groupby("sampler")["hypervolume"].agg(["mean", "min", "max", "count"])
-    final = final.sort_values("mean", ascending=False)
-    final.columns = ["mean", "worst seed", "best seed", "seeds"]
-    return final

@@ -133,7 +133,8 @@ def footer_markdown(record: dict[str, Any] | None, current: bool | None, build_c
             rel = os.path.relpath(f, here)
             lines.append(f"- {{download}}`{Path(f).relative_to(root)} <{rel}>`")
     elif patterns:
-        lines.append("Its result files do not exist yet: " + ", ".join(f"`{p}`" for p in patterns) + ".")
+        lines.append("None of its result files exists at this scale (it reads " + ", ".join(f"`{p}`" for p in patterns)
+                     + " where they exist).")
     else:
         lines.append("This page reads no committed result file (only the datasets or the code itself).")
     return "\n".join(lines) + "\n"

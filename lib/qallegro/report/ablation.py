@@ -123,9 +123,10 @@ def relative_figure(records: Sequence[Mapping[str, Any]], split: str = "test") -
     return fig
 
 
-def setting_note(scale: str) -> str:
+def setting_note(scale: str, cut: Mapping[str, str] | None = None) -> str:
     """How the ablation's setting at `scale` differs from the paper's (from the presets and the paper's values),
-    one sentence per difference, for the page's text."""
+    one sentence per difference, for the page's text; `cut` (`qallegro.campaign.plan.cuts`) adds a sentence per
+    dataset whose ablation the scale does not run."""
     from qallegro import scales
     from qallegro.paper import values
 
@@ -139,6 +140,8 @@ def setting_note(scale: str) -> str:
         """The datasets whose `key` differs from the shared value: "rMD17-aspirin and QM9: 30; "."""
         by_value: dict[Any, list[str]] = {}
         for d, s in camp["ablation"]["datasets"].items():
+            if f"ablation:{d}" in (cut or {}):
+                continue
             v = (s.get("overrides") or {}).get(key)
             if v is not None and v != over.get(key):
                 by_value.setdefault(v, []).append(DATASET_LABELS[d])
@@ -158,4 +161,6 @@ def setting_note(scale: str) -> str:
         f"{heads['qdi'].get('edge_eng_mlp_output_dim')} input features, depth {heads['qdi'].get('qdi_depth')}, "
         f"FC width {heads['qdi'].get('qdi_fc_dim')}); labels of "
         "the stand-in SevenNet-0 model for Cu-Li, with a split by group instead of one of single frames."
+        + "".join(f" The {DATASET_LABELS[part.removeprefix('ablation:')]} head ablation is not run at this scale: "
+                  f"{why}." for part, why in (cut or {}).items() if part.startswith("ablation:"))
     )

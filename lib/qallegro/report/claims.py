@@ -178,6 +178,13 @@ def evidence_markdown(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n\n".join(blocks)
 
 
+def n_tested(verdicts: Mapping[str, Mapping[str, Any]]) -> int:
+    """How many claims have a verdict from a test (supported, contradicted or inconclusive): not those without a
+    record or whose test could not run at the scale."""
+    counts = verdict_counts(verdicts)
+    return sum(counts[v] for v in VERDICTS[:3])
+
+
 def verdict_counts(verdicts: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
     """How many claims have each verdict (and how many are not tested)."""
     counts = dict.fromkeys((*VERDICTS, NOT_TESTED), 0)
