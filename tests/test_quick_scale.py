@@ -172,8 +172,16 @@ def test_estimate_rates_and_unit_costs_against_an_independent_computation(result
     _write_study(ref, "rmd17-benzene-allegro-tpe-s0", "rmd17-benzene", "allegro",
                  [(12.0, 12, 100, 0.4, False), (24.0, 12, 100, 0.4, False), (30.0, 5, 100, 0.4, True)],
                  [30.0, 70.0])
+    # the study's chosen configurations (by rule): a final run trains at its chosen trial's rate
+    (ref / "hpo" / "rmd17-benzene-allegro-tpe-s0" / "chosen.json").write_text(json.dumps({"chosen": {
+        "lowest_error": {"number": 1, "trial_dir": "/elsewhere/trials/00001"}, "knee": {"number": 0}}}))
     _write_culi(results_dir / "gen")
     costs = measured_costs("overnight", {"qm9": 0.5}, results_dir / "gen")
+    assert costs.final_rate("rmd17-benzene", "allegro", "lowest_error") == pytest.approx(24.0 / 12 / 100)
+    assert costs.final_rate("rmd17-benzene", "allegro", "knee") == pytest.approx(12.0 / 12 / 100)
+    # a QDI transfer: the Allegro study's chosen rate times the QDI/Allegro ratio (1 here: no QDI run measured)
+    assert costs.final_rate("rmd17-benzene", "qdi", "knee", transfer=True) == pytest.approx(0.01)
+    assert costs.final_rate("qm9", "mlp", "knee") == costs.run_rate("qm9", "mlp")  # no QM9 study: the ablation rate
     # medians of the per-run medians of epoch_s / n_train
     assert costs.run_rate("rmd17-benzene", "allegro") == pytest.approx((2.0 / 200 + 6.0 / 200) / 2)
     assert costs.run_rate("rmd17-benzene", "mlp") == pytest.approx(0.01)

@@ -4,7 +4,9 @@ A reference scale's records give the costs: every training record's `epochs.csv`
 structure, by dataset and head; the unit's `unit_wall_s` minus its training time is the run's fixed cost: data,
 model, evaluation), every study trial's `trial.json` (training seconds, epochs, inference seconds per structure;
 the study slices' `unit_wall_s` minus the trials' training and timing is the per-trial bookkeeping and evaluation),
-and a Cu-Li generation folder's timings (seconds per MD atom-step, per relaxed structure). `relative` fills
+and a Cu-Li generation folder's timings (seconds per MD atom-step, per relaxed structure). A final run of a
+study's chosen configuration costs at the rate its chosen trial trained at (`chosen.json`, by rule), where the
+reference study has one; else at the head's ablation rate. `relative` fills
 datasets the reference has not measured yet: one number per dataset, its epoch cost per structure relative to
 rMD17 benzene (`probe_relative` measures them in one process); a measured dataset's is the ratio of its Allegro
 runs' rate to benzene's.
@@ -68,6 +70,7 @@ class Costs:
     trial_rate: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     trial_fixed: dict[tuple[str, str], float] = field(default_factory=dict)
     inference: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    chosen_rate: dict[tuple[str, str, str], float] = field(default_factory=dict)  # (dataset, variant, rule)
     culi: dict[str, Any] = field(default_factory=dict)
     relative: dict[str, float] = field(default_factory=dict)
 
@@ -104,6 +107,15 @@ class Costs:
             rate = _median([r for k in base for r in self.trial_rate[k]]) * scale
             fixed = _median([self.trial_fixed[k] for k in base]) * self._relative(dataset)
         return rate, fixed + timed * self.inference_per_structure(dataset)
+
+    def final_rate(self, dataset: str, variant: str, rule: str, transfer: bool = False) -> float:
+        """Seconds per epoch per training structure of a final run: its study's chosen trial's rate (a QDI
+        transfer: the Allegro study's chosen trial times the benzene QDI/Allegro ratio), else `run_rate`."""
+        if transfer and (dataset, "allegro", rule) in self.chosen_rate:
+            return self.chosen_rate[(dataset, "allegro", rule)] * self._head_ratio("qdi")
+        if not transfer and (dataset, variant, rule) in self.chosen_rate:
+            return self.chosen_rate[(dataset, variant, rule)]
+        return self.run_rate(dataset, variant)
 
     def inference_per_structure(self, dataset: str) -> float:
         if self.inference.get(dataset):
@@ -167,6 +179,17 @@ def measured_costs(reference: str, relative: Mapping[str, float] | None = None,
             costs.trial_rate[key].append(float(attrs["train_wall_s"]) / int(attrs["epochs"]) / int(cfg["n_train"]))
             costs.inference[cfg["dataset"]].append(float(attrs["inference_total_s"])
                                                    / int(attrs["inference_n_structures"]))
+        chosen = root / "hpo" / name / "chosen.json"
+        if key is not None and chosen.is_file():
+            for rule, pick in json.loads(chosen.read_text())["chosen"].items():
+                trial = Path(pick["trial_dir"]).name if pick.get("trial_dir") else f"{int(pick['number']):05d}"
+                folder = root / "hpo" / name / "trials" / trial
+                if (folder / "trial.json").is_file():
+                    attrs = json.loads((folder / "trial.json").read_text())["attrs"]
+                    cfg = yaml.safe_load((folder / "config.yaml").read_text())
+                    if attrs.get("epochs") and not attrs.get("truncated"):
+                        costs.chosen_rate[(*key, rule)] = (float(attrs["train_wall_s"]) / int(attrs["epochs"])
+                                                           / int(cfg["n_train"]))
         if key is not None:
             per = _median(costs.inference[key[0]]) * timed_passes(reference)
             costs.trial_fixed[key] = max(0.0, (spent - train_s) / len(trials) - per)
@@ -253,7 +276,8 @@ def unit_seconds(unit: Unit, costs: Costs) -> float:
 
         over = hpo_settings(hpo).budget(sp["dataset"], final=True)
         epochs, n_train = _budget(sp["dataset"], sp["variant"], scale, over)
-        return epochs * n_train * costs.run_rate(sp["dataset"], sp["variant"]) + costs.run_fixed(sp["dataset"])
+        rate = costs.final_rate(sp["dataset"], sp["variant"], sp["rule"], transfer="qdi_study" in sp)
+        return epochs * n_train * rate + costs.run_fixed(sp["dataset"])
     if unit.kind == "study":
         from qallegro.hpo.records import hpo_settings
 
