@@ -90,6 +90,10 @@ def test_verdicts_default_to_not_tested_and_are_read_from_the_records_file(tmp_p
     assert claims.n_tested(verdicts) == 1
     assert claims.n_tested({**verdicts, "qm9-allegro-energy": {"verdict": "not testable at this scale"}}) == 1
     assert "our evidence" not in claims.verdict_table(verdicts, evidence=False).columns
+    from qallegro.report.tables import display_table
+
+    html = display_table(full.reset_index()[["claim", "page"]])._repr_html_()
+    assert '<td><a href="final_training.html">Tables 4-5</a></td>' in html and '<td class="num">–</td>' in html
 
 
 def test_evidence_claim_by_claim() -> None:
@@ -101,7 +105,7 @@ def test_evidence_claim_by_claim() -> None:
         "qdi-13": {"verdict": "contradicted", "evidence": "+5% over 3 seeds"}})
     blocks = {b.split("**")[1]: b for b in re.split(r"\n\n(?=\*\*)", md)}
     trade = blocks[claims.CLAIMS["trade-off"].text]
-    assert "*inconclusive* (shown on the page *moo_summary*)" in trade
+    assert "*inconclusive* (shown on [Fig. 2 and Tables 1-3](moo_summary.ipynb))" in trade
     assert "How the verdict is computed: two members differ." in trade
     assert trade.endswith("- Cu-Li Allegro: inconclusive (a; b)\n- QM9 Allegro: supported")
     assert blocks[claims.CLAIMS["qdi-13"].text].endswith("*contradicted*.\n\n- +5% over 3 seeds")

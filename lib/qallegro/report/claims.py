@@ -23,9 +23,19 @@ from typing import Any
 
 import pandas as pd
 
+from qallegro.report.tables import Link
+
 # the verdicts of `qallegro.stats` (a claim with too few paired seeds is "not testable at this scale")
 VERDICTS = ("supported", "contradicted", "inconclusive", "not testable at this scale")
 NOT_TESTED = "not tested at this scale"
+# the pages that show a claim's evidence (a verdict record's `page`: the page's file name in `book/`)
+PAGE_LABELS = {"ablation": "the head ablation", "moo_summary": "Fig. 2 and Tables 1-3",
+               "final_training": "Tables 4-5"}
+
+
+def page_link(page: str) -> Link:
+    """A link to the book page `page` (a file name in `book/`, beside the claims page)."""
+    return Link(PAGE_LABELS.get(page, page), f"{page}.html")
 
 
 @dataclass(frozen=True)
@@ -155,7 +165,7 @@ def verdict_table(verdicts: Mapping[str, Mapping[str, Any]], short: bool = False
             row.update({"where in the paper": claim.where, "the paper's evidence": paper_evidence(claim)})
             if evidence:
                 row["our evidence"] = rec.get("evidence")
-            row["page"] = rec.get("page")
+            row["page"] = page_link(rec["page"]) if rec.get("page") else None
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -169,7 +179,8 @@ def evidence_markdown(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
         if rec is None:
             blocks.append(f"**{claim.text}**: *{NOT_TESTED}*.")
             continue
-        where = f" (shown on the page *{rec['page']}*)" if rec.get("page") else ""
+        link = page_link(rec["page"]) if rec.get("page") else None
+        where = f" (shown on [{link}]({rec['page']}.ipynb))" if link else ""  # a MyST link to the notebook page
         lines = [f"**{claim.text}**: *{rec['verdict']}*{where}."]
         if rec.get("rule"):
             lines.append(f"How the verdict is computed: {rec['rule']}.")

@@ -20,6 +20,17 @@ MISSING = "–"
 TABLE_CLASS = "qallegro-table"
 
 
+class Link(str):
+    """A cell's text with the page it links to (`href`, relative to the page that shows the table)."""
+
+    href: str
+
+    def __new__(cls, text: str, href: str) -> Link:
+        out = super().__new__(cls, text)
+        out.href = href
+        return out
+
+
 def is_missing(value: Any) -> bool:
     """None, NaN, NA and empty strings."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -36,6 +47,8 @@ def format_number(value: Any, digits: int = 3) -> str:
     are (thousands separated from 10,000), booleans as yes/no, missing values as "–", anything else as `str`."""
     if is_missing(value):
         return MISSING
+    if isinstance(value, Link):
+        return value
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int) or (hasattr(value, "dtype") and getattr(value.dtype, "kind", "") in "iu"):
@@ -105,7 +118,9 @@ _NUMBER = re.compile(r"^[−-]?[\d,]*\.?\d+(e[+-]\d+)?%?$|^–$")
 
 
 def _td(text: str) -> str:
-    """A cell: numbers (and "–") right-aligned, text left-aligned."""
+    """A cell: numbers (and "–") right-aligned, text left-aligned, a `Link` as a link."""
+    if isinstance(text, Link):
+        return f'<td><a href="{html.escape(text.href)}">{html.escape(text)}</a></td>'
     cls = ' class="num"' if _NUMBER.match(text) else ""
     return f"<td{cls}>{html.escape(text)}</td>"
 
@@ -114,7 +129,8 @@ def to_html(frame: pd.DataFrame, caption: str = "") -> str:
     """One HTML table of a `display_frame` (escaped text, no index, the book's table class); headers may break
     after underscores (record names such as `force_mae_meV_A`)."""
     head = "".join(f"<th>{html.escape(str(c)).replace('_', '_<wbr>')}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(_td(str(v)) for v in row) + "</tr>" for row in frame.itertuples(index=False))
+    body = "".join("<tr>" + "".join(_td(v if isinstance(v, Link) else str(v)) for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return f'<table class="{TABLE_CLASS}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
