@@ -472,3 +472,25 @@ def test_cut_parts_in_words() -> None:
     assert cut_sentence({}) == ""
     assert cut_sentence({"ablation:rmd17-aspirin": "cut for time", "compare": "cut too"}).endswith(
         ": the rMD17-aspirin head ablation, cut for time; the sampler comparison, cut too.")
+
+
+def test_projected_time_takes_recorded_seconds_where_units_finished(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two finished smoke units count at their recorded (CPU) seconds, every other unit at its estimate; all are
+    scheduled together in the plan's order."""
+    from qallegro.campaign.estimate import schedule
+    from qallegro.campaign.measured import projected
+    from qallegro.campaign.plan import plan
+
+    monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))
+    units = plan("smoke")
+    estimated = {u.id: 10.0 for u in units}
+    root = tmp_path / "smoke" / "campaign"
+    finished = {units[0].id: {"unit_wall_s": 100.0, "unit_cpu_s": 80.0}, units[1].id: {"unit_wall_s": 30.0}}
+    for uid, rec in finished.items():
+        (root / uid).mkdir(parents=True)
+        (root / uid / RECORD).write_text(json.dumps(rec))
+    p = projected("smoke", estimated, workers=2)
+    assert (p["done"], p["done_worker_s"], p["left_worker_s"]) == (2, 110.0, 10.0 * (len(units) - 2))
+    merged = {**estimated, units[0].id: 80.0, units[1].id: 30.0}
+    assert p["makespan_s"] == schedule(units, merged, 2)["makespan_s"] > schedule(units, estimated, 2)["makespan_s"]

@@ -155,4 +155,11 @@ def _estimate(args: argparse.Namespace) -> int:
         print(f"{part:32s} {row['units']:5d} {row['worker_s'] / 60:10.1f}")
     print(f"{'total':32s} {len(out['units']):5d} {out['worker_s'] / 60:10.1f}")
     print(f"wall time on {args.workers} one-thread worker(s): {out['makespan_s'] / 60:.0f} min (written to {path})")
+    if args.reference == args.scale:
+        from qallegro.campaign.measured import projected
+
+        p = projected(args.scale, out["units"], args.workers)
+        print(f"with the {p['done']} finished units at their recorded time ({p['done_worker_s'] / 60:.0f} worker min) "
+              f"and the {p['units'] - p['done']} others estimated ({p['left_worker_s'] / 60:.0f} worker min): "
+              f"{p['makespan_s'] / 60:.0f} min on {args.workers} worker(s), before the pages")
     return 0

@@ -50,6 +50,23 @@ def measured(scale: str, workers: int = 2) -> dict[str, Any]:
             "makespan_s": schedule(done, seconds, workers)["makespan_s"]}
 
 
+def projected(scale: str, estimated: Mapping[str, float], workers: int = 2) -> dict[str, Any]:
+    """The wall time of the campaign at `scale` with what it has done and what is left: finished units at their
+    recorded seconds, the others at their `estimated` seconds (`qallegro.campaign.estimate.estimate`'s `units`),
+    scheduled on `workers` one-thread workers in the plan's order."""
+    from qallegro.campaign.plan import campaign_root, plan
+    from qallegro.campaign.units import read_record
+
+    root = campaign_root(scale)
+    units = plan(scale)
+    records = {u.id: r for u in units if (r := read_record(root, u.id)) is not None}
+    seconds = {u.id: recorded_seconds(records[u.id]) if u.id in records else float(estimated[u.id]) for u in units}
+    done_s = sum(seconds[i] for i in records)
+    return {"scale": scale, "workers": workers, "units": len(units), "done": len(records), "done_worker_s": done_s,
+            "left_worker_s": sum(seconds.values()) - done_s,
+            "makespan_s": schedule(units, seconds, workers)["makespan_s"]}
+
+
 def hours_text(hours: float) -> str:
     """A duration for the page: "40 minutes" below an hour, else "11.6 hours" ("12 hours" when whole)."""
     minutes = round(hours * 60)
