@@ -192,10 +192,10 @@ def test_a_units_time_counts_its_interrupted_attempts(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         work(unit, queue, {"slow": slow}, log=lambda m: None)
     kept = json.loads((tmp_path / "a" / ELAPSED).read_text())
-    assert kept["attempts"] == 1 and 0.6 <= kept["elapsed_s"] < 1.0
+    assert kept["attempts"] == 1 and 0.6 <= kept["elapsed_s"] < 3.0  # upper bounds loose: a loaded machine
     assert work(unit, queue, {"slow": slow}, log=lambda m: None) == 1
     record = json.loads((tmp_path / "a" / RECORD).read_text())
-    assert record["unit_attempts"] == 2 and 0.9 <= record["unit_wall_s"] < 1.5
+    assert record["unit_attempts"] == 2 and 0.9 <= record["unit_wall_s"] < 5.0
     assert 0.3 <= record["unit_cpu_s"] < 0.6  # the sleeping first attempt used next to no CPU
     assert not (tmp_path / "a" / ELAPSED).exists() and not (tmp_path / "a" / CLAIM).exists()
 
