@@ -430,3 +430,19 @@ def test_a_cut_part_is_not_planned_and_named_where_its_evidence_would_be(tmp_pat
     monkeypatch.setattr(ablation, "settings", lambda scale: {**real, "cut": {"studies": "a reason"}})
     with pytest.raises(CampaignError, match="both in `order` and in `cut`"):
         plan_mod.plan("overnight")
+
+
+def test_final_seeds_per_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`finals.seeds_by_dataset` gives a dataset (and the QDI transfer to it) its own seeds; seed by seed, the
+    units keep the plan's priority (every dataset's first seed before any second one)."""
+    from qallegro.campaign import studies
+
+    monkeypatch.setattr(studies, "_settings", lambda scale: {
+        "studies": {"sampler": "tpe", "seed": 0, "slice": 10, "n_trials": 10,
+                    "pairs": [["culi", "qdi"], ["rmd17-benzene", "allegro"]]},
+        "finals": {"seeds": [0, 1, 2], "seeds_by_dataset": {"culi": [0]}, "rule": "lowest_error",
+                   "transfer": ["rmd17-benzene"]}})
+    ids = [u.id for u in studies.final_units("overnight")]
+    assert ids == ["final/culi-qdi/s0", "final/rmd17-benzene-allegro/s0", "final/rmd17-benzene-qdi-transfer/s0",
+                   "final/rmd17-benzene-allegro/s1", "final/rmd17-benzene-qdi-transfer/s1",
+                   "final/rmd17-benzene-allegro/s2", "final/rmd17-benzene-qdi-transfer/s2"]
