@@ -494,3 +494,19 @@ def test_projected_time_takes_recorded_seconds_where_units_finished(tmp_path: Pa
     assert (p["done"], p["done_worker_s"], p["left_worker_s"]) == (2, 110.0, 10.0 * (len(units) - 2))
     merged = {**estimated, units[0].id: 80.0, units[1].id: 30.0}
     assert p["makespan_s"] == schedule(units, merged, 2)["makespan_s"] > schedule(units, estimated, 2)["makespan_s"]
+
+
+def test_final_seeds_per_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`finals.seeds_by_dataset` gives a dataset (and the QDI transfer to it) its own seeds; seed by seed, the
+    units keep the plan's priority (every dataset's first seed before any second one)."""
+    from qallegro.campaign import studies
+
+    monkeypatch.setattr(studies, "_settings", lambda scale: {
+        "studies": {"sampler": "tpe", "seed": 0, "slice": 10, "n_trials": 10,
+                    "pairs": [["culi", "qdi"], ["rmd17-benzene", "allegro"]]},
+        "finals": {"seeds": [0, 1, 2], "seeds_by_dataset": {"culi": [0]}, "rule": "lowest_error",
+                   "transfer": ["rmd17-benzene"]}})
+    ids = [u.id for u in studies.final_units("overnight")]
+    assert ids == ["final/culi-qdi/s0", "final/rmd17-benzene-allegro/s0", "final/rmd17-benzene-qdi-transfer/s0",
+                   "final/rmd17-benzene-allegro/s1", "final/rmd17-benzene-qdi-transfer/s1",
+                   "final/rmd17-benzene-allegro/s2", "final/rmd17-benzene-qdi-transfer/s2"]
