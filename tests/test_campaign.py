@@ -469,6 +469,7 @@ def test_cut_parts_in_words() -> None:
     from qallegro.campaign.words import cut_sentence, part
 
     assert part("ablation:qm9") == "the QM9 head ablation" and part("compare") == "the sampler comparison"
+    assert part("finals:culi") == "the Cu-Li final runs"
     assert cut_sentence({}) == ""
     assert cut_sentence({"ablation:rmd17-aspirin": "cut for time", "compare": "cut too"}).endswith(
         ": the rMD17-aspirin head ablation, cut for time; the sampler comparison, cut too.")

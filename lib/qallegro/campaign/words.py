@@ -41,10 +41,12 @@ PARTS = {"studies": "the hyperparameter studies", "finals": "the final runs of t
 
 
 def part(name: str) -> str:
-    """A part of the campaign's `order`: `ablation:qm9` -> `the QM9 head ablation`, `compare` -> `the sampler
-    comparison` (unknown names unchanged)."""
+    """A part of the campaign's `order` (or of its `cut`): `ablation:qm9` -> `the QM9 head ablation`, `finals:culi`
+    -> `the Cu-Li final runs`, `compare` -> `the sampler comparison` (unknown names unchanged)."""
     if name.startswith("ablation:"):
         return f"the {dataset(name.removeprefix('ablation:'))} head ablation"
+    if name.startswith("finals:"):
+        return f"the {dataset(name.removeprefix('finals:'))} final runs"
     return PARTS.get(name, name)
 
 
