@@ -499,7 +499,8 @@ def test_projected_time_takes_recorded_seconds_where_units_finished(tmp_path: Pa
 
 def test_final_seeds_per_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
     """`finals.seeds_by_dataset` gives a dataset (and the QDI transfer to it) its own seeds; seed by seed, the
-    units keep the plan's priority (every dataset's first seed before any second one)."""
+    units keep the plan's priority (every dataset's first seed before any second one); `cut` `finals:NAME` drops
+    a dataset's finals."""
     from qallegro.campaign import studies
 
     monkeypatch.setattr(studies, "_settings", lambda scale: {
@@ -511,3 +512,6 @@ def test_final_seeds_per_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ids == ["final/culi-qdi/s0", "final/rmd17-benzene-allegro/s0", "final/rmd17-benzene-qdi-transfer/s0",
                    "final/rmd17-benzene-allegro/s1", "final/rmd17-benzene-qdi-transfer/s1",
                    "final/rmd17-benzene-allegro/s2", "final/rmd17-benzene-qdi-transfer/s2"]
+    settings = studies._settings("overnight")
+    monkeypatch.setattr(studies, "_settings", lambda scale: {**settings, "cut": {"finals:culi": "cut for time"}})
+    assert [u.id for u in studies.final_units("overnight")] == [i for i in ids if "culi" not in i]

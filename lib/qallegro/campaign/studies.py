@@ -5,8 +5,9 @@ QDI transfer.
 `presets/campaign.yaml` `studies`: the sampler and study seed, `slice` (trials per unit), and the (dataset, variant)
 pairs, per-dataset trial counts (`n_trials_by_dataset`) and sampler options (`sampler_options_by_dataset`, e.g. a
 smaller initial design for a study with fewer trials); the trial budget and search space are `presets/hpo.yaml` at
-the scale. `finals`: the seeds (and `seeds_by_dataset`, e.g. fewer for a costly dataset), the named rule that picks
-a configuration from a front (`lowest_error` or `knee`), and the datasets that get the QDI transfer.
+the scale. `finals`: the seeds (and `seeds_by_dataset`, e.g. fewer for a costly dataset; none where the scale's
+`cut` holds `finals:NAME`), the named rule that picks a configuration from a front (`lowest_error` or `knee`), and
+the datasets that get the QDI transfer.
 """
 
 from __future__ import annotations
@@ -77,9 +78,10 @@ def final_units(scale: str) -> list[Unit]:
         raise CampaignError(f"presets/campaign.yaml[{scale}].finals.rule: {f['rule']!r} is not one of {RULES}")
     last = {(d, v): u.id for u in study_units(scale) for d, v in [(u.spec["dataset"], u.spec["variant"])]}
     by_dataset = f.get("seeds_by_dataset") or {}
+    cut = _settings(scale).get("cut") or {}
 
-    def seeds(dataset: str) -> list[int]:
-        return [int(x) for x in by_dataset.get(dataset, f["seeds"])]
+    def seeds(dataset: str) -> list[int]:  # none where the scale cuts the dataset's finals (`finals:NAME`)
+        return [] if f"finals:{dataset}" in cut else [int(x) for x in by_dataset.get(dataset, f["seeds"])]
 
     out: list[Unit] = []
     for seed in dict.fromkeys(int(x) for x in [*f["seeds"], *(x for v in by_dataset.values() for x in v)]):
