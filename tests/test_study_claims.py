@@ -477,3 +477,19 @@ def test_time_claim_from_the_final_models_paired_rounds(allegro_s, mlp_s, verdic
     # another dataset's re-timing, or one without both variants, leaves the unpaired path
     row = final_claims.time_row(finals, [], "rmd17-benzene", "allegro", "mlp", {"qm9": retime})
     assert row["verdict"] == stats.NOT_TESTABLE and "re-timing" in row["reason"]
+
+
+def test_a_cut_datasets_final_tests_give_the_cut_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qallegro.campaign import plan, study_claims, study_records
+
+    rows = {"qdi-time": [{"test": "time", "dataset": "culi", "verdict": stats.NOT_TESTABLE, "reason": "no finals"}],
+            "mlp-accuracy-allegro-speed": [{"test": "error", "dataset": "rmd17-benzene",
+                                            "verdict": stats.NOT_TESTABLE, "reason": "no finals"}]}
+    monkeypatch.setattr(study_claims, "tests", lambda *args: rows)
+    for module, name in ((study_records, "load_studies"), (study_records, "final_records"),
+                         (study_records, "finals_retimes"), (plan, "ablation_records")):
+        monkeypatch.setattr(module, name, lambda scale: [])
+    monkeypatch.setattr(plan, "cuts", lambda scale: {"finals:culi": "cut for time"})
+    out = study_claims.study_claim_tests("overnight")
+    assert out["qdi-time"][0]["reason"] == "not run at this scale: cut for time"
+    assert out["mlp-accuracy-allegro-speed"][0]["reason"] == "no finals"   # benzene's finals are not cut
