@@ -59,7 +59,7 @@ PAGES = {"trade-off": "moo_summary", "hyperparameter-significance": "moo_summary
 def study_claim_tests(scale: str) -> dict[str, list[dict[str, Any]]]:
     """The tests of every claim from the records of the campaign at `scale`; a final-model test of a dataset whose
     finals the scale cuts (`plan.cuts`, `finals:NAME`) gives the cut's reason."""
-    from qallegro.campaign import stats
+    from qallegro import stats
     from qallegro.campaign.plan import ablation_records, cuts
     from qallegro.campaign.study_records import final_records, finals_retimes, load_studies
 
