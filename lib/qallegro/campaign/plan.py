@@ -3,6 +3,7 @@ datasets most important first), the runners of each unit kind, and where the rec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,11 @@ def cuts(scale: str) -> dict[str, str]:
     if both:
         raise CampaignError(f"presets/campaign.yaml[{scale}]: {both} both in `order` and in `cut`")
     return cut
+
+
+def cut_reason(cut: Mapping[str, str], part: str) -> str | None:
+    """What a record shows where `part` (e.g. `ablation:qm9`, `finals:culi`) is in the scale's `cuts`; else None."""
+    return f"not run at this scale: {cut[part]}" if part in cut else None
 
 
 def plan(scale: str, datasets: list[str] | None = None) -> list[Unit]:

@@ -60,14 +60,14 @@ def study_claim_tests(scale: str) -> dict[str, list[dict[str, Any]]]:
     """The tests of every claim from the records of the campaign at `scale`; a final-model test of a dataset whose
     finals the scale cuts (`plan.cuts`, `finals:NAME`) gives the cut's reason."""
     from qallegro import stats
-    from qallegro.campaign.plan import ablation_records, cuts
+    from qallegro.campaign.plan import ablation_records, cut_reason, cuts
     from qallegro.campaign.study_records import final_records, finals_retimes, load_studies
 
     out = tests(load_studies(scale), final_records(scale), ablation_records(scale), finals_retimes(scale))
     cut = cuts(scale)
     for rows in out.values():
         for row in rows:
-            why = cut.get(f"finals:{row.get('dataset')}")
+            why = cut_reason(cut, f"finals:{row.get('dataset')}")
             if why and row.get("test") in ("time", "error") and row.get("verdict") == stats.NOT_TESTABLE:
-                row["reason"] = f"not run at this scale: {why}"
+                row["reason"] = why
     return out

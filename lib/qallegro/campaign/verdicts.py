@@ -83,11 +83,10 @@ def ablation_comparisons(scale: str, dataset: str | None = None,
     `scale` (of one dataset, or all); a comparison whose dataset's ablation the scale cuts (`plan.cuts`) gives
     the cut's reason."""
     from qallegro.campaign.claims import verdict_table
-    from qallegro.campaign.plan import ablation_records, cuts
+    from qallegro.campaign.plan import ablation_records, cut_reason, cuts
 
     cut = cuts(scale)
-    return [r if f"ablation:{r['dataset']}" not in cut or "percent" in r
-            else {**r, "reason": f"not run at this scale: {cut['ablation:' + r['dataset']]}"}
+    return [r if "percent" in r or not (why := cut_reason(cut, f"ablation:{r['dataset']}")) else {**r, "reason": why}
             for r in verdict_table(ablation_records(scale, dataset), splits)]
 
 
