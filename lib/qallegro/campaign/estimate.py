@@ -168,6 +168,7 @@ def measured_costs(reference: str, relative: Mapping[str, float] | None = None,
     for name, spent in slices.items():
         trials = sorted((root / "hpo" / name / "trials").glob("*/trial.json"))
         train_s, key = 0.0, None
+        rates: dict[str, float] = {}  # trial folder -> seconds per epoch per training structure
         for p in trials:
             t = json.loads(p.read_text())
             attrs = t["attrs"]
@@ -176,20 +177,16 @@ def measured_costs(reference: str, relative: Mapping[str, float] | None = None,
             train_s += float(attrs.get("train_wall_s") or 0.0)  # a truncated trial's time is training, not overhead
             if attrs.get("truncated") or not attrs.get("epochs"):
                 continue
-            costs.trial_rate[key].append(float(attrs["train_wall_s"]) / int(attrs["epochs"]) / int(cfg["n_train"]))
+            rates[p.parent.name] = float(attrs["train_wall_s"]) / int(attrs["epochs"]) / int(cfg["n_train"])
+            costs.trial_rate[key].append(rates[p.parent.name])
             costs.inference[cfg["dataset"]].append(float(attrs["inference_total_s"])
                                                    / int(attrs["inference_n_structures"]))
         chosen = root / "hpo" / name / "chosen.json"
         if key is not None and chosen.is_file():
             for rule, pick in json.loads(chosen.read_text())["chosen"].items():
                 trial = Path(pick["trial_dir"]).name if pick.get("trial_dir") else f"{int(pick['number']):05d}"
-                folder = root / "hpo" / name / "trials" / trial
-                if (folder / "trial.json").is_file():
-                    attrs = json.loads((folder / "trial.json").read_text())["attrs"]
-                    cfg = yaml.safe_load((folder / "config.yaml").read_text())
-                    if attrs.get("epochs") and not attrs.get("truncated"):
-                        costs.chosen_rate[(*key, rule)] = (float(attrs["train_wall_s"]) / int(attrs["epochs"])
-                                                           / int(cfg["n_train"]))
+                if trial in rates:
+                    costs.chosen_rate[(*key, rule)] = rates[trial]
         if key is not None:
             per = _median(costs.inference[key[0]]) * timed_passes(reference)
             costs.trial_fixed[key] = max(0.0, (spent - train_s) / len(trials) - per)

@@ -25,17 +25,22 @@ def recorded_seconds(record: Mapping[str, Any]) -> float:
     return max(float(record.get(k) or 0.0) for k in ("unit_wall_s", "wall_s", "labelling_seconds"))
 
 
-def measured(scale: str, workers: int = 2) -> dict[str, Any]:
-    """The campaign's measured time at `scale` from its finished units' records: each unit's seconds
-    (`recorded_seconds`), the parts' totals, the attempts, and the wall time of those seconds on `workers` one-thread
-    workers in the plan's order (`schedule`; the units ran in several sessions, so their own start times say
-    nothing). Units without a record are counted in `missing` and left out of the schedule."""
+def _records(scale: str) -> tuple[list[Unit], dict[str, dict[str, Any]]]:
+    """The plan's units at `scale` and the records of those that finished (unit id -> record)."""
     from qallegro.campaign.plan import campaign_root, plan
     from qallegro.campaign.units import read_record
 
     root = campaign_root(scale)
     units = plan(scale)
-    records = {u.id: r for u in units if (r := read_record(root, u.id)) is not None}
+    return units, {u.id: r for u in units if (r := read_record(root, u.id)) is not None}
+
+
+def measured(scale: str, workers: int = 2) -> dict[str, Any]:
+    """The campaign's measured time at `scale` from its finished units' records: each unit's seconds
+    (`recorded_seconds`), the parts' totals, the attempts, and the wall time of those seconds on `workers` one-thread
+    workers in the plan's order (`schedule`; the units ran in several sessions, so their own start times say
+    nothing). Units without a record are counted in `missing` and left out of the schedule."""
+    units, records = _records(scale)
     done = [Unit(u.id, u.kind, u.spec, tuple(a for a in u.after if a in records)) for u in units if u.id in records]
     seconds = {u.id: recorded_seconds(records[u.id]) for u in done}
     parts: dict[str, dict[str, float]] = {}
@@ -54,12 +59,7 @@ def projected(scale: str, estimated: Mapping[str, float], workers: int = 2) -> d
     """The wall time of the campaign at `scale` with what it has done and what is left: finished units at their
     recorded seconds, the others at their `estimated` seconds (`qallegro.campaign.estimate.estimate`'s `units`),
     scheduled on `workers` one-thread workers in the plan's order."""
-    from qallegro.campaign.plan import campaign_root, plan
-    from qallegro.campaign.units import read_record
-
-    root = campaign_root(scale)
-    units = plan(scale)
-    records = {u.id: r for u in units if (r := read_record(root, u.id)) is not None}
+    units, records = _records(scale)
     seconds = {u.id: recorded_seconds(records[u.id]) if u.id in records else float(estimated[u.id]) for u in units}
     done_s = sum(seconds[i] for i in records)
     return {"scale": scale, "workers": workers, "units": len(units), "done": len(records), "done_worker_s": done_s,

@@ -117,10 +117,11 @@ def split_columns(columns: Sequence[str], keys: int, max_columns: int) -> list[l
 _NUMBER = re.compile(r"^[−-]?[\d,]*\.?\d+(e[+-]\d+)?%?$|^–$")
 
 
-def _td(text: str) -> str:
+def _td(value: Any) -> str:
     """A cell: numbers (and "–") right-aligned, text left-aligned, a `Link` as a link."""
-    if isinstance(text, Link):
-        return f'<td><a href="{html.escape(text.href)}">{html.escape(text)}</a></td>'
+    if isinstance(value, Link):
+        return f'<td><a href="{html.escape(value.href)}">{html.escape(value)}</a></td>'
+    text = str(value)
     cls = ' class="num"' if _NUMBER.match(text) else ""
     return f"<td{cls}>{html.escape(text)}</td>"
 
@@ -129,8 +130,7 @@ def to_html(frame: pd.DataFrame, caption: str = "") -> str:
     """One HTML table of a `display_frame` (escaped text, no index, the book's table class); headers may break
     after underscores (record names such as `force_mae_meV_A`)."""
     head = "".join(f"<th>{html.escape(str(c)).replace('_', '_<wbr>')}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(_td(v if isinstance(v, Link) else str(v)) for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
+    body = "".join("<tr>" + "".join(_td(v) for v in row) + "</tr>" for row in frame.itertuples(index=False))
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return f'<table class="{TABLE_CLASS}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
