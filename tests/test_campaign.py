@@ -277,10 +277,17 @@ def test_campaign_runs_study_slices_then_finals_of_the_chosen_configuration(tmp_
     assert timed["clock"] == "process" and timed["matmul_flops_per_structure"] > 0
 
 
-def test_final_models_are_retimed_per_dataset_after_the_first_seed() -> None:
+def test_final_models_are_retimed_per_dataset_after_the_first_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qallegro import scales
     from qallegro.campaign.plan import plan
     from qallegro.campaign.studies import final_units, retime_final_units
 
+    settings = scales.settings
+    real = settings("campaign", "overnight")  # overnight with its finals (its budget cuts them)
+    uncut = {**real, "order": [*real["order"], "finals"],
+             "cut": {k: v for k, v in real["cut"].items() if k != "finals"}}
+    monkeypatch.setattr(scales, "settings", lambda kind, scale: uncut if (kind, scale) == ("campaign", "overnight")
+                        else settings(kind, scale))
     units = retime_final_units("overnight")
     assert [u.id for u in units] == [f"retime/finals-{d}" for d in ("culi", "rmd17-benzene", "rmd17-aspirin", "qm9")]
     benzene = next(u for u in units if u.spec["dataset"] == "rmd17-benzene")
@@ -500,7 +507,7 @@ def test_projected_time_takes_recorded_seconds_where_units_finished(tmp_path: Pa
 def test_final_seeds_per_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
     """`finals.seeds_by_dataset` gives a dataset (and the QDI transfer to it) its own seeds; seed by seed, the
     units keep the plan's priority (every dataset's first seed before any second one); `cut` `finals:NAME` drops
-    a dataset's finals."""
+    a dataset's finals, `finals` all of them."""
     from qallegro.campaign import studies
 
     monkeypatch.setattr(studies, "_settings", lambda scale: {
@@ -515,3 +522,5 @@ def test_final_seeds_per_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = studies._settings("overnight")
     monkeypatch.setattr(studies, "_settings", lambda scale: {**settings, "cut": {"finals:culi": "cut for time"}})
     assert [u.id for u in studies.final_units("overnight")] == [i for i in ids if "culi" not in i]
+    monkeypatch.setattr(studies, "_settings", lambda scale: {**settings, "cut": {"finals": "cut for time"}})
+    assert studies.final_units("overnight") == [] and studies.retime_final_units("overnight") == []

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from qallegro.hpo.study import counts, create_or_resume
-from test_hpo_study import FAST_HEARTBEAT, attempts, hpo, spec, wait_for
+from test_hpo_study import FAST_HEARTBEAT, attempts, hpo, orphan_is_retried_at_once, spec, wait_for
 
 pytestmark = pytest.mark.postgres
 INSTALL_HINT = ("PostgreSQL server binaries (initdb, pg_ctl) not found: install them with "
@@ -147,3 +147,7 @@ def test_password_never_reaches_disk_or_messages(results_dir: Path, postgres_url
     leaked = [str(p) for p in files if secret.encode() in p.read_bytes()]
     assert leaked == []
     assert secret not in str(op.study.user_attrs) and secret not in op.spec.storage
+
+
+def test_a_trial_orphaned_before_its_first_heartbeat_is_retried(results_dir: Path, postgres_url: str) -> None:
+    orphan_is_retried_at_once(results_dir, postgres_url, f"orphan-{uuid.uuid4().hex[:8]}")

@@ -223,3 +223,27 @@ def test_trial_budget_and_logs_per_study(results_dir: Path) -> None:
     # each study's log holds its own two trials only (no file handler left behind by the first study)
     assert (a.folder / "hpo.log").read_text().count(" starts: ") == 2
     assert (b.folder / "hpo.log").read_text().count(" starts: ") == 2
+
+
+def orphan_is_retried_at_once(results: Path, storage: str | None, name: str) -> None:
+    """A worker killed between asking for a trial and naming itself leaves a running trial with no worker and no
+    heartbeat (PostgreSQL never finds it stale: the fault-injection hang). The next worker fails and retries it at
+    once, long before any grace period."""
+    slow = {"heartbeat": {"interval": 1, "grace_period": 600, "poll": 0.3}}
+    op = create_or_resume(spec(name=name, storage=storage, n_trials=3, settings=slow))
+    orphan = op.study.ask()  # asked outside a worker: what a worker killed at that moment leaves behind
+    p = hpo(["worker", "--storage", op.storage.url, "--study", name, "--no-progress"], results)
+    try:
+        out, _ = p.communicate(timeout=90)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, out
+    c = counts(op.study)
+    assert (c["COMPLETE"], c["FAIL"], c["RUNNING"], c["WAITING"]) == (3, 1, 0, 0), c
+    assert op.study.trials[orphan.number].state.name == "FAIL"
+    assert any(t.system_attrs.get("failed_trial") == orphan.number for t in op.study.get_trials())
+
+
+def test_a_trial_orphaned_before_its_worker_named_itself_is_retried(results_dir: Path) -> None:
+    orphan_is_retried_at_once(results_dir, None, "orphan")

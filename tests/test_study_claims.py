@@ -5,6 +5,7 @@ writers (the unit queue's record writer, `hpo.report.write_results`, `ablation.r
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import os
@@ -485,7 +486,7 @@ def test_a_cut_datasets_final_tests_give_the_cut_reason(monkeypatch: pytest.Monk
     rows = {"qdi-time": [{"test": "time", "dataset": "culi", "verdict": stats.NOT_TESTABLE, "reason": "no finals"}],
             "mlp-accuracy-allegro-speed": [{"test": "error", "dataset": "rmd17-benzene",
                                             "verdict": stats.NOT_TESTABLE, "reason": "no finals"}]}
-    monkeypatch.setattr(study_claims, "tests", lambda *args: rows)
+    monkeypatch.setattr(study_claims, "tests", lambda *args: copy.deepcopy(rows))
     for module, name in ((study_records, "load_studies"), (study_records, "final_records"),
                          (study_records, "finals_retimes"), (plan, "ablation_records")):
         monkeypatch.setattr(module, name, lambda scale: [])
@@ -493,3 +494,6 @@ def test_a_cut_datasets_final_tests_give_the_cut_reason(monkeypatch: pytest.Monk
     out = study_claims.study_claim_tests("overnight")
     assert out["qdi-time"][0]["reason"] == "not run at this scale: cut for time"
     assert out["mlp-accuracy-allegro-speed"][0]["reason"] == "no finals"   # benzene's finals are not cut
+    monkeypatch.setattr(plan, "cuts", lambda scale: {"finals": "cut for time"})  # every dataset's finals
+    out = study_claims.study_claim_tests("overnight")
+    assert {r["reason"] for v in out.values() for r in v} == {"not run at this scale: cut for time"}

@@ -80,8 +80,10 @@ def final_units(scale: str) -> list[Unit]:
     by_dataset = f.get("seeds_by_dataset") or {}
     cut = _settings(scale).get("cut") or {}
 
-    def seeds(dataset: str) -> list[int]:  # none where the scale cuts the dataset's finals (`finals:NAME`)
-        return [] if f"finals:{dataset}" in cut else [int(x) for x in by_dataset.get(dataset, f["seeds"])]
+    def seeds(dataset: str) -> list[int]:  # none where the scale cuts the finals (`finals`, `finals:NAME`)
+        if {"finals", f"finals:{dataset}"} & set(cut):
+            return []
+        return [int(x) for x in by_dataset.get(dataset, f["seeds"])]
 
     out: list[Unit] = []
     for seed in dict.fromkeys(int(x) for x in [*f["seeds"], *(x for v in by_dataset.values() for x in v)]):

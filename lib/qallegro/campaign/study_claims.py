@@ -58,7 +58,7 @@ PAGES = {"trade-off": "moo_summary", "hyperparameter-significance": "moo_summary
 
 def study_claim_tests(scale: str) -> dict[str, list[dict[str, Any]]]:
     """The tests of every claim from the records of the campaign at `scale`; a final-model test of a dataset whose
-    finals the scale cuts (`plan.cuts`, `finals:NAME`) gives the cut's reason."""
+    finals the scale cuts (`plan.cuts`: `finals`, or `finals:NAME`) gives the cut's reason."""
     from qallegro import stats
     from qallegro.campaign.plan import ablation_records, cut_reason, cuts
     from qallegro.campaign.study_records import final_records, finals_retimes, load_studies
@@ -67,7 +67,7 @@ def study_claim_tests(scale: str) -> dict[str, list[dict[str, Any]]]:
     cut = cuts(scale)
     for rows in out.values():
         for row in rows:
-            why = cut_reason(cut, f"finals:{row.get('dataset')}")
+            why = cut_reason(cut, "finals") or cut_reason(cut, f"finals:{row.get('dataset')}")
             if why and row.get("test") in ("time", "error") and row.get("verdict") == stats.NOT_TESTABLE:
                 row["reason"] = why
     return out

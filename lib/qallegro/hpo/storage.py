@@ -35,7 +35,7 @@ from qallegro.hpo.optuna_api import BaseHeartbeat, trial_id
 from qallegro.utils import atomic_write_text
 
 # user attrs that belong to one attempt and are not copied to its retry
-ATTEMPT_ATTRS = ("interrupted", "error", "worker")
+ATTEMPT_ATTRS = ("interrupted", "error", "worker", "worker_start")
 
 
 class RetryOnce:

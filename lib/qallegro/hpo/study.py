@@ -367,6 +367,8 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
                     break
                 start = c["WAITING"] > 0 or done + c["RUNNING"] < op.target
                 trial = op.study.ask() if start else None
+                if trial is not None:
+                    _mark_started(op, trial, worker)
                 if trial is not None and duplicates_in_row < MAX_DUPLICATES_IN_ROW and _prune_duplicate(op, trial, log):
                     duplicates_in_row += 1
                     continue
@@ -452,18 +454,28 @@ def _worker_alive(worker: str, started: str | None) -> bool:
     return started is None or _process_start(int(pid)) in (None, started)
 
 
+def _mark_started(op: OpenStudy, trial: optuna.Trial, worker: str) -> None:
+    """Name the worker of a just-asked trial and record its first heartbeat, under the claim lock: a running
+    trial without a worker is then one whose worker died holding the lock (`fail_dead_local_trials` fails it;
+    PostgreSQL never finds a trial without a heartbeat stale)."""
+    trial.set_user_attr("worker", worker)
+    trial.set_user_attr("worker_start", _process_start(os.getpid()))
+    op.storage.record_heartbeat(trial_id(trial))
+
+
 def fail_dead_local_trials(study: optuna.Study, max_retry: int, log: logging.Logger) -> list[int]:
-    """Fail (and retry once) the running trials of workers on this host whose process is gone, without waiting
-    for their heartbeat to go stale; returns their numbers. Call under the study's claim lock."""
+    """Fail (and retry once) the running trials of workers on this host whose process is gone, and those whose
+    worker died between asking for them and naming itself (see `_mark_started`), without waiting for a heartbeat
+    to go stale; returns their numbers. Call under the study's claim lock."""
     out = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get("worker")
-        if worker and not _worker_alive(worker, t.user_attrs.get("worker_start")):
+        if not worker or not _worker_alive(worker, t.user_attrs.get("worker_start")):
             frozen = study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             if frozen.state == TrialState.FAIL:
                 RetryOnce(max_retry)(study, frozen)
                 out.append(t.number)
-                log.warning(f"trial {t.number}: its worker {worker} is gone; failed and retried")
+                log.warning(f"trial {t.number}: its worker {worker or '(unnamed)'} is gone; failed and retried")
     return out
 
 
@@ -481,8 +493,6 @@ def _run_trial(op: OpenStudy, trial: optuna.Trial, objective, worker: str, threa
                 raw = op.space.suggest(trial)
                 overrides = op.space.overrides(raw)
                 trial.set_user_attr("trial_dir", str(trial_dir))
-                trial.set_user_attr("worker", worker)
-                trial.set_user_attr("worker_start", _process_start(os.getpid()))
                 trial.set_user_attr("config", overrides)
                 if previous:
                     _start_from(Path(previous), trial_dir)
