@@ -368,24 +368,25 @@ def _campaign_finals_on_disk(scale: str, rng: np.random.Generator) -> None:
 
 
 def test_final_pages_render_the_campaign_records(results_dir: Path, tmp_path: Path) -> None:
-    """final_training, table6 and beyond_md executed (papermill, real kernels) at the overnight scale from
-    synthetic campaign records alone: nothing is trained, the tables hold the records' means, MD says why no
-    model ran (no checkpoint)."""
+    """final_training, table6 and beyond_md executed (papermill, real kernels) at a campaign scale with finals
+    (quick) from synthetic campaign records alone: nothing is trained, the tables hold the records' means, MD says
+    why no model ran (no checkpoint); at the overnight scale, which cuts the finals, each page says so."""
     import papermill as pm
     from qallegro.paths import REPO_ROOT
     from qallegro.pipeline import experiments
     from qallegro.report.tables import format_number
     from qallegro.stats import mean_interval
 
-    _campaign_finals_on_disk("overnight", np.random.default_rng(1))
-    finals = experiments.campaign_finals("overnight")
+    _campaign_finals_on_disk("quick", np.random.default_rng(1))
+    finals = experiments.campaign_finals("quick")
     qdi = [1e3 * r.val["f_mae"] for r in finals["culi", "qdi"]]
     book = REPO_ROOT / "book"
-    params = {"scale": "overnight", "sampler": "tpe", "seed": 0}
-    out = {}
+    out, cut = {}, {}
     for page in ("final_training", "table6", "beyond_md"):
-        out[page] = pm.execute_notebook(str(book / f"{page}.ipynb"), str(tmp_path / f"{page}.ipynb"),
-                                        parameters=params, cwd=str(book), progress_bar=False, kernel_name="python3")
+        for scale, into in (("quick", out), ("overnight", cut)):
+            into[page] = pm.execute_notebook(str(book / f"{page}.ipynb"), str(tmp_path / f"{scale}-{page}.ipynb"),
+                                             parameters={"scale": scale, "sampler": "tpe", "seed": 0}, cwd=str(book),
+                                             progress_bar=False, kernel_name="python3")
     html = "".join(o.get("data", {}).get("text/html", "") for c in out["final_training"]["cells"]
                    for o in c.get("outputs", []))
     mi = mean_interval(qdi)
@@ -394,3 +395,42 @@ def test_final_pages_render_the_campaign_records(results_dir: Path, tmp_path: Pa
                  for o in c.get("outputs", []))
     assert md.count("checkpoint absent") == sum(1 for ds, _ in finals if ds != "qm9")
     assert not any(p.name == "checkpoint.pt" for p in results_dir.rglob("*"))  # nothing was trained
+    for page, nb in cut.items():  # overnight: the cut's notice (glued MyST), and no table of ours
+        shown = "".join(str(o.get("data", {})) for c in nb["cells"] for o in c.get("outputs", []))
+        assert "Not run at the `overnight` scale" in shown, page
+        assert "(ours" not in shown and "NaN" not in shown, page
+
+
+def test_pages_where_the_scale_cuts_the_final_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a scale that cuts the finals (overnight) the final-model pages get no models and say why in the cut's
+    own words; the paper's rows stay; with models the same texts quote their numbers."""
+    from qallegro.campaign.plan import cuts
+    from qallegro.pipeline import experiments
+    from qallegro.pipeline.compare import derived_comparisons
+    from qallegro.report.md import md_facts, md_table, md_texts
+
+    monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))  # no records at all: nothing is read
+    reason = cuts("overnight")["finals"]
+    assert experiments.finals_cut("overnight") == reason and experiments.finals_cut("paper") is None
+    assert experiments.book_finals("overnight", "tpe", 0) == {}
+    facts = rf.budget_facts({"n_trials": 4}, {}, {"culi": 300})
+    derived = derived_comparisons(rf.mean_records({}))
+    texts = rf.final_texts("overnight", reason, facts, derived, "inconclusive")
+    assert texts["budget"].startswith("**Not run at the `overnight` scale**") and reason in texts["budget"]
+    assert "no value of ours" in texts["claim"] and "**inconclusive**" in texts["claim"]
+    assert f"{derived.iloc[0]['paper (%)']:.1f}%" in texts["claim"]  # the paper's 12.7%, from its Table 4
+    table4 = rf.error_table({}, "Table 4")
+    assert table4["paper"].notna().any() and table4["ours: mean"].isna().all()
+    assert reason in rf.table6_text("overnight", reason, {})
+    table = md_table({}, {}, {})
+    assert len(table) == 0 and md_facts(table)["n_ran"] == "0"
+    assert md_texts("overnight", reason, {}, 0, md_facts(table)) == {"run": rf.cut_notice("overnight", reason),
+                                                                      "summary": ""}
+    # with final models: the numbers of the runs
+    finals = {(ds, v): [_run(ds, v, s, f, 0.5, tmp_path / f"{ds}{v}{s}") for s in (0, 1)]
+              for ds, v, f in (("culi", "mlp", 0.050), ("culi", "qdi", 0.045), ("rmd17-aspirin", "allegro", 0.03))}
+    derived = derived_comparisons(rf.mean_records(finals))
+    texts = rf.final_texts("overnight", None, rf.budget_facts({"n_trials": 4}, finals, {"culi": 300}), derived,
+                           "supported")
+    assert "with 2 seed(s) per model" in texts["budget"] and "+10.0%" in texts["claim"]
+    assert "1,000 rMD17 frames" in rf.table6_text("overnight", None, finals)

@@ -112,11 +112,21 @@ def _ordered(finals: dict[tuple[str, str], list[FinalRun]]) -> dict[tuple[str, s
                                                                         list(VARIANTS).index(k[1])))}
 
 
+def finals_cut(scale: str) -> str | None:
+    """Why `scale` leaves out the campaign's final runs (`cut` `finals` in presets/campaign.yaml), else None."""
+    if not from_campaign(scale):
+        return None
+    from qallegro.campaign.plan import cuts
+
+    return cuts(scale).get("finals")
+
+
 def book_finals(scale: str, sampler: str, seed: int, train: bool = False) -> dict[tuple[str, str], list[FinalRun]]:
-    """The final models the pages show at `scale`: the campaign's (every seed) at a `run_with_book` scale,
-    else the one model per study of `train_finals` (trained when `train`, else read back with `load_finals`)."""
+    """The final models the pages show at `scale`: the campaign's (every seed) at a `run_with_book` scale (none
+    where it cuts them, `finals_cut`), else the one model per study of `train_finals` (trained when `train`, else
+    read back with `load_finals`)."""
     if from_campaign(scale):
-        return campaign_finals(scale)
+        return {} if finals_cut(scale) else campaign_finals(scale)
     import yaml
 
     records = train_finals(scale, sampler, seed, threads=1) if train else load_finals(scale, sampler, seed)

@@ -279,3 +279,52 @@ def budget_facts(settings: Mapping[str, Any], finals: Finals, paper_epochs: Mapp
             "epochs_range": " to ".join(str(e) for e in dict.fromkeys((epochs[0], epochs[-1]))) if epochs else "–",
             "seeds_per_model": " to ".join(dict.fromkeys(str(n) for n in (seeds[0], seeds[-1]))) if seeds else "0",
             "paper_epochs": ", ".join(f"{DATASET_LABELS[d]} {e}" for d, e in paper_epochs.items())}
+
+
+def cut_notice(scale: str, cut: str) -> str:
+    """The MyST paragraph a final-model page opens with where `scale` cuts the final runs (`cut`: the reason)."""
+    return (f"**Not run at the `{scale}` scale**: the final runs of the chosen configurations with seeds are {cut}. "
+            "What the paper and the literature report is shown; our rows are empty. The variants are compared on "
+            "one shared body with paired seeds on {doc}`ablation`, and the studies' chosen configurations are on "
+            "{doc}`moo_summary`. With more compute, move `finals` from `cut` to `order` at this scale in "
+            f"`lib/qallegro/presets/campaign.yaml` and run `qallegro reproduce --scale {scale}`; the `quick` scale "
+            "trains one final model per study on this page itself.")
+
+
+def final_texts(scale: str, cut: str | None, facts: Mapping[str, str], derived: pd.DataFrame,
+                verdict: str) -> dict[str, str]:
+    """MyST paragraphs of the final-training page: `budget` (the final budget, epochs and seeds of the runs, from
+    `budget_facts`; where `cut`, why there are none) and `claim` (the "almost 13%" arithmetic on our means beside
+    the paper's, `derived` from `derived_comparisons`, and the head ablation's `verdict` on the claim)."""
+    first = derived.iloc[0]
+    paper, ours = first["paper (%)"], first["ours (%)"]
+    budget = (cut_notice(scale, cut) + f" The paper trained its final models for {facts['paper_epochs']} epochs."
+              if cut else
+              f"At this scale each final model trains for {facts['budget']} (per dataset: "
+              f"{facts['budget_by_dataset']}); the runs took {facts['epochs_range']} epochs (the paper: "
+              f"{facts['paper_epochs']}), with {facts['seeds_per_model']} seed(s) per model. Validation and test "
+              "errors use the EMA weights of the best validation epoch; the errors below are means over the seeds.")
+    ours_words = ("our final models are not run at this scale, so the same arithmetic has no value of ours"
+                  if ours is None or pd.isna(ours) else
+                  f"the same arithmetic on the mean validation force errors of our Allegro+QDI and Allegro+MLP "
+                  f"final models at the **{scale}** scale gives {ours:+.1f}% (positive: Allegro+QDI's error is "
+                  "lower). The two final models come from different searches with different configurations, so "
+                  "this difference is not the test of the claim")
+    claim = (f"The paper: {paper:.1f}%. On our Cu-Li stand-in, {ours_words}. The test of the claim is the head "
+             "ablation with paired seeds ({doc}`ablation`), whose verdict on it at this scale is "
+             f"**{verdict}** ({{doc}}`claims`).")
+    return {"budget": budget, "claim": claim}
+
+
+def table6_text(scale: str, cut: str | None, finals: Finals) -> str:
+    """The MyST paragraph on our rows of Table 6: their test sets, seeds and budget (where `cut`, why there are
+    none: `cut_notice`)."""
+    if cut:
+        return cut_notice(scale, cut)
+    n_test = {ds: f"{runs[0].test['n_structures']:,}" for (ds, _), runs in finals.items() if runs and runs[0].test}
+    return (f"Our rows are errors on the test sets ({n_test.get('rmd17-aspirin', '–')} rMD17 frames of `test_01`, "
+            f"{n_test.get('qm9', '–')} QM9 molecules), as for the literature, and where a model was trained with "
+            "several seeds (the campaign's final runs) they are the mean over the seeds, with the 95% intervals in "
+            "the table after each molecule; Allegro+QDI uses the hyperparameters transferred from Cu-Li, as in the "
+            f"paper. Our models were trained at the **{scale}** scale, on a CPU for at most tens of epochs "
+            "({doc}`final_training` gives the budget), instead of the paper's thousands of epochs on a GPU.")

@@ -21,7 +21,7 @@ def md_table(runs: Mapping[tuple[str, str], Mapping[str, Any]], skipped: Mapping
              labels: Mapping[tuple[str, str], str]) -> pd.DataFrame:
     """One row per final model: its drift measures (`UNITS`), or why it was not run (`skipped`); `labels`
     names each model's variant (transferred or not)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for key in sorted({*runs, *skipped}, key=lambda k: (list(DATASET_LABELS).index(k[0]), labels[k])):
         row: dict[str, Any] = {"dataset": DATASET_LABELS[key[0]], "variant": labels[key]}
         r = runs.get(key)
@@ -35,7 +35,8 @@ def md_table(runs: Mapping[tuple[str, str], Mapping[str, Any]], skipped: Mapping
                         "drift slope": 1e3 * r["drift_slope_eV_per_ps"] / r["n_atoms"],
                         "std E_tot / std E_kin": ratio, "mean T": r["temperature_K"]})
         rows.append(row)
-    return pd.DataFrame(rows).set_index(["dataset", "variant"])
+    return pd.DataFrame(rows, columns=None if rows else ["dataset", "variant", "status"]).set_index(
+        ["dataset", "variant"])
 
 
 def md_facts(table: pd.DataFrame) -> dict[str, str]:
@@ -68,3 +69,23 @@ def md_figure(runs: Mapping[tuple[str, str], Mapping[str, Any]], dataset: str,
     ax.legend(fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def md_texts(scale: str, cut: str | None, md: Mapping[str, Any], seed: int, facts: Mapping[str, str]) -> dict[str, str]:
+    """MyST paragraphs of the MD page: `run` (the runs' settings and counts, before the figures; where `cut`, why
+    there are no final models, `qallegro.report.finals.cut_notice`) and `summary` (after the table)."""
+    from qallegro.report.finals import cut_notice
+
+    if cut:
+        return {"run": cut_notice(scale, cut), "summary": ""}
+    return {"run": (f"Each run: {md['steps']:,} velocity-Verlet steps of {md['dt_fs']:g} fs "
+                    f"({md['steps'] * md['dt_fs'] / 1000:g} ps), initial velocities at {md['temperature_K']:g} K "
+                    f"drawn with seed {seed} (where a model was trained with several seeds, the model of that seed "
+                    f"is run; the table gives each model's seed); {facts['n_ran']} models ran and "
+                    f"{facts['n_skipped']} could not (the table says why). The total energy per atom relative to "
+                    "its start (a stable potential and a small enough step keep it flat, with fluctuations far "
+                    "below those of the kinetic energy), one figure per dataset:"),
+            "summary": (f"Over these runs {facts['all_finite']}; the largest excursion of the total energy is "
+                        f"{facts['worst_drift']}, and the fluctuation of the total energy is at most "
+                        f"{facts['ratio_max']} times that of the kinetic energy. Short runs of small models from a "
+                        "single start test energy conservation and short-time stability, not long-time sampling.")}
