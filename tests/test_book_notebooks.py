@@ -57,6 +57,22 @@ def test_parameters_cell_has_typed_commented_defaults(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=rel)
+def test_the_provenance_line_is_shown(path: Path) -> None:
+    """`provenance(...)` returns the page's scale/date/commit/hardware line: it shows only as a cell's last
+    expression or inside `display(...)` (eight pages once computed it and showed nothing)."""
+    nb = nbformat.read(path, as_version=4)
+    calls = []
+    for cell in (c for c in nb.cells if c.cell_type == "code"):
+        body = ast.parse(cell.source).body
+        for k, stmt in enumerate(body):
+            if isinstance(stmt, ast.Expr) and "provenance(" in ast.unparse(stmt):
+                calls.append(ast.unparse(stmt))
+                assert k == len(body) - 1 or ast.unparse(stmt).startswith("display(provenance("), \
+                    f"{rel(path)}: `{ast.unparse(stmt)}` computes the provenance line and drops it"
+    assert len(calls) == 1, f"{rel(path)}: one provenance line per page, found {calls}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=rel)
 def test_kernelspec_and_no_error_outputs(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{rel(path)}: kernelspec must be python3"

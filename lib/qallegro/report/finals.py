@@ -281,14 +281,15 @@ def budget_facts(settings: Mapping[str, Any], finals: Finals, paper_epochs: Mapp
             "paper_epochs": ", ".join(f"{DATASET_LABELS[d]} {e}" for d, e in paper_epochs.items())}
 
 
-def cut_notice(scale: str, cut: str) -> str:
-    """The MyST paragraph a final-model page opens with where `scale` cuts the final runs (`cut`: the reason)."""
+def cut_notice(scale: str, cut: str, shown: str = "") -> str:
+    """The MyST paragraph a final-model page opens with where `scale` cuts the final runs (`cut`: the reason;
+    `shown`: what the page still shows)."""
     return (f"**Not run at the `{scale}` scale**: the final runs of the chosen configurations with seeds are {cut}. "
-            "What the paper and the literature report is shown; our rows are empty. The variants are compared on "
-            "one shared body with paired seeds on {doc}`ablation`, and the studies' chosen configurations are on "
-            "{doc}`moo_summary`. With more compute, move `finals` from `cut` to `order` at this scale in "
-            f"`lib/qallegro/presets/campaign.yaml` and run `qallegro reproduce --scale {scale}`; the `quick` scale "
-            "trains one final model per study on this page itself.")
+            f"{shown + ' ' if shown else ''}"
+            "The variants are compared on one shared body with paired seeds on {doc}`ablation`, and the studies' "
+            "chosen configurations are on {doc}`moo_summary`. With more compute, move `finals` from `cut` to `order` "
+            f"at this scale in `lib/qallegro/presets/campaign.yaml` and run `qallegro reproduce --scale {scale}`; the "
+            "`quick` scale ""trains one final model per study on this page itself.")
 
 
 def final_texts(scale: str, cut: str | None, facts: Mapping[str, str], derived: pd.DataFrame,
@@ -298,7 +299,8 @@ def final_texts(scale: str, cut: str | None, facts: Mapping[str, str], derived: 
     the paper's, `derived` from `derived_comparisons`, and the head ablation's `verdict` on the claim)."""
     first = derived.iloc[0]
     paper, ours = first["paper (%)"], first["ours (%)"]
-    budget = (cut_notice(scale, cut) + f" The paper trained its final models for {facts['paper_epochs']} epochs."
+    budget = (cut_notice(scale, cut, "The paper's values are shown; our columns are empty.")
+              + f" The paper trained its final models for {facts['paper_epochs']} epochs."
               if cut else
               f"At this scale each final model trains for {facts['budget']} (per dataset: "
               f"{facts['budget_by_dataset']}); the runs took {facts['epochs_range']} epochs (the paper: "
@@ -320,7 +322,7 @@ def table6_text(scale: str, cut: str | None, finals: Finals) -> str:
     """The MyST paragraph on our rows of Table 6: their test sets, seeds and budget (where `cut`, why there are
     none: `cut_notice`)."""
     if cut:
-        return cut_notice(scale, cut)
+        return cut_notice(scale, cut, "The literature's and the paper's rows are shown; ours are absent.")
     n_test = {ds: f"{runs[0].test['n_structures']:,}" for (ds, _), runs in finals.items() if runs and runs[0].test}
     return (f"Our rows are errors on the test sets ({n_test.get('rmd17-aspirin', '–')} rMD17 frames of `test_01`, "
             f"{n_test.get('qm9', '–')} QM9 molecules), as for the literature, and where a model was trained with "
@@ -328,3 +330,6 @@ def table6_text(scale: str, cut: str | None, finals: Finals) -> str:
             "the table after each molecule; Allegro+QDI uses the hyperparameters transferred from Cu-Li, as in the "
             f"paper. Our models were trained at the **{scale}** scale, on a CPU for at most tens of epochs "
             "({doc}`final_training` gives the budget), instead of the paper's thousands of epochs on a GPU.")
+
+
+NOT_RUN = "*Not run at this scale: see the note at the top of this page.*"
