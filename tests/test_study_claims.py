@@ -5,7 +5,6 @@ writers (the unit queue's record writer, `hpo.report.write_results`, `ablation.r
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import os
@@ -480,20 +479,80 @@ def test_time_claim_from_the_final_models_paired_rounds(allegro_s, mlp_s, verdic
     assert row["verdict"] == stats.NOT_TESTABLE and "re-timing" in row["reason"]
 
 
-def test_a_cut_datasets_final_tests_give_the_cut_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    from qallegro.campaign import plan, study_claims, study_records
+@pytest.mark.parametrize(("mlp_error", "verdict"), [
+    (0.0240, stats.SUPPORTED),        # 20% lower: beyond the threshold (1.96·√2·5%·ē ≈ 12.5%)
+    (0.0280, stats.INCONCLUSIVE),     # 6.7% lower: within it
+    (0.0360, stats.CONTRADICTED),     # 20% higher
+])
+def test_error_claim_on_the_studies_where_the_finals_are_cut(mlp_error: float, verdict: str) -> None:
+    """Each study's most accurate trial (not its last, not another member) against the head ablation's spread."""
+    studies = [_study({0: 0.05, 4: 0.030, 7: 0.031}, None, variant="allegro"),
+               _study({1: 0.06, 5: mlp_error, 6: mlp_error + 0.01}, None, variant="mlp")]
+    ablation = (_ablation("rmd17-benzene", "allegro", [0.95, 1.0, 1.05])       # relative sd 5%
+                + _ablation("rmd17-benzene", "mlp", [0.99, 1.0, 1.01]))        # relative sd 1%
+    row = final_claims.study_error_row(studies, ablation, "rmd17-benzene", "mlp", "allegro")
+    assert row["level"] == "studies" and row["chosen"] == {"mlp": ["rmd17-benzene-mlp-tpe-s0", 5],
+                                                           "allegro": ["rmd17-benzene-allegro-tpe-s0", 4]}
+    spread = float(np.std([0.95, 1.0, 1.05], ddof=1))  # mean 1: the relative spread, the larger of the two
+    threshold = 1.959963984540054 * np.sqrt(2) * spread * (0.030 + mlp_error) / 2
+    assert row["spread"] == pytest.approx(spread)
+    assert row["threshold_percent"] == pytest.approx(100 * threshold / 0.030)
+    assert row["percent"] == pytest.approx(100 * (0.030 - mlp_error) / 0.030) and row["verdict"] == verdict
+    assert "most accurate trials" in final_claims.error_sentence(row)
+    no_spread = final_claims.study_error_row(studies, ablation[:3], "rmd17-benzene", "mlp", "allegro")
+    assert no_spread["verdict"] == stats.NOT_TESTABLE and "seed spread" in no_spread["reason"]
 
-    rows = {"qdi-time": [{"test": "time", "dataset": "culi", "verdict": stats.NOT_TESTABLE, "reason": "no finals"}],
-            "mlp-accuracy-allegro-speed": [{"test": "error", "dataset": "rmd17-benzene",
-                                            "verdict": stats.NOT_TESTABLE, "reason": "no finals"}]}
-    monkeypatch.setattr(study_claims, "tests", lambda *args: copy.deepcopy(rows))
-    for module, name in ((study_records, "load_studies"), (study_records, "final_records"),
-                         (study_records, "finals_retimes"), (plan, "ablation_records")):
-        monkeypatch.setattr(module, name, lambda scale: [])
+
+def test_time_claim_on_the_studies_where_the_finals_are_cut() -> None:
+    jitter = np.array([0.0, 0.01, -0.01, 0.02, -0.005])
+    allegro = _study({2: 0.04, 3: 0.03}, {2: list(0.2 + jitter), 3: list(0.5 + jitter)}, variant="allegro",
+                     flops={2: 5e5, 3: 1e6})
+    mlp = _study({8: 0.02}, {8: list(1.0 + jitter[::-1])}, variant="mlp", flops={8: 2e6})
+    row = final_claims.study_time_row([allegro, mlp], "rmd17-benzene", "allegro", "mlp")
+    assert row["chosen"] == {"allegro": [allegro.name, 3], "mlp": [mlp.name, 8]}  # the most accurate, not fastest
+    ci = sps.ttest_ind(1.0 + jitter[::-1], 0.5 + jitter, equal_var=False).confidence_interval(0.95)
+    assert row["percent_low"] == pytest.approx(100 * ci.low / np.mean(0.5 + jitter))
+    assert row["verdict"] == stats.SUPPORTED and "studies' most accurate trials" in final_claims.time_sentence(row)
+    assert final_claims.study_time_row([allegro], "rmd17-benzene", "allegro", "mlp")["verdict"] == stats.NOT_TESTABLE
+
+
+def test_a_cut_datasets_final_claims_are_tested_on_its_studies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`finals` in the scale's `cut`: every final-model claim from the studies, with the studies' rule and page; a
+    dataset whose head ablation is cut too (QM9) is not testable with that cut's reason; `finals:NAME` only
+    moves that dataset's tests."""
+    from qallegro.campaign import plan, study_claims, study_records
+    from qallegro.campaign.verdicts import study_claim_verdicts
+
+    jitter = [0.0, 0.01, -0.01, 0.02, -0.005]
+    studies = [_study({3: e}, {3: [t + j for j in jitter]}, dataset=ds, variant=v)
+               for ds in ("rmd17-aspirin", "rmd17-benzene", "qm9", "culi")
+               for v, e, t in (("allegro", 0.03, 0.5), ("mlp", 0.02, 1.0), ("qdi", 0.02, 1.2))]
+    for study in studies:  # QM9's error is the energy's
+        if study.dataset == "qm9":
+            study.trials["val_e_mae"] = study.trials.pop("val_f_mae")
+    ablation = [r for ds in ("rmd17-aspirin", "rmd17-benzene", "culi") for v in ("allegro", "mlp", "qdi")
+                for r in _ablation(ds, v, [0.99, 1.0, 1.01])]
+    finals = [_final(ds, v, s, 0.03) for ds in ("rmd17-aspirin", "rmd17-benzene", "qm9", "culi")
+              for v in ("allegro", "mlp", "qdi") for s in (0, 1)]
+    monkeypatch.setattr(study_records, "load_studies", lambda scale: studies)
+    monkeypatch.setattr(study_records, "final_records", lambda scale: finals)
+    monkeypatch.setattr(study_records, "finals_retimes", lambda scale: {})
+    monkeypatch.setattr(plan, "ablation_records", lambda scale: ablation)
+    monkeypatch.setattr(plan, "cuts", lambda scale: {"finals": "cut for time", "ablation:qm9": "cut too"})
+    out = study_claims.study_claim_tests("overnight")
+    rows = out["mlp-accuracy-allegro-speed"] + out["qdi-time"]
+    assert all(r["level"] == "studies" for r in rows)
+    qm9_error = next(r for r in rows if r["dataset"] == "qm9" and r["test"] == "error")
+    assert qm9_error["verdict"] == stats.NOT_TESTABLE and qm9_error["reason"].endswith("not run at this scale: cut too")
+    benzene = next(r for r in rows if r["dataset"] == "rmd17-benzene" and r["test"] == "error")
+    assert benzene["verdict"] == stats.SUPPORTED  # 0.02 vs 0.03 with a 1% seed spread
+    assert out["qdi-time"][0]["verdict"] == stats.SUPPORTED  # 1.2 s vs 1.0 s
+    verdicts = {v["claim"]: v for v in study_claim_verdicts(out)}
+    assert verdicts["qdi-time"]["page"] == "moo_summary"
+    assert verdicts["qdi-time"]["rule"] == f"{final_claims.STUDY_RULE}; {final_claims.STUDY_TIME}"
+    assert final_claims.STUDY_ERROR in verdicts["mlp-accuracy-allegro-speed"]["rule"]
+    assert verdicts["trade-off"]["rule"] == study_claims.RULES["trade-off"]
     monkeypatch.setattr(plan, "cuts", lambda scale: {"finals:culi": "cut for time"})
     out = study_claims.study_claim_tests("overnight")
-    assert out["qdi-time"][0]["reason"] == "not run at this scale: cut for time"
-    assert out["mlp-accuracy-allegro-speed"][0]["reason"] == "no finals"   # benzene's finals are not cut
-    monkeypatch.setattr(plan, "cuts", lambda scale: {"finals": "cut for time"})  # every dataset's finals
-    out = study_claims.study_claim_tests("overnight")
-    assert {r["reason"] for v in out.values() for r in v} == {"not run at this scale: cut for time"}
+    assert out["qdi-time"][0]["level"] == "studies"
+    assert not any(r.get("level") for r in out["mlp-accuracy-allegro-speed"])  # finals of the others

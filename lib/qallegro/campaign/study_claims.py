@@ -9,12 +9,15 @@ the book's list, the evidence in one sentence that states the rule, and the test
 - `qdi-time` (Fig. 2d): on Cu-Li the final Allegro+QDI slower than Allegro+MLP (`final_claims`), page
   `final_training`.
 
+Where the scale cuts a dataset's final runs, its final-model claims are tested on the studies' most accurate
+trials instead (`final_claims.study_error_row`, `study_time_row`; their page is then `moo_summary`).
+
 `verdicts.study_claim_verdicts` combines each claim's tests into its verdict (`verdicts.combine`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from qallegro.campaign import final_claims, significance, tradeoff
@@ -26,17 +29,25 @@ QDI_TIME = ("culi", "mlp", "qdi")   # dataset, faster, slower
 
 
 def tests(studies: Sequence[StudyRecords], finals: Sequence[Mapping[str, Any]],
-          ablation: Sequence[Mapping[str, Any]], retimes: Mapping[str, Mapping[str, Any]] | None = None
-          ) -> dict[str, list[dict[str, Any]]]:
-    """Every test behind each claim, by claim key (`retimes`: the final-model re-timings by dataset)."""
+          ablation: Sequence[Mapping[str, Any]], retimes: Mapping[str, Mapping[str, Any]] | None = None,
+          no_finals: Collection[str] = ()) -> dict[str, list[dict[str, Any]]]:
+    """Every test behind each claim, by claim key (`retimes`: the final-model re-timings by dataset); the
+    final-model claims of the datasets in `no_finals` (whose finals the scale cuts) are tested on the studies'
+    most accurate trials (`final_claims.study_error_row`, `study_time_row`)."""
+    def time_row(dataset: str, faster: str, slower: str) -> dict[str, Any]:
+        if dataset in no_finals:
+            return final_claims.study_time_row(studies, dataset, faster, slower)
+        return final_claims.time_row(finals, studies, dataset, faster, slower, retimes)
+
     pairs = []
     for dataset, accurate, fast in ACCURACY_SPEED:
-        pairs.append(final_claims.error_row(finals, dataset, accurate, fast))
-        pairs.append(final_claims.time_row(finals, studies, dataset, fast, accurate, retimes))
+        pairs.append(final_claims.study_error_row(studies, ablation, dataset, accurate, fast)
+                     if dataset in no_finals else final_claims.error_row(finals, dataset, accurate, fast))
+        pairs.append(time_row(dataset, fast, accurate))
     return {"trade-off": [tradeoff.study_row(s, ablation) for s in studies],
             "mlp-accuracy-allegro-speed": pairs,
             "hyperparameter-significance": [significance.study_row(s) for s in studies],
-            "qdi-time": [final_claims.time_row(finals, studies, *QDI_TIME, retimes)]}
+            "qdi-time": [time_row(*QDI_TIME)]}
 
 
 def sentence(row: Mapping[str, Any]) -> str:
@@ -57,17 +68,37 @@ PAGES = {"trade-off": "moo_summary", "hyperparameter-significance": "moo_summary
 
 
 def study_claim_tests(scale: str) -> dict[str, list[dict[str, Any]]]:
-    """The tests of every claim from the records of the campaign at `scale`; a final-model test of a dataset whose
-    finals the scale cuts (`plan.cuts`: `finals`, or `finals:NAME`) gives the cut's reason."""
+    """The tests of every claim from the records of the campaign at `scale`; the final-model claims of a dataset
+    whose finals the scale cuts (`plan.cuts`: `finals`, or `finals:NAME`) are tested on its studies, and a test
+    that needs the seed spread of a head ablation the scale cuts (`ablation:NAME`) gives that cut's reason."""
     from qallegro import stats
     from qallegro.campaign.plan import ablation_records, cut_reason, cuts
     from qallegro.campaign.study_records import final_records, finals_retimes, load_studies
 
-    out = tests(load_studies(scale), final_records(scale), ablation_records(scale), finals_retimes(scale))
     cut = cuts(scale)
+    datasets = {d for d, _, _ in ACCURACY_SPEED} | {QDI_TIME[0]}
+    no_finals = {d for d in datasets if "finals" in cut or f"finals:{d}" in cut}
+    out = tests(load_studies(scale), final_records(scale), ablation_records(scale), finals_retimes(scale), no_finals)
     for rows in out.values():
         for row in rows:
-            why = cut_reason(cut, "finals") or cut_reason(cut, f"finals:{row.get('dataset')}")
-            if why and row.get("test") in ("time", "error") and row.get("verdict") == stats.NOT_TESTABLE:
-                row["reason"] = why
+            why = cut_reason(cut, f"ablation:{row.get('dataset')}")
+            if why and row.get("level") == "studies" and row.get("verdict") == stats.NOT_TESTABLE \
+                    and "seed spread" in row.get("reason", ""):
+                row["reason"] = f"{row['reason']}: {why}"
     return out
+
+
+def rule(key: str, rows: Sequence[Mapping[str, Any]]) -> str:
+    """The rule of claim `key` as its tests `rows` apply it (the final-model claims on the studies where the
+    scale cuts the finals)."""
+    if not rows or not all(r.get("level") == "studies" for r in rows):
+        return RULES[key]
+    parts = [final_claims.STUDY_RULE]
+    if any(r["test"] == "error" for r in rows):
+        parts.append(final_claims.STUDY_ERROR)
+    return "; ".join([*parts, final_claims.STUDY_TIME])
+
+
+def page(key: str, rows: Sequence[Mapping[str, Any]]) -> str:
+    """The page that shows the evidence of claim `key` (the studies' summary where its tests are on the studies)."""
+    return "moo_summary" if rows and all(r.get("level") == "studies" for r in rows) else PAGES[key]

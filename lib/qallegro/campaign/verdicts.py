@@ -66,14 +66,15 @@ def claim_verdicts(rows: Iterable[Mapping[str, Any]], split: str = "test", page:
 
 def study_claim_verdicts(by_claim: Mapping[str, Iterable[Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """The records of the book's claims page for the study and final-model claims (`study_claims.tests`)."""
-    from qallegro.campaign.study_claims import PAGES, RULES, sentence
+    from qallegro.campaign.study_claims import page, rule, sentence
 
     out = []
     for key, rows in by_claim.items():
+        rows = list(rows)
         items = [sentence(r) for r in rows] or ["no study at this scale"]
         out.append({"claim": key, "verdict": combine(r["verdict"] for r in rows), "evidence":
-                    f"Rule: {RULES[key]}. {'; '.join(items)}", "rule": RULES[key], "items": items,
-                    "page": PAGES[key]})
+                    f"Rule: {rule(key, rows)}. {'; '.join(items)}", "rule": rule(key, rows), "items": items,
+                    "page": page(key, rows)})
     return out
 
 
