@@ -111,6 +111,10 @@ def test_evidence_claim_by_claim() -> None:
     assert blocks[claims.CLAIMS["qdi-13"].text].endswith("*contradicted*.\n\n- +5% over 3 seeds")
     assert blocks[claims.CLAIMS["transfer"].text].endswith(f"*{claims.NOT_TESTED}*.")
     assert len(blocks) == len(claims.CLAIMS)
+    # on the page that shows the evidence: only its claims, without a link to itself
+    own = claims.evidence_markdown({"trade-off": {"verdict": "inconclusive", "page": "moo_summary", "items": ["a"]},
+                                    "qdi-13": {"verdict": "contradicted", "page": "ablation"}}, page="moo_summary")
+    assert own == f"**{claims.CLAIMS['trade-off'].text}**: *inconclusive*.\n\n- a"
 
 
 @pytest.mark.parametrize(("records", "message"), [

@@ -135,10 +135,10 @@ _PAGES: tuple[Notebook, ...] = (
     Notebook("qdi_layer", "qdi_layer.ipynb", presets=("book.qdi",), results=_PAPER),
     *_MOO,
     Notebook("moo_summary", "moo_summary.ipynb", parameters=_EXPERIMENT, per_scale=_SOURCE, depends=_MOO_NAMES,
-             presets=("hpo",), inputs=(*_CAMPAIGN_STUDIES, *_CAMPAIGN_FINALS),
+             presets=("hpo",), inputs=(*_CAMPAIGN_STUDIES, *_CAMPAIGN_FINALS, "results/{scale}/claims/verdicts.json"),
              results=(*(f"results/{{scale}}/hpo/{ds}-{var}-{{sampler}}-s*/{f}" for ds, var in MOO_RUNS
                         for f in ("pareto.csv", "chosen.json")), "results/{scale}/hpo/transfer-*-qdi.json",
-                      *_FIG2, *_PAPER)),
+                      "results/{scale}/claims/verdicts.json", *_FIG2, *_PAPER)),
     Notebook("final_training", "final_training.ipynb", parameters=_EXPERIMENT, per_scale=_SOURCE,
              depends=_MOO_NAMES, presets=("hpo", "train"),
              inputs=(*_CAMPAIGN_FINALS, "results/{scale}/campaign/final/*/*/run/epochs.csv",

@@ -170,16 +170,19 @@ def verdict_table(verdicts: Mapping[str, Mapping[str, Any]], short: bool = False
     return pd.DataFrame(rows)
 
 
-def evidence_markdown(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
+def evidence_markdown(verdicts: Mapping[str, Mapping[str, Any]], page: str | None = None) -> str:
     """Our evidence claim by claim (Markdown): the claim in bold with its verdict and page, the rule that computes
-    the verdict when the record has one, then one bullet per comparison or study (`items`, else `evidence`)."""
+    the verdict when the record has one, then one bullet per comparison or study (`items`, else `evidence`); with
+    `page`, only the claims whose evidence that page shows (for the page itself, without the link to it)."""
     blocks = []
     for key, claim in CLAIMS.items():
         rec = verdicts.get(key)
+        if page is not None and (rec is None or rec.get("page") != page):
+            continue
         if rec is None:
             blocks.append(f"**{claim.text}**: *{NOT_TESTED}*.")
             continue
-        link = page_link(rec["page"]) if rec.get("page") else None
+        link = page_link(rec["page"]) if rec.get("page") and page is None else None
         where = f" (shown on [{link}]({rec['page']}.ipynb))" if link else ""  # a MyST link to the notebook page
         lines = [f"**{claim.text}**: *{rec['verdict']}*{where}."]
         if rec.get("rule"):
