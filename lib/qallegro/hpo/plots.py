@@ -95,12 +95,16 @@ def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None 
 
 def plot_hypervolume(hv: pd.DataFrame, title: str | None = None):
     """Hypervolume of the complete trials against their number."""
+    from matplotlib import ticker
+
     plt, sns = _setup()
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     sns.lineplot(data=hv, x="n_complete", y="hypervolume", ax=ax, drawstyle="steps-post", marker="o")
     ref = hv.attrs.get("reference")
     ax.set_xlabel("complete trials")
-    ax.set_ylabel("hypervolume" + (f" (ref. {np.round(ref, 4).tolist()})" if ref is not None else ""))
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    ax.set_ylabel("hypervolume" + (f" (reference point: error {ref[0]:.3g}, time {ref[1]:.3g} s)"
+                                   if ref is not None else ""))
     ax.set_title(title or "hypervolume history")
     fig.tight_layout()
     return fig
@@ -110,11 +114,14 @@ def plot_sampler_comparison(df: pd.DataFrame, title: str | None = None):
     """Normalised hypervolume vs complete trials per sampler (mean and spread over seeds).
 
     `df` has columns sampler, seed, n_complete, hypervolume (as from `experiment.compare_samplers`)."""
+    from matplotlib import ticker
+
     plt, sns = _setup()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     sns.lineplot(data=df, x="n_complete", y="hypervolume", hue="sampler", errorbar=("pi", 100), ax=ax,
                  drawstyle="steps-post")
     ax.set_xlabel("complete trials")
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     ax.set_ylabel("hypervolume (normalised objectives)")
     ax.set_title(title or "which optimiser?")
     fig.tight_layout()
