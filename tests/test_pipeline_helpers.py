@@ -182,6 +182,11 @@ def test_experiment_paths(results_dir: Path) -> None:
         results_dir / "paper" / "hpo" / "transfer-qm9-qdi"
     with pytest.raises(PipelineError, match="only moo-culi-qdi"):
         experiments.open_study("culi", "qdi", "paper", "samo-cobra", 0)
+    # at a campaign scale, another sampler than the campaign's is named with the parameters that open its studies
+    with pytest.raises(PipelineError, match="use sampler 'tpe', seed 0 \\(papermill: -p sampler tpe -p seed 0\\)"):
+        experiments.open_study("culi", "qdi", "overnight", "samo-cobra", 0)
+    with pytest.raises(PipelineError, match="campaign-only"):
+        experiments.open_study("culi", "qdi", "overnight", "tpe", 0)
     with pytest.raises(PipelineError, match="only final_training"):
         experiments.load_finals("paper", "samo-cobra", 0)
     assert experiments.transferred_params("paper", "samo-cobra", 0) == {}  # the finals come after Fig. 2

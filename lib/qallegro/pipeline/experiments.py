@@ -20,7 +20,7 @@ from typing import Any
 from qallegro.campaign.studies import study_name
 from qallegro.errors import PipelineError
 from qallegro.hpo.records import FinalRecord
-from qallegro.pipeline.notebooks import MOO_RUNS, from_campaign
+from qallegro.pipeline.notebooks import MOO_RUNS, from_campaign, study_source
 from qallegro.report.finals import FinalRun, from_final_record, from_unit_record
 
 # the paper trained Allegro+QDI on these datasets with the QDI parameters of the Cu-Li study (section 5)
@@ -37,6 +37,11 @@ def open_study(dataset: str, variant: str, scale: str, sampler: str, seed: int):
     name = study_name(dataset, variant, sampler, seed)
     journal = study_dir(scale, name) / "journal.log"
     if not journal.is_file():
+        source = study_source(scale)
+        if from_campaign(scale) and (sampler, seed) != (source["sampler"], source["seed"]):
+            raise PipelineError(f"no study {name!r} at scale {scale}: the campaign's studies there use sampler "
+                                f"{source['sampler']!r}, seed {source['seed']} (papermill: -p sampler "
+                                f"{source['sampler']} -p seed {source['seed']})")
         how = (f"qallegro reproduce --scale {scale} --campaign-only" if from_campaign(scale) else
                f"qallegro reproduce --scale {scale} --only moo-{dataset}-{variant}")
         raise PipelineError(f"{journal}: no study {name!r} at scale {scale}; run it first: {how}")
