@@ -64,7 +64,8 @@ def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None 
     plt, sns = _setup()
     err, tim = objective_names(dataset)
     done = df[df["state"] == "COMPLETE"]
-    if ax is None:
+    own = ax is None
+    if own:
         fig, ax = plt.subplots(figsize=(6.4, 4.6))
     fig = ax.figure
     colour = COLOURS.get(variant, "black")
@@ -88,7 +89,10 @@ def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None 
     ax.set_xlabel(AXIS.get(err, err))
     ax.set_ylabel(AXIS.get(tim, tim))
     ax.set_title(title or f"{dataset} Pareto front")
-    ax.legend(fontsize=8, loc="best")
+    if own:  # below the axes: the trials spread over the whole plot
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    else:
+        ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
 
@@ -103,7 +107,7 @@ def plot_hypervolume(hv: pd.DataFrame, title: str | None = None):
     ref = hv.attrs.get("reference")
     ax.set_xlabel("complete trials")
     ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-    ax.set_ylabel("hypervolume" + (f" (reference point: error {ref[0]:.3g}, time {ref[1]:.3g} s)"
+    ax.set_ylabel("hypervolume" + (f"\n(reference: error {ref[0]:.3g}, time {ref[1]:.3g} s)"
                                    if ref is not None else ""))
     ax.set_title(title or "hypervolume history")
     fig.tight_layout()
