@@ -74,7 +74,7 @@ def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None 
     front = done[done["pareto"]].sort_values(err)
     ax.step(front[err], front[tim], where="post", color=colour, lw=1.5)
     sns.scatterplot(data=front, x=err, y=tim, ax=ax, color=colour, s=60, marker="o", edgecolor="black",
-                    label="Pareto front (this run)")
+                    label=f"{VARIANT_LABELS.get(variant, variant)}: Pareto front (this run)")
     if paper:
         from qallegro.paper import fig2_points
 
@@ -90,7 +90,7 @@ def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None 
     ax.set_ylabel(AXIS.get(tim, tim))
     ax.set_title(title or f"{dataset} Pareto front")
     if own:  # below the axes: the trials spread over the whole plot
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     else:
         ax.legend(fontsize=8, loc="best")
     fig.tight_layout()

@@ -36,7 +36,8 @@ def fig2_panel(trials: Mapping[str, pd.DataFrame], dataset: str, title: str) -> 
         plot_pareto(trials[variant], dataset, variant, paper=i == len(variants) - 1, ax=ax, title=title)
     if dataset == "qm9":
         ax.set_xlabel(QM9_AXIS)
-    ax.legend(fontsize=8, loc="best", ncols=2)
+    # below the axes: the trials of three studies spread over the whole plot
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, frameon=False)
     fig.tight_layout()
     return fig
 
