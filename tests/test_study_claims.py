@@ -544,6 +544,8 @@ def test_a_cut_datasets_final_claims_are_tested_on_its_studies(monkeypatch: pyte
     assert all(r["level"] == "studies" for r in rows)
     qm9_error = next(r for r in rows if r["dataset"] == "qm9" and r["test"] == "error")
     assert qm9_error["verdict"] == stats.NOT_TESTABLE and qm9_error["reason"].endswith("not run at this scale: cut too")
+    qm9_fronts = [r for r in out["trade-off"] if r["dataset"] == "qm9"]  # no seed spread: the ablation cut says why
+    assert qm9_fronts and all(r["reason"].endswith("not run at this scale: cut too") for r in qm9_fronts)
     benzene = next(r for r in rows if r["dataset"] == "rmd17-benzene" and r["test"] == "error")
     assert benzene["verdict"] == stats.SUPPORTED  # 0.02 vs 0.03 with a 1% seed spread
     assert out["qdi-time"][0]["verdict"] == stats.SUPPORTED  # 1.2 s vs 1.0 s

@@ -70,7 +70,8 @@ PAGES = {"trade-off": "moo_summary", "hyperparameter-significance": "moo_summary
 def study_claim_tests(scale: str) -> dict[str, list[dict[str, Any]]]:
     """The tests of every claim from the records of the campaign at `scale`; the final-model claims of a dataset
     whose finals the scale cuts (`plan.cuts`: `finals`, or `finals:NAME`) are tested on its studies, and a test
-    that needs the seed spread of a head ablation the scale cuts (`ablation:NAME`) gives that cut's reason."""
+    that needs the seed spread of a head ablation the scale cuts (`ablation:NAME`; a trade-off or a study-level
+    test) gives that cut's reason."""
     from qallegro import stats
     from qallegro.campaign.plan import ablation_records, cut_reason, cuts
     from qallegro.campaign.study_records import final_records, finals_retimes, load_studies
@@ -82,8 +83,7 @@ def study_claim_tests(scale: str) -> dict[str, list[dict[str, Any]]]:
     for rows in out.values():
         for row in rows:
             why = cut_reason(cut, f"ablation:{row.get('dataset')}")
-            if why and row.get("level") == "studies" and row.get("verdict") == stats.NOT_TESTABLE \
-                    and "seed spread" in row.get("reason", ""):
+            if why and row.get("verdict") == stats.NOT_TESTABLE and "seed spread" in row.get("reason", ""):
                 row["reason"] = f"{row['reason']}: {why}"
     return out
 
