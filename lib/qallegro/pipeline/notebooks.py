@@ -137,7 +137,7 @@ _PAGES: tuple[Notebook, ...] = (
     Notebook("moo_summary", "moo_summary.ipynb", parameters=_EXPERIMENT, per_scale=_SOURCE, depends=_MOO_NAMES,
              presets=("hpo",), inputs=(*_CAMPAIGN_STUDIES, *_CAMPAIGN_FINALS, "results/{scale}/claims/verdicts.json"),
              results=(*(f"results/{{scale}}/hpo/{ds}-{var}-{{sampler}}-s*/{f}" for ds, var in MOO_RUNS
-                        for f in ("pareto.csv", "chosen.json")), "results/{scale}/hpo/transfer-*-qdi.json",
+                        for f in ("pareto.csv", "chosen.json")),
                       "results/{scale}/claims/verdicts.json", *_FIG2, *_PAPER)),
     Notebook("final_training", "final_training.ipynb", parameters=_EXPERIMENT, per_scale=_SOURCE,
              depends=_MOO_NAMES, presets=("hpo", "train"),
