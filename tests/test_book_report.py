@@ -369,3 +369,17 @@ def test_resolution_table_per_dataset() -> None:
                                             "10% resolved": True}
     assert table.loc["QM9", "95% CI half-width"] == 15.0 and not table.loc["QM9", "10% resolved"]
     assert "rMD17-aspirin" not in table.index
+
+
+def test_result_globs_apply_where_their_files_can_exist() -> None:
+    """A page lists for download only the files its scale can produce: the HPO finals where the pages train
+    them, the campaign's finals and the sampler comparison where the scale does not cut them."""
+    from qallegro.pipeline.notebooks import result_applies
+
+    hpo_final, campaign_final = "results/{scale}/hpo/*-x-s*/final-lowest_error.json", "results/{scale}/campaign/final/*"
+    compare = "results/{scale}/hpo/compare-*/hypervolume.csv"
+    assert not result_applies(campaign_final, "overnight") and not result_applies(compare, "overnight")
+    assert not result_applies(hpo_final, "overnight") and not result_applies(hpo_final, "smoke")
+    assert result_applies(campaign_final, "smoke") and result_applies(compare, "smoke")
+    assert result_applies(hpo_final, "paper") and not result_applies(campaign_final, "paper")
+    assert result_applies("results/{scale}/claims/verdicts.json", "overnight")

@@ -48,9 +48,10 @@ class Notebook:
         return self.output or self.source
 
     def result_patterns(self, scale: str) -> list[str]:
-        """The `results` globs with this run's parameters at `scale` filled in."""
+        """The `results` globs with this run's parameters at `scale` filled in, less those that cannot match at
+        `scale` (`result_applies`)."""
         params = self.params(scale)
-        return [pattern.format(**params) for pattern in self.results]
+        return [pattern.format(**params) for pattern in self.results if result_applies(pattern, scale)]
 
     def params(self, scale: str) -> dict[str, Any]:
         """The papermill parameters of this run at `scale`."""
@@ -75,6 +76,20 @@ def from_campaign(scale: str) -> bool:
     """Whether the book's experiments at `scale` are the campaign's units (`run_with_book` in
     presets/campaign.yaml): the pages then read the campaign's records and compute nothing it computed."""
     return bool(settings("campaign", scale).get("run_with_book"))
+
+
+def result_applies(pattern: str, scale: str) -> bool:
+    """Whether a `results` glob can match at `scale`: the final models of `qallegro.hpo.final` only where the
+    pages train them (not at a campaign scale), the campaign's final runs and the sampler comparison only where
+    the scale does not cut them (`cut` in presets/campaign.yaml)."""
+    cut = settings("campaign", scale).get("cut") or {}
+    if "/campaign/final/" in pattern:
+        return from_campaign(scale) and "finals" not in cut
+    if any(key in pattern for key in ("final-lowest_error", "final-trial-", "transfer-")):
+        return not from_campaign(scale)
+    if "/hpo/compare-" in pattern:
+        return "compare" not in cut
+    return True
 
 
 def study_source(scale: str) -> dict[str, Any]:
