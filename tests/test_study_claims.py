@@ -499,6 +499,8 @@ def test_error_claim_on_the_studies_where_the_finals_are_cut(mlp_error: float, v
     assert row["threshold_percent"] == pytest.approx(100 * threshold / 0.030)
     assert row["percent"] == pytest.approx(100 * (0.030 - mlp_error) / 0.030) and row["verdict"] == verdict
     assert "most accurate trials" in final_claims.error_sentence(row)
+    assert f"{abs(row['percent']):.1f}% {'lower' if mlp_error < 0.030 else 'higher'}, against" in \
+        final_claims.error_sentence(row)
     no_spread = final_claims.study_error_row(studies, ablation[:3], "rmd17-benzene", "mlp", "allegro")
     assert no_spread["verdict"] == stats.NOT_TESTABLE and "seed spread" in no_spread["reason"]
 

@@ -225,8 +225,9 @@ def error_sentence(row: Mapping[str, Any]) -> str:
     if "percent" not in row:
         return f"{head}: {row['reason']}"
     if studies:
-        return (f"{head}: {row['percent']:+.1f}% lower, against ±{row['threshold_percent']:.1f}% from the head "
-                f"ablation's seed spread ({100 * row['spread']:.1f}%)")
+        lower = "lower" if row["percent"] >= 0 else "higher"
+        return (f"{head}: {abs(row['percent']):.1f}% {lower}, against ±{row['threshold_percent']:.1f}% from the "
+                f"head ablation's seed spread ({100 * row['spread']:.1f}%)")
     return f"{head}: {stats.percent_clause(row)}"
 
 
