@@ -12,6 +12,7 @@ the datasets that get the QDI transfer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,12 @@ def retime_units(scale: str) -> list[Unit]:
     return [Unit(f"retime/{sid.removeprefix('study/')}", "retime", dict(u.spec), (u.id,)) for sid, u in last.items()]
 
 
+def finals_cut(cut: Mapping[str, Any], dataset: str) -> bool:
+    """Whether a scale's `cut` (presets/campaign.yaml) leaves out the final runs of `dataset`: `finals` (all of
+    them) or `finals:NAME`."""
+    return bool({"finals", f"finals:{dataset}"} & set(cut))
+
+
 def final_units(scale: str) -> list[Unit]:
     """The chosen configuration of every study, and each QDI transfer, trained with the final seeds."""
     s, f = _settings(scale).get("studies"), _settings(scale).get("finals")
@@ -81,7 +88,7 @@ def final_units(scale: str) -> list[Unit]:
     cut = _settings(scale).get("cut") or {}
 
     def seeds(dataset: str) -> list[int]:  # none where the scale cuts the finals (`finals`, `finals:NAME`)
-        if {"finals", f"finals:{dataset}"} & set(cut):
+        if finals_cut(cut, dataset):
             return []
         return [int(x) for x in by_dataset.get(dataset, f["seeds"])]
 

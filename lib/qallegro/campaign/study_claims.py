@@ -74,11 +74,12 @@ def study_claim_tests(scale: str) -> dict[str, list[dict[str, Any]]]:
     test) gives that cut's reason."""
     from qallegro import stats
     from qallegro.campaign.plan import ablation_records, cut_reason, cuts
+    from qallegro.campaign.studies import finals_cut
     from qallegro.campaign.study_records import final_records, finals_retimes, load_studies
 
     cut = cuts(scale)
     datasets = {d for d, _, _ in ACCURACY_SPEED} | {QDI_TIME[0]}
-    no_finals = {d for d in datasets if "finals" in cut or f"finals:{d}" in cut}
+    no_finals = {d for d in datasets if finals_cut(cut, d)}
     out = tests(load_studies(scale), final_records(scale), ablation_records(scale), finals_retimes(scale), no_finals)
     for rows in out.values():
         for row in rows:
