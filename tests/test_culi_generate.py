@@ -4,6 +4,7 @@ interruption (mid melt-quench), failure handling, settings refusal, and the read
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,24 @@ def test_same_seed_same_dataset_other_seed_differs(reference: Path, tmp_path: Pa
     assert (tmp_path / "again" / "culi.extxyz").read_bytes() == (reference / "culi.extxyz").read_bytes()
     _run(tmp_path / "other", seed=1)
     assert (tmp_path / "other" / "culi.extxyz").read_bytes() != (reference / "culi.extxyz").read_bytes()
+
+
+def test_finished_dataset_keeps_its_provenance_and_a_changed_one_is_merged_again(
+        reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-running a finished generation (the Cu-Li page does) keeps the generation's provenance byte for byte;
+    a dataset file changed since is merged again from its parts."""
+    out = tmp_path / "done"
+    shutil.copytree(reference, out)
+    before = (out / "provenance.json").read_bytes()
+    monkeypatch.setattr("qallegro.utils.environment_record", lambda: {"git_commit": "a later commit"})
+    _run(out)
+    assert (out / "provenance.json").read_bytes() == before
+    (out / "culi.extxyz").write_text("tampered")
+    _run(out)
+    assert (out / "culi.extxyz").read_bytes() == (reference / "culi.extxyz").read_bytes()
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["files"]["culi.extxyz"] == json.loads(before)["files"]["culi.extxyz"]
+    assert prov["environment"] == {"git_commit": "a later commit"}
 
 
 @pytest.mark.parametrize("in_md", [False, True])

@@ -205,7 +205,8 @@ def error_row(records: Sequence[Mapping[str, Any]], dataset: str, better: str, w
 
 
 def time_sentence(row: Mapping[str, Any]) -> str:
-    head = f"{words.dataset(row['dataset'])}: {words.variant(row['slower'])} slower than {words.variant(row['faster'])}"
+    slower, faster = words.variant(row["slower"]), words.variant(row["faster"])
+    head = f"{words.dataset(row['dataset'])}: {slower}'s inference time relative to {faster}'s (claimed longer)"
     if "percent" not in row:
         return f"{head}: {row['reason']}"
     flops = f", FLOPs ×{row['flops_ratio']:.2f}" if row.get("flops_ratio") is not None else ""

@@ -403,6 +403,8 @@ def generate(scale: str = "quick", labeler: str | Labeler = "sevenn", seed: int 
     done: dict[str, Any] = state["done"]
 
     todo = [t for t in tasks if str(t.index) not in done or (retry_failed and done[str(t.index)]["failures"])]
+    if not todo and (finished := _finished(out, digest)) is not None:
+        return finished  # the generation's provenance (its commit and environment), not this re-check's
     from tqdm.auto import tqdm
 
     bar = tqdm(total=sum(t.n_frames for t in tasks), initial=sum(d["n_frames"] for d in done.values()),
@@ -431,6 +433,21 @@ def generate(scale: str = "quick", labeler: str | Labeler = "sevenn", seed: int 
                  done[str(task.index)]["seconds"])
     bar.close()
     return finalize(out, tasks, state, record, lab, drv, scale, log)
+
+
+def _finished(out: Path, digest: str) -> dict[str, Any] | None:
+    """The provenance of a finished dataset in `out` when it was made with settings `digest` and its files still
+    match their recorded hashes, else None (finalize again)."""
+    path = out / PROVENANCE_FILE
+    if not path.exists():
+        return None
+    prov = _load_json(path)
+    files = prov.get("files") or {}
+    if prov.get("settings_hash") != digest or set(files) != {DATASET_FILE, SPLITS_FILE}:
+        return None
+    if any(not (out / f).exists() or sha256_file(out / f) != sha for f, sha in files.items()):
+        return None
+    return prov
 
 
 def finalize(out: Path, tasks: list[Task], state: dict[str, Any], record: dict[str, Any], lab: Labeler,
