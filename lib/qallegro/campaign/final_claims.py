@@ -182,7 +182,7 @@ def study_error_row(studies: Sequence[StudyRecords], ablation: Iterable[Mapping[
     spreads = [seed_spread(ablation, dataset, v, metric) for v in (better, worse)]
     row.update(chosen={v: [s.name, n] for v, (s, n) in found.items()}, errors=errors)
     if any(x is None for x in spreads):
-        return {**row, "verdict": stats.NOT_TESTABLE,
+        return {**row, "verdict": stats.NOT_TESTABLE, "missing": "seed spread",
                 "reason": f"the head ablation of {words.dataset(dataset)} measured no seed spread of both heads"}
     spread = max(spreads)
     threshold = error_threshold(errors[better], errors[worse], spread)

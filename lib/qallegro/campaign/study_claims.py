@@ -84,7 +84,7 @@ def study_claim_tests(scale: str) -> dict[str, list[dict[str, Any]]]:
     for rows in out.values():
         for row in rows:
             why = cut_reason(cut, f"ablation:{row.get('dataset')}")
-            if why and row.get("verdict") == stats.NOT_TESTABLE and "seed spread" in row.get("reason", ""):
+            if why and row.get("verdict") == stats.NOT_TESTABLE and row.get("missing") == "seed spread":
                 row["reason"] = f"{row['reason']}: {why}"
     return out
 

@@ -115,7 +115,7 @@ def study_row(study: StudyRecords, ablation: Iterable[Mapping[str, Any]]) -> dic
         return {**row, "verdict": stats.NOT_TESTABLE, "reason": why}
     if spread is None:
         why = f"no seed spread of {study.variant} on {study.dataset} (its head ablation has < 2 seeds)"
-        return {**row, "verdict": stats.NOT_TESTABLE, "reason": why}
+        return {**row, "verdict": stats.NOT_TESTABLE, "reason": why, "missing": "seed spread"}
     front = members(study)
     return {**row, "seed_spread": spread, "n_members": len(front), **front_verdict(front, spread)}
 
