@@ -30,12 +30,9 @@ book/_static/mathjax/tex-mml-chtml.js:
 
 mathjax: book/_static/mathjax/tex-mml-chtml.js  ## vendor MathJax 3 from npm (not committed)
 
-records:  ## commit the small records of finished campaign units (never a unit still running; no checkpoints)
-	units=$$(find results -path '*/campaign/*' -name record.json -printf '%h\n' | sort); \
-	studies=$$(find results \( -path '*/campaign/study/*' -o -path '*/campaign/compare/*' \) -name record.json | sed -E 's#results/([^/]+)/campaign/(study|compare)/([^/]+)/.*#results/\1/hpo/\3#' | sort -u); \
-	prov=$$(find results -path '*/culi/provenance.json'); \
-	verdicts=$$(find results -path '*/claims/verdicts.json' -o -path '*/campaign/ablation/*verdicts.json' -o -path '*/campaign/study-verdicts.json'); \
-	git add -- $$units $$studies $$prov $$verdicts && (git diff --cached --quiet || git commit -q -m "campaign records: $$(echo $$units | wc -w) finished units")
+records:  ## commit the small records of finished campaign units (never a unit or an HPO trial still running; no checkpoints)
+	paths=$$($(BIN)/python .ci/records.py); \
+	if [ -n "$$paths" ]; then git add -- $$paths && git commit -q -m "campaign records: $$(echo "$$paths" | wc -l) files of finished work"; fi
 
 lint: install  ## ruff (pinned; rules in pyproject.toml) over the library, tests, benchmarks and CI scripts
 	$(BIN)/ruff check lib tests benchmarks book/_ext .ci
