@@ -303,6 +303,23 @@ def test_dataset_loader_options_from_the_registry() -> None:
     assert loader_options("qm9", "smoke", 1) == {"seed": 1}
 
 
+def test_dataset_sizes_are_those_the_runs_of_the_scale_take() -> None:
+    """Where the campaign computes the book the sizes are its head ablation's (or its cut) and its trials'; the
+    sizes a unit's own training config resolves to agree."""
+    from qallegro.campaign.ablation import run_config
+    from qallegro.campaign.units import Unit
+    from qallegro.report.datasets import training_sizes
+
+    sizes = training_sizes("culi", "overnight")
+    spec = {"scale": "overnight", "dataset": "culi", "variant": "allegro", "seed": 0, "learning_rate": 0.02,
+            "batch_size": 2}
+    cfg = run_config(Unit("sweep/culi/x", "sweep", spec), Path("/nonexistent"))
+    assert sizes["head ablation at overnight (train / val / test)"] == " / ".join(
+        f"{cfg[k]:,}" for k in ("n_train", "n_val", "n_test"))
+    assert training_sizes("qm9", "overnight")["head ablation at overnight (train / val / test)"] == "cut"
+    assert list(training_sizes("rmd17-benzene", "paper")) == ["used for training at paper (train / val / test)"]
+
+
 def test_book_finals_outside_the_campaign_read_the_final_summaries(results_dir: Path) -> None:
     from qallegro.pipeline import experiments
 
@@ -406,7 +423,7 @@ def test_pages_where_the_scale_cuts_the_final_runs(tmp_path: Path, monkeypatch: 
     own words; the paper's rows stay; with models the same texts quote their numbers."""
     from qallegro.campaign.plan import cuts
     from qallegro.pipeline import experiments
-    from qallegro.pipeline.compare import derived_comparisons
+    from qallegro.pipeline.compare import derived_comparisons, table6_molecule
     from qallegro.report.md import md_facts, md_table, md_texts
 
     monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))  # no records at all: nothing is read
@@ -421,7 +438,10 @@ def test_pages_where_the_scale_cuts_the_final_runs(tmp_path: Path, monkeypatch: 
     assert f"{derived.iloc[0]['paper (%)']:.1f}%" in texts["claim"]  # the paper's 12.7%, from its Table 4
     table4 = rf.error_table({}, "Table 4")
     assert table4["paper"].notna().any() and table4["ours: mean"].isna().all()
-    assert reason in rf.table6_text("overnight", reason, {})
+    assert reason in rf.table6_text("overnight", reason, {})["ours"]
+    assert rf.table6_text("overnight", reason, {})["ours_val"] == ""  # no validation rows of ours to introduce
+    lit = table6_molecule(rf.mean_records({}), "aspirin", "test")
+    assert not lit.index.str.contains("ours").any() and "energy MAE per atom" not in lit  # no empty column
     table = md_table({}, {}, {})
     assert len(table) == 0 and md_facts(table)["n_ran"] == "0"
     assert md_texts("overnight", reason, {}, 0, md_facts(table)) == {"run": rf.cut_notice("overnight", reason),
@@ -433,4 +453,4 @@ def test_pages_where_the_scale_cuts_the_final_runs(tmp_path: Path, monkeypatch: 
     texts = rf.final_texts("overnight", None, rf.budget_facts({"n_trials": 4}, finals, {"culi": 300}), derived,
                            "supported")
     assert "with 2 seed(s) per model" in texts["budget"] and "+10.0%" in texts["claim"]
-    assert "1,000 rMD17 frames" in rf.table6_text("overnight", None, finals)
+    assert "1,000 rMD17 frames" in rf.table6_text("overnight", None, finals)["ours"]

@@ -323,9 +323,13 @@ def test_culi_split_summary_and_tables_from_provenance() -> None:
     text = culi.split_summary(v2)
     assert "blocks of 150 fs" in text and "41 fs" in text and "42 fs" in text and "Li/Cu(111) (20 frames)" in text
     counts = culi.split_counts(v2)
-    assert counts.loc["all", "train"] == 60 and counts.loc["slab", "val"] == 0 and counts.loc["md", "ood"] == 20
+    assert counts.loc["all", "training"] == 60 and counts.loc["slab", "validation"] == 0
+    assert counts.loc["melt-quench MD", "held-out interface"] == 20 and counts.loc["all", "dropped (buffers)"] == 6
     table = culi.decorrelation_table(v2)
     assert table.set_index("trajectory")["held out"].to_dict() == {"Li/Cu(110)": False, "Li/Cu(111)": True}
+    v2["split"]["force_decorrelation_fs"]["md:Li/Cu(110)#1"] = 30.0  # a second run of one orientation
+    table = culi.decorrelation_table(v2)
+    assert list(table["trajectory"]) == ["Li/Cu(110), run 1", "Li/Cu(111)", "Li/Cu(110), run 2"]
 
 
 def test_ablation_setting_note_reads_the_presets() -> None:
@@ -364,11 +368,41 @@ def test_resolution_table_per_dataset() -> None:
             row("culi", "e_mae", "test", 5, -40.0, 40.0, 90), row("culi", "f_mae", "val", 5, -30.0, 30.0, 50),
             row("qm9", "e_mae", "test", 3, -20.0, 10.0, 9),
             {"dataset": "rmd17-aspirin", "metric": "f_mae", "split": "test", "n": 0}]  # no paired seeds yet
-    table = resolution_table(rows).set_index("dataset")
-    assert table.loc["Cu-Li"].to_dict() == {"seeds": 5, "95% CI half-width": 8.0, "seeds for 10%": 5,
-                                            "10% resolved": True}
-    assert table.loc["QM9", "95% CI half-width"] == 15.0 and not table.loc["QM9", "10% resolved"]
-    assert "rMD17-aspirin" not in table.index
+    table = resolution_table(rows).set_index(["dataset", "error"])
+    assert table.loc["Cu-Li", "forces"].to_dict() == {"seeds": 5, "95% CI half-width": 8.0, "seeds for 10%": 5,
+                                                      "10% resolved": True}
+    assert table.loc["Cu-Li", "energies"].to_dict() == {"seeds": 5, "95% CI half-width": 40.0, "seeds for 10%": 90,
+                                                        "10% resolved": False}
+    qm9 = table.loc["QM9", "energies"]
+    assert qm9["95% CI half-width"] == 15.0 and not qm9["10% resolved"]
+    assert "rMD17-aspirin" not in table.index.get_level_values(0)
+
+
+def test_outlier_runs_are_named_and_kept() -> None:
+    from qallegro.report.ablation import outlier_sentence
+
+    def rec(variant: str, seed: int, e: float, f: float = 0.05) -> dict:
+        return {"dataset": "rmd17-benzene", "variant": variant, "seed": seed, "test": {"e_mae": e, "f_mae": f}}
+
+    records = [rec("qdi", s, e) for s, e in enumerate([0.0010, 0.0012, 0.0009, 0.0060])] + [
+        rec("allegro", s, 0.0030) for s in range(4)]
+    text = outlier_sentence(records)
+    assert "Allegro+QDI seed 3 on rMD17-benzene (energies: 6.00 meV/atom, against a median of 1.00" in text
+    assert "3 other seeds" in text and "Allegro seed" not in text and "no seed is dropped" in text
+    assert outlier_sentence(records[:3]).startswith("No run's test error")
+
+
+def test_sweep_table_marks_a_chosen_rate_at_the_grid_edge() -> None:
+    from qallegro.report.ablation import sweep_table
+
+    def rec(dataset: str, lr: float, f: float) -> dict:
+        return {"dataset": dataset, "protocol": {"learning_rate": lr, "batch_size": 2}, "val": {"f_mae": f}}
+
+    table = sweep_table([rec("rmd17-aspirin", 0.02, 0.05), rec("rmd17-aspirin", 0.04, 0.04),
+                         rec("rmd17-benzene", 0.01, 0.05), rec("rmd17-benzene", 0.02, 0.03),
+                         rec("rmd17-benzene", 0.04, 0.04)])
+    chosen = table[table["chosen"]].set_index("dataset")["learning rate at the edge"].to_dict()
+    assert chosen == {"rMD17-aspirin": "largest tried", "rMD17-benzene": ""}
 
 
 def test_result_globs_apply_where_their_files_can_exist() -> None:

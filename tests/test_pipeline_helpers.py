@@ -151,7 +151,12 @@ def test_benchmark_results_are_read_as_they_are(tmp_path: Path) -> None:
     assert table.loc["quick/aspirin", "speed-up, best (theirs / ours)"] == pytest.approx(4.0)  # e3nn mode excluded
     assert table.loc["quick/aspirin", "largest speed-up possible"] == pytest.approx(5.0)  # theirs best 4 ms / 0.8
     acc = benchmarks.accuracy_table(found["accuracy.json"]["data"])
-    assert acc.loc["test force MAE (meV/Å)", "value"] == 27.8 and acc.loc["ours / nequip: test_f_mae", "value"] == 0.5
+    assert list(acc.columns) == ["ours", "theirs: nequip"]
+    assert acc.loc["test force MAE (meV/Å)", "ours"] == 27.8
+    assert acc.loc["test force MAE (meV/Å)", "theirs: nequip"] == pytest.approx(55.6)  # ours / the recorded ratio
+    assert acc.loc["ours / theirs: test force MAE", "theirs: nequip"] == 0.5
+    assert acc.loc["ours / theirs: test force MAE", "ours"] is None
+    assert benchmarks.describe(found["accuracy.json"])["title"] == "The accuracy race"
     assert benchmarks.load_results(tmp_path / "none") == []
 
 
@@ -193,12 +198,54 @@ def test_experiment_paths(results_dir: Path) -> None:
 
 
 def test_headline_numbers_of_other_benchmark_files() -> None:
-    from qallegro.pipeline.benchmarks import headline_table
+    import math
 
+    from qallegro.pipeline.benchmarks import OTHER_BENCHMARKS, describe, headline_table
+
+    # an unknown file: its headline numbers under readable names
     data = {"env": {"ratio": 9.0}, "speedup": 43.3, "agree": True, "threads": 1, "label": "x",
             "ratios": {"QDI / MLP": 1.01}, "results": {"tpe": {"mean_s": 0.007, "times_s": [0.1]}},
             "deep": {"a": {"b": {"ratio": 2.0}}}}
-    table = headline_table(data)
-    assert table["value"].to_dict() == {"speedup": 43.3, "agree": True, "ratios / QDI / MLP": 1.01,
-                                        "results / tpe / mean_s": 0.007}
+    table = headline_table(data, "new-bench.json")
+    assert table["value"].to_dict() == {"speedup": 43.3, "agree": True, "ratios: QDI / MLP": 1.01,
+                                        "results: tpe: mean (s)": 0.007}
     assert headline_table({"n": 3}).empty
+    about = describe({"file": "new-bench.json", "kind": "other"})
+    assert about["title"] == "new-bench" and "Not described" in about["what"]
+    # a known file: its labels in the mapping's order, a transformed value, list items, labels from the record,
+    # and a number the mapping does not know still shown, readably
+    retest = {"spearman_quick": 0.976, "max_log_ratio_quick": math.log(2.33), "load_average_1_5_15": [3.8, 4.4],
+              "spearman_campaign": 1.0, "new_ratio_x": 1.5}
+    table = headline_table(retest, "timing-retest.json")["value"]
+    assert list(table.index) == ["campaign protocol: rank correlation of the two runs (Spearman)",
+                                 "old quick protocol: rank correlation of the two runs (Spearman)",
+                                 "old quick protocol: largest ratio of a model's two times (×)",
+                                 "load average of the 2 cores at the end (last minute)", "new ratio x"]
+    assert table.iloc[2] == pytest.approx(2.33) and table.iloc[3] == 3.8
+    qdi = headline_table({"speedup": 43.3, "cases": [{"depth": 1, "n_weights": 24, "speedup": 43.3, "ours_s": 0.03}]},
+                         "qdi-layer.json")["value"]
+    assert qdi["depth 1 (24 weights): ours (s)"] == 0.03 and qdi["depth 1: speed-up (×)"] == 43.3
+    for stem, known in OTHER_BENCHMARKS.items():  # every described benchmark names its script and says what it does
+        assert (Path(__file__).resolve().parents[1] / "benchmarks" / known["script"]).exists(), stem
+        assert known["title"] and known["what"] == describe({"file": f"{stem}.json", "kind": "other"})["what"]
+
+
+def test_committed_benchmark_results_are_described() -> None:
+    """Every committed "other" benchmark file has a title, a line on what it measures and a label for each of its
+    headline numbers; the accuracy record shows theirs beside ours."""
+    import re
+
+    from qallegro.pipeline import benchmarks
+
+    results = benchmarks.load_results(Path(__file__).resolve().parents[1] / "benchmarks" / "results")
+    for r in (r for r in results if r["kind"] == "other"):
+        assert "Not described" not in benchmarks.describe(r)["what"], r["file"]
+        labels = benchmarks.OTHER_BENCHMARKS[Path(r["file"]).stem]["rows"].values()
+        known = [re.sub(r"\\\{\w+\\\}", ".+", re.escape(spec[0] if isinstance(spec, tuple) else spec))
+                 for spec in labels]  # a label's "{field}" matches any text
+        shown = benchmarks.headline_table(r["data"], r["file"]).index
+        assert len(shown) and all(any(re.fullmatch(k, q) for k in known) for q in shown), (r["file"], list(shown))
+    for r in (r for r in results if r["kind"] == "accuracy"):
+        acc = benchmarks.accuracy_table(r["data"])
+        theirs = [c for c in acc.columns if c.startswith("theirs: ")]
+        assert theirs and all(acc.loc["test force MAE (meV/Å)", c] > 0 for c in theirs), r["file"]

@@ -8,13 +8,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from qallegro.hpo.lctable import REFERENCE
 from qallegro.hpo.problems import optimal_hv
 from qallegro.report.search import (
     overhead_frame,
+    plot_table,
     problems_cells,
     problems_summary,
     small_budget_verdicts,
     table_comparison,
+    table_front_hv,
+    variants_compared,
+    variants_text,
+    verdict_counts,
     workers_summary,
 )
 
@@ -58,11 +64,47 @@ def test_small_budget_verdicts() -> None:
         ("zdt1", "samo-cobra", 0.9, 0.95, 0.97), ("zdt1", "tpe", 0.1, 0.2, 0.3),      # quartiles apart
         ("zdt2", "samo-cobra", 0.5, 0.8, 0.9), ("zdt2", "tpe", 0.6, 0.7, 0.85),       # overlap, best median
         ("zdt3", "samo-cobra", 0.5, 0.6, 0.7), ("zdt3", "gp", 0.6, 0.65, 0.7),        # another sampler's median
+        ("zdt3", "random", 0.0, 0.1, 0.75),                                          # the highest q75 elsewhere
         ("zdt1", "samo-cobra-b4", 0.95, 0.99, 1.0),                                  # its own variant: no rival
+        ("zdt2", "samo-cobra-b4", 0.84, 0.86, 0.88),                                 # judged against tpe too
     ])
-    got = small_budget_verdicts(summary).set_index("problem")["verdict"].to_dict()
-    assert got == {"zdt1": "wins", "zdt2": "best median", "zdt3": "does not win"}
+    verdicts = small_budget_verdicts(summary)
+    got = verdicts.set_index(["problem", "sampler"])["verdict"].to_dict()
+    assert got == {("zdt1", "samo-cobra"): "wins", ("zdt1", "samo-cobra-b4"): "wins",
+                   ("zdt2", "samo-cobra"): "best median", ("zdt2", "samo-cobra-b4"): "best median",
+                   ("zdt3", "samo-cobra"): "does not win"}
+    # the variants are judged against the other methods only, never against each other
+    row = verdicts.set_index(["problem", "sampler"]).loc[("zdt1", "samo-cobra")]
+    assert row["compared with"] == "tpe" and row["best other median"] == "tpe 0.200"
+    assert row["median [q25, q75]"] == "0.950 [0.900, 0.970]"
+    row = verdicts.set_index(["problem", "sampler"]).loc[("zdt3", "samo-cobra")]
+    assert row["compared with"] == "random, gp" and row["highest other q75"] == "0.750 (random)"
+    assert row["best other median"] == "gp 0.650"
+    assert verdict_counts(verdicts) == "samo-cobra 1 of 3, samo-cobra-b4 1 of 2"
+    assert verdict_counts(verdicts, "best median") == "samo-cobra 1 of 3, samo-cobra-b4 1 of 2"
     assert small_budget_verdicts(summary, evals=100).empty
+    compared = variants_compared(summary)
+    assert compared.to_dict("records") == [
+        {"problem": "zdt1", "higher median": "samo-cobra-b4", "quartiles overlap": True},
+        {"problem": "zdt2", "higher median": "samo-cobra-b4", "quartiles overlap": True}]
+    apart = _summary([("dtlz2", "samo-cobra", 0.8, 0.85, 0.9), ("dtlz2", "samo-cobra-b4", 0.5, 0.6, 0.7)])
+    assert variants_text(variants_compared(apart)) == "dtlz2 samo-cobra"
+    assert variants_text(compared).startswith("zdt1 samo-cobra-b4 (interquartile ranges overlap), zdt2")
+
+
+def _table_csv(path: Path, final: list[tuple[float, float]]) -> None:
+    """A two-epoch table whose last-epoch (error, inference) values are `final` (first epoch: twice the error)."""
+    rows = [{"config": c, "epoch": e, "error": err * (2 if e == 1 else 1), "inference_s": t, "epoch_s": 1.0,
+             "params": json.dumps({"x": c})} for c, (err, t) in enumerate(final) for e in (1, 2)]
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def test_table_front_hv_by_hand(tmp_path: Path) -> None:
+    _table_csv(tmp_path / "table.csv", [(1.0, 3.0), (3.0, 1.0), (2.0, 2.0), (2.5, 2.5)])
+    # scaled: (0, 1), (1, 0), (0.5, 0.5), (0.75, 0.75); the front's staircase against (1.1, 1.1)
+    r = REFERENCE[0]
+    expected = (r - 0) * (r - 1) + (r - 0.5) * (1 - 0.5) + (r - 1) * (0.5 - 0)
+    assert table_front_hv(tmp_path / "table.csv") == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(("need", "fraction", "meets"), [(27, 0.3, True), (30, 1 / 3, True), (45, 0.5, False),
@@ -71,18 +113,44 @@ def test_table_comparison_compute_fraction(tmp_path: Path, need: int | None, fra
                                            meets: bool) -> None:
     record = {"budget_epochs": 90, "final_median": {"random": 1.0, "tpe": 1.1}, "mo-asha_epochs_to_reach": need}
     (tmp_path / "compare.json").write_text(json.dumps(record))
+    _table_csv(tmp_path / "table.csv", [(1.0, 3.0), (3.0, 1.0), (2.0, 2.0)])
+    front = table_front_hv(tmp_path / "table.csv")
     pd.DataFrame([{"method": "tpe", "epochs": 9, "q25": 0.1, "median": 0.2, "q75": 0.3}]).to_csv(
         tmp_path / "compare-summary.csv", index=False)
     pd.DataFrame([{"method": m, "seed": seed, "epochs": e, "hypervolume": 0.5} for m, seed, e in
                   [("tpe", 0, 9), ("tpe", 0, 90), ("tpe", 1, 90), ("mo-asha", 0, 27), ("mo-asha", 1, 30),
                    ("mo-asha", 2, 40)]]).to_csv(tmp_path / "compare.csv", index=False)
     out = table_comparison(tmp_path)
+    assert out["front_hv"] == pytest.approx(front)
+    assert out["final"] == {"tpe": pytest.approx(1.1 / front), "random": pytest.approx(1.0 / front)}
     assert list(out["final"]) == ["tpe", "random"]
+    assert out["summary"].iloc[0][["q25", "median", "q75"]].tolist() == pytest.approx([0.1 / front, 0.2 / front,
+                                                                                       0.3 / front])
+    assert out["absent"] == ["nsga2", "gp", "samo-cobra", "samo-cobra-b4"]
     assert out["spent"] == {"mo-asha": 30, "tpe": 90}
+    assert out["spent_range"] == {"mo-asha": (27, 40), "tpe": (90, 90)}
     assert out["mo-asha"]["meets_target"] is meets
     assert out["mo-asha"]["fraction"] == (None if fraction is None else pytest.approx(fraction))
     assert "mo-asha-reached" not in out
     assert table_comparison(tmp_path / "absent") == {}
+
+
+def test_plot_table_ends_a_stopped_method_where_its_last_seed_stopped() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    grid = [10, 20, 30, 40, 50]
+    summary = pd.DataFrame([{"method": m, "epochs": b, "q25": 0.1, "median": 0.2, "q75": 0.3}
+                            for m in ("tpe", "mo-asha") for b in grid])
+    table = {"summary": summary, "budget": 50, "spent": {"tpe": 50, "mo-asha": 15},
+             "spent_range": {"tpe": (50, 50), "mo-asha": (12, 25)}}
+    fig = plot_table(table)
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    assert list(lines["tpe"].get_xdata()) == grid
+    assert list(lines["mo-asha"].get_xdata()) == [10, 20, 30]  # the first budget by which every seed had stopped
+    dots = [line for line in fig.axes[0].lines if line.get_marker() == "o"]
+    assert [list(d.get_xdata()) for d in dots] == [[15]]  # the median seed's stop
+    assert "where the median seed stopped" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
 
 
 def test_overhead_and_workers_targets() -> None:

@@ -192,7 +192,8 @@ def table6_molecule(finals: Mapping[tuple[str, str], Mapping[str, Any]], molecul
     total energy, per molecule), the paper's own rows as printed (labelled meV/atom; per atom or per molecule is
     unclear), and ours on `split`, per atom (`e_mae`) and per molecule (`etot_mae`; with `n` > 1 in a record: the
     mean over its `n` seeds, `qallegro.report.finals.mean_records`). On QM9 the literature's
-    value is shown as printed too (its source gives no unit to read). Rows with no value are left out."""
+    value is shown as printed too (its source gives no unit to read). Rows and columns with no value are left
+    out."""
     from qallegro.paper import values
 
     dataset, fcol, ecol = TABLE6_MOLECULES[molecule]
@@ -221,4 +222,4 @@ def table6_molecule(finals: Mapping[tuple[str, str], Mapping[str, Any]], molecul
                      "energy MAE per atom": mev("e_mae"), "energy MAE as printed": None})
     table = pd.DataFrame(rows).set_index("model")
     table = table.drop(columns=["force MAE"]) if fcol is None else table
-    return table[table.notna().any(axis=1)]
+    return table[table.notna().any(axis=1)].dropna(axis=1, how="all")

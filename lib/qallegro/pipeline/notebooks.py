@@ -116,8 +116,8 @@ _FINALS = ("results/{scale}/hpo/*-{sampler}-s*/final-lowest_error.json", "result
 _PAPER = ("data/paper/paper_values.yaml",)
 _FIG2 = ("data/paper/fig2_pareto_points.csv",)
 # the search page reads the benchmark records of the samplers (test problems, learning-curve table, overhead, workers)
-_SEARCH = ("benchmarks/results/hpo-problems/hpo-problems.json", "benchmarks/results/lctable-*/compare.json",
-           "benchmarks/results/lctable-*/compare-summary.csv", "benchmarks/results/lctable-*/table.csv",
+_SEARCH = ("benchmarks/results/hpo-problems/hpo-problems.json", "benchmarks/results/lctable-benzene/compare.json",
+           "benchmarks/results/lctable-benzene/compare-summary.csv", "benchmarks/results/lctable-benzene/table.csv",
            "benchmarks/results/hpo-overhead.json",
            "benchmarks/results/hpo-workers.json")
 
@@ -138,7 +138,8 @@ _MOO = tuple(
 )
 _MOO_NAMES = tuple(nb.name for nb in _MOO)
 
-# The content pages, in the book's order.
+# The content pages, in the book's order. A page that says what the campaign cuts (`cut` in campaign.yaml) has the
+# campaign preset in its key.
 _PAGES: tuple[Notebook, ...] = (
     Notebook("culi_dataset", "culi_dataset.ipynb", presets=("culi",), datasets=("culi",),
              inputs=("data/culi/*.json", "data/culi/*.csv"),
@@ -150,25 +151,26 @@ _PAGES: tuple[Notebook, ...] = (
     Notebook("qdi_layer", "qdi_layer.ipynb", presets=("book.qdi",), results=_PAPER),
     *_MOO,
     Notebook("moo_summary", "moo_summary.ipynb", parameters=_EXPERIMENT, per_scale=_SOURCE, depends=_MOO_NAMES,
-             presets=("hpo",), inputs=(*_CAMPAIGN_STUDIES, *_CAMPAIGN_FINALS, "results/{scale}/claims/verdicts.json"),
+             presets=("hpo", "campaign"),
+             inputs=(*_CAMPAIGN_STUDIES, *_CAMPAIGN_FINALS, "results/{scale}/claims/verdicts.json"),
              results=(*(f"results/{{scale}}/hpo/{ds}-{var}-{{sampler}}-s*/{f}" for ds, var in MOO_RUNS
                         for f in ("pareto.csv", "chosen.json")),
                       "results/{scale}/claims/verdicts.json", *_FIG2, *_PAPER)),
     Notebook("final_training", "final_training.ipynb", parameters=_EXPERIMENT, per_scale=_SOURCE,
-             depends=_MOO_NAMES, presets=("hpo", "train"),
+             depends=_MOO_NAMES, presets=("hpo", "train", "campaign"),
              inputs=(*_CAMPAIGN_FINALS, "results/{scale}/campaign/final/*/*/run/epochs.csv",
                      "results/{scale}/claims/verdicts.json"),
              results=(*_FINALS, "results/{scale}/hpo/*-{sampler}-s*/final-trial-*/epochs.csv",
                       "results/{scale}/hpo/transfer-*-qdi/epochs.csv",
                       "results/{scale}/campaign/final/*/*/run/epochs.csv", *_PAPER)),
     Notebook("table6", "table6.ipynb", parameters=_EXPERIMENT, per_scale=_SOURCE, depends=("final_training",),
-             inputs=_CAMPAIGN_FINALS,
+             presets=("campaign",), inputs=_CAMPAIGN_FINALS,
              results=(*_FINALS, *_PAPER)),
     Notebook("optimisers", "beyond_optimisers.ipynb", presets=("hpo", "train"), datasets=("rmd17-benzene",),
              results=("results/{scale}/hpo/compare-*/hypervolume.csv", "results/{scale}/hpo/compare-*/study.json")),
     Notebook("hpo_search", "hpo_search.ipynb", inputs=_SEARCH, results=_SEARCH),
     Notebook("md_stability", "beyond_md.ipynb", parameters=_EXPERIMENT, per_scale=_SOURCE,
-             depends=("final_training",), presets=("book.md",), inputs=_CAMPAIGN_FINALS,
+             depends=("final_training",), presets=("book.md", "campaign"), inputs=_CAMPAIGN_FINALS,
              results=_FINALS),
     Notebook("claims", "claims.ipynb", inputs=("results/{scale}/claims/verdicts.json",),
              results=("results/{scale}/claims/verdicts.json",)),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from qallegro.data.datasets import DATASET_LABELS
@@ -41,38 +42,71 @@ def seed_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+SPLIT_LABELS = {"test": "test", "val": "validation", "ood": "held-out interface"}
+METRIC_LABELS = {"f_mae": "forces", "e_mae": "energies"}
+
+
 def claims_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """The paired comparisons (`qallegro.campaign.claims.verdict_table`): n, the paper's %, ours with its interval."""
     out = []
     for r in rows:
         ci = (f"{r['percent_low']:+.1f} to {r['percent_high']:+.1f}" if "percent" in r else None)
-        out.append({"claim": r["text"], "split": r["split"], "n": r["n"], "paper": r.get("paper_percent"),
-                    "ours": r.get("percent"), "95% CI": ci, "verdict": r["verdict"]})
+        out.append({"claim": r["text"], "split": SPLIT_LABELS.get(r["split"], r["split"]), "n": r["n"],
+                    "paper": r.get("paper_percent"), "ours": r.get("percent"), "95% CI": ci, "verdict": r["verdict"]})
     return pd.DataFrame(out)
 
 
 def resolution_table(rows: Sequence[Mapping[str, Any]], split: str = "test") -> pd.DataFrame:
-    """How small a difference between two heads the seeds resolve, per dataset: the paired comparisons of its
-    error metric (force MAE; energy MAE on QM9) on `split`, their seeds, the largest 95% interval half-width in
-    percent of the reference, the most seeds any of them needs to resolve a 10% difference (`seeds_for_10_percent`:
-    the interval half-width below 10% at the observed spread), and whether the seeds run reach that."""
+    """How small a difference between two heads the seeds resolve, per dataset and error (forces, energies): the
+    paired comparisons of that error on `split`, their seeds, the largest 95% interval half-width in percent of the
+    reference, the most seeds any of them needs to resolve a 10% difference (`seeds_for_10_percent`: the interval
+    half-width below 10% at the observed spread), and whether the seeds run reach that."""
     out = []
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
-        metric = "e_mae" if dataset == "qm9" else "f_mae"
-        sel = [r for r in rows if r["dataset"] == dataset and r["split"] == split and r["metric"] == metric
-               and "percent" in r]
-        if not sel:
-            continue
-        n = min(int(r["n"]) for r in sel)
-        need = max(int(r["seeds_for_10_percent"]) for r in sel)
-        out.append({"dataset": DATASET_LABELS[dataset], "seeds": n,
-                    "95% CI half-width": max((r["percent_high"] - r["percent_low"]) / 2 for r in sel),
-                    "seeds for 10%": need, "10% resolved": n >= need})
+        for metric, label in METRIC_LABELS.items():
+            sel = [r for r in rows if r["dataset"] == dataset and r["split"] == split and r["metric"] == metric
+                   and "percent" in r]
+            if not sel:
+                continue
+            n = min(int(r["n"]) for r in sel)
+            need = max(int(r["seeds_for_10_percent"]) for r in sel)
+            out.append({"dataset": DATASET_LABELS[dataset], "error": label, "seeds": n,
+                        "95% CI half-width": max((r["percent_high"] - r["percent_low"]) / 2 for r in sel),
+                        "seeds for 10%": need, "10% resolved": n >= need})
     return pd.DataFrame(out)
 
 
+OUTLIER_FACTOR = 3.0
+
+
+def outlier_sentence(records: Sequence[Mapping[str, Any]], split: str = "test",
+                     factor: float = OUTLIER_FACTOR) -> str:
+    """The runs whose error on `split` is more than `factor` times the median of the other seeds of the same
+    dataset and head (forces and energies), which widen the intervals of the comparisons they are in; every run
+    stays in the verdicts (no seed is dropped)."""
+    found = []
+    for r in records:
+        for metric, label in METRIC_LABELS.items():
+            value = (r.get(split) or {}).get(metric)
+            others = [float(o[split][metric]) for o in records if o is not r and o["dataset"] == r["dataset"]
+                      and o["variant"] == r["variant"] and (o.get(split) or {}).get(metric) is not None]
+            if value is None or len(others) < 2 or float(value) <= factor * float(np.median(others)):
+                continue
+            unit = "meV/Å" if metric == "f_mae" else "meV/atom"
+            found.append(f"{VARIANT_LABELS[r['variant']]} seed {r['seed']} on {DATASET_LABELS[r['dataset']]} "
+                         f"({label}: {1000 * float(value):.2f} {unit}, against a median of "
+                         f"{1000 * float(np.median(others)):.2f} over the head's {len(others)} other seeds)")
+    if not found:
+        return (f"No run's {SPLIT_LABELS[split]} error is more than {factor:g} times the median of the other seeds "
+                "of its head.")
+    return (f"Runs whose {SPLIT_LABELS[split]} error is more than {factor:g} times the median of the other seeds of "
+            f"their head: {'; '.join(found)}. They stay in the verdicts (no seed is dropped after the fact) and "
+            "widen the intervals of the comparisons they are in.")
+
+
 def sweep_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """The optimiser sweep of each dataset: learning rate, batch size, validation error, and the chosen point."""
+    """The optimiser sweep of each dataset: learning rate, batch size, validation error, the chosen point, and
+    whether the chosen learning rate is the largest or smallest the sweep tried (the optimum may lie beyond)."""
     rows = [{"dataset": DATASET_LABELS[r["dataset"]], "learning rate": r["protocol"]["learning_rate"],
              "batch size": r["protocol"]["batch_size"],
              "val F-MAE": _mev(r.get("val"), "f_mae"), "val E-MAE": _mev(r.get("val"), "e_mae")}
@@ -82,6 +116,10 @@ def sweep_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         return df
     key = "val F-MAE" if df["val F-MAE"].notna().any() else "val E-MAE"
     df["chosen"] = df.groupby("dataset")[key].transform("min") == df[key]
+    rates = df.groupby("dataset")["learning rate"]
+    edge = np.where(df["learning rate"] == rates.transform("max"), "largest tried",
+                    np.where(df["learning rate"] == rates.transform("min"), "smallest tried", ""))
+    df["learning rate at the edge"] = np.where(df["chosen"] & (rates.transform("nunique") > 1), edge, "")
     return df.sort_values(["dataset", "learning rate", "batch size"]).reset_index(drop=True)
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import pandas as pd
 
 SPLITS = ("train", "val", "test", "ood", "dropped")
+SPLIT_LABELS = {"train": "training", "val": "validation", "test": "test", "ood": "held-out interface",
+                "dropped": "dropped (buffers)"}
 CATEGORY_LABELS = {"slab": "slab", "surface_vacancy": "surface vacancy", "supercell_vacancy": "supercell vacancy",
                    "adatom": "adatom", "md": "melt-quench MD"}
 
@@ -55,8 +57,9 @@ def split_counts(prov: Mapping[str, Any]) -> pd.DataFrame:
     if not counts:
         return pd.DataFrame()
     df = pd.DataFrame({s: counts.get(s, {}) for s in SPLITS if s in counts}).fillna(0).astype(int)
-    df.index.name = "category"
     df.loc["all"] = df.sum()
+    df = df.rename(index=CATEGORY_LABELS, columns=SPLIT_LABELS)
+    df.index.name = "category"
     return df
 
 
@@ -64,9 +67,14 @@ def decorrelation_table(prov: Mapping[str, Any]) -> pd.DataFrame:
     """Each melt-quench trajectory's force decorrelation time, and whether it is held out."""
     split = prov.get("split") or {}
     held = {g.removeprefix("Li/Cu") for g in split.get("ood_groups", [])}
-    rows = [{"trajectory": name.removeprefix("md:"), "force decorrelation time": t,
-             "held out": name.removeprefix("md:Li/Cu").split("#")[0] in held}
-            for name, t in (split.get("force_decorrelation_fs") or {}).items()]
+    times = split.get("force_decorrelation_fs") or {}
+    bases = [name.removeprefix("md:").split("#")[0] for name in times]
+    rows = []
+    for name, t in times.items():
+        base, _, k = name.removeprefix("md:").partition("#")
+        label = f"{base}, run {int(k or 0) + 1}" if bases.count(base) > 1 else base  # "#1": the second run
+        rows.append({"trajectory": label, "force decorrelation time": t,
+                     "held out": base.removeprefix("Li/Cu") in held})
     return pd.DataFrame(rows)
 
 
@@ -75,11 +83,12 @@ def split_summary(prov: Mapping[str, Any]) -> str:
     split = prov.get("split") or {}
     n = prov.get("n_frames", 0)
     if int(split.get("split_version", 1)) < 2:
-        return (f"The set at this scale has {n} frames, split as single frames at random (split version 1): "
+        return (f"The set at this scale has {n:,} frames, split as single frames at random (split version 1): "
                 "no groups, blocks or buffers, so neighbouring MD frames sit in different splits.")
     decor = list((split.get("force_decorrelation_fs") or {}).values())
     held = ", ".join(split.get("ood_groups", [])) or "no interface"
-    return (f"The set at this scale has {n} frames, split by group (split version {split['split_version']}): "
+    return (f"The set at this scale has {n:,} frames, split by group (split version {split['split_version']}; "
+            "version 1 was a random split of single frames): "
             f"MD blocks of {split['block_fs']:g} fs; the longest force decorrelation time is {max(decor):.0f} fs, so "
             f"the buffer between blocks of different splits is {split['buffer_fs']:g} fs "
             f"({split.get('n_dropped', 0)} frames dropped). Held out whole: {held} "
