@@ -123,9 +123,10 @@ def sweep_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return df.sort_values(["dataset", "learning rate", "batch size"]).reset_index(drop=True)
 
 
-def relative_figure(records: Sequence[Mapping[str, Any]], split: str = "test") -> Any:
-    """Per dataset, each head's force (energy for QM9) error divided by Allegro's of the same seed, one line per
-    seed, with the paper's Table 4 (Table 5 for QM9) ratio as a diamond."""
+def relative_figure(records: Sequence[Mapping[str, Any]], split: str = "test", energy: bool = False) -> Any:
+    """Per dataset, each head's force (energy for QM9; with `energy`, every dataset's energy) error divided by
+    Allegro's of the same seed, one line per seed, with the paper's Table 4 (Table 5 for energies) ratio as a
+    diamond."""
     import matplotlib.pyplot as plt
 
     from qallegro.paper import values
@@ -137,8 +138,8 @@ def relative_figure(records: Sequence[Mapping[str, Any]], split: str = "test") -
     for ax in axes.flat[len(datasets):]:
         ax.set_visible(False)
     for ax, dataset in zip(axes.flat, datasets):
-        metric = "e_mae" if dataset == "qm9" else "f_mae"
-        table = values()["table5_val_energy_mae_meV_per_atom" if dataset == "qm9"
+        metric = "e_mae" if energy or dataset == "qm9" else "f_mae"
+        table = values()["table5_val_energy_mae_meV_per_atom" if metric == "e_mae"
                          else "table4_val_force_mae_meV_per_A"].get(dataset, {})
         by = {(r["variant"], r["seed"]): (r.get(split) or {}).get(metric) for r in records
               if r["dataset"] == dataset and not r.get("truncated")}
