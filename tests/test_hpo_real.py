@@ -15,6 +15,16 @@ from qallegro.hpo.study import run
 from test_hpo_study import SYNTHETIC, spec
 
 
+def _reads_back(path: Path, transfer: bool) -> None:
+    """A final-model summary reads as a typed record and writes back the same JSON object."""
+    from qallegro.hpo.records import FinalRecord
+
+    data = json.loads(path.read_text())
+    rec = FinalRecord.read(path)
+    assert rec.to_json() == data and ("transfer" in rec) == transfer == ("transfer" in data)
+    assert ("study" in rec) == ("study" in data)
+
+
 def test_done_command_writes_front_and_plot(results_dir: Path) -> None:
     cmd = [sys.executable, "-m", "qallegro", "hpo", "run", "--dataset", "rmd17-benzene", "--variant", "mlp",
            "--sampler", "nsga2", "--scale", "smoke", "--no-progress"]
@@ -44,6 +54,7 @@ def test_done_command_writes_front_and_plot(results_dir: Path) -> None:
     assert out["trial"] == chosen["number"] and out["config"] == chosen["config"]
     assert Path(out["epochs_csv"]).exists() and out["val_f_mae"] > 0 and out["inference_total_s"] > 0
     assert json.loads((folder / "final-lowest_error.json").read_text())["val_e_mae"] == out["val_e_mae"]
+    _reads_back(folder / "final-lowest_error.json", transfer=False)
     assert Path(out["run_dir"]).name == f"final-trial-{out['trial']:05d}"
     knee = final_train(op, "knee", threads=1, progress=False)
     if knee["trial"] == out["trial"]:  # the same trial is trained once
@@ -67,3 +78,4 @@ def test_transfer_combines_culi_qdi_and_dataset_allegro(results_dir: Path) -> No
     out = transfer_train(qdi, allegro, threads=1, progress=False)
     assert out["variant"] == "qdi" and out["dataset"] == "rmd17-benzene" and out["val_f_mae"] > 0
     assert Path(out["run_dir"]).name == "transfer-rmd17-benzene-qdi"
+    _reads_back(Path(out["run_dir"]).with_suffix(".json"), transfer=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from qallegro import scales
 from qallegro.errors import HpoError
-from qallegro.hpo.records import FinalRecord, Heartbeat, HpoSettings, SamplerComparison, Timing, hpo_settings
+from qallegro.hpo.records import Heartbeat, HpoSettings, SamplerComparison, Timing, hpo_settings
 from qallegro.records import RecordError
 from qallegro.training.result import TrainResult
 
@@ -30,21 +30,6 @@ def test_every_committed_metrics_file_reads_as_a_train_result_and_writes_back_un
         rec = TrainResult.read(path)
         assert rec.to_json() == data, path
         assert dict(rec) == data and rec["test"] == rec.test and rec.get("val_f_mae") == data["val_f_mae"]
-
-
-def test_every_committed_final_record_reads_and_writes_back_unchanged() -> None:
-    finals = [p for p in committed("results") if p.suffix == ".json" and (
-        (p.parent.parent.name == "hpo" and p.name.startswith("final-"))
-        or (p.parent.name == "hpo" and p.name.startswith("transfer-")))]
-    assert len(finals) >= 12
-    kinds = set()
-    for path in finals:
-        data = json.loads(path.read_text())
-        rec = FinalRecord.read(path)
-        assert rec.to_json() == data, path
-        assert ("transfer" in rec) == ("transfer" in data) and ("study" in rec) == ("study" in data)
-        kinds.add("transfer" in rec)
-    assert kinds == {True, False}
 
 
 def test_a_bad_record_names_the_file_and_the_key(tmp_path: Path) -> None:
