@@ -306,9 +306,8 @@ def test_dataset_loader_options_from_the_registry() -> None:
 def test_dataset_sizes_are_those_the_runs_of_the_scale_take() -> None:
     """Where the campaign computes the book the sizes are its head ablation's (or its cut) and its trials'; the
     sizes a unit's own training config resolves to agree."""
-    from qallegro.campaign.ablation import run_config
+    from qallegro.campaign.ablation import run_config, training_sizes
     from qallegro.campaign.units import Unit
-    from qallegro.report.datasets import training_sizes
 
     sizes = training_sizes("culi", "overnight")
     spec = {"scale": "overnight", "dataset": "culi", "variant": "allegro", "seed": 0, "learning_rate": 0.02,

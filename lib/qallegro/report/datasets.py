@@ -36,47 +36,22 @@ def load_splits(scale: str, seed: int, datasets: list[str] | None = None) -> dic
             for ds in datasets or book_datasets()}
 
 
-def training_sizes(dataset: str, scale: str) -> dict[str, str]:
-    """What the training runs of `scale` take of each split of `dataset` ("train / val / test", "all" for a
-    whole split), by use: at a scale whose book the campaign computes, its head ablation (or why it is cut) and
-    its HPO trials; otherwise the scale's training defaults (`qallegro.training.resolve_config`)."""
-    from qallegro.campaign.ablation import settings as campaign_settings
-    from qallegro.campaign.plan import cut_reason, cuts
-    from qallegro.hpo.records import hpo_settings
-    from qallegro.scales import settings
-    from qallegro.training import resolve_config
-
-    def sizes(overrides: dict[str, Any], keys: tuple[str, ...] = ("n_train", "n_val", "n_test")) -> str:
-        cfg = resolve_config(dataset, scale=scale, overrides=overrides)
-        return " / ".join("all" if cfg[k] is None else f"{cfg[k]:,}" for k in keys)
-
-    campaign = campaign_settings(scale)
-    if not campaign.get("run_with_book"):
-        return {f"used for training at {scale} (train / val / test)": sizes({})}
-    ablation = campaign["ablation"]
-    cut = cut_reason(cuts(scale), f"ablation:{dataset}")
-    head = ("cut" if cut else sizes({**ablation["overrides"], **(ablation["datasets"][dataset].get("overrides") or {})})
-            if dataset in ablation["datasets"] else "–")
-    trials = sizes(hpo_settings(settings("hpo", scale)).budget(dataset, False), ("n_train", "n_val"))
-    return {f"head ablation at {scale} (train / val / test)": head, f"HPO trials at {scale} (train / val)": trials}
-
-
-def overview(data: Data, scale: str) -> pd.DataFrame:
+def overview(data: Data, sizes: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
     """One row per dataset: split sizes, atoms per structure, elements, labels, source units (the registry's),
-    and the sizes the training runs of `scale` use (`training_sizes`)."""
+    and `sizes[dataset]`: what the training runs take of each split (`qallegro.campaign.ablation.training_sizes`)."""
     rows = []
     for ds, splits in data.items():
         spec = DATASETS[ds]
         every = [a for frames in splits.values() for a in frames]
-        sizes = sorted({len(a) for a in every})
+        atoms = sorted({len(a) for a in every})
         rows.append({
             "dataset": spec.label,
             "train / val / test": " / ".join(f"{len(splits[s]):,}" for s in SPLITS),
-            "atoms per structure": f"{sizes[0]}-{sizes[-1]}" if len(sizes) > 1 else str(sizes[0]),
+            "atoms per structure": f"{atoms[0]}-{atoms[-1]}" if len(atoms) > 1 else str(atoms[0]),
             "elements": " ".join(sorted({s for a in every for s in a.get_chemical_symbols()})),
             "labels": "energy, forces" if spec.has_forces else "energy",
             "source units": spec.source_units,
-            **training_sizes(ds, scale),
+            **sizes[ds],
         })
     return pd.DataFrame(rows).set_index("dataset")
 
