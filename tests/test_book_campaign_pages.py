@@ -306,7 +306,8 @@ def test_dataset_loader_options_from_the_registry() -> None:
 def test_dataset_sizes_are_those_the_runs_of_the_scale_take() -> None:
     """Where the campaign computes the book the sizes are its head ablation's (or its cut) and its trials'; the
     sizes a unit's own training config resolves to agree."""
-    from qallegro.campaign.ablation import run_config, training_sizes
+    from qallegro.campaign.ablation import run_config
+    from qallegro.campaign.plan import training_sizes
     from qallegro.campaign.units import Unit
 
     sizes = training_sizes("culi", "overnight")

@@ -158,27 +158,3 @@ def run_training_unit(unit: Unit, folder: Path) -> dict[str, Any]:
     if unit.spec.get("ablation") and ds.get("ood_frames"):
         record["ood"] = score_ood(run_dir, cfg, int(ds["ood_frames"]))
     return record
-
-
-def training_sizes(dataset: str, scale: str) -> dict[str, str]:
-    """What the training runs of `scale` take of each split of `dataset` ("train / val / test", "all" for a
-    whole split), by use: at a scale whose book the campaign computes, its head ablation (or why it is cut) and
-    its HPO trials; otherwise the scale's training defaults (`qallegro.training.resolve_config`)."""
-    from qallegro.campaign.plan import cut_reason, cuts
-    from qallegro.hpo.records import hpo_settings
-    from qallegro.scales import settings as scale_settings
-    from qallegro.training import resolve_config
-
-    def sizes(overrides: dict[str, Any], keys: tuple[str, ...] = ("n_train", "n_val", "n_test")) -> str:
-        cfg = resolve_config(dataset, scale=scale, overrides=overrides)
-        return " / ".join("all" if cfg[k] is None else f"{cfg[k]:,}" for k in keys)
-
-    campaign = settings(scale)
-    if not campaign.get("run_with_book"):
-        return {f"used for training at {scale} (train / val / test)": sizes({})}
-    ablation = campaign["ablation"]
-    cut = cut_reason(cuts(scale), f"ablation:{dataset}")
-    head = ("cut" if cut else sizes({**ablation["overrides"], **(ablation["datasets"][dataset].get("overrides") or {})})
-            if dataset in ablation["datasets"] else "–")
-    trials = sizes(hpo_settings(scale_settings("hpo", scale)).budget(dataset, False), ("n_train", "n_val"))
-    return {f"head ablation at {scale} (train / val / test)": head, f"HPO trials at {scale} (train / val)": trials}

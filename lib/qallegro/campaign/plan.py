@@ -106,3 +106,26 @@ def sweep_records(scale: str) -> list[dict[str, Any]]:
     root = campaign_root(scale)
     return [rec for name in ablation.settings(scale)["ablation"]["datasets"]
             for unit in ablation.sweep_units(scale, name) if (rec := read_record(root, unit.id)) is not None]
+
+
+def training_sizes(dataset: str, scale: str) -> dict[str, str]:
+    """What the training runs of `scale` take of each split of `dataset` ("train / val / test", "all" for a
+    whole split), by use: at a scale whose book the campaign computes, its head ablation (or why it is cut) and
+    its HPO trials; otherwise the scale's training defaults (`qallegro.training.resolve_config`)."""
+    from qallegro.hpo.records import hpo_settings
+    from qallegro.scales import settings as scale_settings
+    from qallegro.training import resolve_config
+
+    def sizes(overrides: dict[str, Any], keys: tuple[str, ...] = ("n_train", "n_val", "n_test")) -> str:
+        cfg = resolve_config(dataset, scale=scale, overrides=overrides)
+        return " / ".join("all" if cfg[k] is None else f"{cfg[k]:,}" for k in keys)
+
+    campaign = ablation.settings(scale)
+    if not campaign.get("run_with_book"):
+        return {f"used for training at {scale} (train / val / test)": sizes({})}
+    heads = campaign["ablation"]
+    cut = cut_reason(cuts(scale), f"ablation:{dataset}")
+    head = ("cut" if cut else sizes({**heads["overrides"], **(heads["datasets"][dataset].get("overrides") or {})})
+            if dataset in heads["datasets"] else "–")
+    trials = sizes(hpo_settings(scale_settings("hpo", scale)).budget(dataset, False), ("n_train", "n_val"))
+    return {f"head ablation at {scale} (train / val / test)": head, f"HPO trials at {scale} (train / val)": trials}

@@ -38,7 +38,7 @@ def load_splits(scale: str, seed: int, datasets: list[str] | None = None) -> dic
 
 def overview(data: Data, sizes: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
     """One row per dataset: split sizes, atoms per structure, elements, labels, source units (the registry's),
-    and `sizes[dataset]`: what the training runs take of each split (`qallegro.campaign.ablation.training_sizes`)."""
+    and `sizes[dataset]`: what the training runs take of each split (`qallegro.campaign.plan.training_sizes`)."""
     rows = []
     for ds, splits in data.items():
         spec = DATASETS[ds]
