@@ -156,6 +156,12 @@ def _normaliser(table: Table):
     return lambda v: (np.asarray(v, float).reshape(-1, 2) - lo) / span
 
 
+def front_hypervolume(table: Table) -> float:
+    """The hypervolume of the table's whole last-epoch front (every configuration trained to the end) on the
+    normalised objectives the replays use: the most a search that trains to the last epoch can find."""
+    return float(hypervolume_2d(_normaliser(table)(table.final()), REFERENCE))
+
+
 def replay_sampler(table: Table, sampler: str, seed: int, budget: int, options: dict | None = None,
                    space: dict | None = None) -> list[tuple[int, float]]:
     """(epochs consumed, hypervolume) after each full-fidelity evaluation of `sampler` on `table`, until

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qallegro.hpo.lctable import REFERENCE as LCTABLE_REFERENCE
 from qallegro.hpo.pareto import hypervolume_2d
 from qallegro.hpo.problems import PROBLEMS, optimal_hv
 
@@ -145,15 +144,11 @@ def variants_text(compared: pd.DataFrame) -> str:
 
 
 def table_front_hv(path: str | Path) -> float:
-    """The hypervolume of a learning-curve table's whole last-epoch front (`table.csv`: every configuration
-    trained to the end), on the objectives the comparison uses (`qallegro.hpo.lctable`: validation error and
-    inference time scaled to [0, 1] by the table's last-epoch minimum and maximum, reference point (1.1, 1.1)):
-    the most a search that trains its configurations to the last epoch can find."""
-    df = pd.read_csv(path)
-    last = df[df["epoch"] == df.groupby("config")["epoch"].transform("max")]
-    points = last[["error", "inference_s"]].to_numpy(float)
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    return float(hypervolume_2d((points - lo) / np.where(hi > lo, hi - lo, 1.0), LCTABLE_REFERENCE))
+    """The hypervolume of a learning-curve table's whole last-epoch front (`table.csv`), on the objectives the
+    comparison uses (`qallegro.hpo.lctable.front_hypervolume`)."""
+    from qallegro.hpo.lctable import Table, front_hypervolume
+
+    return front_hypervolume(Table.read(path))
 
 
 def table_comparison(folder: str | Path, samplers: Sequence[str] = SAMPLER_ORDER) -> dict[str, Any]:
