@@ -80,6 +80,13 @@ def chosen_optimiser(root: Path, scale: str, dataset: str) -> dict[str, Any]:
             "rule": f"lowest validation {key} at the sweep's budget", "points": rows}
 
 
+def dataset_overrides(scale: str, dataset: str) -> dict[str, Any]:
+    """The head ablation's training overrides of `dataset` at `scale` (the scale's, then the dataset's own), a
+    copy."""
+    ablation = settings(scale)["ablation"]
+    return copy.deepcopy({**ablation["overrides"], **(ablation["datasets"][dataset].get("overrides") or {})})
+
+
 def run_config(unit: Unit, root: Path) -> dict[str, Any]:
     """The training config of a sweep point or ablation run (`qallegro.training.resolve_config` + overrides)."""
     from qallegro.training import resolve_config
@@ -87,8 +94,7 @@ def run_config(unit: Unit, root: Path) -> dict[str, Any]:
     spec = unit.spec
     s = settings(spec["scale"])
     dataset, variant = spec["dataset"], spec["variant"]
-    over: dict[str, Any] = copy.deepcopy(s["ablation"]["overrides"])
-    over.update(copy.deepcopy(s["ablation"]["datasets"][dataset].get("overrides") or {}))
+    over = dataset_overrides(spec["scale"], dataset)
     over.update(copy.deepcopy(s["ablation"]["heads"][variant]))
     if spec.get("ablation"):
         opt = chosen_optimiser(root, spec["scale"], dataset)

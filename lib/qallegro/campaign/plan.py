@@ -123,9 +123,8 @@ def training_sizes(dataset: str, scale: str) -> dict[str, str]:
     campaign = ablation.settings(scale)
     if not campaign.get("run_with_book"):
         return {f"used for training at {scale} (train / val / test)": sizes({})}
-    heads = campaign["ablation"]
     cut = cut_reason(cuts(scale), f"ablation:{dataset}")
-    head = ("cut" if cut else sizes({**heads["overrides"], **(heads["datasets"][dataset].get("overrides") or {})})
-            if dataset in heads["datasets"] else "–")
+    head = (("cut" if cut else sizes(ablation.dataset_overrides(scale, dataset)))
+            if dataset in campaign["ablation"]["datasets"] else "–")
     trials = sizes(hpo_settings(scale_settings("hpo", scale)).budget(dataset, False), ("n_train", "n_val"))
     return {f"head ablation at {scale} (train / val / test)": head, f"HPO trials at {scale} (train / val)": trials}
