@@ -524,3 +524,35 @@ def test_final_seeds_per_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [u.id for u in studies.final_units("overnight")] == [i for i in ids if "culi" not in i]
     monkeypatch.setattr(studies, "_settings", lambda scale: {**settings, "cut": {"finals": "cut for time"}})
     assert studies.final_units("overnight") == [] and studies.retime_final_units("overnight") == []
+
+
+def test_training_units_use_the_workers_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep or ablation run trains with the worker's torch threads, not every CPU (`threads: null` would: two
+    one-thread workers then oversubscribe the machine)."""
+    import qallegro.training
+    import torch
+    from qallegro.campaign.ablation import run_training_unit
+    from qallegro.campaign.plan import plan
+
+    seen: list[int | None] = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(cfg, **kwargs):
+        seen.append(cfg["threads"])
+        raise Stop
+
+    monkeypatch.setattr(qallegro.training, "train", fake_train)
+    monkeypatch.delenv("QALLEGRO_THREADS", raising=False)
+    unit = next(u for u in plan("smoke") if u.id.startswith("sweep/"))
+    folder = tmp_path.joinpath(*Path(unit.id).parts)
+    previous = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            with pytest.raises(Stop):
+                run_training_unit(unit, folder)
+    finally:
+        torch.set_num_threads(previous)
+    assert seen == [1, 2]
