@@ -89,7 +89,12 @@ def test_verdicts_default_to_not_tested_and_are_read_from_the_records_file(tmp_p
     assert claims.verdict_counts(verdicts)[claims.NOT_TESTED] == len(claims.CLAIMS) - 1
     assert claims.n_tested(verdicts) == 1
     assert claims.n_tested({**verdicts, "qm9-allegro-energy": {"verdict": "not testable at this scale"}}) == 1
-    assert "our evidence" not in claims.verdict_table(verdicts, evidence=False).columns
+    short = claims.verdict_table(verdicts, evidence=False)
+    assert "our evidence" not in short.columns
+    ours = {**verdicts["qdi-13"], "ours": ["QDI vs MLP: +3.9% [-2.4, +10.3], n = 5"], "tally": "1 inconclusive of 1"}
+    cell = claims.verdict_table({"qdi-13": ours}, evidence=False).set_index("claim").loc[
+        claims.CLAIMS["qdi-13"].text, "ours (95% CI, seeds)"]
+    assert cell == "QDI vs MLP: +3.9% [-2.4, +10.3], n = 5; parts: 1 inconclusive of 1"
     from qallegro.report.tables import display_table
 
     html = display_table(full.reset_index()[["claim", "page"]])._repr_html_()

@@ -315,7 +315,7 @@ def test_study_slices_follow_each_datasets_trial_count(monkeypatch: pytest.Monke
 
 def test_claim_bundles_combine_their_comparisons() -> None:
     from qallegro.campaign.claims import CLAIMS as COMPARISONS
-    from qallegro.campaign.verdicts import BUNDLES, claim_verdicts, combine
+    from qallegro.campaign.verdicts import BUNDLES, claim_verdicts, combine, tally
 
     known = {c.id for c in COMPARISONS}
     assert all(i in known for ids in BUNDLES.values() for i in ids)
@@ -323,6 +323,11 @@ def test_claim_bundles_combine_their_comparisons() -> None:
     assert combine([stats.SUPPORTED, stats.INCONCLUSIVE]) == stats.INCONCLUSIVE
     assert combine([stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE]) == stats.CONTRADICTED
     assert combine([stats.SUPPORTED, stats.NOT_TESTABLE]) == stats.NOT_TESTABLE
+    # a contradicted part is not hidden by a part that could not be tested
+    assert combine([stats.NOT_TESTABLE, stats.CONTRADICTED, stats.SUPPORTED]) == stats.CONTRADICTED
+    assert combine([]) == stats.NOT_TESTABLE
+    assert tally([stats.SUPPORTED] * 6 + [stats.INCONCLUSIVE, stats.NOT_TESTABLE, stats.NOT_TESTABLE]) == \
+        "6 supported, 1 inconclusive, 2 not testable of 9"
     recs = [_record("culi", v, s, {"mlp": 0.05, "qdi": 0.044, "allegro": 0.052}[v] + 0.001 * s + 0.0002 * (s % 2))
             for s in range(4) for v in ("allegro", "mlp", "qdi")]
     from qallegro.campaign.claims import verdict_table
@@ -330,6 +335,10 @@ def test_claim_bundles_combine_their_comparisons() -> None:
     out = {r["claim"]: r for r in claim_verdicts(verdict_table(recs))}
     assert out["qdi-13"]["verdict"] == stats.SUPPORTED and "over 4 seeds" in out["qdi-13"]["evidence"]
     assert out["mlp-forces"]["verdict"] == stats.NOT_TESTABLE   # no rMD17 runs
+    assert out["mlp-forces"]["tally"] == "1 supported, 2 not testable of 3"
+    qdi_mlp = next(r for r in verdict_table(recs) if r["claim"] == "culi-f-qdi-mlp" and r["split"] == "test")
+    assert out["qdi-13"]["ours"][0] == (f"Allegro+QDI vs Allegro+MLP, Cu-Li forces: {qdi_mlp['percent']:+.1f}% "
+                                        f"[{qdi_mlp['percent_low']:+.1f}, {qdi_mlp['percent_high']:+.1f}], n = 4")
     from qallegro.report import claims as book_claims
 
     assert set(BUNDLES) <= set(book_claims.CLAIMS), "every bundle is a claim the book's page shows"

@@ -195,6 +195,15 @@ def test_experiment_paths(results_dir: Path) -> None:
     with pytest.raises(PipelineError, match="only final_training"):
         experiments.load_finals("paper", "samo-cobra", 0)
     assert experiments.transferred_params("paper", "samo-cobra", 0) == {}  # the finals come after Fig. 2
+    # without finals, the combination they would train from the studies' chosen trials
+    chosen = {("culi", "qdi"): {"params": {"r_max": 6.0, "qdi_depth": 3, "qdi_input_features": 8,
+                                           "qdi_fc_dim": 16}},
+              ("rmd17-benzene", "allegro"): {"params": {"r_max": 4.5, "num_layers": 2}},
+              ("qm9", "allegro"): {"params": {"r_max": 5.0, "num_layers": 1}}}
+    assert experiments.transferred_params("paper", "samo-cobra", 0, chosen) == {
+        ("rmd17-benzene", "qdi"): {"r_max": 4.5, "num_layers": 2, "qdi_depth": 3, "qdi_input_features": 8,
+                                   "qdi_fc_dim": 16},
+        ("qm9", "qdi"): {"r_max": 5.0, "num_layers": 1, "qdi_depth": 3, "qdi_input_features": 8, "qdi_fc_dim": 16}}
 
 
 def test_headline_numbers_of_other_benchmark_files() -> None:

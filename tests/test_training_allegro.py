@@ -47,6 +47,9 @@ def test_cli_trains_aspirin_at_smoke_scale(aspirin_run: tuple[Path, int, str]) -
     assert cfg["dataset"] == "rmd17-aspirin" and cfg["learning_rate"] == 0.01 and cfg["l_max"] == 1
     env = json.loads((run / "env.json").read_text())["sessions"][0]
     assert env["versions"]["torch"] and env["hardware"]["cpus_available"] >= 1
+    import qallegro
+
+    assert env["versions"]["qallegro"] == qallegro.__version__  # the code's, not a stale editable install's
     stats = json.loads((run / "statistics.json").read_text())
     assert 5 < stats["avg_num_neighbors"] < 20 and stats["species"] == [1, 6, 8]
     assert -840 < stats["per_species_rescale_shifts"] < -838 and 1.0 < stats["per_species_rescale_scales"] < 1.6

@@ -172,8 +172,15 @@ def hardware_info() -> dict[str, Any]:
 
 def package_versions(names: tuple[str, ...] = ("qallegro", "torch", "e3nn", "pennylane", "optuna", "ase",
                                                 "numpy", "vesin")) -> dict[str, str | None]:
+    """Python's and each package's version; qallegro's from the code itself (an editable install's metadata keeps
+    the version it was installed at)."""
     out: dict[str, str | None] = {"python": platform.python_version()}
     for n in names:
+        if n == "qallegro":
+            from qallegro import __version__
+
+            out[n] = __version__
+            continue
         try:
             out[n] = metadata.version(n)
         except metadata.PackageNotFoundError:

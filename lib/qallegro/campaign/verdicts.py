@@ -2,8 +2,10 @@
 
 A claim of the paper (the book's claims list) often bundles several comparisons: "Allegro+MLP predicts forces more
 accurately than Allegro on every dataset" is three paired comparisons. Its verdict is `contradicted` when any of them
-is contradicted, `supported` when all are supported, `not testable at this scale` when any has fewer than two paired
-seeds, and `inconclusive` otherwise. The evidence names each comparison's mean difference and interval.
+is contradicted (whatever the others), else `not testable at this scale` when any has fewer than two paired seeds,
+`supported` when all are supported, and `inconclusive` otherwise. The evidence names each comparison's mean
+difference and interval; `ours` gives them in short and `tally` counts the parts' verdicts (a claim not testable
+as a whole may be supported on most of its parts).
 
 The claims about the studies and the final models (`study_claims`: trade-off, accuracy and speed of the final
 models, hyperparameter significance, QDI's inference time) combine their tests by the same rule; their evidence
@@ -24,7 +26,7 @@ BUNDLES: dict[str, tuple[str, ...]] = {
     "mlp-forces": ("culi-f-mlp-allegro", "benzene-f-mlp-allegro", "aspirin-f-mlp-allegro"),
     "qdi-culi-energy": ("culi-e-qdi-mlp", "culi-e-qdi-allegro"),
     "qdi-benzene-energy": ("benzene-e-qdi-allegro", "benzene-e-qdi-mlp"),
-    "transfer": ("benzene-f-qdi-competitive", "aspirin-f-qdi-competitive"),
+    "transfer": ("benzene-f-qdi-competitive", "aspirin-f-qdi-competitive", "qm9-e-qdi-competitive"),
     "qm9-allegro-energy": ("qm9-e-allegro-mlp", "qm9-e-allegro-qdi"),
 }
 
@@ -32,13 +34,30 @@ BUNDLES: dict[str, tuple[str, ...]] = {
 def combine(verdicts: Iterable[str]) -> str:
     """One verdict from the verdicts of a claim's comparisons (see the module docstring)."""
     vs = list(verdicts)
-    if not vs or stats.NOT_TESTABLE in vs:
-        return stats.NOT_TESTABLE
     if stats.CONTRADICTED in vs:
         return stats.CONTRADICTED
+    if not vs or stats.NOT_TESTABLE in vs:
+        return stats.NOT_TESTABLE
     if all(v == stats.SUPPORTED for v in vs):
         return stats.SUPPORTED
     return stats.INCONCLUSIVE
+
+
+def tally(verdicts: Iterable[str]) -> str:
+    """The parts' verdicts counted, in the order of `stats`' verdicts: "6 supported, 1 inconclusive of 9"."""
+    vs = list(verdicts)
+    order = (stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE, stats.NOT_TESTABLE)
+    counts = [f"{vs.count(v)} {'not testable' if v == stats.NOT_TESTABLE else v}" for v in order if v in vs]
+    return f"{', '.join(counts)} of {len(vs)}" if vs else "no test"
+
+
+def _short(row: Mapping[str, Any]) -> str:
+    """A comparison in a table cell: "Allegro+QDI vs Allegro+MLP, Cu-Li forces: +3.9% [-2.4, +10.3], n = 5"."""
+    head = (f"{words.variant(row['other'])} vs {words.variant(row['reference'])}, {words.dataset(row['dataset'])} "
+            f"{'forces' if row['metric'].startswith('f_') else 'energies'}")
+    if "percent" not in row:
+        return f"{head}: not run"
+    return f"{head}: {row['percent']:+.1f}% [{row['percent_low']:+.1f}, {row['percent_high']:+.1f}], n = {row['n']}"
 
 
 def _sentence(row: Mapping[str, Any]) -> str:
@@ -57,10 +76,11 @@ def claim_verdicts(rows: Iterable[Mapping[str, Any]], split: str = "test", page:
     for key, ids in BUNDLES.items():
         parts = [by_id.get(i) for i in ids]
         found = [p for p in parts if p is not None]
-        verdict = combine(p["verdict"] for p in found) if len(found) == len(parts) else stats.NOT_TESTABLE
+        part_verdicts = [p["verdict"] if p is not None else stats.NOT_TESTABLE for p in parts]
         items = [_sentence(p) for p in found]
-        out.append({"claim": key, "verdict": verdict, "evidence": "; ".join(items), "items": items,
-                    "page": page, "comparisons": list(ids)})
+        out.append({"claim": key, "verdict": combine(part_verdicts), "evidence": "; ".join(items), "items": items,
+                    "ours": [_short(p) for p in found], "tally": tally(part_verdicts), "page": page,
+                    "comparisons": list(ids)})
     return out
 
 
@@ -74,7 +94,7 @@ def study_claim_verdicts(by_claim: Mapping[str, Iterable[Mapping[str, Any]]]) ->
         items = [sentence(r) for r in rows] or ["no study at this scale"]
         out.append({"claim": key, "verdict": combine(r["verdict"] for r in rows), "evidence":
                     f"Rule: {rule(key, rows)}. {'; '.join(items)}", "rule": rule(key, rows), "items": items,
-                    "page": page(key, rows)})
+                    "tally": tally(r["verdict"] for r in rows), "page": page(key, rows)})
     return out
 
 

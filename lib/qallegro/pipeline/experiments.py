@@ -145,17 +145,28 @@ def book_finals(scale: str, sampler: str, seed: int, train: bool = False) -> dic
     return _ordered(out)
 
 
-def transferred_params(scale: str, sampler: str, seed: int) -> dict[tuple[str, str], dict[str, Any]]:
-    """The hyperparameters of each transferred Allegro+QDI model (`qallegro.report.finals.transferred_params`);
-    {} at a scale whose final models are trained after the Fig. 2 summary and are not there yet."""
+def transferred_params(scale: str, sampler: str, seed: int,
+                       chosen: Mapping[tuple[str, str], Mapping[str, Any]] | None = None
+                       ) -> dict[tuple[str, str], dict[str, Any]]:
+    """The hyperparameters of each transferred Allegro+QDI model (`qallegro.report.finals.transferred_params`).
+    Where the final models are not there (a scale that cuts them, or trains them after the Fig. 2 summary), the
+    combination they would train from the studies' `chosen` entries (`chosen_entries`): the Cu-Li Allegro+QDI
+    trial's QDI-specific parameters with each dataset's Allegro trial's others (`qallegro.hpo.final.transfer_config`);
+    {} without `chosen`."""
+    from qallegro.hpo.space import QDI_SPECIFIC
     from qallegro.report.finals import transferred_params as from_finals
 
     try:
-        return from_finals(book_finals(scale, sampler, seed))
+        found = from_finals(book_finals(scale, sampler, seed))
     except PipelineError:
         if from_campaign(scale):
             raise
-        return {}
+        found = {}
+    if found or chosen is None or ("culi", "qdi") not in chosen:
+        return found
+    qdi = chosen["culi", "qdi"]["params"]
+    return {(d, "qdi"): {**chosen[d, "allegro"]["params"], **{n: qdi[n] for n in QDI_SPECIFIC}}
+            for d in TRANSFER_TARGETS if (d, "allegro") in chosen}
 
 
 def chosen_entries(studies: Mapping[tuple[str, str], Any], trials: Mapping[tuple[str, str], Any]

@@ -188,7 +188,8 @@ NOTEBOOKS: tuple[Notebook, ...] = (
     *_PAGES,
     Notebook("reproducibility", "reproducibility.ipynb", depends=tuple(nb.name for nb in _PAGES),
              presets=("book.plan", "campaign"), inputs=("results/{scale}/campaign/*/*/record.json",
-                                                        "results/{scale}/campaign/*/*/*/record.json")),
+                                                        "results/{scale}/campaign/*/*/*/record.json"),
+             results=("results/{scale}/campaign/*/*/record.json", "results/{scale}/campaign/*/*/*/record.json")),
 )
 
 # Every figure and table of the paper -> the page (path in book/ without suffix) that reproduces it.

@@ -9,8 +9,9 @@ verdicts come from a records file written by the experiments that test them,
                                       "page": "final_training"}, ...]}
 
 `claim` is a key of `CLAIMS`, `verdict` one of `VERDICTS`; `evidence` (one sentence with the numbers), `rule`
-(how the verdict is computed), `items` (the evidence as one clause per comparison or study) and `page` (the book
-page that shows them, without suffix) are optional. A claim without a record reads "not tested at this scale".
+(how the verdict is computed), `items` (the evidence as one clause per comparison or study), `ours` (the
+comparisons in short: difference, interval, seeds), `tally` (the parts' verdicts counted) and `page` (the book page
+that shows them, without suffix) are optional. A claim without a record reads "not tested at this scale".
 """
 
 from __future__ import annotations
@@ -155,8 +156,9 @@ def read_verdicts(path: Path) -> dict[str, dict[str, Any]]:
 def verdict_table(verdicts: Mapping[str, Mapping[str, Any]], short: bool = False,
                   evidence: bool = True) -> pd.DataFrame:
     """One row per claim of `CLAIMS`: the claim, our verdict ("not tested at this scale" without a record),
-    and (unless `short`) where the paper says it, the paper's evidence, ours (unless not `evidence`: see
-    `evidence_markdown`) and the page that shows it."""
+    and (unless `short`) where the paper says it, the paper's evidence, ours (the full evidence, or without
+    `evidence` the short form: each comparison's difference, interval and seeds, and the parts' verdicts counted;
+    `evidence_markdown` gives the rest) and the page that shows it."""
     rows = []
     for key, claim in CLAIMS.items():
         rec = verdicts.get(key, {})
@@ -165,6 +167,9 @@ def verdict_table(verdicts: Mapping[str, Mapping[str, Any]], short: bool = False
             row.update({"where in the paper": claim.where, "the paper's evidence": paper_evidence(claim)})
             if evidence:
                 row["our evidence"] = rec.get("evidence")
+            else:
+                parts = [*(rec.get("ours") or []), *([f"parts: {rec['tally']}"] if rec.get("tally") else [])]
+                row["ours (95% CI, seeds)"] = "; ".join(parts) or None
             row["page"] = page_link(rec["page"]) if rec.get("page") else None
         rows.append(row)
     return pd.DataFrame(rows)
