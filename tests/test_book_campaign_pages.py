@@ -454,3 +454,30 @@ def test_pages_where_the_scale_cuts_the_final_runs(tmp_path: Path, monkeypatch: 
                            "supported")
     assert "with 2 seed(s) per model" in texts["budget"] and "+10.0%" in texts["claim"]
     assert "1,000 rMD17 frames" in rf.table6_text("overnight", None, finals)["ours"]
+
+
+def test_random_trials_count_those_started_before_the_start_up_trials_finished() -> None:
+    from qallegro.report.studies import random_trials
+
+    t0 = pd.Timestamp("2026-12-07 10:00")
+    s = pd.to_timedelta  # two workers: (start, complete) in seconds
+    times = [(0, 10), (0, 12), (10, 20), (12, 25), (20, 30), (25, 40)]
+    trials = pd.DataFrame({"state": ["COMPLETE"] * 6, "datetime_start": [t0 + s(a, "s") for a, _ in times],
+                           "datetime_complete": [t0 + s(b, "s") for _, b in times]})
+    assert random_trials(trials, 3) == 4   # the third finished at 20 s; trial 3 started at 12 s
+    assert random_trials(trials, 1) == 2
+    assert random_trials(trials.iloc[:2], 3) == 2  # fewer finished than the start-up: all random
+
+
+def test_shared_trials_of_studies_with_one_search_space() -> None:
+    from qallegro.report.studies import shared_trials, shared_trials_text
+
+    a = pd.DataFrame({"number": [0, 1, 2, 3], "r_max": [4.0, 5.0, 6.0, 4.5], "num_layers": [1, 2, 3, 1]})
+    b = pd.DataFrame({"number": [0, 1, 2, 3], "r_max": [4.0, 5.0, 6.1, 4.5], "num_layers": [1, 2, 3, 1]})
+    c = pd.DataFrame({"number": [0, 1], "r_max": [3.0, 5.5], "num_layers": [1, 2]})
+    out = shared_trials({("rmd17-benzene", "allegro"): a, ("rmd17-aspirin", "allegro"): b,
+                         ("qm9", "allegro"): c}, ["r_max", "num_layers"])
+    assert out == [(("rmd17-benzene", "allegro"), ("rmd17-aspirin", "allegro"), [0, 1, 3])]
+    mlp = a.assign(final_mlp_h1=[4, 8, 16, 4])  # another search space: not compared
+    assert shared_trials({("x", "allegro"): a, ("x", "mlp"): mlp}, ["r_max", "num_layers", "final_mlp_h1"]) == []
+    assert shared_trials_text(out) == "rMD17-benzene Allegro and rMD17-aspirin Allegro: trials 0-1, 3"

@@ -132,3 +132,69 @@ def ranking(table: pd.DataFrame, dataset_label: str, column: str, unit: str) -> 
     "Allegro+QDI 41 meV/Å, Allegro 45 meV/Å, ..." (rows without a value are left out)."""
     rows = table[(table["dataset"] == dataset_label) & table[column].notna()].sort_values(column)
     return ", ".join(f"{v} {e:.0f} {unit}" for v, e in zip(rows["variant"], rows[column], strict=True))
+
+
+def random_trials(trials: pd.DataFrame, n_startup: int) -> int:
+    """How many of a study's trials its sampler drew at random: Optuna's TPE and GP samplers draw at random
+    until `n_startup` trials have finished, so with several workers a trial that started before the
+    `n_startup`-th finished is random too (the initial design grows by up to the workers less one)."""
+    done = trials[trials["state"].isin(["COMPLETE", "PRUNED"])]
+    if len(done) < n_startup:
+        return len(trials)
+    cutoff = pd.to_datetime(done["datetime_complete"]).sort_values().iloc[n_startup - 1]
+    return int((pd.to_datetime(trials["datetime_start"]) < cutoff).sum())
+
+
+def initial_designs(trials: Mapping[tuple[str, str], pd.DataFrame], sampler: str,
+                    options: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
+    """The studies' random trials (`random_trials`) in words: "rMD17-benzene Allegro 12 of 40 (30%), ..."; ""
+    for a sampler without random start-up trials."""
+    from qallegro.hpo.samplers import DEFAULTS
+
+    if "n_startup_trials" not in DEFAULTS.get(sampler, {}):
+        return ""
+    out = []
+    for (dataset, variant), t in trials.items():
+        n = int((options.get((dataset, variant)) or {}).get("n_startup_trials", DEFAULTS[sampler]["n_startup_trials"]))
+        k = random_trials(t, n)
+        out.append(f"{DATASET_LABELS[dataset]} {VARIANT_LABELS[variant]} {k} of {len(t)} ({100 * k / len(t):.0f}%)")
+    return ", ".join(out)
+
+
+def shared_trials(trials: Mapping[tuple[str, str], pd.DataFrame], params: Sequence[str]
+                  ) -> list[tuple[tuple[str, str], tuple[str, str], list[int]]]:
+    """Pairs of studies searching the same hyperparameters (those of `params` in their trials) that evaluated the
+    same values as the same trial number, with those numbers: studies of one search space and sampler seed share
+    their random start-up trials, and TPE's next proposals too while the same trial leads both (its density model
+    splits ten trials into one good and nine)."""
+    keys = list(trials)
+    out = []
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            ta, tb = trials[a].set_index("number"), trials[b].set_index("number")
+            cols = [p for p in params if p in ta.columns]
+            if cols != [p for p in params if p in tb.columns]:
+                continue
+            same = [int(n) for n in ta.index.intersection(tb.index)
+                    if ta.loc[n, cols].astype(str).tolist() == tb.loc[n, cols].astype(str).tolist()]
+            if same:
+                out.append((a, b, same))
+    return out
+
+
+def shared_trials_text(pairs: Sequence[tuple[tuple[str, str], tuple[str, str], list[int]]]) -> str:
+    """`shared_trials` in words: "rMD17-aspirin Allegro and rMD17-benzene Allegro: trials 0-11; ..."."""
+    def label(key: tuple[str, str]) -> str:
+        return f"{DATASET_LABELS[key[0]]} {VARIANT_LABELS[key[1]]}"
+
+    def runs(numbers: list[int]) -> str:
+        out: list[list[int]] = []
+        for n in sorted(numbers):
+            if out and n == out[-1][-1] + 1:
+                out[-1].append(n)
+            else:
+                out.append([n])
+        return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in out)
+
+    return "; ".join(f"{label(a)} and {label(b)}: trial{'s' if len(n) > 1 else ''} {runs(n)}"
+                     for a, b, n in pairs) or "none"
