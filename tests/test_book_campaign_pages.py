@@ -481,3 +481,17 @@ def test_shared_trials_of_studies_with_one_search_space() -> None:
     mlp = a.assign(final_mlp_h1=[4, 8, 16, 4])  # another search space: not compared
     assert shared_trials({("x", "allegro"): a, ("x", "mlp"): mlp}, ["r_max", "num_layers", "final_mlp_h1"]) == []
     assert shared_trials_text(out) == "rMD17-benzene Allegro and rMD17-aspirin Allegro: trials 0-1, 3"
+
+
+def test_pilot_sentence_names_what_was_piloted_and_what_was_not() -> None:
+    from qallegro.report.ablation import pilot_sentence
+
+    pilot = {"rmd17-benzene": {"heads": {"allegro": {"n": 5}, "mlp": {"n": 5}},
+                               "pairs": {"mlp - allegro": {"seeds_for_10_percent": 6},
+                                         "qdi - mlp": {"seeds_for_10_percent": 8}}},
+             "culi": {"heads": {}, "pairs": {}}}
+    text = pilot_sentence(pilot, {"culi": 5, "rmd17-benzene": 5, "rmd17-aspirin": 3})
+    assert text == ("The seed counts come from a pilot on rMD17-benzene (5 seeds per head; a 10% difference needed "
+                    "6 to 8 seeds at its spread); Cu-Li and rMD17-aspirin had no pilot of their own, so the "
+                    "spread shown here is measured after the fact.")
+    assert pilot_sentence({}, {"culi": 5}).startswith("No pilot")

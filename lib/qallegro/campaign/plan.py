@@ -3,6 +3,7 @@ datasets most important first), the runners of each unit kind, and where the rec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,13 @@ def ablation_records(scale: str, dataset: str | None = None) -> list[dict[str, A
             if rec is not None:
                 out.append(rec)
     return out
+
+
+def pilot_record(scale: str) -> dict[str, Any]:
+    """The pilot's spread between seeds at `scale` (`qallegro campaign pilot`, `<campaign>/pilot.json`); {} when
+    no pilot ran."""
+    path = campaign_root(scale) / "pilot.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def sweep_records(scale: str) -> list[dict[str, Any]]:

@@ -176,9 +176,9 @@ _PAGES: tuple[Notebook, ...] = (
              results=("results/{scale}/claims/verdicts.json",)),
     Notebook("ablation", "ablation.ipynb", presets=("campaign",),
              inputs=("results/{scale}/campaign/ablation/*/*/record.json",
-                     "results/{scale}/campaign/sweep/*/*/record.json"),
+                     "results/{scale}/campaign/sweep/*/*/record.json", "results/{scale}/campaign/pilot.json"),
              results=("results/{scale}/campaign/ablation/*/*/record.json",
-                      "results/{scale}/campaign/sweep/*/*/record.json")),
+                      "results/{scale}/campaign/sweep/*/*/record.json", "results/{scale}/campaign/pilot.json")),
     Notebook("speed", "beyond_speed.ipynb", inputs=("benchmarks/results/*.json",),
              results=("benchmarks/results/*.json",)),
 )

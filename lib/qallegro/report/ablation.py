@@ -203,3 +203,22 @@ def setting_note(scale: str, cut: Mapping[str, str] | None = None) -> str:
         + "".join(f" The {DATASET_LABELS[part.removeprefix('ablation:')]} head ablation is not run at this scale: "
                   f"{why}." for part, why in (cut or {}).items() if part.startswith("ablation:"))
     )
+
+
+def pilot_sentence(pilot: Mapping[str, Mapping[str, Any]], seeds: Mapping[str, int]) -> str:
+    """Where the seed counts came from, for the page: the datasets the pilot (`qallegro campaign pilot`'s
+    `pilot.json`) measured, with the seeds a 10% difference needed at their spread, and the datasets that ran
+    (`seeds`: dataset -> seeds run) without one."""
+    piloted = {d: p for d, p in pilot.items() if p.get("pairs")}
+    if not piloted:
+        return "No pilot measured the spread between seeds before the seed counts were chosen."
+    parts = []
+    for d, p in piloted.items():
+        need = sorted(int(q["seeds_for_10_percent"]) for q in p["pairs"].values())
+        n = max(int(h["n"]) for h in p["heads"].values())
+        parts.append(f"{DATASET_LABELS[d]} ({n} seeds per head; a 10% difference needed "
+                     f"{need[0]}{'' if need[0] == need[-1] else f' to {need[-1]}'} seeds at its spread)")
+    others = [DATASET_LABELS[d] for d in seeds if d not in piloted]
+    rest = (f"; {' and '.join(others)} had no pilot of {'their' if len(others) > 1 else 'its'} own, so the "
+            "spread shown here is measured after the fact" if others else "")
+    return f"The seed counts come from a pilot on {', '.join(parts)}{rest}."
