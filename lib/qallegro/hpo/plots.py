@@ -56,6 +56,10 @@ def log_axis(ax: Any, which: str = "y", min_labels: int = 4) -> int:
     return count
 
 
+# datasets whose Fig. 2 error axis prints no unit: the paper's points get their own axis (its label)
+UNITLESS_PAPER_ERROR = {"qm9": "the paper's validation error (top axis: as printed on Fig. 2c, no unit)"}
+
+
 def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None = None, paper: bool = True,
                 ax=None):
     """Complete trials (light), their Pareto front (line) and, when `paper`, the paper's Fig. 2 points of the
@@ -75,26 +79,46 @@ def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None 
     ax.step(front[err], front[tim], where="post", color=colour, lw=1.5)
     sns.scatterplot(data=front, x=err, y=tim, ax=ax, color=colour, s=60, marker="o", edgecolor="black",
                     label=f"{VARIANT_LABELS.get(variant, variant)}: Pareto front (this run)")
+    unitless = paper and dataset in UNITLESS_PAPER_ERROR
     if paper:
         from qallegro.paper import fig2_points
 
         pts = fig2_points()
         pts = pts[pts["dataset"] == dataset]
+        pax = ax
+        if unitless:  # the paper's values have no unit: their own error axis, on top
+            pax = ax.twiny()
+            pax.grid(False)
+            pax.set_xlabel(UNITLESS_PAPER_ERROR[dataset])
         for var, grp in pts.groupby("variant"):
             grp = grp.sort_values("val_mae")
-            ax.plot(grp["val_mae"], grp["inference_time_s"], ls="--", lw=1, color=COLOURS.get(var, "grey"),
-                    marker="s", mfc="none", label=f"paper Fig. 2: {VARIANT_LABELS.get(var, var)} (T4)")
+            pax.plot(grp["val_mae"], grp["inference_time_s"], ls="--", lw=1, color=COLOURS.get(var, "grey"),
+                     marker="s", mfc="none", label=f"paper Fig. 2: {VARIANT_LABELS.get(var, var)} (T4)")
+        if unitless:
+            log_axis(pax, "x")
     log_axis(ax, "x")
     log_axis(ax, "y")
-    ax.set_xlabel(AXIS.get(err, err))
+    ax.set_xlabel(AXIS.get(err, err) + (", ours (bottom axis)" if unitless else ""))
     ax.set_ylabel(AXIS.get(tim, tim))
     ax.set_title(title or f"{dataset} Pareto front")
+    handles, labels = legend_entries(fig)
     if own:  # below the axes: the trials spread over the whole plot
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+        ax.legend(handles, labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                  frameon=False)
     else:
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(handles, labels, fontsize=8, loc="best")
     fig.tight_layout()
     return fig
+
+
+def legend_entries(fig) -> tuple[list, list[str]]:
+    """The legend handles and labels of every axes of `fig` (a twin axis carries the paper's points)."""
+    handles, labels = [], []
+    for a in fig.axes:
+        h, lab = a.get_legend_handles_labels()
+        handles += h
+        labels += lab
+    return handles, labels
 
 
 def plot_hypervolume(hv: pd.DataFrame, title: str | None = None):

@@ -12,7 +12,6 @@ from qallegro.hpo.plots import log_axis
 
 COLUMN_PX = 820  # the content column of a 1,400 px wide window, less a margin
 DPI = 110  # `qallegro.pipeline.page.show`'s default
-QM9_AXIS = "validation energy MAE (ours: eV/atom; the paper's: as on its axis, no unit)"
 
 
 def figsize(aspect: float = 0.62, fraction: float = 1.0) -> tuple[float, float]:
@@ -23,21 +22,20 @@ def figsize(aspect: float = 0.62, fraction: float = 1.0) -> tuple[float, float]:
 
 def fig2_panel(trials: Mapping[str, pd.DataFrame], dataset: str, title: str) -> Any:
     """One panel of the paper's Fig. 2: every study of `dataset` (`trials`: variant -> `trials_frame`) with its
-    front, and the paper's points of that dataset; QM9's error axis says that the paper's values have no unit."""
+    front, and the paper's points of that dataset (QM9's on an axis of their own: they have no unit)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from qallegro.hpo.plots import plot_pareto
+    from qallegro.hpo.plots import legend_entries, plot_pareto
 
     sns.set_theme(style="whitegrid", context="notebook")
     fig, ax = plt.subplots(figsize=figsize())
     variants = list(trials)
     for i, variant in enumerate(variants):
         plot_pareto(trials[variant], dataset, variant, paper=i == len(variants) - 1, ax=ax, title=title)
-    if dataset == "qm9":
-        ax.set_xlabel(QM9_AXIS)
     # below the axes: the trials of three studies spread over the whole plot
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, frameon=False)
+    ax.legend(*legend_entries(fig), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3,
+              frameon=False)
     fig.tight_layout()
     return fig
 
