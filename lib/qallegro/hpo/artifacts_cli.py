@@ -109,6 +109,9 @@ def _pick(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"qallegro pick: {err}", file=sys.stderr)
         return 2
+    if chosen["skipped"]:
+        print(f"qallegro pick: skipped front trial(s) {', '.join(map(str, chosen['skipped']))}: their model "
+              "artifacts are not present", file=sys.stderr)
     print(f"trial {chosen['number']}: error {chosen['error']:.5g}, {chosen['ms_here']:.3g} ms per structure here "
           f"-> {chosen['exported']}")
     return 0
