@@ -110,6 +110,21 @@ def test_space_outside_the_model_limits_is_refused_first(results_dir: Path, tmp_
     assert not results_dir.exists()
 
 
+@pytest.mark.parametrize("command", ["run", "space"])
+def test_a_binary_space_file_is_one_line(command: str, results_dir: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """`--space` is read like `--config`: UTF-8 YAML text, else one line naming the file."""
+    space = tmp_path / "space.bin"
+    space.write_bytes(bytes(range(256)) * 4)
+    args = ["--dataset", "rmd17-benzene", "--scale", "smoke", "--space", str(space)]
+    extra = ["--objective", SYNTHETIC, "--no-progress"] if command == "run" else []
+    rc = main(["hpo", command, *args, *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{space}: not a text file (a YAML search-space file must be UTF-8 text)" in err, err
+    assert not results_dir.exists()
+
+
 def test_worker_with_a_mistyped_journal_creates_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     journal = tmp_path / "nope" / "journal.log"
     assert main(["hpo", "worker", "--storage", str(journal), "--study", "s"]) == 2

@@ -22,13 +22,11 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from qallegro.errors import HpoError
 from qallegro.models.variants import VARIANTS, variant_spec
+from qallegro.training.config import read_yaml_file
 
 
 @dataclass(frozen=True)
@@ -260,14 +258,7 @@ def load_space(variant: str, scale: str | None = None, path: str | os.PathLike |
         if by_dataset:
             space = _apply(space, by_dataset, f"presets/hpo.yaml[{scale}].space_by_dataset.{dataset}")
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise SpaceError(f"search-space file not found: {path}")
-        try:
-            spec = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise SpaceError(f"{path}: not valid YAML: {err}") from err
-        space = _apply(space, spec, str(path))
+        space = _apply(space, read_yaml_file(path, "search-space file", SpaceError) or {}, str(path))
     return space
 
 
