@@ -147,6 +147,31 @@ def test_pick_names_front_trials_whose_models_are_not_present(study, tmp_path: P
     assert (f"skipped front trial(s) {', '.join(others)}" in proc.stderr) == bool(others), proc.stderr
 
 
+def test_show_pick_and_dashboard_take_every_scale(results_dir: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]):
+    """The scales of `qallegro.scales` (overnight included, the book's), as `hpo report` takes them."""
+    import shutil
+
+    from qallegro.cli import build_parser, main
+    from qallegro.scales import SCALES
+
+    parser = build_parser()
+    for scale in SCALES:
+        for args in (["hpo", "show", "s"], ["hpo", "dashboard", "s"], ["pick", "s", "--max-error", "1"]):
+            assert parser.parse_args([*args, "--scale", scale]).scale == scale
+    journal = sorted(ROOT.glob("results/overnight/hpo/*/journal.log"))[0]  # a committed study, copied
+    name = journal.parent.name
+    copy = results_dir / "overnight" / "hpo" / name / "journal.log"
+    copy.parent.mkdir(parents=True)
+    shutil.copy(journal, copy)
+    assert main(["hpo", "show", name, "--scale", "overnight", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and all(r["error"] > 0 and r["time_s"] > 0 for r in rows)
+    assert main(["pick", name, "--scale", "overnight", "--max-error", "0", "-o", str(tmp_path / "x.pt2")]) == 2
+    err = capsys.readouterr().err
+    assert f"study {name}: " in err and len(err.strip().splitlines()) == 1, err
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

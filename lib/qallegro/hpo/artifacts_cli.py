@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 
-SCALES = ("smoke", "quick", "paper")
+from qallegro.scales import DEFAULT_SCALE, SCALES
 
 
 def study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", metavar="STUDY", help="study name")
-    p.add_argument("--scale", choices=SCALES, default="quick", help="preset scale (default quick)")
+    p.add_argument("--scale", choices=SCALES, default=DEFAULT_SCALE, help=f"preset scale (default {DEFAULT_SCALE})")
     p.add_argument("--storage", help="the study's storage (default: results/<scale>/hpo/<study>/journal.log)")
 
 
