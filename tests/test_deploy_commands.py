@@ -121,6 +121,29 @@ def test_md_nve_conserves_energy_and_writes_its_files(model_file, tmp_path: Path
     assert summary["neighbor_list_builds"] < 10               # pairs reused between steps (skin 1 Å)
 
 
+@pytest.mark.parametrize("suffix", [".extxyz", ".traj"])
+def test_md_frame_outside_the_file_is_one_line(model_file, suffix: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]):
+    """`--index` past either end names the file, the frame and the number of frames (ASE raised StopIteration
+    past the end and gave the first frame for a negative index before it)."""
+    from qallegro.cli import main
+    from qallegro.deploy.md import read_structure
+
+    structure = tmp_path / f"cells{suffix}"
+    frames = [culi_cell(seed) for seed in range(3)]
+    ase.io.write(structure, frames)
+    for index in (99, 3, -4, -99):
+        out = tmp_path / f"md{index}"
+        rc = main(["md", str(model_file[1]), str(structure), "--index", str(index), "--steps", "1", "-o", str(out),
+                   "--no-progress"])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.strip().splitlines() == [
+            f"qallegro md: {structure}: frame {index} not in file (3 frames)"], err
+        assert not out.exists()
+    for index in (-3, -1, 2):
+        assert np.allclose(read_structure(structure, index).positions, frames[index].positions, atol=1e-6)
+
+
 def test_md_nvt_thermostat_holds_the_temperature(model_file, tmp_path: Path):
     structure = tmp_path / "cell.traj"
     ase.io.write(structure, culi_cell(4, (2, 2, 1)))

@@ -252,6 +252,30 @@ def test_bad_model_files_and_species_are_named(culi, tmp_path: Path):
     assert proc.returncode == 2 and "truncated.pt2" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_a_flipped_bit_in_the_weights_is_refused(culi, tmp_path: Path):
+    """One bit flipped inside a weights member: torch would load the archive and give another energy; the CRC-32
+    of the member no longer matches, and the error names the file and the member."""
+    _, path = culi
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        assert z.testzip() is None
+        name = max((n for n in z.namelist() if "/weights/weight_" in n), key=lambda n: z.getinfo(n).file_size)
+        data = z.read(name)
+    assert raw.count(data) == 1
+    raw[raw.find(data) + len(data) // 2 + 6] ^= 0x10  # a high mantissa bit of a float64 weight
+    flipped = tmp_path / "flipped.pt2"
+    flipped.write_bytes(bytes(raw))
+    pattern = rf"flipped\.pt2: member {name} is damaged \(its CRC-32 does not match"
+    with pytest.raises(ValueError, match=pattern):
+        load_exported(flipped)
+    with pytest.raises(ValueError, match=pattern):
+        Calculator(flipped)
+    proc = cli("export", str(flipped), "-o", str(tmp_path / "x.pt2"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"flipped.pt2: member {name} is damaged" in proc.stderr
+    assert load_exported(path).species == [3, 29]  # the intact archive still loads
+
+
 def test_neighbour_pairs_are_reused_within_the_skin_and_match_a_fresh_list(culi):
     model, _ = culi
     atoms = culi_cell(seed=4)

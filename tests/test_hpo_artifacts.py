@@ -118,6 +118,60 @@ def test_pick_exports_the_front_model_within_the_budget(study, tmp_path: Path):
     assert not (tmp_path / "x.pt2").exists()
 
 
+def test_pick_names_front_trials_whose_models_are_not_present(study, tmp_path: Path):
+    """A committed study: its journal without the artifact folder and the trials' weights (both gitignored)."""
+    import shutil
+
+    op, _ = study
+    clone = tmp_path / "results"
+    folder = clone / "smoke" / "hpo" / NAME
+    shutil.copytree(op.folder, folder, ignore=shutil.ignore_patterns("artifacts", "*.pt", "*.heartbeats", "*.claim"))
+    journal = folder / "journal.log"
+    journal.write_text(journal.read_text().replace(str(op.folder), str(folder)))  # trial folders of the clone
+    front = json.loads(cli(clone, "hpo", "show", NAME, "--scale", "smoke", "--json").stdout)
+    out = tmp_path / "x.pt2"
+    proc = cli(clone, "pick", NAME, "--scale", "smoke", "--max-error", "1e9", "-o", str(out))
+    numbers = ", ".join(str(r["number"]) for r in front)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert (f"study {NAME}: the model artifacts of its front trial(s) {numbers} are not present in "
+            f"{folder / 'artifacts'} (artifacts are not committed") in proc.stderr
+    assert not out.exists() and not (folder / "artifacts").exists()
+    # the weights of one front trial back: pick takes it and names the trials it skipped
+    kept = front[-1]
+    trial_dir = Path(op.study.trials[kept["number"]].user_attrs["trial_dir"])
+    shutil.copy(trial_dir / "model.pt", folder / trial_dir.relative_to(op.folder) / "model.pt")
+    proc = cli(clone, "pick", NAME, "--scale", "smoke", "--max-error", "1e9", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"trial {kept['number']}: ") and out.is_file()
+    others = [str(r["number"]) for r in front if r is not kept]
+    assert (f"skipped front trial(s) {', '.join(others)}" in proc.stderr) == bool(others), proc.stderr
+
+
+def test_show_pick_and_dashboard_take_every_scale(results_dir: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]):
+    """The scales of `qallegro.scales` (overnight included, the book's), as `hpo report` takes them."""
+    import shutil
+
+    from qallegro.cli import build_parser, main
+    from qallegro.scales import SCALES
+
+    parser = build_parser()
+    for scale in SCALES:
+        for args in (["hpo", "show", "s"], ["hpo", "dashboard", "s"], ["pick", "s", "--max-error", "1"]):
+            assert parser.parse_args([*args, "--scale", scale]).scale == scale
+    journal = sorted(ROOT.glob("results/overnight/hpo/*/journal.log"))[0]  # a committed study, copied
+    name = journal.parent.name
+    copy = results_dir / "overnight" / "hpo" / name / "journal.log"
+    copy.parent.mkdir(parents=True)
+    shutil.copy(journal, copy)
+    assert main(["hpo", "show", name, "--scale", "overnight", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and all(r["error"] > 0 and r["time_s"] > 0 for r in rows)
+    assert main(["pick", name, "--scale", "overnight", "--max-error", "0", "-o", str(tmp_path / "x.pt2")]) == 2
+    err = capsys.readouterr().err
+    assert f"study {name}: " in err and len(err.strip().splitlines()) == 1, err
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from qallegro.cli import build_parser, main
 from qallegro.errors import HpoError
-from qallegro.hpo.storage import mask_url, open_storage
+from qallegro.hpo.storage import mask_url, normalise_url, open_storage
 from qallegro.hpo.study import counts, create_or_resume
 from test_hpo_study import FAST_HEARTBEAT, SYNTHETIC, attempts, hpo, spec, started_by, wait_for
 
@@ -110,6 +110,21 @@ def test_space_outside_the_model_limits_is_refused_first(results_dir: Path, tmp_
     assert not results_dir.exists()
 
 
+@pytest.mark.parametrize("command", ["run", "space"])
+def test_a_binary_space_file_is_one_line(command: str, results_dir: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """`--space` is read like `--config`: UTF-8 YAML text, else one line naming the file."""
+    space = tmp_path / "space.bin"
+    space.write_bytes(bytes(range(256)) * 4)
+    args = ["--dataset", "rmd17-benzene", "--scale", "smoke", "--space", str(space)]
+    extra = ["--objective", SYNTHETIC, "--no-progress"] if command == "run" else []
+    rc = main(["hpo", command, *args, *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{space}: not a text file (a YAML search-space file must be UTF-8 text)" in err, err
+    assert not results_dir.exists()
+
+
 def test_worker_with_a_mistyped_journal_creates_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     journal = tmp_path / "nope" / "journal.log"
     assert main(["hpo", "worker", "--storage", str(journal), "--study", "s"]) == 2
@@ -125,6 +140,28 @@ def test_storage_password_is_masked() -> None:
     with pytest.raises(HpoError) as info:  # nothing listens on port 1
         open_storage("postgresql+psycopg2://alice:Secret@127.0.0.1:1/qallegro")
     assert "Secret" not in str(info.value) and "127.0.0.1" in str(info.value)
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("postgresql://alice:pw@db:5432/q", "postgresql+psycopg2://alice:pw@db:5432/q"),
+    ("postgres://alice@db/q?sslmode=require", "postgresql+psycopg2://alice@db/q?sslmode=require"),
+    ("postgresql+psycopg2://alice@db/q", "postgresql+psycopg2://alice@db/q"),
+    ("sqlite:///x/postgresql://.db", "sqlite:///x/postgresql://.db"),
+    ("results/postgres://journal.log", "results/postgres://journal.log"),
+])
+def test_bare_postgresql_url_uses_psycopg2(url: str, expected: str) -> None:
+    assert normalise_url(url) == expected
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_bare_postgresql_url_reaches_the_server(scheme: str) -> None:
+    """SQLAlchemy 2.1 maps a bare `postgresql://` to psycopg 3 (not installed): the storage must use psycopg2,
+    so the error is the refused connection, not a missing driver, and the password stays masked."""
+    with pytest.raises(HpoError) as info:  # nothing listens on port 1
+        open_storage(f"{scheme}://alice:Secret@127.0.0.1:1/qallegro")
+    msg = str(info.value)
+    assert "postgresql+psycopg2://alice:***@127.0.0.1:1/qallegro" in msg, msg
+    assert "Secret" not in msg and "import" not in msg.lower() and "port 1 failed" in msg, msg
 
 
 def test_unreachable_server_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

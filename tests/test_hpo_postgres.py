@@ -151,3 +151,19 @@ def test_password_never_reaches_disk_or_messages(results_dir: Path, postgres_url
 
 def test_a_trial_orphaned_before_its_first_heartbeat_is_retried(results_dir: Path, postgres_url: str) -> None:
     orphan_is_retried_at_once(results_dir, postgres_url, f"orphan-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.mark.parametrize("scheme", ["postgresql://", "postgres://"])
+def test_a_bare_postgresql_url_opens_and_runs_a_study(results_dir: Path, postgres_url: str, scheme: str) -> None:
+    """The README's `--storage postgresql://user:pass@host/db` (no driver named) creates, runs and reloads a study:
+    SQLAlchemy 2.1 would pick psycopg 3, which is not installed; the storage uses psycopg2."""
+    from qallegro.hpo.study import load, run_worker
+
+    assert postgres_url.startswith("postgresql+psycopg2://")
+    bare = scheme + postgres_url.split("://", 1)[1]
+    name = f"bare-{uuid.uuid4().hex[:8]}"
+    op = create_or_resume(spec(name=name, storage=bare, n_trials=2))
+    assert op.storage.kind == "postgresql" and op.storage.url.startswith("postgresql+psycopg2://")
+    run_worker(op, progress=False)
+    again = load(bare, name)
+    assert counts(again.study)["COMPLETE"] == 2 and again.spec.storage.startswith("postgresql+psycopg2://")

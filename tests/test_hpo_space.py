@@ -87,6 +87,11 @@ def test_yaml_file_overrides_and_round_trip(tmp_path: Path) -> None:
     ("r_max: {min: 1}", "expected a mapping with keys"),
     ("- a\n- b", "expected a mapping of parameter names"),
     ("r_max: {low: 1, high: [2", "not valid YAML"),
+    ("num_layers: {low: true, high: 3}", r"num_layers: low/high must be numbers, got True, 3"),
+    ("r_max: {low: 5, high: false}", r"r_max: low/high must be numbers, got 5, False"),
+    ("r_max: {low: '5', high: 8}", r"r_max: low/high must be numbers, got '5', 8"),
+    ("num_layers: {fixed: true}", r"num_layers: fixed must be a number, got True"),
+    ("learning_rate: {log: 1}", r"learning_rate: log must be true or false, got 1"),
 ])
 def test_bad_space_files_name_the_file(tmp_path: Path, text: str, message: str) -> None:
     f = tmp_path / "bad.yaml"

@@ -58,6 +58,35 @@ def test_config_values_are_type_checked(overrides: list[str], needles: tuple[str
     _one_line_error(args + [f"--set={o}" for o in overrides], capsys, *needles)
 
 
+@pytest.mark.parametrize(("device", "needles"), [
+    ("tpu", ("device must be auto, cpu, cuda or cuda:N", "'tpu'")),
+    ("cuda:x", ("device must be", "'cuda:x'")),
+    ("0", ("device must be", "got 0")),
+    ("cuda", ("device 'cuda': torch.cuda.is_available() is False", "use auto or cpu")),
+])
+def test_unusable_devices_are_refused_before_the_run_folder_exists(
+        device: str, needles: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only torch, also on a GPU machine
+    run = tmp_path / "run"
+    args = ["train", "--dataset", "rmd17-benzene", "--scale", "smoke", "--run-dir", str(run), "--no-progress"]
+    _one_line_error([*args, "--set", f"device={device}"], capsys, *needles)
+    assert not run.exists()
+
+
+def test_cuda_devices_are_checked_against_those_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qallegro.training.config import ConfigError, check_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    for ok in ("auto", "cpu", "cuda", "cuda:0", "cuda:1"):
+        check_device(ok)
+    with pytest.raises(ConfigError, match=r"device 'cuda:2': torch sees 2 CUDA device\(s\) here"):
+        check_device("cuda:2")
+    with pytest.raises(ConfigError, match="device must be auto, cpu, cuda or cuda:N, got None"):
+        check_device(None)
+
+
 def test_config_file_errors_name_the_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = tmp_path / "five.yaml"
     text.write_text('r_max: "five"\n')

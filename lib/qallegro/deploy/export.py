@@ -125,16 +125,21 @@ def is_exported(path: str | Path) -> bool:
 
 
 def load_exported(path: str | Path, device: str | torch.device = "cpu") -> ExportedPotential:
-    """Read an archive written by `export_model`; errors name the file and what is wrong with it."""
+    """Read an archive written by `export_model`, each member checked against its CRC-32 first; errors name the
+    file and what is wrong with it (a damaged member by name)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no exported model at {path}")
     try:  # the archive and its metadata first: torch logs a traceback for an unreadable archive
         with zipfile.ZipFile(path) as z:
+            damaged = z.testzip()  # every member against its CRC-32: torch reads weights without checking
             member = next((n for n in z.namelist() if n == META_FILE or n.endswith(f"/{META_FILE}")), None)
             raw = z.read(member) if member else b"{}"
-    except (zipfile.BadZipFile, OSError) as err:
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise ModelError(f"{path}: not a readable exported model (truncated or not a .pt2 archive: {err})") from err
+    if damaged is not None:
+        raise ModelError(f"{path}: member {damaged} is damaged (its CRC-32 does not match; the file was altered "
+                         "after export): export the model again")
     try:
         meta = json.loads(raw)
     except json.JSONDecodeError as err:

@@ -18,22 +18,32 @@ import numpy as np
 from ase import Atoms, units
 from tqdm import tqdm
 
+from qallegro.errors import DataError
 from qallegro.utils import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 ENSEMBLES = ("nve", "nvt")
 
 
 def read_structure(path: str | Path, index: int = 0) -> Atoms:
-    """Frame `index` of an ASE-readable structure file."""
+    """Frame `index` of an ASE-readable structure file (negative: counted from the end). An index outside the
+    file is a DataError naming the file, the frame and the number of frames."""
     import ase.io
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no structure file at {path}")
     try:
-        return ase.io.read(path, index=index)
+        try:
+            atoms: Atoms | None = ase.io.read(path, index=index)
+        except (StopIteration, IndexError):  # past the last frame
+            atoms = None
+        # ASE gives the first frame for a negative index before it: count the frames then, too
+        n = sum(1 for _ in ase.io.iread(path, index=":")) if atoms is None or index < -1 else None
     except Exception as err:  # ASE raises many types for unreadable files
         raise ValueError(f"{path}: not a structure file ASE can read ({type(err).__name__}: {err})") from err
+    if atoms is None or (n is not None and not -n <= index < n):
+        raise DataError(f"{path}: frame {index} not in file ({n} frames)")
+    return atoms
 
 
 def energy_figure(time_fs: np.ndarray, epot: np.ndarray, ekin: np.ndarray, path: str | Path, n_atoms: int) -> Path:

@@ -21,6 +21,8 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
 from optuna.trial import TrialState
 
+from qallegro.errors import HpoError
+
 ARTIFACT_FILES = ("config.yaml", "epochs.csv", "metrics.json", "model.pt")
 ATTR = "artifacts"
 
@@ -72,10 +74,24 @@ def _local_model(row: dict[str, Any]) -> Path | None:
     return path if path is not None and path.is_file() else None
 
 
+def _artifact_present(op: Any, row: dict[str, Any]) -> bool:
+    """Whether the front row's model artifact is in the study's artifact folder (it is not committed)."""
+    return bool(row["model"]) and (artifact_dir(op.folder) / row["model"]).is_file()
+
+
+def has_model(op: Any, row: dict[str, Any]) -> bool:
+    """Whether the front row's weights are here: its model artifact or its trial folder's model.pt."""
+    return _artifact_present(op, row) or _local_model(row) is not None
+
+
 def _model_file(op: Any, row: dict[str, Any], where: Path) -> Path:
     """The front row's weights: its model artifact (downloaded into `where`), else its trial folder's model.pt."""
-    if not row["model"]:
-        return _local_model(row)
+    if not _artifact_present(op, row):
+        local = _local_model(row)
+        if local is None:
+            raise HpoError(f"study {op.name}: the model of trial {row['number']} is not present (no artifact in "
+                           f"{artifact_dir(op.folder)}, no model.pt in its trial folder)")
+        return local
     path = where / f"{row['model']}.pt"
     download_artifact(artifact_store=artifact_store(op.folder), file_path=str(path), artifact_id=row["model"])
     return path
@@ -101,21 +117,28 @@ def pick(op: Any, output: str | Path, max_time_ms: float | None = None, max_erro
     """The front model that fits the budget, re-timed here, exported to `output` (`qallegro export` format).
 
     `max_time_ms`: the lowest-error model whose re-timed inference takes at most that many ms per structure.
-    `max_error`: the fastest (re-timed) model whose validation error is at most that. Raises ValueError when no
-    front model fits, naming the closest one."""
+    `max_error`: the fastest (re-timed) model whose validation error is at most that. Front trials whose weights
+    are not here (artifacts are not committed) are skipped and listed in the result's `skipped`. Raises
+    HpoError when no front model is here or none fits, naming the missing trials or the closest model."""
     from qallegro.deploy.export import export_model
     from qallegro.models import load_model
 
     if (max_time_ms is None) == (max_error is None):
-        raise ValueError("give exactly one budget: --max-time-ms or --max-error")
-    rows = [r for r in front(op) if r["model"] or _local_model(r)]
+        raise HpoError("give exactly one budget: --max-time-ms or --max-error")
+    points = front(op)
+    rows = [r for r in points if has_model(op, r)]
+    skipped = [r["number"] for r in points if r["model"] and not has_model(op, r)]
+    if not rows and skipped:
+        raise HpoError(f"study {op.name}: the model artifacts of its front trial(s) {_numbers(skipped)} are not "
+                       f"present in {artifact_dir(op.folder)} (artifacts are not committed: run the study here or "
+                       "copy its artifacts/ folder)")
     if not rows:
-        raise ValueError(f"study {op.name}: no front trial has a model (artifact or trial folder model.pt)")
+        raise HpoError(f"study {op.name}: no front trial has a model (artifact or trial folder model.pt)")
     if max_error is not None:
         fits = [r for r in rows if r["error"] <= max_error]
         if not fits:
             best = min(rows, key=lambda r: r["error"])
-            raise ValueError(f"study {op.name}: no front model has error <= {max_error:g} "
+            raise HpoError(f"study {op.name}: no front model has error <= {max_error:g} "
                              f"(lowest: {best['error']:.5g}, trial {best['number']})")
         for r in fits:
             r["ms_here"] = retime(op, r, threads)
@@ -129,7 +152,7 @@ def pick(op: Any, output: str | Path, max_time_ms: float | None = None, max_erro
                 break
         if chosen is None:
             fastest = min(rows, key=lambda r: r["ms_here"])
-            raise ValueError(f"study {op.name}: no front model runs in <= {max_time_ms:g} ms per structure here "
+            raise HpoError(f"study {op.name}: no front model runs in <= {max_time_ms:g} ms per structure here "
                              f"(fastest: {fastest['ms_here']:.3g} ms, trial {fastest['number']})")
     with tempfile.TemporaryDirectory() as tmp:
         model = load_model(_model_file(op, chosen, Path(tmp))).eval()
@@ -137,4 +160,9 @@ def pick(op: Any, output: str | Path, max_time_ms: float | None = None, max_erro
             "ms_per_structure_here": chosen["ms_here"], "config": op.study.trials[chosen["number"]].user_attrs.get(
                 "config")}
     chosen["exported"] = str(export_model(model, output, prov))
+    chosen["skipped"] = skipped
     return chosen
+
+
+def _numbers(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers))

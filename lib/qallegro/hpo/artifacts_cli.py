@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 
-SCALES = ("smoke", "quick", "paper")
+from qallegro.scales import DEFAULT_SCALE, SCALES
 
 
 def study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", metavar="STUDY", help="study name")
-    p.add_argument("--scale", choices=SCALES, default="quick", help="preset scale (default quick)")
+    p.add_argument("--scale", choices=SCALES, default=DEFAULT_SCALE, help=f"preset scale (default {DEFAULT_SCALE})")
     p.add_argument("--storage", help="the study's storage (default: results/<scale>/hpo/<study>/journal.log)")
 
 
@@ -109,6 +109,9 @@ def _pick(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"qallegro pick: {err}", file=sys.stderr)
         return 2
+    if chosen["skipped"]:
+        print(f"qallegro pick: skipped front trial(s) {', '.join(map(str, chosen['skipped']))}: their model "
+              "artifacts are not present", file=sys.stderr)
     print(f"trial {chosen['number']}: error {chosen['error']:.5g}, {chosen['ms_here']:.3g} ms per structure here "
           f"-> {chosen['exported']}")
     return 0

@@ -19,16 +19,15 @@ variant come from its spec in the variant registry (`qallegro.models.variants`).
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from qallegro.errors import HpoError
 from qallegro.models.variants import VARIANTS, variant_spec
+from qallegro.training.config import read_yaml_file
 
 
 @dataclass(frozen=True)
@@ -226,10 +225,9 @@ def _check(p: Param, source: str) -> None:
     def bad(msg: str) -> SpaceError:
         return SpaceError(f"{source}: {p.name}: {msg}")
 
-    try:
-        low, high = float(p.low), float(p.high)
-    except (TypeError, ValueError):
-        raise bad(f"low/high must be numbers, got {p.low!r}, {p.high!r}") from None
+    if not (_is_number(p.low) and _is_number(p.high)):
+        raise bad(f"low/high must be numbers, got {p.low!r}, {p.high!r}")
+    low, high = float(p.low), float(p.high)
     if not low <= high:
         raise bad(f"low {p.low} > high {p.high}")
     if p.log and low <= 0:
@@ -240,8 +238,15 @@ def _check(p: Param, source: str) -> None:
         for v in (low, high):
             if v < 1 or 2 ** round(math.log2(v)) != v:
                 raise bad(f"widths must be powers of two, got {v}")
-    if p.fixed is not None and not isinstance(p.fixed, (int, float)):
+    if p.fixed is not None and not _is_number(p.fixed):
         raise bad(f"fixed must be a number, got {p.fixed!r}")
+    if not isinstance(p.log, bool):
+        raise bad(f"log must be true or false, got {p.log!r}")
+
+
+def _is_number(value: Any) -> bool:
+    """An int or float, not a bool (YAML's `true` is an int to Python) and not a numeric string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def load_space(variant: str, scale: str | None = None, path: str | os.PathLike | None = None,
@@ -260,14 +265,7 @@ def load_space(variant: str, scale: str | None = None, path: str | os.PathLike |
         if by_dataset:
             space = _apply(space, by_dataset, f"presets/hpo.yaml[{scale}].space_by_dataset.{dataset}")
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise SpaceError(f"search-space file not found: {path}")
-        try:
-            spec = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise SpaceError(f"{path}: not valid YAML: {err}") from err
-        space = _apply(space, spec, str(path))
+        space = _apply(space, read_yaml_file(path, "search-space file", SpaceError) or {}, str(path))
     return space
 
 

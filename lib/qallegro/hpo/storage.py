@@ -4,7 +4,9 @@
   has no heartbeat, so `HeartbeatJournalStorage` adds one: each running trial's worker rewrites a small file
   `<journal>.heartbeats/<trial id>` every `heartbeat_interval` seconds; a running trial whose last heartbeat
   (or start, if none) is older than `grace_period` is failed and retried once by the next worker that looks.
-* `postgresql://...` (many machines) or `sqlite:///...`: Optuna's `RDBStorage` with its own heartbeat.
+* `postgresql://...` (many machines) or `sqlite:///...`: Optuna's `RDBStorage` with its own heartbeat. A bare
+  `postgresql://` or `postgres://` URL is read as `postgresql+psycopg2://` (SQLAlchemy 2.1 would pick psycopg 3,
+  which is not installed; psycopg2 is).
 * The claim lock serialises "count the trials, then ask for a new one" between workers, so that a study stops
   at exactly its target number of complete trials: a `flock` on `<file>.claim` for files, a PostgreSQL advisory
   lock for PostgreSQL. Both are released by the operating system / the server when a worker dies.
@@ -163,13 +165,28 @@ def mask_url(url: str) -> str:
         return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
 
 
+def normalise_url(url: str) -> str:
+    """`url` with a bare `postgresql://` or `postgres://` scheme made `postgresql+psycopg2://` (the installed
+    driver); any other URL or path unchanged."""
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg2://" + url.removeprefix(bare)
+    return url
+
+
+def is_database_url(url: str) -> bool:
+    """True for a PostgreSQL or SQLite URL (a bare `postgres://` included), False for a journal path."""
+    return normalise_url(url).startswith(("postgresql", "sqlite"))
+
+
 def open_storage(url: str | Path, heartbeat_interval: int = 60, grace_period: int = 180,
                  max_retry: int = 1, create: bool = True) -> StudyStorage:
     """Open `url`: a journal file path (`journal:PATH` or a path ending in `.log`), `postgresql://...` or
-    `sqlite:///...`; heartbeats every `heartbeat_interval` s, stale after `grace_period` s, retried `max_retry`.
+    `sqlite:///...` (a bare `postgresql://` or `postgres://` uses psycopg2); heartbeats every
+    `heartbeat_interval` s, stale after `grace_period` s, retried `max_retry`.
     With `create=False` a journal or SQLite file must exist already (nothing is created for a mistyped path).
     A server that cannot be reached is an `HpoError` naming the URL (password masked)."""
-    url = str(url)
+    url = normalise_url(str(url))
     safe = mask_url(url)
     if grace_period <= heartbeat_interval:
         raise HpoError(f"grace_period ({grace_period} s) must exceed heartbeat_interval ({heartbeat_interval} s)")

@@ -49,7 +49,14 @@ from qallegro.hpo.optuna_api import set_study_system_attr, study_system_attrs, t
 from qallegro.hpo.records import HpoSettings, hpo_settings
 from qallegro.hpo.report import counts, write_results
 from qallegro.hpo.samplers import SAMPLERS, make_sampler
-from qallegro.hpo.storage import HeartbeatThread, RetryOnce, StudyStorage, open_storage, original_number
+from qallegro.hpo.storage import (
+    HeartbeatThread,
+    RetryOnce,
+    StudyStorage,
+    is_database_url,
+    open_storage,
+    original_number,
+)
 from qallegro.paths import results_root
 from qallegro.utils import atomic_write_json, environment_record, get_logger
 
@@ -132,7 +139,7 @@ def preflight(spec: StudySpec, settings: HpoSettings, space: space_mod.SearchSpa
             trial_config(spec.dataset, spec.variant, spec.scale, space.overrides(raw), settings, threads=1)
         except ValueError as err:
             raise HpoError(f"search space at its {corner} corner: {err}") from None
-    if spec.storage and not spec.storage.startswith(("postgresql", "sqlite")):
+    if spec.storage and not is_database_url(spec.storage):
         folder = Path(spec.storage.removeprefix("journal:")).resolve().parent
         if not folder.is_dir():
             raise HpoError(f"no folder {folder} for the journal given as --storage (create it first)")

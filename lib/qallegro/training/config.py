@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from qallegro import scales
-from qallegro.errors import TrainingError
+from qallegro.errors import QallegroError, TrainingError
 from qallegro.paths import results_root
 from qallegro.utils import config_hash
 
@@ -113,19 +113,25 @@ def all_defaults() -> dict[str, Any]:
     return cfg
 
 
-def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML config file: a flat mapping of known keys."""
+def read_yaml_file(path: str | os.PathLike, what: str, error: type[QallegroError]) -> Any:
+    """The YAML document in `path` (`what`: "config file", ...), read as UTF-8 text; a missing, unreadable,
+    binary or invalid file raises `error` (the caller's floor's class) naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        raise error(f"{what} not found: {path}")
     try:
-        data = yaml_load(path.read_text(encoding="utf-8"))
+        return yaml_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (a YAML config must be UTF-8 text)") from None
+        raise error(f"{path}: not a text file (a YAML {what} must be UTF-8 text)") from None
     except OSError as err:
-        raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from err
+        raise error(f"{path}: cannot read the {what} ({err.strerror})") from err
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        raise error(f"{path}: not valid YAML: {err}") from err
+
+
+def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config file: a flat mapping of known keys."""
+    data = read_yaml_file(path, "config file", ConfigError)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -294,6 +300,28 @@ def validate(cfg: Mapping[str, Any]) -> None:
     need(is_int(cfg["dataset_seed"]), f"dataset_seed must be an integer, got {cfg['dataset_seed']!r}")
     need(cfg["threads"] is None or (is_int(cfg["threads"]) and cfg["threads"] >= 1),
          f"threads must be a positive integer or null, got {cfg['threads']!r}")
+    check_device(cfg["device"])
+
+
+def check_device(value: Any) -> None:
+    """`device` is `auto`, `cpu`, or `cuda`/`cuda:N` (`mps`) with such a device visible to torch here."""
+    import torch
+
+    if value == "auto":
+        return
+    present = {"cpu": lambda: True, "cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    try:
+        device = torch.device(value) if isinstance(value, str) else None
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in present:
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
+    if not present[device.type]():
+        probe = "torch.cuda" if device.type == "cuda" else "torch.backends.mps"
+        raise ConfigError(f"device {value!r}: {probe}.is_available() is False on this machine (no such device, or "
+                          "a CPU-only torch); use auto or cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {value!r}: torch sees {torch.cuda.device_count()} CUDA device(s) here")
 
 
 def identity(cfg: Mapping[str, Any]) -> dict[str, Any]:
