@@ -385,75 +385,131 @@ def _campaign_finals_on_disk(scale: str, rng: np.random.Generator) -> None:
 
 
 def test_final_pages_render_the_campaign_records(results_dir: Path, tmp_path: Path) -> None:
-    """final_training, table6 and beyond_md executed (papermill, real kernels) at a campaign scale with finals
-    (quick) from synthetic campaign records alone: nothing is trained, the tables hold the records' means, MD says
-    why no model ran (no checkpoint); at the overnight scale, which cuts the finals, each page says so."""
+    """final_training, table6 and beyond_md executed (papermill, real kernels) from synthetic campaign records
+    alone: nothing is trained, the tables hold the records' means, MD says why no model ran (no checkpoint); at the
+    quick scale every final runs, at the overnight scale only the rMD17 ones (`finals:culi`, `finals:qm9` cut):
+    each page shows our rMD17 rows and names the datasets it cuts."""
     import papermill as pm
     from qallegro.paths import REPO_ROOT
     from qallegro.pipeline import experiments
     from qallegro.report.tables import format_number
     from qallegro.stats import mean_interval
 
-    _campaign_finals_on_disk("quick", np.random.default_rng(1))
+    for scale, seed in (("quick", 1), ("overnight", 2)):
+        _campaign_finals_on_disk(scale, np.random.default_rng(seed))
     finals = experiments.campaign_finals("quick")
     qdi = [1e3 * r.val["f_mae"] for r in finals["culi", "qdi"]]
+    overnight = experiments.campaign_finals("overnight")
+    aspirin = [1e3 * r.val["f_mae"] for r in overnight["rmd17-aspirin", "mlp"]]
     book = REPO_ROOT / "book"
-    out, cut = {}, {}
+    out, partial = {}, {}
     for page in ("final_training", "table6", "beyond_md"):
-        for scale, into in (("quick", out), ("overnight", cut)):
+        for scale, into in (("quick", out), ("overnight", partial)):
             into[page] = pm.execute_notebook(str(book / f"{page}.ipynb"), str(tmp_path / f"{scale}-{page}.ipynb"),
                                              parameters={"scale": scale, "sampler": "tpe", "seed": 0}, cwd=str(book),
                                              progress_bar=False, kernel_name="python3")
-    html = "".join(o.get("data", {}).get("text/html", "") for c in out["final_training"]["cells"]
-                   for o in c.get("outputs", []))
+
+    def shown(nb) -> str:  # the text outputs (glued MyST, tables), not the figures' image data
+        return "".join(str(v) for c in nb["cells"] for o in c.get("outputs", [])
+                       for k, v in o.get("data", {}).items() if not k.startswith("image/"))
+
+    def html(nb) -> str:  # the tables
+        return "".join(o.get("data", {}).get("text/html", "") for c in nb["cells"] for o in c.get("outputs", []))
+
     mi = mean_interval(qdi)
-    assert f">{format_number(mi.mean)}<" in html and f">{format_number(mi.high)}<" in html and "NaN" not in html
-    md = "".join(o.get("data", {}).get("text/html", "") for c in out["beyond_md"]["cells"]
-                 for o in c.get("outputs", []))
-    assert md.count("checkpoint absent") == sum(1 for ds, _ in finals if ds != "qm9")
+    tables = html(out["final_training"])
+    assert f">{format_number(mi.mean)}<" in tables and f">{format_number(mi.high)}<" in tables
+    assert "NaN" not in tables
+    assert html(out["beyond_md"]).count("checkpoint absent") == sum(1 for ds, _ in finals if ds != "qm9")
     assert not any(p.name == "checkpoint.pt" for p in results_dir.rglob("*"))  # nothing was trained
-    for page, nb in cut.items():  # overnight: the cut's notice (glued MyST), and no table of ours
-        shown = "".join(str(o.get("data", {})) for c in nb["cells"] for o in c.get("outputs", []))
-        assert "Not run at the `overnight` scale" in shown, page
-        assert "(ours" not in shown and "NaN" not in shown, page
+    for page, nb in partial.items():  # overnight: the cut's notice (glued MyST) beside our rMD17 rows
+        text = shown(nb)
+        assert "Not run at the `overnight` scale" in text and "NaN" not in text, page
+        # the reasons in the preset's words: Cu-Li's (540 worker-minutes) where the page has Cu-Li (Table 6 has
+        # not), QM9's (19 worker-minutes) where it has QM9 (MD has not)
+        assert ("540 worker-minutes" in text, "19 worker-minutes" in text) == (page != "table6", page != "beyond_md")
+    assert f">{format_number(mean_interval(aspirin).mean)}<" in html(partial["final_training"])
+    assert "Allegro+MLP (ours, test" in html(partial["table6"])
+    assert html(partial["beyond_md"]).count("checkpoint absent") == len(overnight)  # rMD17 models only
 
 
 def test_pages_where_the_scale_cuts_the_final_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """At a scale that cuts the finals (overnight) the final-model pages get no models and say why in the cut's
-    own words; the paper's rows stay; with models the same texts quote their numbers."""
+    """Where a scale cuts every dataset's finals the final-model pages get no models and say why in the cut's own
+    words; the paper's rows stay. Where it cuts some (overnight: `finals:culi`, `finals:qm9`), the others' runs are
+    read and quoted, and each page names the cut datasets it shows (Table 6 has no Cu-Li, MD no QM9) with their
+    reasons."""
     from qallegro.campaign.plan import cuts
     from qallegro.pipeline import experiments
     from qallegro.pipeline.compare import derived_comparisons, table6_molecule
     from qallegro.report.md import md_facts, md_table, md_texts
 
-    monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))  # no records at all: nothing is read
-    reason = cuts("overnight")["finals"]
-    assert experiments.finals_cut("overnight") == reason and experiments.finals_cut("paper") is None
-    assert experiments.book_finals("overnight", "tpe", 0) == {}
+    monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))  # no records at all
+    preset = cuts("overnight")
+    cut = experiments.finals_cuts("overnight")
+    assert cut == {"qm9": preset["finals:qm9"], "culi": preset["finals:culi"]} and "finals" not in preset
+    assert experiments.finals_cuts("paper") == {}
+    with pytest.raises(PipelineError, match="18 of 18 final unit"):  # the rMD17 finals are read: none written
+        experiments.book_finals("overnight", "tpe", 0)
+    # every dataset cut: nothing is read, the cut's notice alone
+    reason = "cut for the budget of a test"
+    whole = dict.fromkeys(rf.PAPER_DATASETS, reason)
+    with monkeypatch.context() as m:
+        m.setattr(experiments, "finals_cuts", lambda scale: whole)
+        assert experiments.book_finals("overnight", "tpe", 0) == {}
     facts = rf.budget_facts({"n_trials": 4}, {}, {"culi": 300})
     derived = derived_comparisons(rf.mean_records({}))
-    texts = rf.final_texts("overnight", reason, facts, derived, "inconclusive")
+    texts = rf.final_texts("overnight", whole, facts, derived, "inconclusive")
     assert texts["budget"].startswith("**Not run at the `overnight` scale**") and reason in texts["budget"]
+    assert texts["budget"].count(reason) == 1 and "At this scale each final model" not in texts["budget"]
     assert "no value of ours" in texts["claim"] and "**inconclusive**" in texts["claim"]
     assert f"{derived.iloc[0]['paper (%)']:.1f}%" in texts["claim"]  # the paper's 12.7%, from its Table 4
     table4 = rf.error_table({}, "Table 4")
     assert table4["paper"].notna().any() and table4["ours: mean"].isna().all()
-    assert reason in rf.table6_text("overnight", reason, {})["ours"]
-    assert rf.table6_text("overnight", reason, {})["ours_val"] == ""  # no validation rows of ours to introduce
+    assert reason in rf.table6_text("overnight", whole, {})["ours"]
+    assert rf.table6_text("overnight", whole, {})["ours_val"] == ""  # no validation rows of ours to introduce
     lit = table6_molecule(rf.mean_records({}), "aspirin", "test")
     assert not lit.index.str.contains("ours").any() and "energy MAE per atom" not in lit  # no empty column
     table = md_table({}, {}, {})
     assert len(table) == 0 and md_facts(table)["n_ran"] == "0"
-    assert md_texts("overnight", reason, {}, 0, md_facts(table)) == {"run": rf.cut_notice("overnight", reason),
-                                                                      "summary": ""}
-    # with final models: the numbers of the runs
-    finals = {(ds, v): [_run(ds, v, s, f, 0.5, tmp_path / f"{ds}{v}{s}") for s in (0, 1)]
-              for ds, v, f in (("culi", "mlp", 0.050), ("culi", "qdi", 0.045), ("rmd17-aspirin", "allegro", 0.03))}
+    forces = {d: why for d, why in whole.items() if d != "qm9"}
+    assert md_texts("overnight", whole, {}, 0, md_facts(table)) == {"run": rf.cut_notice("overnight", forces),
+                                                                     "summary": ""}
+    assert rf.not_run(whole, experiments.TRANSFER_TARGETS) == (
+        "*Not run at this scale for rMD17-aspirin, rMD17-benzene and QM9: see the note at the top of this page.*")
+    # the overnight cut: the rMD17 models' numbers, the paper's values and the reason for Cu-Li and QM9
+    finals = {(ds, v): [_run(ds, v, s, f, 0.5, tmp_path / f"{ds}{v}{s}", transfer=v == "qdi") for s in (0, 1, 2)]
+              for ds in ("rmd17-aspirin", "rmd17-benzene") for v, f in (("allegro", 0.03), ("mlp", 0.025),
+                                                                        ("qdi", 0.028))}
     derived = derived_comparisons(rf.mean_records(finals))
-    texts = rf.final_texts("overnight", None, rf.budget_facts({"n_trials": 4}, finals, {"culi": 300}), derived,
+    texts = rf.final_texts("overnight", cut, rf.budget_facts({"n_trials": 4}, finals, {"culi": 300}), derived,
                            "supported")
-    assert "with 2 seed(s) per model" in texts["budget"] and "+10.0%" in texts["claim"]
-    assert "1,000 rMD17 frames" in rf.table6_text("overnight", None, finals)["ours"]
+    assert texts["budget"].startswith("**Not run at the `overnight` scale**: the final runs of the chosen "
+                                      "configurations with seeds of QM9 and Cu-Li.")
+    assert preset["finals:culi"] in texts["budget"] and preset["finals:qm9"] in texts["budget"]
+    assert "with 3 seed(s) per model" in texts["budget"]
+    assert "no value of ours" in texts["claim"]  # Cu-Li's QDI vs MLP
+    assert derived.loc["aspirin forces: Allegro+MLP vs Allegro", "ours (%)"] == pytest.approx(100 * (0.03 - 0.025)
+                                                                                                / 0.03)
+    table4 = rf.error_table(finals, "Table 4")
+    ours = table4.loc[("rMD17-aspirin", "Allegro+MLP")]
+    assert ours["ours: mean"] == pytest.approx(25.0) and ours["seeds"] == 3
+    assert table4.loc["Cu-Li"]["ours: mean"].isna().all() and table4.loc["Cu-Li"]["paper"].notna().all()
+    assert table4.loc[("rMD17-benzene", "Allegro+QDI (transferred)"), "seeds"] == 3
+    assert rf.error_table(finals, "Table 5").loc["QM9"]["paper"].notna().any()
+    six = rf.table6_text("overnight", cut, finals)
+    assert preset["finals:qm9"] in six["ours"] and preset["finals:culi"] not in six["ours"]  # no Cu-Li in Table 6
+    assert "1,000 rMD17 frames" in six["ours"] and "QM9 molecules" not in six["ours"] and six["ours_val"]
+    run = md_texts("overnight", cut, {"steps": 100, "dt_fs": 0.5, "temperature_K": 300.0}, 0, md_facts(table))
+    assert preset["finals:culi"] in run["run"] and preset["finals:qm9"] not in run["run"]  # QM9 has no MD
+    assert "Each run: 100 velocity-Verlet steps" in run["run"] and run["summary"]
+    assert rf.not_run(cut, experiments.TRANSFER_TARGETS) == (
+        "*Not run at this scale for QM9: see the note at the top of this page.*")
+    assert rf.not_run(cut, ["rmd17-benzene"]) == ""
+    # no cut: the same texts quote the runs alone
+    texts = rf.final_texts("overnight", {}, rf.budget_facts({"n_trials": 4}, finals, {"culi": 300}), derived,
+                           "supported")
+    assert texts["budget"].startswith("At this scale each final model") and "Not run" not in texts["budget"]
+    assert "Not run" not in rf.table6_text("overnight", {}, finals)["ours"]
 
 
 def test_random_trials_count_those_started_before_the_start_up_trials_finished() -> None:

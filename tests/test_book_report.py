@@ -410,14 +410,20 @@ def test_sweep_table_marks_a_chosen_rate_at_the_grid_edge() -> None:
     assert chosen == {"rMD17-aspirin": "largest tried", "rMD17-benzene": ""}
 
 
-def test_result_globs_apply_where_their_files_can_exist() -> None:
+def test_result_globs_apply_where_their_files_can_exist(monkeypatch: pytest.MonkeyPatch) -> None:
     """A page lists for download only the files its scale can produce: the HPO finals where the pages train
-    them, the campaign's finals and the sampler comparison where the scale does not cut them."""
+    them, the campaign's finals where the scale runs some (overnight: rMD17's; none where it cuts every
+    dataset's), the sampler comparison where the scale does not cut it."""
+    from qallegro.campaign import studies
     from qallegro.pipeline.notebooks import result_applies
 
     hpo_final, campaign_final = "results/{scale}/hpo/*-x-s*/final-lowest_error.json", "results/{scale}/campaign/final/*"
     compare = "results/{scale}/hpo/compare-*/hypervolume.csv"
-    assert not result_applies(campaign_final, "overnight") and not result_applies(compare, "overnight")
+    assert result_applies(campaign_final, "overnight") and not result_applies(compare, "overnight")
+    real = studies._settings("overnight")
+    with monkeypatch.context() as m:
+        m.setattr(studies, "_settings", lambda scale: {**real, "cut": {"finals": "cut for time"}})
+        assert not result_applies(campaign_final, "overnight")
     assert not result_applies(hpo_final, "overnight") and not result_applies(hpo_final, "smoke")
     assert result_applies(campaign_final, "smoke") and result_applies(compare, "smoke")
     assert result_applies(hpo_final, "paper") and not result_applies(campaign_final, "paper")

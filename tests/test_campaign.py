@@ -282,10 +282,11 @@ def test_final_models_are_retimed_per_dataset_after_the_first_seed(monkeypatch: 
     from qallegro.campaign.plan import plan
     from qallegro.campaign.studies import final_units, retime_final_units
 
+    assert [u.id for u in retime_final_units("overnight")] == ["retime/finals-rmd17-benzene",
+                                                                "retime/finals-rmd17-aspirin"]  # Cu-Li, QM9 cut
     settings = scales.settings
-    real = settings("campaign", "overnight")  # overnight with its finals (its budget cuts them)
-    uncut = {**real, "order": [*real["order"], "finals"],
-             "cut": {k: v for k, v in real["cut"].items() if k != "finals"}}
+    real = settings("campaign", "overnight")  # overnight with every final (its budget cuts Cu-Li's and QM9's)
+    uncut = {**real, "cut": {k: v for k, v in real["cut"].items() if not k.startswith("finals")}}
     monkeypatch.setattr(scales, "settings", lambda kind, scale: uncut if (kind, scale) == ("campaign", "overnight")
                         else settings(kind, scale))
     units = retime_final_units("overnight")
@@ -463,9 +464,17 @@ def test_a_cut_part_is_not_planned_and_named_where_its_evidence_would_be(tmp_pat
 
     monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))
     cut = plan_mod.cuts("overnight")
-    assert {"ablation:qm9", "compare"} <= set(cut)
+    assert {"ablation:qm9", "compare", "finals:culi", "finals:qm9"} <= set(cut) and "finals" not in cut
     ids = [u.id for u in plan_mod.plan("overnight")]
     assert not any(i.startswith(("ablation/qm9/", "sweep/qm9/", "compare/")) for i in ids)
+    # the finals of the uncut datasets only: rMD17's (Allegro, Allegro+MLP, the QDI transfer) with 3 seeds, and
+    # their two final re-timings, after the studies
+    finals = [i for i in ids if i.startswith(("final/", "retime/finals-"))]
+    assert len(finals) == 20 and finals == ids[-20:]
+    assert sorted({i.split("/")[1] for i in finals[:18]}) == sorted(
+        f"{ds}-{v}" for ds in ("rmd17-aspirin", "rmd17-benzene") for v in ("allegro", "mlp", "qdi-transfer"))
+    assert sorted({i.rsplit("/", 1)[1] for i in finals[:18]}) == ["s0", "s1", "s2"]
+    assert finals[18:] == ["retime/finals-rmd17-benzene", "retime/finals-rmd17-aspirin"]
     recs = [_record("culi", v, s, {"allegro": 0.05, "mlp": 0.048, "qdi": 0.047}[v] + 0.001 * s)
             for s in range(3) for v in ("allegro", "mlp", "qdi")]
     monkeypatch.setattr(plan_mod, "ablation_records", lambda scale, dataset=None: recs)
@@ -531,8 +540,12 @@ def test_final_seeds_per_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = studies._settings("overnight")
     monkeypatch.setattr(studies, "_settings", lambda scale: {**settings, "cut": {"finals:culi": "cut for time"}})
     assert [u.id for u in studies.final_units("overnight")] == [i for i in ids if "culi" not in i]
+    assert [u.id for u in studies.retime_final_units("overnight")] == ["retime/finals-rmd17-benzene"]
     monkeypatch.setattr(studies, "_settings", lambda scale: {**settings, "cut": {"finals": "cut for time"}})
     assert studies.final_units("overnight") == [] and studies.retime_final_units("overnight") == []
+    cut = {"finals:culi": "Cu-Li's reason", "finals": "every dataset's reason"}
+    assert studies.finals_cut(cut, "culi") == "Cu-Li's reason" and studies.finals_cut(cut, "qm9") == cut["finals"]
+    assert studies.finals_cut({"finals:culi": "x"}, "qm9") is None
 
 
 def test_training_units_use_the_workers_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -560,3 +560,16 @@ def test_a_cut_datasets_final_claims_are_tested_on_its_studies(monkeypatch: pyte
     out = study_claims.study_claim_tests("overnight")
     assert out["qdi-time"][0]["level"] == "studies"
     assert not any(r.get("level") for r in out["mlp-accuracy-allegro-speed"])  # finals of the others
+    # overnight's cut: the rMD17 tests on the finals, QM9's on the studies, and the rule says which is which
+    monkeypatch.setattr(plan, "cuts", lambda scale: {"finals:culi": "cut for time", "finals:qm9": "cut by priority",
+                                                     "ablation:qm9": "cut too"})
+    out = study_claims.study_claim_tests("overnight")
+    accuracy = out["mlp-accuracy-allegro-speed"]
+    assert {r["dataset"] for r in accuracy if r.get("level") == "studies"} == {"qm9"}
+    assert {r["dataset"] for r in accuracy if not r.get("level")} == {"rmd17-aspirin", "rmd17-benzene"}
+    verdicts = {v["claim"]: v for v in study_claim_verdicts(out)}
+    assert verdicts["mlp-accuracy-allegro-speed"]["page"] == "final_training"
+    assert verdicts["mlp-accuracy-allegro-speed"]["rule"] == (
+        f"{study_claims.RULES['mlp-accuracy-allegro-speed']}; for QM9: {final_claims.STUDY_RULE}; "
+        f"{final_claims.STUDY_ERROR}; {final_claims.STUDY_TIME}")
+    assert verdicts["qdi-time"]["page"] == "moo_summary"

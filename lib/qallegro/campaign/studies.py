@@ -70,10 +70,13 @@ def retime_units(scale: str) -> list[Unit]:
     return [Unit(f"retime/{sid.removeprefix('study/')}", "retime", dict(u.spec), (u.id,)) for sid, u in last.items()]
 
 
-def finals_cut(cut: Mapping[str, Any], dataset: str) -> bool:
-    """Whether a scale's `cut` (presets/campaign.yaml) leaves out the final runs of `dataset`: `finals` (all of
-    them) or `finals:NAME`."""
-    return bool({"finals", f"finals:{dataset}"} & set(cut))
+def finals_cut(cut: Mapping[str, Any], dataset: str) -> str | None:
+    """Why a scale's `cut` (presets/campaign.yaml) leaves out the final runs of `dataset`: the reason of its
+    `finals:NAME`, else of `finals` (all of them); None where they run."""
+    for key in (f"finals:{dataset}", "finals"):
+        if key in cut:
+            return str(cut[key])
+    return None
 
 
 def final_units(scale: str) -> list[Unit]:
@@ -88,7 +91,7 @@ def final_units(scale: str) -> list[Unit]:
     cut = _settings(scale).get("cut") or {}
 
     def seeds(dataset: str) -> list[int]:  # none where the scale cuts the finals (`finals`, `finals:NAME`)
-        if finals_cut(cut, dataset):
+        if finals_cut(cut, dataset) is not None:
             return []
         return [int(x) for x in by_dataset.get(dataset, f["seeds"])]
 

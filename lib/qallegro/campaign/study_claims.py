@@ -10,7 +10,8 @@ the book's list, the evidence in one sentence that states the rule, and the test
   `final_training`.
 
 Where the scale cuts a dataset's final runs, its final-model claims are tested on the studies' most accurate
-trials instead (`final_claims.study_error_row`, `study_time_row`; their page is then `moo_summary`).
+trials instead (`final_claims.study_error_row`, `study_time_row`; the claim's rule names those datasets, and its
+page is `moo_summary` where every test is on the studies).
 
 `verdicts.study_claim_verdicts` combines each claim's tests into its verdict (`verdicts.combine`).
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from qallegro.campaign import final_claims, significance, tradeoff
+from qallegro.campaign import final_claims, significance, tradeoff, words
 from qallegro.campaign.study_records import StudyRecords
 
 # (dataset, the more accurate variant, the faster variant): the paper's section 4 on Fig. 2
@@ -79,7 +80,7 @@ def study_claim_tests(scale: str) -> dict[str, list[dict[str, Any]]]:
 
     cut = cuts(scale)
     datasets = {d for d, _, _ in ACCURACY_SPEED} | {QDI_TIME[0]}
-    no_finals = {d for d in datasets if finals_cut(cut, d)}
+    no_finals = {d for d in datasets if finals_cut(cut, d) is not None}
     out = tests(load_studies(scale), final_records(scale), ablation_records(scale), finals_retimes(scale), no_finals)
     for rows in out.values():
         for row in rows:
@@ -91,13 +92,18 @@ def study_claim_tests(scale: str) -> dict[str, list[dict[str, Any]]]:
 
 def rule(key: str, rows: Sequence[Mapping[str, Any]]) -> str:
     """The rule of claim `key` as its tests `rows` apply it (the final-model claims on the studies where the
-    scale cuts the finals)."""
-    if not rows or not all(r.get("level") == "studies" for r in rows):
+    scale cuts the finals: of every dataset, or of some, which the rule names)."""
+    on_studies = [r for r in rows if r.get("level") == "studies"]
+    if not on_studies:
         return RULES[key]
     parts = [final_claims.STUDY_RULE]
-    if any(r["test"] == "error" for r in rows):
+    if any(r["test"] == "error" for r in on_studies):
         parts.append(final_claims.STUDY_ERROR)
-    return "; ".join([*parts, final_claims.STUDY_TIME])
+    studies_rule = "; ".join([*parts, final_claims.STUDY_TIME])
+    if len(on_studies) == len(rows):
+        return studies_rule
+    names = ", ".join(dict.fromkeys(words.dataset(r["dataset"]) for r in on_studies))
+    return f"{RULES[key]}; for {names}: {studies_rule}"
 
 
 def page(key: str, rows: Sequence[Mapping[str, Any]]) -> str:

@@ -88,8 +88,9 @@ def summary_path(dataset: str, variant: str, scale: str, sampler: str, seed: int
 
 
 def campaign_finals(scale: str) -> dict[tuple[str, str], list[FinalRun]]:
-    """The campaign's final models at `scale`, every seed (`qallegro.campaign.studies.final_units`), by
-    (dataset, variant); a unit without a record is an error naming it (the campaign runs before the pages)."""
+    """The campaign's final models at `scale`, every seed (`qallegro.campaign.studies.final_units`: those of the
+    datasets whose finals the scale does not cut), by (dataset, variant); a unit without a record is an error
+    naming it (the campaign runs before the pages)."""
     from qallegro.campaign.plan import campaign_root
     from qallegro.campaign.studies import final_units
     from qallegro.campaign.units import read_record
@@ -117,21 +118,26 @@ def _ordered(finals: dict[tuple[str, str], list[FinalRun]]) -> dict[tuple[str, s
                                                                         list(VARIANTS).index(k[1])))}
 
 
-def finals_cut(scale: str) -> str | None:
-    """Why `scale` leaves out the campaign's final runs (`cut` `finals` in presets/campaign.yaml), else None."""
+def finals_cuts(scale: str) -> dict[str, str]:
+    """Why `scale` leaves out the campaign's final runs, by dataset of the final models (`final_models`): the
+    reason of its `finals:NAME` in `cut` (presets/campaign.yaml), else of `finals` (all of them); {} where the
+    scale runs them all, or where the pages train them."""
     if not from_campaign(scale):
-        return None
+        return {}
     from qallegro.campaign.plan import cuts
+    from qallegro.campaign.studies import finals_cut
 
-    return cuts(scale).get("finals")
+    cut = cuts(scale)
+    return {d: why for d in dict.fromkeys(d for d, _ in final_models()) if (why := finals_cut(cut, d)) is not None}
 
 
 def book_finals(scale: str, sampler: str, seed: int, train: bool = False) -> dict[tuple[str, str], list[FinalRun]]:
-    """The final models the pages show at `scale`: the campaign's (every seed) at a `run_with_book` scale (none
-    where it cuts them, `finals_cut`), else the one model per study of `train_finals` (trained when `train`, else
-    read back with `load_finals`)."""
+    """The final models the pages show at `scale`: the campaign's (every seed) at a `run_with_book` scale, of the
+    datasets whose finals it does not cut (`finals_cuts`; none where it cuts them all), else the one model per
+    study of `train_finals` (trained when `train`, else read back with `load_finals`)."""
     if from_campaign(scale):
-        return {} if finals_cut(scale) else campaign_finals(scale)
+        every = {d for d, _ in final_models()}
+        return {} if every <= set(finals_cuts(scale)) else campaign_finals(scale)
     import yaml
 
     records = train_finals(scale, sampler, seed, threads=1) if train else load_finals(scale, sampler, seed)
@@ -149,10 +155,10 @@ def transferred_params(scale: str, sampler: str, seed: int,
                        chosen: Mapping[tuple[str, str], Mapping[str, Any]] | None = None
                        ) -> dict[tuple[str, str], dict[str, Any]]:
     """The hyperparameters of each transferred Allegro+QDI model (`qallegro.report.finals.transferred_params`).
-    Where the final models are not there (a scale that cuts them, or trains them after the Fig. 2 summary), the
-    combination they would train from the studies' `chosen` entries (`chosen_entries`): the Cu-Li Allegro+QDI
-    trial's QDI-specific parameters with each dataset's Allegro trial's others (`qallegro.hpo.final.transfer_config`);
-    {} without `chosen`."""
+    Where a final model is not there (a scale that cuts its dataset's finals, or trains them after the Fig. 2
+    summary), the combination it would train from the studies' `chosen` entries (`chosen_entries`): the Cu-Li
+    Allegro+QDI trial's QDI-specific parameters with the dataset's Allegro trial's others
+    (`qallegro.hpo.final.transfer_config`); without `chosen`, the final models' alone."""
     from qallegro.hpo.space import QDI_SPECIFIC
     from qallegro.report.finals import transferred_params as from_finals
 
@@ -162,11 +168,12 @@ def transferred_params(scale: str, sampler: str, seed: int,
         if from_campaign(scale):
             raise
         found = {}
-    if found or chosen is None or ("culi", "qdi") not in chosen:
+    if chosen is None or ("culi", "qdi") not in chosen:
         return found
     qdi = chosen["culi", "qdi"]["params"]
-    return {(d, "qdi"): {**chosen[d, "allegro"]["params"], **{n: qdi[n] for n in QDI_SPECIFIC}}
-            for d in TRANSFER_TARGETS if (d, "allegro") in chosen}
+    combined = {(d, "qdi"): {**chosen[d, "allegro"]["params"], **{n: qdi[n] for n in QDI_SPECIFIC}}
+                for d in TRANSFER_TARGETS if (d, "allegro") in chosen}
+    return {**combined, **found}
 
 
 def chosen_entries(studies: Mapping[tuple[str, str], Any], trials: Mapping[tuple[str, str], Any]

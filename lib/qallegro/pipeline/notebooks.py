@@ -80,11 +80,14 @@ def from_campaign(scale: str) -> bool:
 
 def result_applies(pattern: str, scale: str) -> bool:
     """Whether a `results` glob can match at `scale`: the final models of `qallegro.hpo.final` only where the
-    pages train them (not at a campaign scale), the campaign's final runs and the sampler comparison only where
-    the scale does not cut them (`cut` in presets/campaign.yaml)."""
+    pages train them (not at a campaign scale), the campaign's final runs only where the scale plans some (the
+    datasets whose finals its `cut` in presets/campaign.yaml leaves, `qallegro.campaign.studies.final_units`), the
+    sampler comparison only where it does not cut it."""
     cut = settings("campaign", scale).get("cut") or {}
     if "/campaign/final/" in pattern:
-        return from_campaign(scale) and "finals" not in cut
+        from qallegro.campaign.studies import final_units
+
+        return from_campaign(scale) and bool(final_units(scale))
     if any(key in pattern for key in ("final-lowest_error", "final-trial-", "transfer-")):
         return not from_campaign(scale)
     if "/hpo/compare-" in pattern:

@@ -10,14 +10,14 @@ functions here; nothing is trained.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from qallegro.data.datasets import DATASET_LABELS
+from qallegro.data.datasets import DATASET_LABELS, DATASETS
 from qallegro.errors import CampaignError
 from qallegro.hpo.records import FinalRecord
 from qallegro.models.variants import VARIANT_LABELS
@@ -31,6 +31,9 @@ TABLES = {
     "Table 5": ("table5_val_energy_mae_meV_per_atom", "e_mae", ("rmd17-aspirin", "rmd17-benzene", "culi", "qm9")),
 }
 TABLE_UNITS = {"Table 4": "meV/Å", "Table 5": "meV/atom"}
+# the datasets with final models (the paper's four), and those of our rows of Table 6 (its molecules)
+PAPER_DATASETS = tuple(d for d, spec in DATASETS.items() if spec.in_paper)
+TABLE6_DATASETS = ("rmd17-aspirin", "rmd17-benzene", "qm9")
 
 
 @dataclass(frozen=True)
@@ -281,32 +284,57 @@ def budget_facts(settings: Mapping[str, Any], finals: Finals, paper_epochs: Mapp
             "paper_epochs": ", ".join(f"{DATASET_LABELS[d]} {e}" for d, e in paper_epochs.items())}
 
 
-def cut_notice(scale: str, cut: str, shown: str = "") -> str:
-    """The MyST paragraph a final-model page opens with where `scale` cuts the final runs (`cut`: the reason;
-    `shown`: what the page still shows)."""
-    return (f"**Not run at the `{scale}` scale**: the final runs of the chosen configurations with seeds are {cut}. "
-            f"{shown + ' ' if shown else ''}"
+def _listed(names: Sequence[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else list(names))
+
+
+def cut_notice(scale: str, cut: Mapping[str, str], shown: str = "") -> str:
+    """The MyST paragraph a final-model page shows where `scale` cuts final runs (`cut`: dataset -> why, of the
+    datasets the page shows, as `qallegro.pipeline.experiments.finals_cuts` gives them; datasets cut for one
+    reason are named together; `shown`: what the page still shows of them)."""
+    by_reason: dict[str, list[str]] = {}
+    for dataset, why in cut.items():
+        by_reason.setdefault(why, []).append(DATASET_LABELS[dataset])
+    whys = " ".join(f"They are {why}." if len(by_reason) == 1 else f"Those of {_listed(names)} are {why}."
+                    for why, names in by_reason.items())
+    return (f"**Not run at the `{scale}` scale**: the final runs of the chosen configurations with seeds of "
+            f"{_listed([DATASET_LABELS[d] for d in cut])}. {whys} {shown + ' ' if shown else ''}"
             "The variants are compared on one shared body with paired seeds on {doc}`ablation`, and the studies' "
-            "chosen configurations are on {doc}`moo_summary`. With more compute, move `finals` from `cut` to `order` "
-            f"at this scale in `lib/qallegro/presets/campaign.yaml` and run `qallegro reproduce --scale {scale}`; the "
-            "`quick` scale ""trains one final model per study on this page itself.")
+            "chosen configurations are on {doc}`moo_summary`. With more compute, remove `finals:NAME` (or `finals`, "
+            "all of them) from `cut` at this scale in `lib/qallegro/presets/campaign.yaml`, with `finals` in its "
+            f"`order`, and run `qallegro reproduce --scale {scale}`; the `quick` scale runs every final.")
 
 
-def final_texts(scale: str, cut: str | None, facts: Mapping[str, str], derived: pd.DataFrame,
+def not_run(cut: Mapping[str, str], datasets: Iterable[str]) -> str:
+    """The line a page shows in place of the final models of those `datasets` whose finals `cut` leaves out (the
+    reasons are in the page's `cut_notice`); "" where there are none."""
+    names = [DATASET_LABELS[d] for d in dict.fromkeys(datasets) if d in cut]
+    return f"*Not run at this scale for {_listed(names)}: see the note at the top of this page.*" if names else ""
+
+
+def _every(cut: Mapping[str, str], datasets: Iterable[str]) -> bool:
+    """Whether `cut` leaves out the finals of all `datasets` (the page then has no final model to show)."""
+    return set(datasets) <= set(cut)
+
+
+def final_texts(scale: str, cut: Mapping[str, str], facts: Mapping[str, str], derived: pd.DataFrame,
                 verdict: str) -> dict[str, str]:
     """MyST paragraphs of the final-training page: `budget` (the final budget, epochs and seeds of the runs, from
-    `budget_facts`; where `cut`, why there are none) and `claim` (the "almost 13%" arithmetic on our means beside
-    the paper's, `derived` from `derived_comparisons`, and the head ablation's `verdict` on the claim)."""
+    `budget_facts`, after why the datasets in `cut` (dataset -> why) have none; only the latter where it cuts
+    every dataset) and `claim` (the "almost 13%" arithmetic on our means beside the paper's, `derived` from
+    `derived_comparisons`, and the head ablation's `verdict` on the claim)."""
     first = derived.iloc[0]
     paper, ours = first["paper (%)"], first["ours (%)"]
-    budget = (cut_notice(scale, cut, "The paper's values are shown; our columns are empty.")
-              + f" The paper trained its final models for {facts['paper_epochs']} epochs."
-              if cut else
-              f"At this scale each final model trains for {facts['budget']} (per dataset: "
+    notice = cut_notice(scale, cut, "The paper's values are shown for them; our columns are empty there.")
+    budget = (notice + f" The paper trained its final models for {facts['paper_epochs']} epochs."
+              if _every(cut, PAPER_DATASETS) else
+              (f"{notice}\n\n" if cut else "")
+              + f"At this scale each final model trains for {facts['budget']} (per dataset: "
               f"{facts['budget_by_dataset']}); the runs took {facts['epochs_range']} epochs (the paper: "
               f"{facts['paper_epochs']}), with {facts['seeds_per_model']} seed(s) per model. Validation and test "
               "errors use the EMA weights of the best validation epoch; the errors below are means over the seeds.")
-    ours_words = ("our final models are not run at this scale, so the same arithmetic has no value of ours"
+    ours_words = ("the final models are not run at this scale, so the same arithmetic has no value of ours"
                   if ours is None or pd.isna(ours) else
                   f"the same arithmetic on the mean validation force errors of our Allegro+QDI and Allegro+MLP "
                   f"final models at the **{scale}** scale gives {ours:+.1f}% (positive: Allegro+QDI's error is "
@@ -318,24 +346,27 @@ def final_texts(scale: str, cut: str | None, facts: Mapping[str, str], derived: 
     return {"budget": budget, "claim": claim}
 
 
-def table6_text(scale: str, cut: str | None, finals: Finals) -> dict[str, str]:
-    """MyST paragraphs on our rows of Table 6: `ours` (their test sets, seeds and budget; where `cut`, why there
-    are none: `cut_notice`) and `ours_val` (before our validation rows; empty where there are none)."""
-    if cut or not finals:
-        note = "The literature's and the paper's rows are shown; ours are absent."
-        return {"ours": cut_notice(scale, cut, note) if cut else note, "ours_val": ""}
+def table6_text(scale: str, cut: Mapping[str, str], finals: Finals) -> dict[str, str]:
+    """MyST paragraphs on our rows of Table 6: `ours` (why the Table 6 datasets in `cut` (dataset -> why) have
+    none, `cut_notice`, then their test sets, seeds and budget; only the former where it cuts them all) and `ours_val`
+    (before our validation rows; empty where there are none)."""
+    mine = {d: why for d, why in cut.items() if d in TABLE6_DATASETS}
+    notice = cut_notice(scale, mine, "The literature's and the paper's rows are shown for them; ours are absent.")
+    if not finals or _every(mine, TABLE6_DATASETS):
+        return {"ours": notice if mine else "The literature's and the paper's rows are shown; ours are absent.",
+                "ours_val": ""}
     n_test = {ds: f"{runs[0].test['n_structures']:,}" for (ds, _), runs in finals.items() if runs and runs[0].test}
-    return {"ours": (
+    rmd17 = next((n_test[d] for d in ("rmd17-aspirin", "rmd17-benzene") if d in n_test), None)
+    sets = [*([f"{rmd17} rMD17 frames of `test_01`"] if rmd17 else []),
+            *([f"{n_test['qm9']} QM9 molecules"] if "qm9" in n_test else [])]
+    return {"ours": (f"{notice}\n\n" if mine else "") + (
         "Ours are given both ways, per atom and per molecule (the error of the total energy), so that each can be "
         "read against the column it is comparable with. "
-        f"Our rows are errors on the test sets ({n_test.get('rmd17-aspirin', '–')} rMD17 frames of `test_01`, "
-        f"{n_test.get('qm9', '–')} QM9 molecules), as for the literature, and where a model was trained with "
-        "several seeds (the campaign's final runs) they are the mean over the seeds, with the 95% intervals in "
-        "the table after each molecule; Allegro+QDI uses the hyperparameters transferred from Cu-Li, as in the "
-        f"paper. Our models were trained at the **{scale}** scale, on a CPU for at most tens of epochs "
-        "({doc}`final_training` gives the budget), instead of the paper's thousands of epochs on a GPU."),
+        f"Our rows are errors on the test sets ({', '.join(sets) or '–'}), as for the literature, and where a "
+        "model was trained with several seeds (the campaign's final runs) they are the mean over the seeds, with "
+        "the 95% intervals in the table after each molecule; Allegro+QDI uses the hyperparameters transferred from "
+        f"Cu-Li, as in the paper. Our models were trained at the **{scale}** scale, on a CPU for at most tens of "
+        "epochs ({doc}`final_training` gives the budget), instead of the paper's thousands of epochs on a GPU."),
         "ours_val": ("The paper's own rows repeat its validation errors (Tables 4 and 5); ours on the validation "
                      "sets, for the same comparison:")}
 
-
-NOT_RUN = "*Not run at this scale: see the note at the top of this page.*"

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qallegro.data.datasets import DATASET_LABELS
+from qallegro.data.datasets import DATASET_LABELS, DATASETS
 from qallegro.models.variants import VARIANTS
 from qallegro.report.figures import figsize
 
@@ -71,14 +71,19 @@ def md_figure(runs: Mapping[tuple[str, str], Mapping[str, Any]], dataset: str,
     return fig
 
 
-def md_texts(scale: str, cut: str | None, md: Mapping[str, Any], seed: int, facts: Mapping[str, str]) -> dict[str, str]:
-    """MyST paragraphs of the MD page: `run` (the runs' settings and counts, before the figures; where `cut`, why
-    there are no final models, `qallegro.report.finals.cut_notice`) and `summary` (after the table)."""
-    from qallegro.report.finals import cut_notice
+def md_texts(scale: str, cut: Mapping[str, str], md: Mapping[str, Any], seed: int, facts: Mapping[str, str]
+             ) -> dict[str, str]:
+    """MyST paragraphs of the MD page: `run` (why the datasets with forces in `cut` (dataset -> why) have no final
+    models, `qallegro.report.finals.cut_notice`, then the runs' settings and counts, before the figures; only the
+    former where it cuts them all) and `summary` (after the table)."""
+    from qallegro.report.finals import PAPER_DATASETS, cut_notice
 
-    if cut:
-        return {"run": cut_notice(scale, cut), "summary": ""}
-    return {"run": (f"Each run: {md['steps']:,} velocity-Verlet steps of {md['dt_fs']:g} fs "
+    mine = {d: why for d, why in cut.items() if DATASETS[d].has_forces}
+    notice = cut_notice(scale, mine) if mine else ""
+    if set(mine) >= {d for d in PAPER_DATASETS if DATASETS[d].has_forces}:
+        return {"run": notice, "summary": ""}
+    return {"run": (f"{notice}\n\n" if notice else "") + (
+                    f"Each run: {md['steps']:,} velocity-Verlet steps of {md['dt_fs']:g} fs "
                     f"({md['steps'] * md['dt_fs'] / 1000:g} ps), initial velocities at {md['temperature_K']:g} K "
                     f"drawn with seed {seed} (where a model was trained with several seeds, the model of that seed "
                     f"is run; the table gives each model's seed); {facts['n_ran']} models ran and "
