@@ -6,7 +6,7 @@
   folders of its finished trials only: a trial is finished when it wrote `trial.json` or the study's `trials.csv`
   lists it in a final state (COMPLETE, PRUNED, FAIL). The trial another worker is training in a later slice stays
   out until it finishes;
-- the Cu-Li provenance and the verdict files.
+- the Cu-Li provenance, the verdict files and the sampler comparison's hypervolume table.
 Only files git would commit are listed (new or modified, not ignored: checkpoints, models and logs stay out).
 """
 
@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FINAL_STATES = {"COMPLETE", "PRUNED", "FAIL"}
 STUDY_UNIT = re.compile(r"results/([^/]+)/campaign/(?:study|compare)/([^/]+)/")
 SINGLE_FILES = ("results/*/culi/provenance.json", "results/*/claims/verdicts.json",
-                "results/*/campaign/ablation/*verdicts.json", "results/*/campaign/study-verdicts.json")
+                "results/*/campaign/ablation/*verdicts.json", "results/*/campaign/study-verdicts.json",
+                "results/*/hpo/compare-*/hypervolume.csv")
 
 
 def finished_trials(study: Path) -> set[str]:

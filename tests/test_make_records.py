@@ -38,11 +38,13 @@ def test_records_commit_finished_work_only(tmp_path: Path) -> None:
     _write(tmp_path, "results/overnight/hpo/not-a-campaign-study/journal.log")
     _write(tmp_path, "results/overnight/culi/provenance.json", "{}")
     _write(tmp_path, "results/overnight/claims/verdicts.json", "{}")
+    _write(tmp_path, "results/quick/hpo/compare-rmd17-benzene-allegro/hypervolume.csv", "trial\n")
     assert records.record_paths(tmp_path) == sorted([
         "results/overnight/campaign/ablation/culi/qdi-s0/record.json",
         "results/overnight/campaign/study/culi-qdi-tpe-s0/0004/record.json",
         "results/overnight/claims/verdicts.json",
         "results/overnight/culi/provenance.json",
+        "results/quick/hpo/compare-rmd17-benzene-allegro/hypervolume.csv",
         f"{study}/journal.log", f"{study}/trials.csv",
         f"{study}/trials/00002/epochs.csv", f"{study}/trials/00002/trial.json",
         f"{study}/trials/00003/epochs.csv",
