@@ -387,8 +387,8 @@ def _campaign_finals_on_disk(scale: str, rng: np.random.Generator) -> None:
 def test_final_pages_render_the_campaign_records(results_dir: Path, tmp_path: Path) -> None:
     """final_training, table6 and beyond_md executed (papermill, real kernels) from synthetic campaign records
     alone: nothing is trained, the tables hold the records' means, MD says why no model ran (no checkpoint); at the
-    quick scale every final runs, at the overnight scale only the rMD17 ones (`finals:culi`, `finals:qm9` cut):
-    each page shows our rMD17 rows and names the datasets it cuts."""
+    quick scale every final runs, at the overnight scale all but Cu-Li's (`finals:culi` cut): each page shows our
+    rMD17 rows and names the datasets it cuts."""
     import papermill as pm
     from qallegro.paths import REPO_ROOT
     from qallegro.pipeline import experiments
@@ -422,20 +422,20 @@ def test_final_pages_render_the_campaign_records(results_dir: Path, tmp_path: Pa
     assert "NaN" not in tables
     assert html(out["beyond_md"]).count("checkpoint absent") == sum(1 for ds, _ in finals if ds != "qm9")
     assert not any(p.name == "checkpoint.pt" for p in results_dir.rglob("*"))  # nothing was trained
-    for page, nb in partial.items():  # overnight: the cut's notice (glued MyST) beside our rMD17 rows
+    for page, nb in partial.items():  # overnight: the cut's notice (glued MyST) beside our rMD17 and QM9 rows
         text = shown(nb)
-        assert "Not run at the `overnight` scale" in text and "NaN" not in text, page
-        # the reasons in the preset's words: Cu-Li's (540 worker-minutes) where the page has Cu-Li (Table 6 has
-        # not), QM9's (19 worker-minutes) where it has QM9 (MD has not)
-        assert ("540 worker-minutes" in text, "19 worker-minutes" in text) == (page != "table6", page != "beyond_md")
+        assert "NaN" not in text, page
+        # the notice, with the reason in the preset's words (540 worker-minutes), where the page has Cu-Li (Table
+        # 6 has not: nothing of it is cut)
+        assert ("Not run at the `overnight` scale" in text, "540 worker-minutes" in text) == (page != "table6",) * 2
     assert f">{format_number(mean_interval(aspirin).mean)}<" in html(partial["final_training"])
     assert "Allegro+MLP (ours, test" in html(partial["table6"])
-    assert html(partial["beyond_md"]).count("checkpoint absent") == len(overnight)  # rMD17 models only
+    assert html(partial["beyond_md"]).count("checkpoint absent") == sum(1 for ds, _ in overnight if ds != "qm9")
 
 
 def test_pages_where_the_scale_cuts_the_final_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where a scale cuts every dataset's finals the final-model pages get no models and say why in the cut's own
-    words; the paper's rows stay. Where it cuts some (overnight: `finals:culi`, `finals:qm9`), the others' runs are
+    words; the paper's rows stay. Where it cuts some (here Cu-Li's and QM9's), the others' runs are
     read and quoted, and each page names the cut datasets it shows (Table 6 has no Cu-Li, MD no QM9) with their
     reasons."""
     from qallegro.campaign.plan import cuts
@@ -445,10 +445,10 @@ def test_pages_where_the_scale_cuts_the_final_runs(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))  # no records at all
     preset = cuts("overnight")
-    cut = experiments.finals_cuts("overnight")
-    assert cut == {"qm9": preset["finals:qm9"], "culi": preset["finals:culi"]} and "finals" not in preset
+    assert experiments.finals_cuts("overnight") == {"culi": preset["finals:culi"]} and "finals" not in preset
+    cut = {"qm9": "cut by priority in a test", "culi": preset["finals:culi"]}
     assert experiments.finals_cuts("paper") == {}
-    with pytest.raises(PipelineError, match="18 of 18 final unit"):  # the rMD17 finals are read: none written
+    with pytest.raises(PipelineError, match="27 of 27 final unit"):  # the rMD17 and QM9 finals: none written
         experiments.book_finals("overnight", "tpe", 0)
     # every dataset cut: nothing is read, the cut's notice alone
     reason = "cut for the budget of a test"
@@ -485,7 +485,7 @@ def test_pages_where_the_scale_cuts_the_final_runs(tmp_path: Path, monkeypatch: 
                            "supported")
     assert texts["budget"].startswith("**Not run at the `overnight` scale**: the final runs of the chosen "
                                       "configurations with seeds of QM9 and Cu-Li.")
-    assert preset["finals:culi"] in texts["budget"] and preset["finals:qm9"] in texts["budget"]
+    assert preset["finals:culi"] in texts["budget"] and cut["qm9"] in texts["budget"]
     assert "with 3 seed(s) per model" in texts["budget"]
     assert "no value of ours" in texts["claim"]  # Cu-Li's QDI vs MLP
     assert derived.loc["aspirin forces: Allegro+MLP vs Allegro", "ours (%)"] == pytest.approx(100 * (0.03 - 0.025)
@@ -497,10 +497,10 @@ def test_pages_where_the_scale_cuts_the_final_runs(tmp_path: Path, monkeypatch: 
     assert table4.loc[("rMD17-benzene", "Allegro+QDI (transferred)"), "seeds"] == 3
     assert rf.error_table(finals, "Table 5").loc["QM9"]["paper"].notna().any()
     six = rf.table6_text("overnight", cut, finals)
-    assert preset["finals:qm9"] in six["ours"] and preset["finals:culi"] not in six["ours"]  # no Cu-Li in Table 6
+    assert cut["qm9"] in six["ours"] and preset["finals:culi"] not in six["ours"]  # no Cu-Li in Table 6
     assert "1,000 rMD17 frames" in six["ours"] and "QM9 molecules" not in six["ours"] and six["ours_val"]
     run = md_texts("overnight", cut, {"steps": 100, "dt_fs": 0.5, "temperature_K": 300.0}, 0, md_facts(table))
-    assert preset["finals:culi"] in run["run"] and preset["finals:qm9"] not in run["run"]  # QM9 has no MD
+    assert preset["finals:culi"] in run["run"] and cut["qm9"] not in run["run"]  # QM9 has no MD
     assert "Each run: 100 velocity-Verlet steps" in run["run"] and run["summary"]
     assert rf.not_run(cut, experiments.TRANSFER_TARGETS) == (
         "*Not run at this scale for QM9: see the note at the top of this page.*")

@@ -283,9 +283,10 @@ def test_final_models_are_retimed_per_dataset_after_the_first_seed(monkeypatch: 
     from qallegro.campaign.studies import final_units, retime_final_units
 
     assert [u.id for u in retime_final_units("overnight")] == ["retime/finals-rmd17-benzene",
-                                                                "retime/finals-rmd17-aspirin"]  # Cu-Li, QM9 cut
+                                                                "retime/finals-rmd17-aspirin",
+                                                                "retime/finals-qm9"]  # Cu-Li cut
     settings = scales.settings
-    real = settings("campaign", "overnight")  # overnight with every final (its budget cuts Cu-Li's and QM9's)
+    real = settings("campaign", "overnight")  # overnight with every final (its budget cuts Cu-Li's)
     uncut = {**real, "cut": {k: v for k, v in real["cut"].items() if not k.startswith("finals")}}
     monkeypatch.setattr(scales, "settings", lambda kind, scale: uncut if (kind, scale) == ("campaign", "overnight")
                         else settings(kind, scale))
@@ -464,17 +465,19 @@ def test_a_cut_part_is_not_planned_and_named_where_its_evidence_would_be(tmp_pat
 
     monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))
     cut = plan_mod.cuts("overnight")
-    assert {"ablation:qm9", "compare", "finals:culi", "finals:qm9"} <= set(cut) and "finals" not in cut
+    assert {"ablation:qm9", "compare", "finals:culi"} <= set(cut) and not {"finals", "finals:qm9"} & set(cut)
     ids = [u.id for u in plan_mod.plan("overnight")]
     assert not any(i.startswith(("ablation/qm9/", "sweep/qm9/", "compare/")) for i in ids)
-    # the finals of the uncut datasets only: rMD17's (Allegro, Allegro+MLP, the QDI transfer) with 3 seeds, and
-    # their two final re-timings, after the studies
+    # the finals of the uncut datasets only: rMD17's and QM9's (Allegro, Allegro+MLP, the QDI transfer) with 3
+    # seeds, and their three final re-timings, after the studies
     finals = [i for i in ids if i.startswith(("final/", "retime/finals-"))]
-    assert len(finals) == 20 and finals == ids[-20:]
-    assert sorted({i.split("/")[1] for i in finals[:18]}) == sorted(
-        f"{ds}-{v}" for ds in ("rmd17-aspirin", "rmd17-benzene") for v in ("allegro", "mlp", "qdi-transfer"))
-    assert sorted({i.rsplit("/", 1)[1] for i in finals[:18]}) == ["s0", "s1", "s2"]
-    assert finals[18:] == ["retime/finals-rmd17-benzene", "retime/finals-rmd17-aspirin"]
+    assert len(finals) == 30 and finals == ids[-30:]
+    assert sorted({i.split("/")[1] for i in finals if i.startswith("final/")}) == sorted(
+        f"{ds}-{v}" for ds in ("rmd17-aspirin", "rmd17-benzene", "qm9") for v in ("allegro", "mlp", "qdi-transfer"))
+    assert not any("culi" in i for i in finals)
+    assert sorted({i.rsplit("/", 1)[1] for i in finals if i.startswith("final/")}) == ["s0", "s1", "s2"]
+    assert [i for i in finals if i.startswith("retime/")] == ["retime/finals-rmd17-benzene",
+                                                               "retime/finals-rmd17-aspirin", "retime/finals-qm9"]
     recs = [_record("culi", v, s, {"allegro": 0.05, "mlp": 0.048, "qdi": 0.047}[v] + 0.001 * s)
             for s in range(3) for v in ("allegro", "mlp", "qdi")]
     monkeypatch.setattr(plan_mod, "ablation_records", lambda scale, dataset=None: recs)
