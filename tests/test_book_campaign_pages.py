@@ -523,6 +523,22 @@ def test_random_trials_count_those_started_before_the_start_up_trials_finished()
     assert random_trials(trials, 3) == 4   # the third finished at 20 s; trial 3 started at 12 s
     assert random_trials(trials, 1) == 2
     assert random_trials(trials.iloc[:2], 3) == 2  # fewer finished than the start-up: all random
+    from qallegro.report.studies import initial_designs
+
+    text = initial_designs({("rmd17-benzene", "allegro"): trials, ("qm9", "mlp"): trials},
+                           {("rmd17-benzene", "allegro"): {"n_startup_trials": 3}, ("qm9", "mlp"): {}})
+    assert text == "rMD17-benzene Allegro 4 of 6 (67%)"  # a sampler without start-up trials is left out
+
+
+def test_sampler_options_merge_defaults_preset_and_study() -> None:
+    from qallegro import scales
+    from qallegro.hpo.records import hpo_settings
+    from qallegro.hpo.study import StudySpec, sampler_options
+
+    settings = hpo_settings({**scales.settings("hpo", "quick"), "samplers": {"tpe": {"n_startup_trials": 2}}})
+    spec = StudySpec("rmd17-benzene", "allegro", "tpe", "quick", sampler_options={"n_ei_candidates": 8})
+    opts = sampler_options(spec, settings)
+    assert opts["n_startup_trials"] == 2 and opts["n_ei_candidates"] == 8 and opts["multivariate"] is True
 
 
 def test_shared_trials_of_studies_with_one_search_space() -> None:

@@ -48,7 +48,7 @@ from qallegro.hpo.objective import DEFAULT_OBJECTIVE, TrialContext, load_objecti
 from qallegro.hpo.optuna_api import set_study_system_attr, study_system_attrs, trial_id
 from qallegro.hpo.records import HpoSettings, hpo_settings
 from qallegro.hpo.report import counts, write_results
-from qallegro.hpo.samplers import SAMPLERS, make_sampler
+from qallegro.hpo.samplers import DEFAULTS, SAMPLERS, make_sampler
 from qallegro.hpo.storage import (
     HeartbeatThread,
     RetryOnce,
@@ -183,9 +183,14 @@ def _open(url: str, settings: HpoSettings, create: bool = True) -> StudyStorage:
     return open_storage(url, hb.interval, hb.grace_period, hb.max_retry, create=create)
 
 
+def sampler_options(spec: StudySpec, settings: HpoSettings) -> dict[str, Any]:
+    """The options a study's sampler is built with: the sampler's defaults, then the scale's preset
+    (`samplers` in presets/hpo.yaml), then the study's own (`sampler_options`)."""
+    return {**DEFAULTS.get(spec.sampler, {}), **(settings.samplers.get(spec.sampler) or {}), **spec.sampler_options}
+
+
 def _sampler(spec: StudySpec, space: space_mod.SearchSpace, settings: HpoSettings, worker_index: int):
-    opts = dict(settings.samplers.get(spec.sampler) or {})  # a sampler the preset does not tune: its defaults
-    opts.update(spec.sampler_options)
+    opts = sampler_options(spec, settings)
     # worker 0 uses the study seed (a single-worker run is reproducible); later workers and resumed runs get
     # their own streams, so that random proposals are not repeated.
     seed = spec.seed if worker_index == 0 else (spec.seed * 1_000_003 + worker_index) % 2**31

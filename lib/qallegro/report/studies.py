@@ -145,18 +145,17 @@ def random_trials(trials: pd.DataFrame, n_startup: int) -> int:
     return int((pd.to_datetime(trials["datetime_start"]) < cutoff).sum())
 
 
-def initial_designs(trials: Mapping[tuple[str, str], pd.DataFrame], sampler: str,
+def initial_designs(trials: Mapping[tuple[str, str], pd.DataFrame],
                     options: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
-    """The studies' random trials (`random_trials`) in words: "rMD17-benzene Allegro 12 of 40 (30%), ..."; ""
-    for a sampler without random start-up trials."""
-    from qallegro.hpo.samplers import DEFAULTS
-
-    if "n_startup_trials" not in DEFAULTS.get(sampler, {}):
-        return ""
+    """The studies' random trials (`random_trials`) in words: "rMD17-benzene Allegro 12 of 40 (30%), ...", from
+    each study's sampler options (`qallegro.hpo.study.sampler_options`); "" when no sampler has random start-up
+    trials (`n_startup_trials`)."""
     out = []
     for (dataset, variant), t in trials.items():
-        n = int((options.get((dataset, variant)) or {}).get("n_startup_trials", DEFAULTS[sampler]["n_startup_trials"]))
-        k = random_trials(t, n)
+        n = (options.get((dataset, variant)) or {}).get("n_startup_trials")
+        if n is None:
+            continue
+        k = random_trials(t, int(n))
         out.append(f"{DATASET_LABELS[dataset]} {VARIANT_LABELS[variant]} {k} of {len(t)} ({100 * k / len(t):.0f}%)")
     return ", ".join(out)
 
