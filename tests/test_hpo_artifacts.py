@@ -87,8 +87,10 @@ def test_hpo_show_prints_the_pareto_front(study):
         assert r["error"] == values[r["number"]][0] and r["time_s"] == values[r["number"]][1]
         assert r["model"] == op.study.trials[r["number"]].user_attrs["artifacts"]["model.pt"]
         assert r["ms_per_structure"] == pytest.approx(1000 * r["time_s"] / 4)  # smoke timing: 4 structures
+        assert r["present"]
     text = cli(results, "hpo", "show", NAME, "--scale", "smoke")
     assert text.returncode == 0 and f"{len(rows)} front point(s)" in text.stdout
+    assert "not on this machine" not in text.stdout
 
 
 def test_pick_exports_the_front_model_within_the_budget(study, tmp_path: Path):
@@ -129,6 +131,9 @@ def test_pick_names_front_trials_whose_models_are_not_present(study, tmp_path: P
     journal = folder / "journal.log"
     journal.write_text(journal.read_text().replace(str(op.folder), str(folder)))  # trial folders of the clone
     front = json.loads(cli(clone, "hpo", "show", NAME, "--scale", "smoke", "--json").stdout)
+    assert front and not any(r["present"] for r in front)
+    shown = cli(clone, "hpo", "show", NAME, "--scale", "smoke").stdout
+    assert shown.count("weights not on this machine") == len(front)
     out = tmp_path / "x.pt2"
     proc = cli(clone, "pick", NAME, "--scale", "smoke", "--max-error", "1e9", "-o", str(out))
     numbers = ", ".join(str(r["number"]) for r in front)

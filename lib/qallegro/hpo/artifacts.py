@@ -49,7 +49,8 @@ def upload_trial_artifacts(trial: optuna.Trial, trial_dir: str | Path, folder: s
 
 def front(op: Any) -> list[dict[str, Any]]:
     """The complete trials on the Pareto front (error, time), fastest first: number, error, time_s, ms per
-    structure, and the model artifact id (None for trials without one)."""
+    structure, the model artifact id (None for trials without one) and whether its weights are on this machine
+    (`present`: the artifact or the trial folder's model.pt; neither is committed)."""
     from qallegro.hpo.pareto import pareto_mask
 
     trials = [t for t in op.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
@@ -65,6 +66,7 @@ def front(op: Any) -> list[dict[str, Any]]:
                      "ms_per_structure": 1000.0 * t.values[1] / n if n else None,
                      "model": (t.user_attrs.get(ATTR) or {}).get("model.pt"),
                      "trial_dir": t.user_attrs.get("trial_dir")})
+        rows[-1]["present"] = _artifact_present(op, rows[-1]) or _local_model(rows[-1]) is not None
     return sorted(rows, key=lambda r: r["time_s"])
 
 

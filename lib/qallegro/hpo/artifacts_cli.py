@@ -66,7 +66,8 @@ def _show(args: argparse.Namespace) -> int:
     print(f"{'trial':>5}  {metric:>12}  {'time_s':>10}  {'ms/struct':>9}  model artifact")
     for r in rows:
         ms = f"{r['ms_per_structure']:.3g}" if r["ms_per_structure"] is not None else "-"
-        print(f"{r['number']:>5}  {r['error']:>12.5g}  {r['time_s']:>10.4g}  {ms:>9}  {r['model'] or '-'}")
+        here = "" if r["present"] else " (weights not on this machine: artifacts are not committed)"
+        print(f"{r['number']:>5}  {r['error']:>12.5g}  {r['time_s']:>10.4g}  {ms:>9}  {r['model'] or '-'}{here}")
     return 0
 
 
