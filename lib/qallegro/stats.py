@@ -24,6 +24,7 @@ from qallegro.errors import CampaignError
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 NOT_TESTABLE = "not testable at this scale"
+VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE)
 DIRECTIONS = ("lower", "higher")
 
 

@@ -46,8 +46,7 @@ def combine(verdicts: Iterable[str]) -> str:
 def tally(verdicts: Iterable[str]) -> str:
     """The parts' verdicts counted, in the order of `stats`' verdicts: "6 supported, 1 inconclusive of 9"."""
     vs = list(verdicts)
-    order = (stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE, stats.NOT_TESTABLE)
-    counts = [f"{vs.count(v)} {'not testable' if v == stats.NOT_TESTABLE else v}" for v in order if v in vs]
+    counts = [f"{vs.count(v)} {'not testable' if v == stats.NOT_TESTABLE else v}" for v in stats.VERDICTS if v in vs]
     return f"{', '.join(counts)} of {len(vs)}" if vs else "no test"
 
 

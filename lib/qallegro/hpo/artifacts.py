@@ -66,7 +66,7 @@ def front(op: Any) -> list[dict[str, Any]]:
                      "ms_per_structure": 1000.0 * t.values[1] / n if n else None,
                      "model": (t.user_attrs.get(ATTR) or {}).get("model.pt"),
                      "trial_dir": t.user_attrs.get("trial_dir")})
-        rows[-1]["present"] = _artifact_present(op, rows[-1]) or _local_model(rows[-1]) is not None
+        rows[-1]["present"] = has_model(op, rows[-1])
     return sorted(rows, key=lambda r: r["time_s"])
 
 
@@ -128,8 +128,8 @@ def pick(op: Any, output: str | Path, max_time_ms: float | None = None, max_erro
     if (max_time_ms is None) == (max_error is None):
         raise HpoError("give exactly one budget: --max-time-ms or --max-error")
     points = front(op)
-    rows = [r for r in points if has_model(op, r)]
-    skipped = [r["number"] for r in points if r["model"] and not has_model(op, r)]
+    rows = [r for r in points if r["present"]]
+    skipped = [r["number"] for r in points if r["model"] and not r["present"]]
     if not rows and skipped:
         raise HpoError(f"study {op.name}: the model artifacts of its front trial(s) {_numbers(skipped)} are not "
                        f"present in {artifact_dir(op.folder)} (artifacts are not committed: run the study here or "

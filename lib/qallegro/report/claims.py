@@ -25,9 +25,10 @@ from typing import Any
 import pandas as pd
 
 from qallegro.report.tables import Link
+from qallegro.stats import VERDICTS
 
-# the verdicts of `qallegro.stats` (a claim with too few paired seeds is "not testable at this scale")
-VERDICTS = ("supported", "contradicted", "inconclusive", "not testable at this scale")
+# a claim without a verdict record (the verdicts are `qallegro.stats.VERDICTS`; a claim with too few paired seeds
+# is "not testable at this scale")
 NOT_TESTED = "not tested at this scale"
 # the pages that show a claim's evidence (a verdict record's `page`: the page's file name in `book/`)
 PAGE_LABELS = {"ablation": "the head ablation", "moo_summary": "Fig. 2 and Tables 1-3",
