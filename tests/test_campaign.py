@@ -347,6 +347,32 @@ def test_claim_bundles_combine_their_comparisons() -> None:
     assert {stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE, stats.NOT_TESTABLE} == set(book_claims.VERDICTS)
 
 
+def test_energy_claim_needs_every_head_beaten_somewhere_and_refutes_one_winner_everywhere() -> None:
+    from qallegro.campaign.claims import energy_pairs, verdict_table
+    from qallegro.campaign.verdicts import energy_verdict
+
+    def rows(means: dict[str, dict[str, float]], seeds: int = 4) -> list[dict]:
+        recs = [_record(d, v, s, m[v] + 0.001 * s + 0.0002 * (s % 2)) for d, m in means.items()
+                for s in range(seeds) for v in m]
+        return verdict_table(recs, ("test",), energy_pairs(tuple(means)))
+
+    qdi_everywhere = {"culi": {"allegro": 0.06, "mlp": 0.055, "qdi": 0.04},
+                      "rmd17-benzene": {"allegro": 0.03, "mlp": 0.032, "qdi": 0.02}}
+    out = energy_verdict(rows(qdi_everywhere))
+    assert out["verdict"] == stats.CONTRADICTED
+    assert out["items"][0].startswith("Cu-Li: Allegro+QDI significantly lowest")
+    each_beaten = {"culi": {"allegro": 0.06, "mlp": 0.05, "qdi": 0.04},      # Allegro, MLP above QDI
+                   "rmd17-benzene": {"allegro": 0.02, "mlp": 0.02, "qdi": 0.03}}  # QDI above both
+    out = energy_verdict(rows(each_beaten))
+    assert out["verdict"] == stats.SUPPORTED and out["tally"] == "2 of 2 datasets tested"
+    assert "Allegro+QDI above Allegro" in out["items"][1]
+    ties = {"culi": {"allegro": 0.05, "mlp": 0.05, "qdi": 0.05}}
+    assert energy_verdict(rows(ties))["verdict"] == stats.INCONCLUSIVE
+    one_seed = rows({**qdi_everywhere, "qm9": {"allegro": 0.05, "mlp": 0.05, "qdi": 0.05}}, seeds=1)
+    out = energy_verdict(one_seed)
+    assert out["verdict"] == stats.NOT_TESTABLE and out["tally"] == "0 of 3 datasets tested"
+
+
 def test_reproduce_status_reports_the_campaign_and_the_pages() -> None:
     from qallegro.campaign.plan import plan
 

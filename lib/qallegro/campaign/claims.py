@@ -77,6 +77,17 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
+HEADS = ("allegro", "mlp", "qdi")
+ENERGY_DATASETS = ("culi", "rmd17-benzene", "rmd17-aspirin", "qm9")
+
+
+def energy_pairs(datasets: Iterable[str] = ENERGY_DATASETS, heads: tuple[str, ...] = HEADS) -> tuple[Claim, ...]:
+    """Every pair of heads on every dataset's energy error, each as "the second head lower than the first" (the
+    comparisons behind the paper's "no model strictly superior in energies", `verdicts.energy_verdict`)."""
+    return tuple(Claim(f"{d}-e-{b}-{a}", f"{b} has a lower energy error than {a}", d, "e_mae", a, b)
+                 for d in datasets for i, a in enumerate(heads) for b in heads[i + 1:])
+
+
 def paired_values(records: Iterable[Mapping[str, Any]], claim: Claim, split: str
                   ) -> tuple[list[int], list[float], list[float], list[str]]:
     """Seeds, reference and other values of `claim` on `split`, paired by seed; plus the problems that removed

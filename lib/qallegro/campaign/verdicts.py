@@ -7,6 +7,9 @@ is contradicted (whatever the others), else `not testable at this scale` when an
 difference and interval; `ours` gives them in short and `tally` counts the parts' verdicts (a claim not testable
 as a whole may be supported on most of its parts).
 
+The paper's "the energy results do not highlight any model to be strictly superior" compares every pair of heads
+on every dataset's energy error (`energy_verdict`, by the rule `ENERGY_RULE`).
+
 The claims about the studies and the final models (`study_claims`: trade-off, accuracy and speed of the final
 models, hyperparameter significance, QDI's inference time) combine their tests by the same rule; their evidence
 begins with the rule.
@@ -83,6 +86,63 @@ def claim_verdicts(rows: Iterable[Mapping[str, Any]], split: str = "test", page:
     return out
 
 
+ENERGY_RULE = ("a head is strictly superior when its test energy MAE is significantly below each other head's "
+               "(95% interval of the paired difference) on every dataset; supported when every head is "
+               "significantly above another somewhere, contradicted when one head is superior on every dataset")
+
+
+def _energy_dataset(rows: list[Mapping[str, Any]]) -> tuple[str | None, set[str], str]:
+    """One dataset's pairwise energy comparisons: the head significantly below both others (or None), the heads
+    significantly above another, and the dataset's clause of the evidence."""
+    below: dict[str, set[str]] = {}
+    above: set[str] = set()
+    pairs = []
+    for r in rows:
+        low, high = ((r["other"], r["reference"]) if r["verdict"] == stats.SUPPORTED else
+                     (r["reference"], r["other"]) if r["verdict"] == stats.CONTRADICTED else (None, None))
+        if low is not None:
+            below.setdefault(low, set()).add(high)
+            above.add(high)
+            pairs.append(f"{words.variant(high)} above {words.variant(low)}")
+    heads = {h for r in rows for h in (r["reference"], r["other"])}
+    winner = next((h for h, hs in below.items() if hs == heads - {h}), None)
+    means = {r["reference"]: r["reference_mean"] for r in rows} | {r["other"]: r["other_mean"] for r in rows}
+    lowest = min(means, key=means.__getitem__)
+    name = words.dataset(rows[0]["dataset"])
+    n = min(r["n"] for r in rows)
+    text = (f"{name}: {words.variant(winner)} significantly lowest" if winner else
+            f"{name}: {words.variant(lowest)} lowest, not significantly below both others")
+    return winner, above, f"{text} ({'; '.join(pairs) or 'no pair differs significantly'}; {n} seeds)"
+
+
+def energy_verdict(rows: Iterable[Mapping[str, Any]], split: str = "test") -> dict[str, Any]:
+    """The claims page's record of `energy-no-winner` ("the energy results do not highlight any model to be
+    strictly superior") from the paired energy comparisons of every pair of heads (`claims.energy_pairs`) by the
+    rule `ENERGY_RULE`; a dataset with a pair of fewer than two paired seeds is not tested."""
+    by: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        if r["split"] == split:
+            by.setdefault(r["dataset"], []).append(r)
+    untested = [d for d, rs in by.items() if any("percent" not in r for r in rs)]
+    tested = {d: _energy_dataset(rs) for d, rs in by.items() if d not in untested}
+    heads = {h for rs in by.values() for r in rs for h in (r["reference"], r["other"])}
+    above = set().union(*(a for _, a, _ in tested.values()))
+    winners = {w for w, _, _ in tested.values()}
+    if heads and above >= heads:
+        verdict = stats.SUPPORTED
+    elif untested or not tested:
+        verdict = stats.NOT_TESTABLE
+    elif len(winners) == 1 and None not in winners:
+        verdict = stats.CONTRADICTED
+    else:
+        verdict = stats.INCONCLUSIVE
+    items = [c for _, _, c in tested.values()] + [f"{words.dataset(d)}: not tested (fewer than two paired seeds)"
+                                                  for d in untested]
+    return {"claim": "energy-no-winner", "verdict": verdict, "evidence": f"Rule: {ENERGY_RULE}. {'; '.join(items)}",
+            "rule": ENERGY_RULE, "items": items, "ours": items, "tally": f"{len(tested)} of {len(by)} datasets tested",
+            "page": "ablation", "comparisons": [r["claim"] for rs in by.values() for r in rs]}
+
+
 def study_claim_verdicts(by_claim: Mapping[str, Iterable[Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """The records of the book's claims page for the study and final-model claims (`study_claims.tests`)."""
     from qallegro.campaign.study_claims import page, rule, sentence
@@ -97,17 +157,17 @@ def study_claim_verdicts(by_claim: Mapping[str, Iterable[Mapping[str, Any]]]) ->
     return out
 
 
-def ablation_comparisons(scale: str, dataset: str | None = None,
-                         splits: Iterable[str] = ("test", "val", "ood")) -> list[dict[str, Any]]:
+def ablation_comparisons(scale: str, dataset: str | None = None, splits: Iterable[str] = ("test", "val", "ood"),
+                         claims: Iterable[Any] | None = None) -> list[dict[str, Any]]:
     """The paired comparisons (`qallegro.campaign.claims.verdict_table`) of the finished ablation records at
     `scale` (of one dataset, or all); a comparison whose dataset's ablation the scale cuts (`plan.cuts`) gives
     the cut's reason."""
-    from qallegro.campaign.claims import verdict_table
+    from qallegro.campaign.claims import CLAIMS, verdict_table
     from qallegro.campaign.plan import ablation_records, cut_reason, cuts
 
     cut = cuts(scale)
     return [r if "percent" in r or not (why := cut_reason(cut, f"ablation:{r['dataset']}")) else {**r, "reason": why}
-            for r in verdict_table(ablation_records(scale, dataset), splits)]
+            for r in verdict_table(ablation_records(scale, dataset), splits, CLAIMS if claims is None else claims)]
 
 
 def write_verdicts(scale: str, dataset: str | None = None) -> tuple[list[dict[str, Any]], Any]:
@@ -115,6 +175,7 @@ def write_verdicts(scale: str, dataset: str | None = None) -> tuple[list[dict[st
     `results/<scale>/campaign/ablation/[<dataset>-]verdicts.json`; for all datasets also the book's claims file
     (`qallegro.report.claims.verdicts_path`) with the study and final-model claims, whose tests go to
     `results/<scale>/campaign/study-verdicts.json`. Returns the comparison rows and the path written."""
+    from qallegro.campaign.claims import energy_pairs
     from qallegro.campaign.plan import campaign_root
     from qallegro.report.claims import verdicts_path
     from qallegro.utils import atomic_write_json
@@ -129,6 +190,7 @@ def write_verdicts(scale: str, dataset: str | None = None) -> tuple[list[dict[st
 
         tests = study_claim_tests(scale)
         atomic_write_json(campaign_root(scale) / "study-verdicts.json", tests)
-        atomic_write_json(verdicts_path(scale), {"scale": scale, "verdicts": claim_verdicts(rows)
-                                                 + study_claim_verdicts(tests)})
+        energy = ablation_comparisons(scale, splits=("test",), claims=energy_pairs())
+        verdicts = [*claim_verdicts(rows), energy_verdict(energy), *study_claim_verdicts(tests)]
+        atomic_write_json(verdicts_path(scale), {"scale": scale, "verdicts": verdicts})
     return rows, path

@@ -88,6 +88,11 @@ CLAIMS: dict[str, Claim] = {c.key: c for c in (
     Claim("qm9-allegro-energy", "Allegro has the lowest QM9 energy error", "section 4, Table 5",
           "Table 5 (as printed): {t5[qm9][allegro]} vs {t5[qm9][mlp]} (Allegro+MLP) and {t5[qm9][qdi]} "
           "(Allegro+QDI)"),
+    Claim("energy-no-winner", "Regarding energies, no model is strictly superior", "section 4, Table 5",
+          "Table 5 (as printed; Allegro / Allegro+MLP / Allegro+QDI): aspirin {t5[rmd17-aspirin][allegro]} / "
+          "{t5[rmd17-aspirin][mlp]} / {t5[rmd17-aspirin][qdi]}, benzene {t5[rmd17-benzene][allegro]} / "
+          "{t5[rmd17-benzene][mlp]} / {t5[rmd17-benzene][qdi]}, QM9 {t5[qm9][allegro]} / {t5[qm9][mlp]} / "
+          "{t5[qm9][qdi]}, Cu-Li {t5[culi][allegro]} / {t5[culi][mlp]} / {t5[culi][qdi]}; one training run each"),
     Claim("transfer", "QDI hyperparameters transferred from Cu-Li give models competitive with Allegro on "
           "aspirin, benzene and QM9", "section 5, Tables 4-6",
           "Allegro+QDI vs Allegro: force MAE aspirin {t4[rmd17-aspirin][qdi]} vs {t4[rmd17-aspirin][allegro]}, "
