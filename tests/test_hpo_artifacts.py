@@ -128,8 +128,8 @@ def test_pick_names_front_trials_whose_models_are_not_present(study, tmp_path: P
     clone = tmp_path / "results"
     folder = clone / "smoke" / "hpo" / NAME
     shutil.copytree(op.folder, folder, ignore=shutil.ignore_patterns("artifacts", "*.pt", "*.heartbeats", "*.claim"))
-    journal = folder / "journal.log"
-    journal.write_text(journal.read_text().replace(str(op.folder), str(folder)))  # trial folders of the clone
+    # the journal names the trial folders where they ran (which still hold the weights): the clone reads its own
+    assert str(op.folder) in (folder / "journal.log").read_text()
     front = json.loads(cli(clone, "hpo", "show", NAME, "--scale", "smoke", "--json").stdout)
     assert front and not any(r["present"] for r in front)
     shown = cli(clone, "hpo", "show", NAME, "--scale", "smoke").stdout
@@ -150,6 +150,19 @@ def test_pick_names_front_trials_whose_models_are_not_present(study, tmp_path: P
     assert proc.stdout.startswith(f"trial {kept['number']}: ") and out.is_file()
     others = [str(r["number"]) for r in front if r is not kept]
     assert (f"skipped front trial(s) {', '.join(others)}" in proc.stderr) == bool(others), proc.stderr
+
+
+def test_recorded_paths_are_read_below_this_results_root(results_dir: Path, tmp_path: Path):
+    from qallegro.paths import local
+
+    trial = results_dir / "overnight" / "hpo" / "s" / "trials" / "00003"
+    trial.mkdir(parents=True)
+    assert local("/cluster/u/qallegro/results/overnight/hpo/s/trials/00003") == trial
+    assert local("/elsewhere/out/overnight/hpo/s/trials/00003") == trial  # another results root's name
+    assert local(trial) == trial and local("relative/run") == Path("relative/run")
+    elsewhere = tmp_path / "runs" / "r1"
+    elsewhere.mkdir(parents=True)
+    assert local(elsewhere) == elsewhere and local("/nowhere/at/all") == Path("/nowhere/at/all")
 
 
 def test_show_pick_and_dashboard_take_every_scale(results_dir: Path, tmp_path: Path,

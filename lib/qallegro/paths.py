@@ -24,6 +24,20 @@ def results_root() -> Path:
     return Path(env).expanduser() if env else REPO_ROOT / "results"
 
 
+def local(recorded: str | Path) -> Path:
+    """A path a results record holds (records keep the absolute folder they were written in) on this machine:
+    below `results_root()` as recorded, else the longest tail of it (two parts at least) that exists below
+    `results_root()` (results cloned elsewhere or copied from a cluster read their own folders), else as
+    recorded."""
+    path = Path(recorded)
+    root = results_root()
+    if not path.is_absolute() or path.is_relative_to(root):
+        return path
+    parts = path.parts[1:]
+    return next((root.joinpath(*parts[i:]) for i in range(len(parts) - 1) if root.joinpath(*parts[i:]).exists()),
+                path)
+
+
 def culi_dir(scale: str, labeler: str = "sevenn") -> Path:
     """The default Cu-Li folder: `<results>/<scale>/culi` (SevenNet-0 labels) or `<results>/<scale>/culi-<labeler>`."""
     return results_root() / scale / ("culi" if labeler == "sevenn" else f"culi-{labeler}")

@@ -19,6 +19,7 @@ from typing import Any
 from qallegro import scales
 from qallegro.campaign.units import Unit
 from qallegro.errors import CampaignError
+from qallegro.paths import local
 
 RULES = ("lowest_error", "knee")
 
@@ -208,7 +209,7 @@ def run_retime_unit(unit: Unit, folder: Path) -> dict[str, Any]:
     df = trials_frame(op.study, op.space, sp["dataset"])
     front = df[(df["state"] == "COMPLETE") & df["pareto"]]
     time_name = objective_names(sp["dataset"])[1]
-    dirs = {str(int(r["number"])): Path(r["trial_dir"]) for _, r in front.iterrows()}
+    dirs = {str(int(r["number"])): local(r["trial_dir"]) for _, r in front.iterrows()}
     models = {k: load_run(_with_model(d, folder / "models" / k)) for k, d in dirs.items()}
     options = yaml.safe_load((next(iter(dirs.values())) / "config.yaml").read_text()).get("dataset_options")
     timing = dict(op.settings.get("timing") or {})

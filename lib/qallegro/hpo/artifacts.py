@@ -22,6 +22,7 @@ from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_
 from optuna.trial import TrialState
 
 from qallegro.errors import HpoError
+from qallegro.paths import local
 
 ARTIFACT_FILES = ("config.yaml", "epochs.csv", "metrics.json", "model.pt")
 ATTR = "artifacts"
@@ -72,7 +73,7 @@ def front(op: Any) -> list[dict[str, Any]]:
 
 def _local_model(row: dict[str, Any]) -> Path | None:
     """The trial folder's model.pt (studies run before trials had artifacts), when it exists."""
-    path = Path(row["trial_dir"]) / "model.pt" if row.get("trial_dir") else None
+    path = local(row["trial_dir"]) / "model.pt" if row.get("trial_dir") else None
     return path if path is not None and path.is_file() else None
 
 

@@ -57,7 +57,7 @@ from qallegro.hpo.storage import (
     open_storage,
     original_number,
 )
-from qallegro.paths import results_root
+from qallegro.paths import local, results_root
 from qallegro.utils import atomic_write_json, environment_record, get_logger
 
 ATTR = "qallegro"
@@ -507,7 +507,7 @@ def _run_trial(op: OpenStudy, trial: optuna.Trial, objective, worker: str, threa
                 trial.set_user_attr("trial_dir", str(trial_dir))
                 trial.set_user_attr("config", overrides)
                 if previous:
-                    _start_from(Path(previous), trial_dir)
+                    _start_from(local(previous), trial_dir)
                 ctx = TrialContext(op.spec.dataset, op.spec.variant, op.spec.scale, trial_dir, number,
                                    op.settings, threads, log, trial)
                 log.info(f"trial {trial.number} (folder {trial_dir.name}) starts: {op.space.values(raw)}")
