@@ -350,3 +350,34 @@ def test_scale_inputs_ignore_other_scales(tmp_path: Path) -> None:
     (tmp_path / "results" / "quick" / "r").mkdir(parents=True)
     (tmp_path / "results" / "quick" / "r" / "x.json").write_text("{}")
     assert cache_key(nb, "quick", book, {}) != key
+
+
+def test_status_names_pages_built_by_other_library_code(tmp_path: Path) -> None:
+    from qallegro.pipeline.cache import built_by_other_code
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    lib = tmp_path / "lib" / "qallegro"
+    (lib / "presets").mkdir(parents=True)
+    (lib / "model.py").write_text("A = 1\n")
+    (lib / "presets" / "x.yaml").write_text("quick: {a: 1}\n")
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one", "--allow-empty")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "two")
+    built = git("rev-parse", "HEAD")
+    pages = {}
+    for name, commit in (("here", built), ("old", git("rev-parse", "HEAD~1")), ("nowhere", "0" * 40),
+                         ("none", None)):
+        nb = new_notebook()
+        nb.metadata["qallegro"] = {"status": "ok", "git_commit": commit}
+        pages[name] = tmp_path / f"{name}.ipynb"
+        nbformat.write(nb, pages[name])
+    assert built_by_other_code(pages, tmp_path) == {"old": git("rev-parse", "HEAD~1")[:12],
+                                                    "nowhere": "0" * 12, "none": "unknown"}
+    (lib / "presets" / "x.yaml").write_text("quick: {a: 2}\n")   # presets count in the cache key instead
+    assert "here" not in built_by_other_code(pages, tmp_path)
+    (lib / "model.py").write_text("A = 2\n")                     # an uncommitted change of the code
+    assert "here" in built_by_other_code(pages, tmp_path)

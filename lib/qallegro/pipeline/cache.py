@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,26 @@ def is_cached(page: Path, key: str) -> bool:
     """True when `page` exists, ran successfully, and was made with cache key `key`."""
     record = stored_record(page)
     return bool(record) and record.get("cache_key") == key and record.get("status") == "ok"
+
+
+LIBRARY = ("lib/qallegro", ":(exclude)lib/qallegro/presets")  # the code a page runs (the key counts the presets)
+
+
+def built_by_other_code(pages: Mapping[str, Path], root: Path) -> dict[str, str]:
+    """The pages (name -> executed page) whose library code differs from this checkout's: page name -> the commit
+    it was built at (`metadata.qallegro.git_commit`; "unknown" where the page has none or git does not know it).
+    The cache key counts `qallegro.__version__`, not the code, so such a page stays cached (`--force` re-runs it)."""
+    commits = {name: (stored_record(page) or {}).get("git_commit") for name, page in pages.items()
+               if page.exists()}
+    differs: dict[str | None, bool] = {}
+    for commit in set(commits.values()):
+        if commit is None:
+            differs[commit] = True
+            continue
+        try:
+            rc = subprocess.run(["git", "-C", str(root), "diff", "--quiet", commit, "--", *LIBRARY],
+                                capture_output=True, timeout=30).returncode
+        except (OSError, subprocess.SubprocessError):
+            rc = 128
+        differs[commit] = rc != 0
+    return {name: (c or "unknown")[:12] for name, c in commits.items() if differs[c]}

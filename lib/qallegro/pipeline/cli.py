@@ -57,6 +57,14 @@ def _reproduce(args: argparse.Namespace) -> int:
         stale = [st.notebook.name for st in steps if not st.cached]
         print(f"pages: {len(steps) - len(stale)} of {len(steps)} cached" + (f"; to run: {', '.join(stale)}"
                                                                              if stale else ""))
+        from qallegro.pipeline.cache import built_by_other_code
+
+        other = built_by_other_code({st.notebook.name: REPO / "book" / st.notebook.page for st in steps
+                                     if st.cached}, REPO)
+        if other:
+            print(f"{len(other)} cached page(s) built by other library code than this checkout's (lib/qallegro "
+                  f"differs from their commits {', '.join(sorted(set(other.values())))}; the cache key counts the "
+                  f"version, not the code): {', '.join(other)}; `--force` re-runs them")
         return 0
     if args.campaign_only:
         wait = run_campaign(args.scale)
