@@ -27,6 +27,7 @@ from qallegro.hpo.lctable import (
     build_table,
     compare_on_table,
     compute_to_reach,
+    front_hypervolume,
     plot_table_comparison,
     summarise,
 )
@@ -58,7 +59,8 @@ def compare(args: argparse.Namespace) -> int:
     full = [m for m in args.methods if m in FULL_FIDELITY]
     result: dict = {"table": str(args.table), "configs": len(table.params), "epochs": table.epochs,
                     "budget_epochs": int(budget), "seeds": args.seeds, "options": options, "eta": args.eta,
-                    "min_epochs": args.min_epochs, "final_median": final.to_dict(), "env": environment_record()}
+                    "min_epochs": args.min_epochs, "final_median": final.to_dict(),
+                    "front_hypervolume": front_hypervolume(table), "env": environment_record()}
     print(f"{len(table.params)} configurations x {table.epochs} epochs; budget {budget} epochs; {args.seeds} seeds")
     print(summary[summary["epochs"].isin([*grid[:: max(1, len(grid) // 6)].tolist(), grid[-1]])]
           .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -74,8 +76,8 @@ def compare(args: argparse.Namespace) -> int:
     atomic_write_json(folder / "compare.json", result)
     from qallegro.hpo.report import save_figure
 
-    save_figure(plot_table_comparison(summary, title=f"{len(table.params)} configurations, {args.seeds} seeds"),
-                folder / "compare.png")
+    save_figure(plot_table_comparison(summary, title=f"{len(table.params)} configurations, {args.seeds} seeds",
+                                      front=result["front_hypervolume"]), folder / "compare.png")
     return 0
 
 

@@ -289,16 +289,18 @@ def compute_to_reach(summary: pd.DataFrame, method: str, target: float) -> int |
     return int(s["epochs"].min()) if len(s) else None
 
 
-def plot_table_comparison(summary: pd.DataFrame, title: str | None = None):
-    """Median hypervolume (line) and interquartile range (band) against epochs consumed, one colour per method."""
+def plot_table_comparison(summary: pd.DataFrame, title: str | None = None, front: float | None = None):
+    """Median hypervolume (line) and interquartile range (band) against epochs consumed, one colour per method;
+    divided by `front` (the table's whole last-epoch front, `front_hypervolume`, as the book shows it) if given."""
     import matplotlib.pyplot as plt
 
+    k = 1.0 / front if front else 1.0
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for method, g in summary.groupby("method", sort=False):
-        line, = ax.plot(g["epochs"], g["median"], label=method, lw=2 if method == "mo-asha" else 1.5)
-        ax.fill_between(g["epochs"], g["q25"], g["q75"], color=line.get_color(), alpha=0.15, lw=0)
+        line, = ax.plot(g["epochs"], k * g["median"], label=method, lw=2 if method == "mo-asha" else 1.5)
+        ax.fill_between(g["epochs"], k * g["q25"], k * g["q75"], color=line.get_color(), alpha=0.15, lw=0)
     ax.set_xlabel("epochs consumed (compute)")
-    ax.set_ylabel("hypervolume (normalised objectives)")
+    ax.set_ylabel("hypervolume / that of the table's front" if front else "hypervolume (normalised objectives)")
     ax.set_title(title or "learning-curve table")
     ax.legend(frameon=False, fontsize="small")
     fig.tight_layout()
