@@ -235,7 +235,7 @@ def test_table6_per_molecule_puts_each_energy_in_its_unit() -> None:
     assert "Allegro+MLP (ours, test)" not in asp.index  # no such model: no empty row
     qm9 = compare.table6_molecule(finals, "QM9")
     assert "force MAE" not in qm9.columns and "NequIP (literature)" not in qm9.index
-    assert qm9.loc["Allegro [12] (literature)", "energy MAE as printed"] == lit["Allegro [12]"][4]
+    assert qm9.loc["Allegro (literature, the paper's ref. 12)", "energy MAE as printed"] == lit["Allegro [12]"][4]
     assert qm9.loc["Allegro+MLP (ours, test)", "energy MAE per molecule"] == pytest.approx(36.0)
 
 
@@ -419,11 +419,16 @@ def test_result_globs_apply_where_their_files_can_exist(monkeypatch: pytest.Monk
 
     hpo_final, campaign_final = "results/{scale}/hpo/*-x-s*/final-lowest_error.json", "results/{scale}/campaign/final/*"
     compare = "results/{scale}/hpo/compare-*/hypervolume.csv"
-    assert result_applies(campaign_final, "overnight") and not result_applies(compare, "overnight")
+    assert result_applies(campaign_final, "overnight") and result_applies(compare, "overnight")
     real = studies._settings("overnight")
     with monkeypatch.context() as m:
         m.setattr(studies, "_settings", lambda scale: {**real, "cut": {"finals": "cut for time"}})
         assert not result_applies(campaign_final, "overnight")
+    from qallegro.pipeline import notebooks
+
+    with monkeypatch.context() as m:
+        m.setattr(notebooks, "settings", lambda kind, scale: {**real, "cut": {"compare": "cut for time"}})
+        assert not result_applies(compare, "overnight")
     assert not result_applies(hpo_final, "overnight") and not result_applies(hpo_final, "smoke")
     assert result_applies(campaign_final, "smoke") and result_applies(compare, "smoke")
     assert result_applies(hpo_final, "paper") and not result_applies(campaign_final, "paper")

@@ -5,6 +5,7 @@ Pure functions of plain numbers and DataFrames: the notebooks call them, the tes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -204,7 +205,11 @@ def table6_molecule(finals: Mapping[tuple[str, str], Mapping[str, Any]], molecul
         printed = dict(zip(cols, vals, strict=True))
         own = "(paper)" in name
         per_molecule = not own and fcol is not None  # the MACE paper's rMD17 energy errors: total energy
-        rows.append({"model": name if own else f"{name} (literature)",
+        # "[n]" is the paper's reference number: "Allegro [12]" -> "Allegro (literature, the paper's ref. 12)"
+        ref = re.search(r"\s*\[(\d+)\]", name)
+        label = (f"{name[:ref.start()]}{name[ref.end():]} (literature, the paper's ref. {ref.group(1)})" if ref
+                 else f"{name} (literature)")
+        rows.append({"model": name if own else label,
                      "force MAE": printed.get(fcol) if fcol else None,
                      "energy MAE per molecule": printed[ecol] if per_molecule else None,
                      "energy MAE per atom": None,
