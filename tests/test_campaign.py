@@ -490,7 +490,8 @@ def test_a_cut_part_is_not_planned_and_named_where_its_evidence_would_be(tmp_pat
     from qallegro.errors import CampaignError
 
     monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))
-    assert "finals:culi" in plan_mod.cuts("overnight") and not {"finals", "finals:qm9"} & set(plan_mod.cuts("overnight"))
+    now = plan_mod.cuts("overnight")
+    assert "finals:culi" in now and not {"finals", "finals:qm9"} & set(now)
     real = ablation.settings("overnight")
     cut = {**real["cut"], "ablation:qm9": "cut for the budget", "compare": "cut too"}   # as overnight was first
     monkeypatch.setattr(ablation, "settings", lambda scale: {**real, "cut": cut, "order": [
