@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from qallegro.lazy import lazy_attributes
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _LAZY = {
     "build_model": "qallegro.models",
