@@ -386,15 +386,16 @@ def test_reproduce_status_reports_the_campaign_and_the_pages() -> None:
 
 def test_sampler_comparison_runs_as_units_the_page_then_resumes(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """The optimiser page's comparison as one unit per sampler and seed (last in a plan that has it; the overnight
-    plan cuts it); a unit runs exactly the study the page's `compare_samplers` opens, which then finds it complete."""
+    """The optimiser page's comparison as one unit per sampler and seed (last in a plan that has it); a unit runs
+    exactly the study the page's `compare_samplers` opens, which then finds it complete and leaves it unchanged."""
     from qallegro.campaign.plan import plan
     from qallegro.campaign.studies import compare_units, run_compare_unit
     from qallegro.hpo.experiment import compare_samplers
 
     units = compare_units("overnight")
     assert len(units) == 4 * 2 and units[0].id == "compare/compare-rmd17-benzene-allegro-random-s0"
-    assert not any(u.id.startswith("compare/") for u in plan("overnight"))
+    ids = [u.id for u in plan("overnight")]
+    assert ids[-len(units):] == [u.id for u in units]
     monkeypatch.setenv("QALLEGRO_RESULTS", str(tmp_path))
     unit = next(u for u in compare_units("smoke") if u.spec == {"scale": "smoke", "sampler": "tpe", "seed": 1})
     record = run_compare_unit(unit, tmp_path / "smoke" / "campaign" / unit.id)
@@ -407,9 +408,10 @@ def test_sampler_comparison_runs_as_units_the_page_then_resumes(tmp_path: Path,
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
         return len(optuna.load_study(study_name=record["study"], storage=storage).trials)
 
-    before = trials()
+    before, text = trials(), journal.read_bytes()
     hv = compare_samplers("smoke", samplers=["tpe"], seeds=[1], progress=False, plots=False)
     assert trials() == before == 4, "the page trained nothing more"
+    assert journal.read_bytes() == text, "a finished study is read, not joined (its committed journal unchanged)"
     assert hv["hypervolume"].iloc[-1] == pytest.approx(record["hypervolume"])
 
 

@@ -33,7 +33,7 @@ def compare_samplers(scale: str = scales.DEFAULT_SCALE, *, dataset: str | None =
     n_complete, hypervolume (normalised objectives); also written to
     `results/<scale>/hpo/compare-<dataset>-<variant>/hypervolume.csv` (+ `hypervolume.png`).
     """
-    from qallegro.hpo.study import StudySpec, create_or_resume, run_worker, study_dir
+    from qallegro.hpo.study import StudySpec, create_or_resume, done_trials, run_worker, study_dir
 
     cmp = SamplerComparison.of(hpo_settings(scales.settings("hpo", scale), f"presets/hpo.yaml[{scale}]"), scale)
     dataset = dataset or cmp.dataset
@@ -55,7 +55,8 @@ def compare_samplers(scale: str = scales.DEFAULT_SCALE, *, dataset: str | None =
                              n_trials=n_trials, objective=objective, settings=overrides,
                              name=f"compare-{dataset}-{variant}-{sampler}-s{seed}")
             op = create_or_resume(spec)
-            run_worker(op, threads=threads, progress=progress)
+            if done_trials(op.study) < op.target:  # a finished study is read, not joined by another worker
+                run_worker(op, threads=threads, progress=progress)
             done = [t for t in op.study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
             done.sort(key=lambda t: (t.datetime_complete, t.number))
             runs.append((sampler, seed, np.array([t.values for t in done], float).reshape(-1, 2)))

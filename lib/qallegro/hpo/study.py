@@ -326,6 +326,15 @@ class WorkerSummary:
     interrupted: bool = False
 
 
+def done_trials(study: optuna.Study, c: dict[str, int] | None = None) -> int:
+    """Trials that count towards a study's target: complete ones, and pruned ones that a multi-fidelity schedule
+    stopped early (not duplicates); `c` = `counts(study)` when the caller has it."""
+    c = c if c is not None else counts(study)
+    duplicates = sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+                     if "duplicate_of" in t.user_attrs)
+    return c["COMPLETE"] + c["PRUNED"] - duplicates
+
+
 def run_worker(op: OpenStudy, *, max_trials: int | None = None, threads: int = 1, progress: bool = True,
                poll_s: float | None = None) -> WorkerSummary:
     """Run trials of `op` until the study has `op.target` complete trials (or this worker ran `max_trials`).
@@ -369,10 +378,7 @@ def _work(op: OpenStudy, log: logging.Logger, max_trials: int | None, threads: i
                 optuna.storages.fail_stale_trials(op.study)
                 requeue_interrupted(op.study, hb.max_retry)
                 c = counts(op.study)
-                # PRUNED counts when a multi-fidelity schedule stopped the trial early, not when it was a duplicate
-                duplicates = sum(1 for t in op.study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-                                 if "duplicate_of" in t.user_attrs)
-                done = c["COMPLETE"] + c["PRUNED"] - duplicates
+                done = done_trials(op.study, c)
                 bar.n = min(done, op.target)
                 bar.refresh()
                 if done >= op.target:
