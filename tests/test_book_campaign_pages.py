@@ -316,7 +316,15 @@ def test_dataset_sizes_are_those_the_runs_of_the_scale_take() -> None:
     cfg = run_config(Unit("sweep/culi/x", "sweep", spec), Path("/nonexistent"))
     assert sizes["head ablation at overnight (train / val / test)"] == " / ".join(
         f"{cfg[k]:,}" for k in ("n_train", "n_val", "n_test"))
-    assert training_sizes("qm9", "overnight")["head ablation at overnight (train / val / test)"] == "cut"
+    head = "head ablation at overnight (train / val / test)"
+    assert training_sizes("qm9", "overnight")[head] == "1,000 / 200 / 1,000"
+    from qallegro.campaign import ablation
+
+    real = ablation.settings("overnight")
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(ablation, "settings", lambda scale: {**real, "cut": {"ablation:qm9": "for time"},
+                                                       "order": [p for p in real["order"] if p != "ablation:qm9"]})
+        assert training_sizes("qm9", "overnight")[head] == "cut"
     assert list(training_sizes("rmd17-benzene", "paper")) == ["used for training at paper (train / val / test)"]
 
 

@@ -400,6 +400,8 @@ def test_sampler_comparison_runs_as_units_the_page_then_resumes(tmp_path: Path,
     unit = next(u for u in compare_units("smoke") if u.spec == {"scale": "smoke", "sampler": "tpe", "seed": 1})
     record = run_compare_unit(unit, tmp_path / "smoke" / "campaign" / unit.id)
     assert record["study"] == "compare-rmd17-benzene-allegro-tpe-s1" and record["n_complete"] == 4
+    table = tmp_path / "smoke" / "hpo" / "compare-rmd17-benzene-allegro" / "hypervolume.csv"
+    assert not table.exists(), "a unit (one sampler and seed) leaves the comparison's table to the page"
     import optuna
 
     journal = tmp_path / "smoke" / "hpo" / record["study"] / "journal.log"
@@ -412,7 +414,7 @@ def test_sampler_comparison_runs_as_units_the_page_then_resumes(tmp_path: Path,
     hv = compare_samplers("smoke", samplers=["tpe"], seeds=[1], progress=False, plots=False)
     assert trials() == before == 4, "the page trained nothing more"
     assert journal.read_bytes() == text, "a finished study is read, not joined (its committed journal unchanged)"
-    assert hv["hypervolume"].iloc[-1] == pytest.approx(record["hypervolume"])
+    assert hv["hypervolume"].iloc[-1] == pytest.approx(record["hypervolume"]) and table.is_file()
 
 
 def test_measured_campaign_time_schedules_the_recorded_seconds(tmp_path: Path,

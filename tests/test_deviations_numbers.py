@@ -542,6 +542,8 @@ def overnight_budget() -> list[str]:
     by_dataset = hpo["trial_overrides_by_dataset"]
     epochs, n_train = hpo["trial_overrides"]["max_epochs"], hpo["trial_overrides"]["n_train"]
     for folder in sorted((ROOT / "results" / "overnight" / "hpo").iterdir()):  # the committed studies agree
+        if folder.name.startswith("compare-"):   # the sampler comparison has its own budget (`compare`)
+            continue
         dataset = folder.name.split("-")[0] if folder.name.startswith(("culi", "qm9")) else "-".join(
             folder.name.split("-")[:2])
         trials = [r for r in csv.DictReader((folder / "trials.csv").open(encoding="utf-8"))

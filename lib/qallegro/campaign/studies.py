@@ -272,7 +272,8 @@ def run_compare_unit(unit: Unit, folder: Path) -> dict[str, Any]:
     from qallegro.hpo.experiment import compare_samplers
 
     sp = unit.spec
-    hv = compare_samplers(sp["scale"], samplers=[sp["sampler"]], seeds=[sp["seed"]], progress=False, plots=False)
+    hv = compare_samplers(sp["scale"], samplers=[sp["sampler"]], seeds=[sp["seed"]], progress=False, plots=False,
+                          write=False)
     last = hv.sort_values("n_complete").iloc[-1]
     return {"study": unit.id.split("/", 1)[1], "sampler": sp["sampler"], "seed": sp["seed"],
             "n_complete": int(last["n_complete"]), "hypervolume": float(last["hypervolume"])}

@@ -25,13 +25,14 @@ REFERENCE = (1.1, 1.1)
 def compare_samplers(scale: str = scales.DEFAULT_SCALE, *, dataset: str | None = None, variant: str | None = None,
                      samplers: list[str] | None = None, seeds: list[int] | None = None,
                      n_trials: int | None = None, objective: str = DEFAULT_OBJECTIVE, threads: int = 1,
-                     progress: bool = True, plots: bool = True) -> pd.DataFrame:
+                     progress: bool = True, plots: bool = True, write: bool = True) -> pd.DataFrame:
     """Run (or resume) one study per sampler and seed, and return the hypervolume history of each.
 
     Defaults come from `presets/hpo.yaml[scale].compare` (which may also set the experiment's own
     `trial_overrides` and `timing`). Returns a DataFrame with columns sampler, seed,
     n_complete, hypervolume (normalised objectives); also written to
-    `results/<scale>/hpo/compare-<dataset>-<variant>/hypervolume.csv` (+ `hypervolume.png`).
+    `results/<scale>/hpo/compare-<dataset>-<variant>/hypervolume.csv` (+ `hypervolume.png`) unless not `write`
+    (a campaign unit runs one sampler and seed: the page writes the whole comparison).
     """
     from qallegro.hpo.study import StudySpec, create_or_resume, done_trials, run_worker, study_dir
 
@@ -61,6 +62,8 @@ def compare_samplers(scale: str = scales.DEFAULT_SCALE, *, dataset: str | None =
             done.sort(key=lambda t: (t.datetime_complete, t.number))
             runs.append((sampler, seed, np.array([t.values for t in done], float).reshape(-1, 2)))
     df = hypervolume_table(runs)
+    if not write:
+        return df
     folder = study_dir(scale, f"compare-{dataset}-{variant}")
     df.attrs.update({"dataset": dataset, "variant": variant, "objectives": names, "reference": REFERENCE})
     atomic_write_text(folder / "hypervolume.csv", df.to_csv(index=False))

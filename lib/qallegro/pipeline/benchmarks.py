@@ -217,11 +217,11 @@ OTHER_BENCHMARKS: dict[str, dict[str, Any]] = {
             ("epochs",): "epochs per real trial",
         },
     },
-    "md-skin": {
-        "title": "MD steps per second with a neighbour-list skin",
+    **{stem: {
+        "title": f"MD steps per second with a neighbour-list skin ({atoms} atoms)",
         "script": "bench_md_skin.py",
-        "what": "NVE molecular dynamics of a 108-atom Cu-Li cell through `qallegro.Calculator` (one thread, CPU "
-                "time, interleaved blocks of steps): the neighbour list rebuilt at every step (skin 0) against "
+        "what": f"NVE molecular dynamics of a {atoms}-atom Cu-Li cell through `qallegro.Calculator` (one thread, "
+                "CPU time, interleaved blocks of steps): the neighbour list rebuilt at every step (skin 0) against "
                 "pairs kept within a 1 Å skin, for the eager model and its exported `.pt2` archive. Speeds are "
                 "relative to the eager model at skin 0 (above 1: faster).",
         "rows": {
@@ -232,7 +232,7 @@ OTHER_BENCHMARKS: dict[str, dict[str, Any]] = {
                                    (("ratio", name), f"{title}: speed / eager model's at skin 0 (×)"),
                                    (("neighbour_list_builds", name), f"{title}: neighbour-list builds in the run"))},
         },
-    },
+    } for stem, atoms in (("md-skin", 108), ("md-skin-864", 864))},
     "qdi-layer": {
         "title": "The QDI layer against PennyLane's TorchLayer",
         "script": "bench_qdi_layer.py",
