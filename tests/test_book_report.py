@@ -403,11 +403,34 @@ def test_sweep_table_marks_a_chosen_rate_at_the_grid_edge() -> None:
     def rec(dataset: str, lr: float, f: float) -> dict:
         return {"dataset": dataset, "protocol": {"learning_rate": lr, "batch_size": 2}, "val": {"f_mae": f}}
 
+    qm9 = [{"dataset": "qm9", "protocol": {"learning_rate": lr, "batch_size": 2}, "val": {"f_mae": None, "e_mae": e}}
+           for lr, e in ((0.01, 0.008), (0.02, 0.009))]   # no forces: chosen by its energy error
     table = sweep_table([rec("rmd17-aspirin", 0.02, 0.05), rec("rmd17-aspirin", 0.04, 0.04),
                          rec("rmd17-benzene", 0.01, 0.05), rec("rmd17-benzene", 0.02, 0.03),
-                         rec("rmd17-benzene", 0.04, 0.04)])
+                         rec("rmd17-benzene", 0.04, 0.04), *qm9])
     chosen = table[table["chosen"]].set_index("dataset")["learning rate at the edge"].to_dict()
-    assert chosen == {"rMD17-aspirin": "largest tried", "rMD17-benzene": ""}
+    assert chosen == {"rMD17-aspirin": "largest tried", "rMD17-benzene": "", "QM9": "smallest tried"}
+
+
+def test_intervals_below_minus_100_percent_are_named() -> None:
+    from qallegro.report.ablation import interval_note
+
+    rows = [{"dataset": "rmd17-benzene", "metric": "e_mae", "percent": 100.0, "percent_low": -201.0,
+             "percent_high": 401.0}, {"dataset": "culi", "metric": "f_mae", "percent": 4.0, "percent_low": -2.0,
+                                      "percent_high": 10.0}, {"dataset": "qm9", "metric": "e_mae"}]
+    assert interval_note(rows).startswith("1 interval(s) reach below -100% (rMD17-benzene energies)")
+    assert interval_note(rows[1:]) == ""
+
+
+def test_sampler_pairs_are_told_apart_only_beyond_both_seed_ranges() -> None:
+    from qallegro.report.optimisers import sampler_ranking, separated_pairs
+
+    hv = pd.DataFrame([{"sampler": s, "seed": k, "n_complete": 30, "hypervolume": v}
+                       for s, vals in (("tpe", (1.200, 1.198)), ("samo-cobra", (1.180, 1.176)),
+                                       ("random", (1.15, 1.19))) for k, v in enumerate(vals)])
+    apart, pairs = separated_pairs(sampler_ranking(hv))
+    # tpe - samo-cobra 0.021 beyond both ranges (0.002, 0.004); random's range 0.04 covers its gaps to both
+    assert len(pairs) == 3 and apart == [("tpe", "samo-cobra")]
 
 
 def test_result_globs_apply_where_their_files_can_exist(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qallegro.data.datasets import DATASET_LABELS
+from qallegro.data.datasets import DATASET_LABELS, DATASETS
 from qallegro.models.variants import VARIANT_LABELS
 from qallegro.report.figures import figsize
 
@@ -51,8 +51,9 @@ def claims_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     out = []
     for r in rows:
         ci = (f"{r['percent_low']:+.1f} to {r['percent_high']:+.1f}" if "percent" in r else None)
+        signed = [None if r.get(k) is None else f"{r[k]:+.1f}" for k in ("paper_percent", "percent")]
         out.append({"claim": r["text"], "split": SPLIT_LABELS.get(r["split"], r["split"]), "n": r["n"],
-                    "paper": r.get("paper_percent"), "ours": r.get("percent"), "95% CI": ci, "verdict": r["verdict"]})
+                    "paper": signed[0], "ours": signed[1], "95% CI": ci, "verdict": r["verdict"]})
     return pd.DataFrame(out)
 
 
@@ -72,11 +73,24 @@ def resolution_table(rows: Sequence[Mapping[str, Any]], split: str = "test") -> 
             need = max(int(r["seeds_for_10_percent"]) for r in sel)
             out.append({"dataset": DATASET_LABELS[dataset], "error": label, "seeds": n,
                         "95% CI half-width": max((r["percent_high"] - r["percent_low"]) / 2 for r in sel),
-                        "seeds for 10%": need, "10% resolved": n >= need})
+                        "seeds for 10%": need if need <= MAX_SEEDS else f"> {MAX_SEEDS:,}", "10% resolved": n >= need})
     return pd.DataFrame(out)
 
 
 OUTLIER_FACTOR = 3.0
+MAX_SEEDS = 1000  # `stats.seeds_needed`'s search limit: it returns one more where no count up to it suffices
+
+
+def interval_note(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A sentence on the comparisons whose 95% interval reaches below -100% (an error cannot fall by more than
+    all of it): the t interval over few seeds with a large spread; empty when there are none."""
+    low = [r for r in rows if "percent" in r and r["percent_low"] < -100.0]
+    if not low:
+        return ""
+    names = sorted({f"{DATASET_LABELS[r['dataset']]} {METRIC_LABELS[r['metric']]}" for r in low})
+    return (f"{len(low)} interval(s) reach below -100% ({', '.join(names)}): an error cannot fall by more than all "
+            "of it, so these t intervals over few seeds with a large spread say only that the difference is not "
+            "resolved.")
 
 
 def outlier_sentence(records: Sequence[Mapping[str, Any]], split: str = "test",
@@ -114,8 +128,9 @@ def sweep_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    key = "val F-MAE" if df["val F-MAE"].notna().any() else "val E-MAE"
-    df["chosen"] = df.groupby("dataset")[key].transform("min") == df[key]
+    has_forces = df.groupby("dataset")["val F-MAE"].transform(lambda v: v.notna().any())
+    error = df["val F-MAE"].where(has_forces, df["val E-MAE"])  # each dataset's own objective (QM9: energy)
+    df["chosen"] = error.groupby(df["dataset"]).transform("min") == error
     rates = df.groupby("dataset")["learning rate"]
     edge = np.where(df["learning rate"] == rates.transform("max"), "largest tried",
                     np.where(df["learning rate"] == rates.transform("min"), "smallest tried", ""))
@@ -124,14 +139,15 @@ def sweep_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def relative_figure(records: Sequence[Mapping[str, Any]], split: str = "test", energy: bool = False) -> Any:
-    """Per dataset, each head's force (energy for QM9; with `energy`, every dataset's energy) error divided by
-    Allegro's of the same seed, one line per seed, with the paper's Table 4 (Table 5 for energies) ratio as a
-    diamond."""
+    """Per dataset, each head's force (energy for QM9; with `energy`, the energy of every dataset with forces)
+    error divided by Allegro's of the same seed, one line per seed (a log axis where the ratios span more than
+    3x), with the paper's Table 4 (Table 5 for energies) ratio as a diamond."""
     import matplotlib.pyplot as plt
 
     from qallegro.paper import values
 
-    datasets = sorted({r["dataset"] for r in records})
+    datasets = sorted({r["dataset"] for r in records
+                       if not (energy and not DATASETS[r["dataset"]].has_forces)})  # shown in the forces block
     ncols = min(max(len(datasets), 1), 2)  # two panels per row, so that each stays legible
     nrows = -(-max(len(datasets), 1) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=figsize(0.45 * nrows), sharey=False, squeeze=False)
@@ -153,11 +169,15 @@ def relative_figure(records: Sequence[Mapping[str, Any]], split: str = "test", e
                  table.get("allegro")]
         if paper:
             ax.plot(*zip(*paper), marker="D", ls="--", color="C3", label="paper (one run each)")
+        ratios = [y for line in ax.get_lines() for y in line.get_ydata()]
+        if ratios and max(ratios) / min(ratios) > 3:  # an outlying seed would flatten the others on a linear axis
+            ax.set_yscale("log")
         ax.axhline(1.0, color="0.7", lw=0.8)
         ax.set_xticks(range(len(HEADS)), ["Allegro", "+MLP", "+QDI"])
         ax.set_title(DATASET_LABELS[dataset], fontsize=10)
         ax.set_ylabel(f"{'energy' if metric == 'e_mae' else 'force'} error / Allegro's ({split})")
         ax.legend(fontsize=8, loc="best")
+    fig.suptitle("energies (datasets with forces)" if energy else "forces (QM9: energies)", fontsize=11)
     fig.tight_layout()
     return fig
 
