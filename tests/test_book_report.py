@@ -456,3 +456,26 @@ def test_result_globs_apply_where_their_files_can_exist(monkeypatch: pytest.Monk
     assert result_applies(campaign_final, "smoke") and result_applies(compare, "smoke")
     assert result_applies(hpo_final, "paper") and not result_applies(campaign_final, "paper")
     assert result_applies("results/{scale}/claims/verdicts.json", "overnight")
+
+
+def test_relative_figure_shows_qm9_once_and_outlying_ratios_on_a_labelled_log_axis() -> None:
+    import matplotlib.pyplot as plt
+    from qallegro.report.ablation import relative_figure
+
+    def rec(dataset: str, variant: str, seed: int, f: float | None, e: float) -> dict:
+        return {"dataset": dataset, "variant": variant, "seed": seed, "test": {"f_mae": f, "e_mae": e}}
+
+    records = [rec("rmd17-benzene", v, s, 0.01, {"allegro": 0.001, "mlp": 0.0011, "qdi": 0.001}[v]
+                   * (14 if (v, s) == ("qdi", 3) else 1 + 0.05 * s)) for v in ("allegro", "mlp", "qdi")
+               for s in range(4)]
+    records += [rec("qm9", v, s, None, 0.01) for v in ("allegro", "mlp", "qdi") for s in range(2)]
+    forces = [ax for ax in relative_figure(records).axes if ax.get_visible()]
+    energies = [ax for ax in relative_figure(records, energy=True).axes if ax.get_visible()]
+    assert sorted(ax.get_title() for ax in forces) == ["QM9", "rMD17-benzene"]
+    assert [ax.get_title() for ax in energies] == ["rMD17-benzene"]   # QM9's energies are in the forces block
+    ax = energies[0]
+    assert ax.get_yscale() == "log" and forces[0].get_yscale() == "linear"
+    ax.figure.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert len(labels) >= 4 and "10" in labels and "1" in labels, labels
+    plt.close("all")

@@ -143,6 +143,7 @@ def relative_figure(records: Sequence[Mapping[str, Any]], split: str = "test", e
     error divided by Allegro's of the same seed, one line per seed (a log axis where the ratios span more than
     3x), with the paper's Table 4 (Table 5 for energies) ratio as a diamond."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     from qallegro.paper import values
 
@@ -172,6 +173,9 @@ def relative_figure(records: Sequence[Mapping[str, Any]], split: str = "test", e
         ratios = [y for line in ax.get_lines() for y in line.get_ydata()]
         if ratios and max(ratios) / min(ratios) > 3:  # an outlying seed would flatten the others on a linear axis
             ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.axhline(1.0, color="0.7", lw=0.8)
         ax.set_xticks(range(len(HEADS)), ["Allegro", "+MLP", "+QDI"])
         ax.set_title(DATASET_LABELS[dataset], fontsize=10)
