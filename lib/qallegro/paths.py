@@ -34,8 +34,8 @@ def local(recorded: str | Path) -> Path:
     if not path.is_absolute() or path.is_relative_to(root):
         return path
     parts = path.parts[1:]
-    return next((root.joinpath(*parts[i:]) for i in range(len(parts) - 1) if root.joinpath(*parts[i:]).exists()),
-                path)
+    tails = (root.joinpath(*parts[i:]) for i in range(len(parts) - 1))
+    return next((tail for tail in tails if tail.exists()), path)
 
 
 def culi_dir(scale: str, labeler: str = "sevenn") -> Path:

@@ -25,6 +25,7 @@ from qallegro.errors import CampaignError
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 NOT_TESTABLE = "not testable at this scale"
 VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE)
+MAX_SEEDS = 1000  # `seeds_needed` searches up to this count and returns one more where none suffices
 DIRECTIONS = ("lower", "higher")
 
 
@@ -106,7 +107,7 @@ def verdict(diff: RelativeInterval, direction: str = "lower") -> str:
     return INCONCLUSIVE
 
 
-def seeds_needed(sd_difference: float, effect: float, confidence: float = 0.95, max_seeds: int = 1000) -> int:
+def seeds_needed(sd_difference: float, effect: float, confidence: float = 0.95, max_seeds: int = MAX_SEEDS) -> int:
     """The fewest paired seeds n for which a true mean difference `effect` gives an interval half-width below
     `effect`, i.e. t(0.5 + confidence/2, n-1) · sd / √n < |effect| (the interval then just excludes zero when the
     observed mean equals the true one; about half of such campaigns would resolve it, so this is a lower bound)."""

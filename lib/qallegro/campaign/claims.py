@@ -77,13 +77,15 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
-HEADS = ("allegro", "mlp", "qdi")
-ENERGY_DATASETS = ("culi", "rmd17-benzene", "rmd17-aspirin", "qm9")
+def energy_pairs(datasets: Iterable[str] | None = None, heads: tuple[str, ...] | None = None) -> tuple[Claim, ...]:
+    """Every pair of heads (default: the paper's three variants) on every dataset's (default: the paper's)
+    energy error, each as "the second head lower than the first" (the comparisons behind the paper's "no model
+    strictly superior in energies", `verdicts.energy_verdict`)."""
+    from qallegro.data.datasets import DATASETS
+    from qallegro.models.variants import variant_names
 
-
-def energy_pairs(datasets: Iterable[str] = ENERGY_DATASETS, heads: tuple[str, ...] = HEADS) -> tuple[Claim, ...]:
-    """Every pair of heads on every dataset's energy error, each as "the second head lower than the first" (the
-    comparisons behind the paper's "no model strictly superior in energies", `verdicts.energy_verdict`)."""
+    datasets = [d for d, s in DATASETS.items() if s.in_paper] if datasets is None else datasets
+    heads = variant_names(paper_only=True) if heads is None else heads
     return tuple(Claim(f"{d}-e-{b}-{a}", f"{b} has a lower energy error than {a}", d, "e_mae", a, b)
                  for d in datasets for i, a in enumerate(heads) for b in heads[i + 1:])
 

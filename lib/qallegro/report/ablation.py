@@ -15,6 +15,7 @@ import pandas as pd
 from qallegro.data.datasets import DATASET_LABELS, DATASETS
 from qallegro.models.variants import VARIANT_LABELS
 from qallegro.report.figures import figsize
+from qallegro.stats import MAX_SEEDS
 
 HEADS = ("allegro", "mlp", "qdi")
 UNITS = {"95% CI half-width": "%",
@@ -78,7 +79,6 @@ def resolution_table(rows: Sequence[Mapping[str, Any]], split: str = "test") -> 
 
 
 OUTLIER_FACTOR = 3.0
-MAX_SEEDS = 1000  # `stats.seeds_needed`'s search limit: it returns one more where no count up to it suffices
 
 
 def interval_note(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -147,8 +147,8 @@ def relative_figure(records: Sequence[Mapping[str, Any]], split: str = "test", e
 
     from qallegro.paper import values
 
-    datasets = sorted({r["dataset"] for r in records
-                       if not (energy and not DATASETS[r["dataset"]].has_forces)})  # shown in the forces block
+    datasets = sorted({r["dataset"] for r in records  # QM9's energies are in the forces block
+                       if DATASETS[r["dataset"]].has_forces or not energy})
     ncols = min(max(len(datasets), 1), 2)  # two panels per row, so that each stays legible
     nrows = -(-max(len(datasets), 1) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=figsize(0.45 * nrows), sharey=False, squeeze=False)
