@@ -16,7 +16,7 @@ from ase.io import read, write
 from qallegro.culi.generate import CATEGORIES, SettingsMismatch, generate
 from qallegro.culi.labelers import Labeler, LabelError
 from qallegro.data.culi import load_culi
-from qallegro.data.errors import ChecksumError, CorruptFileError, MissingDataError
+from qallegro.data.errors import ChecksumError, CorruptFileError, InvalidDataError, MissingDataError
 
 TINY: dict[str, Any] = {
     "max_miller": 1,
@@ -314,15 +314,17 @@ def test_reference_subset_comparison_aligns_frames_and_resumes(reference: Path, 
     computed directly; frames already labelled are not recomputed."""
     from qallegro.culi.validation import gpaw_subset, pick_subset
 
+    ANY = 10**6  # no electron budget
+
     frames = _frames(reference)
-    same = gpaw_subset(reference, n=4, max_atoms=60, work=tmp_path / "w0", labeler=PairDriver(),
+    same = gpaw_subset(reference, n=4, max_electrons=ANY, work=tmp_path / "w0", labeler=PairDriver(),
                        dataset_labeler=PairDriver(), table=tmp_path / "t.csv", progress=False)
     assert same["summary"]["force_mae_meV_A"] == pytest.approx(0, abs=1e-4)  # extxyz keeps 8 decimals
     assert same["summary"]["e_form_mae_eV_atom"] == pytest.approx(0, abs=1e-7)
     assert (tmp_path / "t.csv").read_text().count("\n") == 5 and (tmp_path / "t.json").exists()
-    chosen = pick_subset(frames, 4, 60)
-    assert len({frames[i].info["category"] for i in chosen}) == 4  # one per category first
-    assert chosen[:2] == pick_subset(frames, 2, 60)  # a smaller n is a prefix
+    chosen = pick_subset(frames, 4, ANY)
+    assert [frames[i].info["category"] for i in chosen] == list(CATEGORIES[:4])  # one per category, in order
+    assert chosen[:2] == pick_subset(frames, 2, ANY)  # a smaller n is a prefix
 
     class Stiffer(PairDriver):
         def __init__(self) -> None:
@@ -335,17 +337,22 @@ def test_reference_subset_comparison_aligns_frames_and_resumes(reference: Path, 
             return super().label(atoms)
 
     other = Stiffer()
-    result = gpaw_subset(reference, n=2, max_atoms=60, work=tmp_path / "w1", labeler=other,
+    result = gpaw_subset(reference, n=2, max_electrons=ANY, work=tmp_path / "w1", labeler=other,
                          dataset_labeler=PairDriver(), progress=False)
     direct = np.concatenate([frames[i].get_forces() - Stiffer().label(frames[i])["forces"] for i in chosen[:2]])
-    assert result["summary"]["force_mae_meV_A"] == pytest.approx(1000 * np.abs(direct).mean(), rel=1e-6)
+    assert result["summary"]["force_mae_meV_A"] == pytest.approx(1000 * np.abs(direct).mean(), abs=1e-5)
     assert other.calls == 4  # two elemental references + two frames
+    by_cat = result["by_category"]
+    assert list(by_cat) == [frames[i].info["category"] for i in chosen[:2]]
+    for i in chosen[:2]:
+        one = np.abs(frames[i].get_forces() - Stiffer().label(frames[i])["forces"]).mean()
+        assert by_cat[frames[i].info["category"]]["force_mae_meV_A"] == pytest.approx(1000 * one, abs=1e-5)
     again = Stiffer()
-    gpaw_subset(reference, n=2, max_atoms=60, work=tmp_path / "w1", labeler=again, dataset_labeler=PairDriver(),
+    gpaw_subset(reference, n=2, max_electrons=ANY, work=tmp_path / "w1", labeler=again, dataset_labeler=PairDriver(),
                 progress=False)
     assert again.calls == 0
     # a larger selection without labelling: the table holds the two frames already labelled, nothing is computed
-    partial = gpaw_subset(reference, n=4, max_atoms=60, work=tmp_path / "w1", labeler=again,
+    partial = gpaw_subset(reference, n=4, max_electrons=ANY, work=tmp_path / "w1", labeler=again,
                           dataset_labeler=PairDriver(), progress=False, label_missing=False,
                           table=tmp_path / "partial.csv")
     assert again.calls == 0 and len(partial["rows"]) == 2
@@ -354,6 +361,41 @@ def test_reference_subset_comparison_aligns_frames_and_resumes(reference: Path, 
     stale = read(tmp_path / "w1" / f"frame-{chosen[0]:06d}.extxyz")
     stale.positions += 0.1
     write(tmp_path / "w1" / f"frame-{chosen[0]:06d}.extxyz", stale, format="extxyz")
-    gpaw_subset(reference, n=2, max_atoms=60, work=tmp_path / "w1", labeler=again, dataset_labeler=PairDriver(),
+    gpaw_subset(reference, n=2, max_electrons=ANY, work=tmp_path / "w1", labeler=again, dataset_labeler=PairDriver(),
                 progress=False)
     assert again.calls == 1
+
+
+def test_subset_picks_within_the_electron_budget_each_category_on_its_own(reference: Path) -> None:
+    """No frame above the valence-electron budget; every category covered in turn; a category's picks do not
+    depend on the other categories' frames (a dataset without its MD frames picks the same non-MD frames)."""
+    from qallegro.culi.validation import pick_subset, valence_electrons
+
+    frames = _frames(reference)
+    electrons = sorted(valence_electrons(a) for a in frames)
+    budget = electrons[len(electrons) // 2]
+    chosen = pick_subset(frames, 12, budget, seed=3)
+    assert chosen and all(valence_electrons(frames[i]) <= budget for i in chosen)
+    assert valence_electrons(frames[0]) == sum(11 if s == "Cu" else 1 for s in frames[0].get_chemical_symbols())
+    fits = {frames[i].info["category"] for i, a in enumerate(frames) if valence_electrons(a) <= budget}
+    assert {frames[i].info["category"] for i in chosen[:len(fits)]} == fits
+    without_md = [a for a in frames if a.info["category"] != "md"]
+    kept = [i for i, a in enumerate(frames) if a.info["category"] != "md"]
+    picked = [kept[j] for j in pick_subset(without_md, 12, budget, seed=3)]
+    assert [i for i in chosen if frames[i].info["category"] != "md"] == picked[:len(
+        [i for i in chosen if frames[i].info["category"] != "md"])]
+
+
+def test_subset_of_one_split_labels_only_its_frames(reference: Path, tmp_path: Path) -> None:
+    """`split="test"`: every labelled frame is a test frame (held out from training); an unknown split is a
+    one-line error naming splits.json."""
+    from qallegro.culi.validation import gpaw_subset
+
+    test = set(json.loads((reference / "splits.json").read_text())["test"])
+    result = gpaw_subset(reference, n=3, max_electrons=10**6, work=tmp_path / "w", labeler=PairDriver(),
+                         dataset_labeler=PairDriver(), progress=False, split="test")
+    assert len(result["rows"]) == 3 and {r["source_index"] for r in result["rows"]} <= test
+    assert result["selection"]["split"] == "test" and {r["split"] for r in result["rows"]} == {"test"}
+    with pytest.raises(InvalidDataError, match=r"splits\.json.*no split 'tset'"):
+        gpaw_subset(reference, n=3, work=tmp_path / "w", labeler=PairDriver(), dataset_labeler=PairDriver(),
+                    progress=False, split="val,tset")

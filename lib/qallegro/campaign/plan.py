@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from qallegro.campaign import ablation, studies
+from qallegro.campaign import ablation, dft, studies
 from qallegro.campaign.units import Runner, Unit, read_record
 from qallegro.errors import CampaignError
 from qallegro.paths import results_root
@@ -31,7 +31,7 @@ def run_culi_unit(unit: Unit, folder: Path) -> dict[str, Any]:
 RUNNERS: dict[str, Runner] = {"train": ablation.run_training_unit, "culi": run_culi_unit,
                                "study": studies.run_study_unit, "final": studies.run_final_unit,
                                "retime": studies.run_retime_unit, "retime-finals": studies.run_retime_finals_unit,
-                               "compare": studies.run_compare_unit}
+                               "compare": studies.run_compare_unit, "dft": dft.run_dft_unit}
 
 
 def dataset_units(scale: str, dataset: str) -> list[Unit]:
@@ -61,8 +61,8 @@ def cut_reason(cut: Mapping[str, str], part: str) -> str | None:
 
 def plan(scale: str, datasets: list[str] | None = None) -> list[Unit]:
     """Every unit of the campaign at `scale`, in the preset's `order` (most important first; `ablation:NAME`,
-    `studies`, `finals`, `compare`: the optimiser page's sampler comparison), or only the ablation of the given
-    datasets."""
+    `studies`, `finals`, `compare`: the optimiser page's sampler comparison, `labels`: the Cu-Li models against
+    the GPAW subset), or only the ablation of the given datasets."""
     known = ablation.settings(scale)["ablation"]["datasets"]
     unknown = sorted(set(datasets or []) - set(known))
     if unknown:
@@ -81,6 +81,8 @@ def plan(scale: str, datasets: list[str] | None = None) -> list[Unit]:
             units += studies.final_units(scale) + studies.retime_final_units(scale)
         elif part == "compare":
             units += studies.compare_units(scale)
+        elif part == "labels":
+            units += dft.dft_units(scale)
         elif part.startswith("ablation:") and part.removeprefix("ablation:") in known:
             units += dataset_units(scale, part.removeprefix("ablation:"))
         else:

@@ -41,9 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d = sub.add_parser("gpaw-subset", help="label small frames of a generated dataset with GPAW and compare")
     d.add_argument("--scale", choices=SCALES, default="quick")
     d.add_argument("--out", default=None, help="dataset folder (default <results>/<scale>/culi)")
-    d.add_argument("-n", type=int, default=12, help="number of frames")
-    d.add_argument("--max-atoms", type=int, default=32)
+    d.add_argument("-n", type=int, default=16, help="number of frames, taken in turn from each category")
+    d.add_argument("--max-electrons", type=int, default=380,
+                   help="largest frame in GPAW valence electrons (Cu 11, Li 1; GPAW's cost grows with them)")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--split", default=None, help="only frames of these splits (val,test: held out from training)")
+    d.add_argument("--work", default=None,
+                   help="folder of the GPAW-labelled frames, one file each as it lands (default <dataset>/gpaw-subset)")
     d.add_argument("--table", default=None, help="CSV file for the comparison (a JSON provenance goes beside it)")
     d.add_argument("--no-new", action="store_true",
                    help="label nothing: the table from the selected frames already labelled (a partial run)")
@@ -131,7 +135,8 @@ def _gpaw_subset(args: argparse.Namespace) -> int:
 
     set_threads(1)
     folder = dataset_folder(args.out, args.scale)
-    result = gpaw_subset(folder, n=args.n, max_atoms=args.max_atoms, seed=args.seed, table=args.table,
+    result = gpaw_subset(folder, n=args.n, max_electrons=args.max_electrons, seed=args.seed, work=args.work,
+                         table=args.table, split=args.split,
                          labeler=GPAWLabeler(**_gpaw_options(args)), label_missing=not args.no_new)
     print(json.dumps(result["summary"], indent=2))
     return 0

@@ -6,9 +6,11 @@ E_f = [E - n_Cu mu_Cu - n_Li mu_Li] / N, with mu from fcc Cu and bcc Li bulk cel
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -158,30 +160,61 @@ def bulk_references() -> list[Atoms]:
     return [bulk(el, kind, a=a) for el, (kind, a) in BULK.items()]
 
 
-def pick_subset(frames: list[Atoms], n: int, max_atoms: int, seed: int = 0) -> list[int]:
-    """Indices of `n` frames with at most `max_atoms` atoms, taken in turn from each category and preferring
-    parents not used yet (seeded). The order is the picking order, so a smaller `n` gives a prefix."""
-    rng = np.random.default_rng(seed)
+# valence electrons of GPAW's PAW setups (gpaw-data 0.9.20000): a frame's GPAW cost grows with their number
+VALENCE_ELECTRONS = {"Cu": 11, "Li": 1}
+
+
+def valence_electrons(atoms: Atoms) -> int:
+    """GPAW's valence electrons of `atoms` (Cu 11, Li 1), the measure of a frame's DFT cost."""
+    return sum(VALENCE_ELECTRONS[s] for s in atoms.get_chemical_symbols())
+
+
+def pick_subset(frames: list[Atoms], n: int, max_electrons: int, seed: int = 0,
+                among: Collection[int] | None = None) -> list[int]:
+    """Indices of `n` frames with at most `max_electrons` valence electrons, taken in turn from each category (in
+    the generator's order) and preferring parents not used yet. Each category draws with its own seeded generator,
+    so one category's frames never change another's picks; the order is the picking order, so a smaller `n`
+    gives a prefix. `among`: only these frame indices (a split)."""
+    from qallegro.culi.generate import CATEGORIES
+
     by_cat: dict[str, list[int]] = {}
     for i, atoms in enumerate(frames):
-        if len(atoms) <= max_atoms:
+        if (among is None or i in among) and valence_electrons(atoms) <= max_electrons:
             by_cat.setdefault(str(atoms.info.get("category")), []).append(i)
-    pools = {c: [int(i) for i in rng.permutation(v)] for c, v in sorted(by_cat.items())}
+    order = [c for c in CATEGORIES if c in by_cat] + sorted(set(by_cat) - set(CATEGORIES))
+    pools = {c: [int(i) for i in np.random.default_rng([seed, k]).permutation(by_cat[c])]
+             for k, c in enumerate(order)}
     chosen: list[int] = []
     seen_parents: set[str] = set()
     while len(chosen) < n and any(pools.values()):
-        for cat in sorted(pools):
+        for cat in order:
             pool = pools[cat]
-            # prefer a parent not used yet, so the subset covers many structures
-            pick = next((i for i in pool if str(frames[i].info.get("parent")) not in seen_parents), None)
-            if pick is None and pool:
-                pick = pool[0]
-            if pick is None or len(chosen) >= n:
+            if not pool or len(chosen) >= n:
                 continue
+            # prefer a parent not used yet, so the subset covers many structures; else the frame farthest in
+            # steps (MD time, relaxation) from those of its parent already chosen
+            pick = next((i for i in pool if str(frames[i].info.get("parent")) not in seen_parents), None)
+            if pick is None:
+                pick = max(pool, key=lambda i: min(abs(int(frames[i].info.get("step", 0)) -
+                                                       int(frames[j].info.get("step", 0))) for j in chosen
+                                                   if frames[j].info.get("parent") == frames[i].info.get("parent")))
             pool.remove(pick)
             chosen.append(pick)
             seen_parents.add(str(frames[pick].info.get("parent")))
     return chosen
+
+
+def by_category(rows: list[dict[str, Any]], reference: list[Atoms],
+                predicted: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`summarize` of each category's frames (rows carry `category`), in the generator's category order."""
+    from qallegro.culi.generate import CATEGORIES
+
+    cats = [c for c in CATEGORIES if any(r["category"] == c for r in rows)]
+    out = {}
+    for cat in cats:
+        idx = [k for k, r in enumerate(rows) if r["category"] == cat]
+        out[cat] = summarize([rows[k] for k in idx], [reference[k] for k in idx], [predicted[k] for k in idx])
+    return out
 
 
 def _shown(path: Path) -> str:
@@ -194,11 +227,15 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32, seed: int = 0,
+def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 16, max_electrons: int = 380, seed: int = 0,
                 work: str | os.PathLike | None = None, table: str | os.PathLike | None = None,
                 labeler: Labeler | None = None, dataset_labeler: Labeler | None = None,
-                progress: bool = True, label_missing: bool = True) -> dict[str, Any]:
-    """Label `n` small frames of a generated dataset with GPAW and compare them with the dataset's labels.
+                progress: bool = True, label_missing: bool = True, split: str | None = None) -> dict[str, Any]:
+    """Label `n` frames of a generated dataset with GPAW and compare them with the dataset's labels.
+
+    The frames are `pick_subset`'s (at most `max_electrons` valence electrons each, every category in turn),
+    labelled cheapest first, so that an interrupted run has covered the categories early. `split` (e.g. "val,test"):
+    only frames of those splits of the dataset's `splits.json`, so that trained models can be scored on them.
 
     `labeler` is the reference (default GPAW PW 500 eV), `dataset_labeler` the one that labelled the dataset
     (default SevenNet-0; it computes its own elemental references). Each reference result is saved in `work`
@@ -218,9 +255,21 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32
     lab.check()
     work = Path(work) if work else folder / "gpaw-subset"
     work.mkdir(parents=True, exist_ok=True)
-    chosen = pick_subset(frames, n, max_atoms, seed)
+    among = None
+    if split is not None:
+        from qallegro.data.culi import SPLITS_FILE
+
+        splits = json.loads((folder / SPLITS_FILE).read_text())
+        among = set()
+        for name in split.split(","):
+            if not isinstance(splits.get(name), list):
+                names = ", ".join(k for k, v in splits.items() if isinstance(v, list))
+                raise InvalidDataError(f"no split {name!r} (splits: {names})", folder / SPLITS_FILE)
+            among |= {int(i) for i in splits[name]}
+    chosen = pick_subset(frames, n, max_electrons, seed, among)
+    cheapest_first = sorted(chosen, key=lambda i: (valence_electrons(frames[i]), i))
     targets = [(f"ref-{a.get_chemical_formula()}", a) for a in bulk_references()] + \
-              [(f"frame-{i:06d}", frames[i]) for i in chosen]
+              [(f"frame-{i:06d}", frames[i]) for i in cheapest_first]
     from tqdm.auto import tqdm
 
     def saved(name: str, atoms: Atoms) -> Atoms | None:
@@ -255,7 +304,9 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32
                         labels)
         out.info.update({k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float))})
         out.info["seconds"] = seconds[name]
-        write(path, out, format="extxyz")
+        tmp = path.with_suffix(".extxyz.tmp")
+        write(tmp, out, format="extxyz")
+        os.replace(tmp, path)  # a killed run leaves no half-written result
         labelled[name] = read(path)  # as a resumed run reads it (extxyz rounding)
     mu_dft = elemental_references([labelled[name] if name in labelled else read(work / f"{name}.extxyz")
                                    for name, _ in targets[:2]])
@@ -269,16 +320,19 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 12, max_atoms: int = 32
                  for i in done]
     rows = compare(reference, predicted, mu_dft, mu_lab)
     for row, i, ref in zip(rows, done, reference):
-        row.update(source_index=i, category=frames[i].info.get("category"), parent=frames[i].info.get("parent"),
-                   step=int(frames[i].info.get("step", -1)), gpaw_seconds=float(ref.info.get("seconds", np.nan)))
+        row.update(source_index=i, split=split, category=frames[i].info.get("category"),
+                   parent=frames[i].info.get("parent"),
+                   step=int(frames[i].info.get("step", -1)), valence_electrons=valence_electrons(frames[i]),
+                   gpaw_seconds=float(ref.info.get("seconds", np.nan)))
         if hasattr(lab, "kpts"):
             row["kpts"] = "x".join(str(k) for k in lab.kpts(frames[i]))
     result = {"rows": rows, "summary": summarize(rows, reference, predicted) if rows else {},
+              "by_category": by_category(rows, reference, predicted),
               "mu_gpaw": mu_dft, "mu_labeler": mu_lab, "failures": failures, "gpaw": lab.settings(),
               "gpaw_versions": lab.versions(), "labeler": dataset_lab.settings(), "work": _shown(work),
               "dataset": _shown(folder / DATASET_FILE), "dataset_sha256": sha256_file(folder / DATASET_FILE),
-              "selection": {"n": n, "n_labelled": len(done), "max_atoms": max_atoms, "seed": seed,
-                            "method": "pick_subset"}}
+              "selection": {"n": n, "n_labelled": len(done), "max_electrons": max_electrons, "seed": seed,
+                            "split": split, "method": "pick_subset"}}
     if table is not None:
         import pandas as pd
 
