@@ -3,7 +3,6 @@ by a stand-in reference, checked against a direct computation, and the same mode
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.calculators.lj import LennardJones
+from ase.io import read, write
 from qallegro.culi.labelers import Labeler
 
 
@@ -67,7 +67,7 @@ def test_models_scored_against_the_subset_and_retrained_where_missing(smoke_camp
     assert record["retrained"] is False and record["subset"]["n_frames"] == 4
     # the model's force error against the reference, computed directly
     model = load_run(root / "ablation" / "culi" / "allegro-s0" / "run")
-    frames, _ = dft.read_subset("smoke")
+    frames, _, _ = dft.read_subset("smoke")
     diffs = []
     for atoms in frames:
         pred = model(atoms_to_graph(atoms, model.r_max, labels=False), compute_forces=True)
@@ -87,10 +87,11 @@ def test_models_scored_against_the_subset_and_retrained_where_missing(smoke_camp
         f"{s}_{k}": ablation[s][k] for s, k in dft.REPRODUCED_KEYS}
     assert all(v["recorded"] == v["retrained"] for v in again["reproduced"].values()), again["reproduced"]
     assert again["model_vs_dft"] == record["model_vs_dft"]
-    # a subset of another dataset is refused, naming the table
-    info = json.loads(table.with_suffix(".json").read_text())
-    table.with_suffix(".json").write_text(json.dumps({**info, "dataset_sha256": "0" * 64}))
-    with pytest.raises(Exception, match=r"gpaw_subset_smoke\.csv: made from another Cu-Li dataset"):
+    # a labelled frame that is not the dataset's (another dataset) is refused, naming its file
+    moved = read(tmp_path / "w" / f"frame-{frames[0].info['source_index']:06d}.extxyz")
+    moved.positions += 0.01
+    write(tmp_path / "w" / f"frame-{frames[0].info['source_index']:06d}.extxyz", moved, format="extxyz")
+    with pytest.raises(Exception, match=rf"frame-{frames[0].info['source_index']:06d}\.extxyz: not frame"):
         dft.read_subset("smoke")
 
 

@@ -50,31 +50,36 @@ def dft_units(scale: str) -> list[Unit]:
     return units
 
 
-def read_subset(scale: str) -> tuple[list[Any], dict[str, Any]]:
-    """The GPAW-labelled frames of the scale's subset, in the table's order, and the table's provenance; checked
-    against the dataset generated here (the same sha256), else a one-line error naming the table."""
+def read_subset(scale: str) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    """The GPAW-labelled frames of the scale's subset (in the table's order), the same frames of the dataset
+    generated here (their stand-in labels), and the table's provenance. Each labelled frame must be the dataset's
+    frame at its index (same atoms and positions), else a one-line error naming its file."""
     import pandas as pd
     from ase.io import read
 
-    from qallegro.data.culi import SPLITS_FILE, dataset_folder
+    from qallegro.data.culi import dataset_folder, read_frames
+    from qallegro.paths import CULI_DATASET_FILE
 
     table = subset_table(scale)
     if not table.is_file():
         raise CampaignError(f"{table}: no GPAW subset at scale {scale!r}; make it with `qallegro culi gpaw-subset "
                             f"--scale {scale} --table {_shown(table)}`")
     info = json.loads(table.with_suffix(".json").read_text())
-    splits = json.loads((dataset_folder(None, scale) / SPLITS_FILE).read_text())
-    if info.get("dataset_sha256") != splits.get("dataset_sha256"):
-        raise CampaignError(f"{table}: made from another Cu-Li dataset than <results>/{scale}/culi (sha256 "
-                            f"{str(info.get('dataset_sha256'))[:12]} vs {str(splits.get('dataset_sha256'))[:12]})")
+    dataset = read_frames(dataset_folder(None, scale) / CULI_DATASET_FILE)
     work = REPO_ROOT / info["work"]
-    rows = pd.read_csv(table)
-    frames = []
-    for i in rows["source_index"]:
-        atoms = read(work / f"frame-{int(i):06d}.extxyz")
+    frames, labels = [], []
+    for i in pd.read_csv(table)["source_index"].astype(int):
+        path = work / f"frame-{i:06d}.extxyz"
+        atoms = read(path)
+        ours = dataset[i] if i < len(dataset) else None
+        if ours is None or len(ours) != len(atoms) or (ours.numbers != atoms.numbers).any() or \
+                not np.allclose(ours.positions, atoms.positions, atol=1e-6):
+            raise CampaignError(f"{path}: not frame {i} of <results>/{scale}/culi/{CULI_DATASET_FILE} (made from "
+                                "another Cu-Li dataset?)")
         atoms.info["source_index"] = int(i)  # its index in the dataset's culi.extxyz
         frames.append(atoms)
-    return frames, info
+        labels.append(ours)
+    return frames, labels, info
 
 
 def _predict(model: Any, frames: list[Any]) -> list[dict[str, Any]]:
@@ -117,8 +122,6 @@ def run_dft_unit(unit: Unit, folder: Path) -> dict[str, Any]:
     """Score the ablation model (retrained here when it is not on this machine) on the scale's GPAW subset."""
     import torch
 
-    from qallegro.data.culi import dataset_folder, read_frames
-    from qallegro.paths import CULI_DATASET_FILE
     from qallegro.training import load_run, train
 
     sp = unit.spec
@@ -137,9 +140,7 @@ def run_dft_unit(unit: Unit, folder: Path) -> dict[str, Any]:
         result = train(cfg, run_dir=run_dir, resume=True, progress=False)
         for split, key in REPRODUCED_KEYS:
             reproduced[f"{split}_{key}"] = {"recorded": recorded[split][key], "retrained": result[split][key]}
-    frames, info = read_subset(sp["scale"])  # after the training: a subset still being labelled can wait
-    dataset = read_frames(dataset_folder(None, sp["scale"]) / CULI_DATASET_FILE)
-    labels = [dataset[a.info["source_index"]] for a in frames]
+    frames, labels, info = read_subset(sp["scale"])  # after the training: a subset being labelled can wait
     model = load_run(run_dir)
     return {"dataset": DATASET, "variant": sp["variant"], "seed": sp["seed"], "scale": sp["scale"],
             "subset": {"table": _shown(subset_table(sp["scale"])),
