@@ -77,6 +77,21 @@ def test_models_scored_against_the_subset_and_retrained_where_missing(smoke_camp
     cats = {a.info["category"] for a in frames}
     assert set(record["model_vs_dft"]) == {"all", *cats} == set(record["labels_vs_dft"])
     assert record["model_vs_labels"]["force_mae_meV_A"] > 0
+    # the dataset page's tables: the numbers of the records, in the page's words
+    from qallegro.report.culi import dft_scores
+    from qallegro.report.culi import gpaw_subset as subset_page
+
+    page = subset_page(table)
+    assert page["categories"].loc["all", "force MAE"] == pytest.approx(record["labels_vs_dft"]["all"][
+        "force_mae_meV_A"])
+    assert page["categories"].loc["all", "frames"] == 4 and len(page["frames"]) == 4
+    assert "4 frames of the validation and test splits" in page["text"]
+    scores = dft_scores([record])
+    assert scores["heads"].loc["Allegro", "force MAE vs DFT"] == pytest.approx(direct, abs=1e-4)
+    assert scores["heads"].loc["SevenNet-0 (the labels)", "force MAE vs DFT"] == page["categories"].loc[
+        "all", "force MAE"]
+    assert f"models are {direct:.0f}-{direct:.0f} meV/Å off in the forces" in scores["text"]
+    assert dft_scores([]) is None and subset_page(tmp_path / "none.csv") is None
     # a clone without the model: the unit retrains the ablation run, the very same model
     run = root / "ablation" / "culi" / "allegro-s0" / "run"
     shutil.move(run / "checkpoint.pt", tmp_path / "checkpoint.pt")
@@ -87,6 +102,7 @@ def test_models_scored_against_the_subset_and_retrained_where_missing(smoke_camp
         f"{s}_{k}": ablation[s][k] for s, k in dft.REPRODUCED_KEYS}
     assert all(v["recorded"] == v["retrained"] for v in again["reproduced"].values()), again["reproduced"]
     assert again["model_vs_dft"] == record["model_vs_dft"]
+    assert "equal the ablation records' to the last digit" in dft_scores([again])["text"]
     # a labelled frame that is not the dataset's (another dataset) is refused, naming its file
     moved = read(tmp_path / "w" / f"frame-{frames[0].info['source_index']:06d}.extxyz")
     moved.positions += 0.01

@@ -104,6 +104,12 @@ def ablation_records(scale: str, dataset: str | None = None) -> list[dict[str, A
     return out
 
 
+def labels_records(scale: str) -> list[dict[str, Any]]:
+    """The finished records of the `labels` units at `scale` (the Cu-Li models against DFT), in the plan's order."""
+    root = campaign_root(scale)
+    return [r for u in dft.dft_units(scale) if (r := read_record(root, u.id)) is not None]
+
+
 def pilot_record(scale: str) -> dict[str, Any]:
     """The pilot's spread between seeds at `scale` (`qallegro campaign pilot`, `<campaign>/pilot.json`); {} when
     no pilot ran."""

@@ -93,3 +93,91 @@ def split_summary(prov: Mapping[str, Any]) -> str:
             f"the buffer between blocks of different splits is {split['buffer_fs']:g} fs "
             f"({split.get('n_dropped', 0)} frames dropped). Held out whole: {held} "
             f"({split.get('n_ood', 0)} frames).")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def gpaw_subset(table: Path) -> dict[str, Any] | None:
+    """A GPAW-labelled subset (`qallegro culi gpaw-subset`: the CSV `table` and its JSON) for the dataset page:
+    `frames` (one row per frame), `categories` (SevenNet-0 against GPAW per category and over all) and `text`
+    (what it is, how far it got, what GPAW cost); None when `table` does not exist."""
+    table = Path(table)
+    if not table.is_file():
+        return None
+    rows = pd.read_csv(table)
+    info = json.loads(table.with_suffix(".json").read_text())
+    sel, gpaw = info["selection"], info["gpaw"]
+    cats = {("all" if k == "all" else CATEGORY_LABELS.get(k, k)): v
+            for k, v in {**info["by_category"], "all": info["summary"]}.items()}
+    categories = pd.DataFrame({
+        "frames": {k: v["n_frames"] for k, v in cats.items()},
+        "force MAE": {k: v["force_mae_meV_A"] for k, v in cats.items()},
+        "DFT force RMS": {k: v["dft_force_rms_meV_A"] for k, v in cats.items()},
+        "formation-energy MAE": {k: 1000 * v["e_form_mae_eV_atom"] for k, v in cats.items()}})
+    categories.index.name = "category"
+    frames = rows[["category", "composition", "n_atoms", "split", "force_mae_meV_A", "e_form_error_eV_atom",
+                   "gpaw_seconds"]].replace({"category": CATEGORY_LABELS}).rename(columns={
+        "n_atoms": "atoms", "force_mae_meV_A": "force MAE", "e_form_error_eV_atom": "formation-energy error",
+        "gpaw_seconds": "GPAW time"})
+    splits = " and ".join(SPLIT_LABELS.get(s, s) for s in str(sel.get("split") or "").split(",") if s)
+    missing = sorted(set(CATEGORY_LABELS) - set(info["by_category"]))
+    left = (f" {len(rows)} of the {sel['n']} selected frames are labelled so far (cheapest first; "
+            "`qallegro culi gpaw-subset` resumes with the rest)" if len(rows) < sel["n"] else "")
+    how = (f"GPAW (PBE, {gpaw['ecut_eV']:g} eV, k-point density {gpaw['kpt_density_A']:g} Å)" if "ecut_eV" in gpaw
+           else str(gpaw.get("labeler")))
+    text = (f"{len(rows)} frames{f' of the {splits} splits' if splits else ''}, labelled with {how}, taken in "
+            "turn from each category "
+            f"among the frames of at most {sel['max_electrons']} valence electrons (Cu 11, Li 1: GPAW's cost grows "
+            "with them, which leaves out the Cu-hosted adatom and supercell-vacancy frames and the 117-atom "
+            f"held-out interface).{left} "
+            + (f"Not yet covered: {', '.join(CATEGORY_LABELS[c] for c in missing)}. " if missing else
+               "Every category is covered. ")
+            + f"GPAW took {_minutes(float(rows['gpaw_seconds'].median()))} per frame (median; "
+            f"{_minutes(float(rows['gpaw_seconds'].max()))} at most) on one core of this machine, beside another "
+            f"job on the other core; each result is committed in `{info['work']}`.")
+    return {"frames": frames, "categories": categories, "text": text, "info": info}
+
+
+def dft_scores(records: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The Cu-Li models against the GPAW subset (the records of the campaign's `labels` units,
+    `qallegro.campaign.dft`): `heads` (force and formation-energy errors of each head, SevenNet-0 on the same
+    frames beside them), `categories` (force error per category and head) and `text`; None without records."""
+    from qallegro.models.variants import VARIANT_LABELS
+
+    if not records:
+        return None
+    lab = records[0]["labels_vs_dft"]["all"]
+    heads = pd.DataFrame([{
+        "model": VARIANT_LABELS[r["variant"]], "seed": r["seed"],
+        "force MAE vs DFT": r["model_vs_dft"]["all"]["force_mae_meV_A"],
+        "force MAE vs SevenNet-0": r["model_vs_labels"]["force_mae_meV_A"],
+        "formation-energy MAE vs DFT": 1000 * r["model_vs_dft"]["all"]["e_form_mae_eV_atom"]} for r in records]
+        + [{"model": "SevenNet-0 (the labels)", "seed": None, "force MAE vs DFT": lab["force_mae_meV_A"],
+            "force MAE vs SevenNet-0": 0.0, "formation-energy MAE vs DFT": 1000 * lab["e_form_mae_eV_atom"]}]
+    ).set_index("model")
+    cats = [c for c in records[0]["model_vs_dft"] if c != "all"]
+    categories = pd.DataFrame({VARIANT_LABELS[r["variant"]]: {CATEGORY_LABELS.get(c, c): r["model_vs_dft"][c][
+        "force_mae_meV_A"] for c in cats} for r in records})
+    categories["SevenNet-0"] = {CATEGORY_LABELS.get(c, c): records[0]["labels_vs_dft"][c]["force_mae_meV_A"]
+                                for c in cats}
+    categories.insert(0, "frames", {CATEGORY_LABELS.get(c, c): records[0]["model_vs_dft"][c]["n_frames"]
+                                    for c in cats})
+    categories.index.name = "category"
+    n = {r["subset"]["n_frames"] for r in records}
+    retrained = [r for r in records if r["retrained"]]
+    same = all(v["recorded"] == v["retrained"] for r in retrained for v in r["reproduced"].values())
+    model_f = heads["force MAE vs DFT"].drop("SevenNet-0 (the labels)")
+    fit = heads["force MAE vs SevenNet-0"].drop("SevenNet-0 (the labels)")
+    text = (f"Seed {', '.join(sorted({str(r['seed']) for r in records}))} of each head, scored on the "
+            f"{' / '.join(str(k) for k in sorted(n))} labelled frames: against DFT the models are "
+            f"{model_f.min():.0f}-{model_f.max():.0f} meV/Å off in the forces, SevenNet-0 (their labels) "
+            f"{lab['force_mae_meV_A']:.0f} meV/Å; against the SevenNet-0 labels they were trained on, the models are "
+            f"{fit.min():.0f}-{fit.max():.0f} meV/Å off. "
+            + (f"The models are not kept in the repository, so {len(retrained)} of them were retrained from their "
+               "ablation runs' configs; their validation and test errors "
+               + ("equal the ablation records' to the last digit: they are the same models. " if same else
+                  "differ from the ablation records' (see the records): they are not the same models. ")
+               if retrained else ""))
+    return {"heads": heads, "categories": categories, "text": text, "records": records}
