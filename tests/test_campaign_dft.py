@@ -96,7 +96,7 @@ def test_models_scored_against_the_subset_and_retrained_where_missing(smoke_camp
     run = root / "ablation" / "culi" / "allegro-s0" / "run"
     shutil.move(run / "checkpoint.pt", tmp_path / "checkpoint.pt")
     again = dft.run_dft_unit(unit, root / unit.id)
-    assert again["retrained"] is True
+    assert again["retrained"] is True and again["data_sha256"] == again["ablation_data_sha256"] is not None
     ablation = read_record(root, "ablation/culi/allegro-s0")
     assert {k: v["recorded"] for k, v in again["reproduced"].items()} == {
         f"{s}_{k}": ablation[s][k] for s, k in dft.REPRODUCED_KEYS}

@@ -110,15 +110,23 @@ def run_config(unit: Unit, root: Path) -> dict[str, Any]:
     return resolve_config(dataset, variant, spec["scale"], overrides=over)
 
 
+def _splits(scale: str) -> dict[str, Any]:
+    from qallegro.data.culi import SPLITS_FILE, dataset_folder
+
+    return json.loads((dataset_folder(None, scale) / SPLITS_FILE).read_text())
+
+
+def data_sha256(scale: str) -> str | None:
+    """The sha256 of the Cu-Li frames generated here at `scale` (as its `splits.json` records it)."""
+    return _splits(scale).get("dataset_sha256")
+
+
 def _split(cfg: dict[str, Any]) -> dict[str, Any]:
     """The split version (1 for the registered datasets' fixed splits), and for a generated Cu-Li set its own
     version and the sha256 of its frames: runs on regenerated data compare only when the data are identical."""
     if cfg["dataset"] != "culi":
         return {"split_version": 1}
-    from qallegro.data.culi import SPLITS_FILE, dataset_folder
-
-    scale = (cfg.get("dataset_options") or {}).get("scale", cfg["scale"])
-    splits = json.loads((dataset_folder(None, scale) / SPLITS_FILE).read_text())
+    splits = _splits((cfg.get("dataset_options") or {}).get("scale", cfg["scale"]))
     return {"split_version": int(splits.get("split_version", 1)), "data_sha256": splits.get("dataset_sha256")}
 
 

@@ -4,8 +4,8 @@ scored on the GPAW-labelled frames of the scale's dataset (`qallegro culi gpaw-s
 
 A unit scores the model its ablation unit left in `<campaign>/ablation/culi/<head>-s<seed>/run`. Models are not
 committed, so on another clone the unit first retrains that run in its own folder, with the ablation's very
-config (training on the CPU is deterministic), and records the retrained model's validation and test errors
-beside the ablation record's, so a reader sees that it is the same model.
+config, on the dataset generated there, and records the retrained model's validation and test errors beside the
+ablation record's, and both datasets' sha256: a reader sees whether it is the same model.
 """
 
 from __future__ import annotations
@@ -143,6 +143,8 @@ def run_dft_unit(unit: Unit, folder: Path) -> dict[str, Any]:
     frames, labels, info = read_subset(sp["scale"])  # after the training: a subset being labelled can wait
     model = load_run(run_dir)
     return {"dataset": DATASET, "variant": sp["variant"], "seed": sp["seed"], "scale": sp["scale"],
+            "data_sha256": ablation.data_sha256(sp["scale"]),
+            "ablation_data_sha256": recorded.get("protocol", {}).get("data_sha256"),
             "subset": {"table": _shown(subset_table(sp["scale"])),
                        "n_frames": len(frames), "source_index": [a.info["source_index"] for a in frames],
                        "split": info["selection"].get("split"), "gpaw": info["gpaw"]},
