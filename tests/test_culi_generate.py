@@ -399,3 +399,30 @@ def test_subset_of_one_split_labels_only_its_frames(reference: Path, tmp_path: P
     with pytest.raises(InvalidDataError, match=r"splits\.json.*no split 'tset'"):
         gpaw_subset(reference, n=3, work=tmp_path / "w", labeler=PairDriver(), dataset_labeler=PairDriver(),
                     progress=False, split="val,tset")
+
+
+def test_subset_frames_claimed_by_a_live_process_are_left_to_it(reference: Path, tmp_path: Path) -> None:
+    """Several processes may label one subset: a frame claimed by a live process is skipped, a dead process's
+    claim is taken over and removed once the frame is labelled."""
+    import subprocess
+    import sys
+
+    from qallegro.culi.validation import gpaw_subset, pick_subset
+
+    frames = _frames(reference)
+    held, stale = pick_subset(frames, 2, 10**6)
+    work = tmp_path / "w"
+    work.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    try:
+        (work / f"frame-{held:06d}.claim").write_text(str(sleeper.pid))
+        (work / f"frame-{stale:06d}.claim").write_text(dead)
+        result = gpaw_subset(reference, n=2, max_electrons=10**6, work=work, labeler=PairDriver(),
+                             dataset_labeler=PairDriver(), progress=False)
+    finally:
+        sleeper.kill()
+    assert [r["source_index"] for r in result["rows"]] == [stale]
+    assert (work / f"frame-{held:06d}.claim").exists() and not (work / f"frame-{stale:06d}.claim").exists()
+    assert not (work / f"frame-{held:06d}.extxyz").exists()

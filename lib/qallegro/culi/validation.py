@@ -227,6 +227,26 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _claim(path: Path) -> bool:
+    """Take the claim file `path` for this process (its pid inside), or False when a live process on this machine
+    holds it; a dead process's claim is taken over."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            pid = int(path.read_text().strip() or 0)
+            os.kill(pid, 0)
+            return False
+        except (ValueError, ProcessLookupError, FileNotFoundError):
+            path.unlink(missing_ok=True)
+            return _claim(path)
+        except PermissionError:
+            return False
+    with os.fdopen(fd, "w") as fh:
+        fh.write(str(os.getpid()))
+    return True
+
+
 def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 16, max_electrons: int = 380, seed: int = 0,
                 work: str | os.PathLike | None = None, table: str | os.PathLike | None = None,
                 labeler: Labeler | None = None, dataset_labeler: Labeler | None = None,
@@ -239,7 +259,8 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 16, max_electrons: int 
 
     `labeler` is the reference (default GPAW PW 500 eV), `dataset_labeler` the one that labelled the dataset
     (default SevenNet-0; it computes its own elemental references). Each reference result is saved in `work`
-    (default `<dataset_dir>/gpaw-subset`) as soon as it is done, so an interrupted run resumes; a saved result
+    (default `<dataset_dir>/gpaw-subset`) as soon as it is done, so an interrupted run resumes, and several
+    processes may label one subset at once (each frame is claimed by one, `<frame>.claim`); a saved result
     whose structure is not the dataset's frame any more (a regenerated dataset) is labelled again.
     `label_missing=False` labels nothing new: the table holds the selected frames already labelled (the
     elemental references must be). Writes the comparison table (CSV) and its provenance (JSON beside it) to
@@ -293,12 +314,17 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 16, max_electrons: int 
         if not label_missing and name.startswith("frame-"):
             continue
         path = work / f"{name}.extxyz"
+        claim = work / f"{name}.claim"
+        if not _claim(claim):
+            continue  # another process labels it
         t0 = time.perf_counter()
         try:
             labels = lab.label(atoms)
         except LabelError as err:
             failures.append({"frame": name, "error": str(err)})
             continue
+        finally:
+            claim.unlink(missing_ok=True)
         seconds[name] = round(time.perf_counter() - t0, 1)
         out = _labelled(Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc),
                         labels)
@@ -308,8 +334,10 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 16, max_electrons: int 
         write(tmp, out, format="extxyz")
         os.replace(tmp, path)  # a killed run leaves no half-written result
         labelled[name] = read(path)  # as a resumed run reads it (extxyz rounding)
-    mu_dft = elemental_references([labelled[name] if name in labelled else read(work / f"{name}.extxyz")
-                                   for name, _ in targets[:2]])
+    for name, atoms in targets:  # what other processes labelled meanwhile
+        if name not in labelled and (old := saved(name, atoms)) is not None:
+            labelled[name] = old
+    mu_dft = elemental_references([labelled[name] for name, _ in targets[:2]])
     from qallegro.culi.labelers import SevenNetLabeler
 
     dataset_lab = dataset_labeler or SevenNetLabeler()
