@@ -396,6 +396,10 @@ def test_subset_of_one_split_labels_only_its_frames(reference: Path, tmp_path: P
                          dataset_labeler=PairDriver(), progress=False, split="test")
     assert len(result["rows"]) == 3 and {r["source_index"] for r in result["rows"]} <= test
     assert result["selection"]["split"] == "test" and {r["split"] for r in result["rows"]} == {"test"}
+    both = gpaw_subset(reference, n=6, max_electrons=10**6, work=tmp_path / "w", labeler=PairDriver(),
+                       dataset_labeler=PairDriver(), progress=False, split="val,test")
+    val = set(json.loads((reference / "splits.json").read_text())["val"])
+    assert all(r["split"] == ("val" if r["source_index"] in val else "test") for r in both["rows"])
     with pytest.raises(InvalidDataError, match=r"splits\.json.*no split 'tset'"):
         gpaw_subset(reference, n=3, work=tmp_path / "w", labeler=PairDriver(), dataset_labeler=PairDriver(),
                     progress=False, split="val,tset")

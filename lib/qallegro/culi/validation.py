@@ -281,12 +281,12 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 16, max_electrons: int 
         from qallegro.data.culi import SPLITS_FILE
 
         splits = json.loads((folder / SPLITS_FILE).read_text())
-        among = set()
+        among = {}  # frame index -> its split
         for name in split.split(","):
             if not isinstance(splits.get(name), list):
                 names = ", ".join(k for k, v in splits.items() if isinstance(v, list))
                 raise InvalidDataError(f"no split {name!r} (splits: {names})", folder / SPLITS_FILE)
-            among |= {int(i) for i in splits[name]}
+            among.update({int(i): name for i in splits[name]})
     chosen = pick_subset(frames, n, max_electrons, seed, among)
     cheapest_first = sorted(chosen, key=lambda i: (valence_electrons(frames[i]), i))
     targets = [(f"ref-{a.get_chemical_formula()}", a) for a in bulk_references()] + \
@@ -348,7 +348,7 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 16, max_electrons: int 
                  for i in done]
     rows = compare(reference, predicted, mu_dft, mu_lab)
     for row, i, ref in zip(rows, done, reference):
-        row.update(source_index=i, split=split, category=frames[i].info.get("category"),
+        row.update(source_index=i, split=among.get(i) if among else None, category=frames[i].info.get("category"),
                    parent=frames[i].info.get("parent"),
                    step=int(frames[i].info.get("step", -1)), valence_electrons=valence_electrons(frames[i]),
                    gpaw_seconds=float(ref.info.get("seconds", np.nan)))
