@@ -57,7 +57,7 @@ def test_models_scored_against_the_subset_and_retrained_where_missing(smoke_camp
     root = smoke_campaign / "smoke" / "campaign"
     table = tmp_path / "gpaw_subset_smoke.csv"
     monkeypatch.setattr(dft, "subset_table", lambda scale: table)
-    unit = Unit("labels/culi/allegro-s0", "dft", {"scale": "smoke", "variant": "allegro", "seed": 0},
+    unit = Unit("labels/culi/allegro-s0", "dft", {"scale": "smoke", "dataset": "culi", "variant": "allegro", "seed": 0},
                 ("ablation/culi/allegro-s0",))
     with pytest.raises(Exception, match="no GPAW subset"):
         dft.run_dft_unit(unit, root / unit.id)

@@ -46,7 +46,7 @@ def dft_units(scale: str) -> list[Unit]:
         for seed in seeds:
             after = f"ablation/{DATASET}/{variant}-s{seed}"
             units.append(Unit(f"labels/{DATASET}/{variant}-s{seed}", "dft",
-                              {"scale": scale, "variant": variant, "seed": int(seed)}, (after,)))
+                              {"scale": scale, "dataset": DATASET, "variant": variant, "seed": int(seed)}, (after,)))
     return units
 
 

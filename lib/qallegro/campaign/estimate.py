@@ -260,7 +260,7 @@ def unit_seconds(unit: Unit, costs: Costs) -> float:
     if unit.kind == "culi":
         return _culi_seconds(costs, scale)
     if unit.kind == "dft":  # at most its ablation run again (retrained where the model is not on this machine)
-        return unit_seconds(Unit(unit.id, "train", {**sp, "dataset": "culi", "ablation": True}), costs)
+        return unit_seconds(Unit(unit.id, "train", {**sp, "ablation": True}), costs)
     if unit.kind == "train":  # a sweep point or an ablation run (`qallegro.campaign.ablation.run_config`)
         campaign = scales.settings("campaign", scale)
         s = campaign["ablation"]
