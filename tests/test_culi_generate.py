@@ -430,3 +430,17 @@ def test_subset_frames_claimed_by_a_live_process_are_left_to_it(reference: Path,
     assert [r["source_index"] for r in result["rows"]] == [stale]
     assert (work / f"frame-{held:06d}.claim").exists() and not (work / f"frame-{stale:06d}.claim").exists()
     assert not (work / f"frame-{held:06d}.extxyz").exists()
+
+
+def test_labelling_order_covers_every_category_first_then_cheapest() -> None:
+    from qallegro.culi.validation import labelling_order
+
+    def frame(category: str, n_cu: int, n_li: int) -> Atoms:
+        atoms = Atoms("Cu" * n_cu + "Li" * n_li, positions=np.zeros((n_cu + n_li, 3)))
+        atoms.info["category"] = category
+        return atoms
+
+    frames = [frame("md", 30, 30), frame("slab", 0, 12), frame("md", 20, 40), frame("slab", 10, 0),
+              frame("adatom", 0, 49)]
+    # electrons: 360, 12, 260, 110, 49 -> one per category by cost (slab 1, adatom 4, md 2), then the rest
+    assert labelling_order(frames, [0, 1, 2, 3, 4]) == [1, 4, 2, 3, 0]

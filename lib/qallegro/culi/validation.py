@@ -204,6 +204,16 @@ def pick_subset(frames: list[Atoms], n: int, max_electrons: int, seed: int = 0,
     return chosen
 
 
+def labelling_order(frames: list[Atoms], chosen: list[int]) -> list[int]:
+    """`chosen` in the order to label them: the cheapest frame (fewest valence electrons) of each category first,
+    then the others cheapest first, so that an interrupted labelling covers every category it can afford."""
+    cheapest = sorted(chosen, key=lambda i: (valence_electrons(frames[i]), i))
+    first: dict[str, int] = {}
+    for i in cheapest:
+        first.setdefault(str(frames[i].info.get("category")), i)
+    return list(first.values()) + [i for i in cheapest if i not in first.values()]
+
+
 def by_category(rows: list[dict[str, Any]], reference: list[Atoms],
                 predicted: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """`summarize` of each category's frames (rows carry `category`), in the generator's category order."""
@@ -254,7 +264,8 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 16, max_electrons: int 
     """Label `n` frames of a generated dataset with GPAW and compare them with the dataset's labels.
 
     The frames are `pick_subset`'s (at most `max_electrons` valence electrons each, every category in turn),
-    labelled cheapest first, so that an interrupted run has covered the categories early. `split` (e.g. "val,test"):
+    labelled in `labelling_order` (each category's cheapest frame first), so that an interrupted run has covered
+    the categories early. `split` (e.g. "val,test"):
     only frames of those splits of the dataset's `splits.json`, so that trained models can be scored on them.
 
     `labeler` is the reference (default GPAW PW 500 eV), `dataset_labeler` the one that labelled the dataset
@@ -288,9 +299,8 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 16, max_electrons: int 
                 raise InvalidDataError(f"no split {name!r} (splits: {names})", folder / SPLITS_FILE)
             among.update({int(i): name for i in splits[name]})
     chosen = pick_subset(frames, n, max_electrons, seed, among)
-    cheapest_first = sorted(chosen, key=lambda i: (valence_electrons(frames[i]), i))
     targets = [(f"ref-{a.get_chemical_formula()}", a) for a in bulk_references()] + \
-              [(f"frame-{i:06d}", frames[i]) for i in cheapest_first]
+              [(f"frame-{i:06d}", frames[i]) for i in labelling_order(frames, chosen)]
     from tqdm.auto import tqdm
 
     def saved(name: str, atoms: Atoms) -> Atoms | None:
