@@ -37,7 +37,7 @@ def seed_counts(counts: Mapping[str, int]) -> str:
 
 
 PARTS = {"studies": "the hyperparameter studies", "finals": "the final runs of the chosen configurations",
-         "compare": "the sampler comparison"}
+         "compare": "the sampler comparison", "labels": "the Cu-Li models against the GPAW subset"}
 
 
 def part(name: str) -> str:
