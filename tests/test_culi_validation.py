@@ -112,3 +112,7 @@ def test_gpaw_worker_labels_a_cell_and_reports_a_failed_scf() -> None:
     assert labels["forces"][0, 0] < 0  # pushed back towards the bcc site
     with pytest.raises(LabelError, match="SCF not converged"):
         GPAWLabeler(ecut=250, kpt_density=8.0, maxiter=2).label(atoms)
+    # a looser eigenstate criterion (recorded in the settings) stops earlier, at nearly the same forces
+    loose = GPAWLabeler(ecut=250, kpt_density=8.0, eigenstates=1e-6)
+    assert loose.settings()["eigenstates"] == 1e-6 and "eigenstates" not in GPAWLabeler().settings()
+    assert np.abs(loose.label(atoms)["forces"] - labels["forces"]).max() < 5e-3

@@ -54,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--gpaw-ecut", type=float, default=500.0)
     d.add_argument("--gpaw-kpt-density", type=float, default=32.0)
     d.add_argument("--gpaw-python", default=None)
+    d.add_argument("--gpaw-eigenstates", type=float, default=None,
+                   help="SCF eigenstate criterion (eV^2 per electron; default GPAW's 4e-8)")
     d.set_defaults(func=_gpaw_subset)
     culi.set_defaults(func=lambda args: (culi.print_help(), 2)[1])
 
@@ -135,8 +137,8 @@ def _gpaw_subset(args: argparse.Namespace) -> int:
 
     set_threads(1)
     folder = dataset_folder(args.out, args.scale)
+    labeler = GPAWLabeler(**_gpaw_options(args), eigenstates=args.gpaw_eigenstates)
     result = gpaw_subset(folder, n=args.n, max_electrons=args.max_electrons, seed=args.seed, work=args.work,
-                         table=args.table, split=args.split,
-                         labeler=GPAWLabeler(**_gpaw_options(args)), label_missing=not args.no_new)
+                         table=args.table, split=args.split, labeler=labeler, label_missing=not args.no_new)
     print(json.dumps(result["summary"], indent=2))
     return 0

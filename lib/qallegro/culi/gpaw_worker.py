@@ -4,7 +4,8 @@
 Usage: python3 gpaw_worker.py IN.extxyz OUT.extxyz SETTINGS.json
 
 SETTINGS holds `ecut_eV`, `xc`, `kpts` (3 ints), `occupations` ({"name": "fermi-dirac", "width_eV": w}),
-`maxiter`, `stress` (bool). OUT is written only after a converged SCF (atomically: temp file, then rename) and
+`maxiter`, `stress` (bool) and optionally `eigenstates` (the SCF's eigenstate criterion; else GPAW's default).
+OUT is written only after a converged SCF (atomically: temp file, then rename) and
 holds energy (eV), forces (eV/Å) and, when asked, stress (eV/Å^3). Exit status 2 = SCF not converged, 1 = other
 error; the message is on stderr. GPAW's text log goes to OUT with suffix `.gpaw.txt`.
 """
@@ -28,7 +29,8 @@ def main(argv):
     atoms = read(src, format="extxyz")
     calc = GPAW(mode=PW(settings["ecut_eV"]), xc=settings["xc"], kpts={"size": settings["kpts"], "gamma": True},
                 occupations=FermiDirac(settings["occupations"]["width_eV"]), maxiter=settings["maxiter"],
-                spinpol=False, symmetry={"point_group": False}, txt=dst + ".gpaw.txt")
+                spinpol=False, symmetry={"point_group": False}, txt=dst + ".gpaw.txt",
+                **({"convergence": {"eigenstates": settings["eigenstates"]}} if settings.get("eigenstates") else {}))
     atoms.calc = calc
     try:
         energy = atoms.get_potential_energy()

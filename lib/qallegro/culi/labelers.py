@@ -148,19 +148,22 @@ class GPAWLabeler(Labeler):
     """Plane-wave PBE with GPAW: `ecut` eV, Fermi-Dirac `smearing` eV, Monkhorst-Pack k-points from a density.
 
     k-points: n_i = max(1, ceil(kpt_density / |a_i|)) along each cell vector, 1 along a vacuum direction;
-    `kpt_density` = 32 Å follows the paper's "minimum density of 32/Å" (VASP's length rule).
+    `kpt_density` = 32 Å follows the paper's "minimum density of 32/Å" (VASP's length rule). `eigenstates`: the
+    SCF's eigenstate criterion (eV^2 per valence electron; None: GPAW's default, 4e-8), which large Li slabs with
+    15 Å of vacuum reach only slowly or not at all once energy and density have converged.
     """
 
     name = "gpaw"
 
     def __init__(self, ecut: float = 500.0, kpt_density: float = 32.0, smearing: float = 0.1, xc: str = "PBE",
                  python: str | None = None, timeout: float | None = 7200.0, maxiter: int = 300,
-                 workdir: str | os.PathLike | None = None) -> None:
+                 workdir: str | os.PathLike | None = None, eigenstates: float | None = None) -> None:
         self.ecut = float(ecut)
         self.kpt_density = float(kpt_density)
         self.smearing = float(smearing)
         self.xc = xc
         self.maxiter = int(maxiter)
+        self.eigenstates = None if eigenstates is None else float(eigenstates)
         self.python = python or os.environ.get("QALLEGRO_GPAW_PYTHON") or "/usr/bin/python3"
         self.timeout = timeout
         self.workdir = Path(workdir) if workdir else None
@@ -170,7 +173,7 @@ class GPAWLabeler(Labeler):
                 "kpt_density_A": self.kpt_density,
                 "kpt_rule": "n_i = max(1, ceil(kpt_density / |a_i|)); 1 along vacuum",
                 "occupations": {"name": "fermi-dirac", "width_eV": self.smearing}, "spinpol": False,
-                "maxiter": self.maxiter}
+                "maxiter": self.maxiter, **({"eigenstates": self.eigenstates} if self.eigenstates else {})}
 
     def kpts(self, atoms: Atoms) -> tuple[int, int, int]:
         lengths = atoms.cell.lengths()
