@@ -140,10 +140,11 @@ def gpaw_subset(table: Path) -> dict[str, Any] | None:
     return {"frames": frames, "categories": categories, "text": text, "info": info}
 
 
-def dft_scores(records: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+def dft_scores(records: list[Mapping[str, Any]], n_labelled: int | None = None) -> dict[str, Any] | None:
     """The Cu-Li models against the GPAW subset (the records of the campaign's `labels` units,
     `qallegro.campaign.dft`): `heads` (force and formation-energy errors of each head, SevenNet-0 on the same
-    frames beside them), `categories` (force error per category and head) and `text`; None without records."""
+    frames beside them), `categories` (force error per category and head) and `text`, which says when the subset
+    now holds more frames (`n_labelled`) than the records scored; None without records."""
     from qallegro.models.variants import VARIANT_LABELS
 
     if not records:
@@ -186,5 +187,7 @@ def dft_scores(records: list[Mapping[str, Any]]) -> dict[str, Any] | None:
                    "campaign trained on (another sha256), ")
                   + f"so they are not the ablation's very models: their test force MAE is within {off:.1%} of the "
                   "ablation records'. ")
-               if retrained else ""))
+               if retrained else "")
+            + (f"The subset holds {n_labelled} labelled frames now: run the `labels` units again (delete their "
+               "records) to score the models on all of them. " if n_labelled and n_labelled > max(n) else ""))
     return {"heads": heads, "categories": categories, "text": text, "records": records}
