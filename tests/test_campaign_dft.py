@@ -90,7 +90,7 @@ def test_models_scored_against_the_subset_and_retrained_where_missing(smoke_camp
     assert scores["heads"].loc["Allegro", "force MAE vs DFT"] == pytest.approx(direct, abs=1e-4)
     assert scores["heads"].loc["SevenNet-0 (the labels)", "force MAE vs DFT"] == page["categories"].loc[
         "all", "force MAE"]
-    assert f"models are {direct:.0f}-{direct:.0f} meV/Å off in the forces" in scores["text"]
+    assert f"models are {direct:.0f} meV/Å off in the forces" in scores["text"]
     assert dft_scores([]) is None and subset_page(tmp_path / "none.csv") is None
     assert "run the `labels` units again" in dft_scores([record], 5)["text"]
     assert "units again" not in dft_scores([record], 4)["text"]

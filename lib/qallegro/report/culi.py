@@ -95,6 +95,12 @@ def split_summary(prov: Mapping[str, Any]) -> str:
             f"({split.get('n_ood', 0)} frames).")
 
 
+def _span(values: pd.Series) -> str:
+    """`12-17` (or `17` when every value rounds alike)."""
+    low, high = f"{values.min():.0f}", f"{values.max():.0f}"
+    return low if low == high else f"{low}-{high}"
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} s"
 
@@ -122,11 +128,13 @@ def gpaw_subset(table: Path) -> dict[str, Any] | None:
         "n_atoms": "atoms", "force_mae_meV_A": "force MAE", "e_form_error_eV_atom": "formation-energy error",
         "gpaw_seconds": "GPAW time"})
     splits = " and ".join(SPLIT_LABELS.get(s, s) for s in str(sel.get("split") or "").split(",") if s)
-    missing = sorted(set(CATEGORY_LABELS) - set(info["by_category"]))
-    left = (f" {len(rows)} of the {sel['n']} selected frames are labelled so far (cheapest first; "
-            "`qallegro culi gpaw-subset` resumes with the rest)" if len(rows) < sel["n"] else "")
-    how = (f"GPAW (PBE, {gpaw['ecut_eV']:g} eV, k-point density {gpaw['kpt_density_A']:g} Å)" if "ecut_eV" in gpaw
-           else str(gpaw.get("labeler")))
+    missing = [c for c in CATEGORY_LABELS if c not in info["by_category"]]
+    left = (f" {len(rows)} of the {sel['n']} selected frames are labelled so far (each category's cheapest frame "
+            "first, then the others cheapest first; `qallegro culi gpaw-subset` resumes with the rest)."
+            if len(rows) < sel["n"] else "")
+    scf = f", SCF to an eigenstate error of {gpaw['eigenstates']:g} eV² per electron" if gpaw.get("eigenstates") else ""
+    how = (f"GPAW (PBE, {gpaw['ecut_eV']:g} eV, k-point density {gpaw['kpt_density_A']:g} Å{scf})"
+           if "ecut_eV" in gpaw else str(gpaw.get("labeler")))
     text = (f"{len(rows)} frames{f' of the {splits} splits' if splits else ''}, labelled with {how}, taken in "
             "turn from each category "
             f"among the frames of at most {sel['max_electrons']} valence electrons (Cu 11, Li 1: GPAW's cost grows "
@@ -151,11 +159,11 @@ def dft_scores(records: list[Mapping[str, Any]], n_labelled: int | None = None) 
         return None
     lab = records[0]["labels_vs_dft"]["all"]
     heads = pd.DataFrame([{
-        "model": VARIANT_LABELS[r["variant"]], "seed": r["seed"],
+        "model": VARIANT_LABELS[r["variant"]],
         "force MAE vs DFT": r["model_vs_dft"]["all"]["force_mae_meV_A"],
         "force MAE vs SevenNet-0": r["model_vs_labels"]["force_mae_meV_A"],
         "formation-energy MAE vs DFT": 1000 * r["model_vs_dft"]["all"]["e_form_mae_eV_atom"]} for r in records]
-        + [{"model": "SevenNet-0 (the labels)", "seed": None, "force MAE vs DFT": lab["force_mae_meV_A"],
+        + [{"model": "SevenNet-0 (the labels)", "force MAE vs DFT": lab["force_mae_meV_A"],
             "force MAE vs SevenNet-0": 0.0, "formation-energy MAE vs DFT": 1000 * lab["e_form_mae_eV_atom"]}]
     ).set_index("model")
     cats = [c for c in records[0]["model_vs_dft"] if c != "all"]
@@ -176,9 +184,9 @@ def dft_scores(records: list[Mapping[str, Any]], n_labelled: int | None = None) 
     fit = heads["force MAE vs SevenNet-0"].drop("SevenNet-0 (the labels)")
     text = (f"Seed {', '.join(sorted({str(r['seed']) for r in records}))} of each head, scored on the "
             f"{' / '.join(str(k) for k in sorted(n))} labelled frames: against DFT the models are "
-            f"{model_f.min():.0f}-{model_f.max():.0f} meV/Å off in the forces, SevenNet-0 (their labels) "
+            f"{_span(model_f)} meV/Å off in the forces, SevenNet-0 (their labels) "
             f"{lab['force_mae_meV_A']:.0f} meV/Å; against the SevenNet-0 labels they were trained on, the models are "
-            f"{fit.min():.0f}-{fit.max():.0f} meV/Å off. "
+            f"{_span(fit)} meV/Å off. "
             + (f"The models are not kept in the repository, so {len(retrained)} of them were retrained here with "
                "their ablation runs' configs; "
                + ("their validation and test errors equal the ablation records' to the last digit: they are the "
