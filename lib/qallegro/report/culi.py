@@ -115,8 +115,8 @@ def gpaw_subset(table: Path) -> dict[str, Any] | None:
     rows = pd.read_csv(table)
     info = json.loads(table.with_suffix(".json").read_text())
     sel, gpaw = info["selection"], info["gpaw"]
-    cats = {("all" if k == "all" else CATEGORY_LABELS.get(k, k)): v
-            for k, v in {**info["by_category"], "all": info["summary"]}.items()}
+    by_cat = info["by_category"]  # in the generator's order (the JSON file sorts its keys)
+    cats = {**{CATEGORY_LABELS[c]: by_cat[c] for c in CATEGORY_LABELS if c in by_cat}, "all": info["summary"]}
     categories = pd.DataFrame({
         "frames": {k: v["n_frames"] for k, v in cats.items()},
         "force MAE": {k: v["force_mae_meV_A"] for k, v in cats.items()},
@@ -166,7 +166,7 @@ def dft_scores(records: list[Mapping[str, Any]], n_labelled: int | None = None) 
         + [{"model": "SevenNet-0 (the labels)", "force MAE vs DFT": lab["force_mae_meV_A"],
             "force MAE vs SevenNet-0": 0.0, "formation-energy MAE vs DFT": 1000 * lab["e_form_mae_eV_atom"]}]
     ).set_index("model")
-    cats = [c for c in records[0]["model_vs_dft"] if c != "all"]
+    cats = [c for c in CATEGORY_LABELS if c in records[0]["model_vs_dft"]]  # the generator's order
     categories = pd.DataFrame({VARIANT_LABELS[r["variant"]]: {CATEGORY_LABELS.get(c, c): r["model_vs_dft"][c][
         "force_mae_meV_A"] for c in cats} for r in records})
     categories["SevenNet-0"] = {CATEGORY_LABELS.get(c, c): records[0]["labels_vs_dft"][c]["force_mae_meV_A"]
