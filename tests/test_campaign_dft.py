@@ -92,7 +92,7 @@ def test_models_scored_against_the_subset_and_retrained_where_missing(smoke_camp
         "all", "force MAE"]
     assert f"models are {direct:.0f} meV/Å off in the forces" in scores["text"]
     assert dft_scores([]) is None and subset_page(tmp_path / "none.csv") is None
-    assert "run the `labels` units again" in dft_scores([record], 5)["text"]
+    assert "run the labels units again" in dft_scores([record], 5)["text"]
     assert "units again" not in dft_scores([record], 4)["text"]
     # a clone without the model: the unit retrains the ablation run, the very same model
     run = root / "ablation" / "culi" / "allegro-s0" / "run"

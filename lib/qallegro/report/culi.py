@@ -130,9 +130,10 @@ def gpaw_subset(table: Path) -> dict[str, Any] | None:
     splits = " and ".join(SPLIT_LABELS.get(s, s) for s in str(sel.get("split") or "").split(",") if s)
     missing = [c for c in CATEGORY_LABELS if c not in info["by_category"]]
     left = (f" {len(rows)} of the {sel['n']} selected frames are labelled so far (each category's cheapest frame "
-            "first, then the others cheapest first; `qallegro culi gpaw-subset` resumes with the rest)."
+            "first, then the others cheapest first; qallegro culi gpaw-subset resumes with the rest)."
             if len(rows) < sel["n"] else "")
-    scf = f", SCF to an eigenstate error of {gpaw['eigenstates']:g} eV² per electron" if gpaw.get("eigenstates") else ""
+    scf = (f", SCF to an eigenstate error of {gpaw['eigenstates']:.0e} eV² per electron".replace("e-0", "e-")
+           if gpaw.get("eigenstates") else "")
     how = (f"GPAW (PBE, {gpaw['ecut_eV']:g} eV, k-point density {gpaw['kpt_density_A']:g} Å{scf})"
            if "ecut_eV" in gpaw else str(gpaw.get("labeler")))
     text = (f"{len(rows)} frames{f' of the {splits} splits' if splits else ''}, labelled with {how}, taken in "
@@ -144,7 +145,7 @@ def gpaw_subset(table: Path) -> dict[str, Any] | None:
                "Every category is covered. ")
             + f"GPAW took {_minutes(float(rows['gpaw_seconds'].median()))} per frame (median; "
             f"{_minutes(float(rows['gpaw_seconds'].max()))} at most) on one core of this machine, beside another "
-            f"job on the other core; each result is committed in `{info['work']}`.")
+            f"job on the other core; each result is committed in {info['work']}.")
     return {"frames": frames, "categories": categories, "text": text, "info": info}
 
 
@@ -196,6 +197,6 @@ def dft_scores(records: list[Mapping[str, Any]], n_labelled: int | None = None) 
                   + f"so they are not the ablation's very models: their test force MAE is within {off:.1%} of the "
                   "ablation records'. ")
                if retrained else "")
-            + (f"The subset holds {n_labelled} labelled frames now: run the `labels` units again (delete their "
+            + (f"The subset holds {n_labelled} labelled frames now: run the labels units again (delete their "
                "records) to score the models on all of them. " if n_labelled and n_labelled > max(n) else ""))
     return {"heads": heads, "categories": categories, "text": text, "records": records}
