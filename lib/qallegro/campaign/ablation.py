@@ -159,7 +159,7 @@ def run_training_unit(unit: Unit, folder: Path) -> dict[str, Any]:
 
     from qallegro.training import train
 
-    root = folder.parents[len(Path(unit.id).parts) - 1]
+    root = unit.root(folder)
     # the worker set its threads (one by default); a config's `threads: null` would take every CPU, and two
     # workers would then oversubscribe the machine (5-10x slower here)
     cfg = {**run_config(unit, root), "threads": torch.get_num_threads()}

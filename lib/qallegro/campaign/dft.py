@@ -57,6 +57,7 @@ def read_subset(scale: str) -> tuple[list[Any], list[Any], dict[str, Any]]:
     import pandas as pd
     from ase.io import read
 
+    from qallegro.culi.validation import same_structure
     from qallegro.data.culi import dataset_folder, read_frames
     from qallegro.paths import CULI_DATASET_FILE
 
@@ -72,8 +73,7 @@ def read_subset(scale: str) -> tuple[list[Any], list[Any], dict[str, Any]]:
         path = work / f"frame-{i:06d}.extxyz"
         atoms = read(path)
         ours = dataset[i] if i < len(dataset) else None
-        if ours is None or len(ours) != len(atoms) or (ours.numbers != atoms.numbers).any() or \
-                not np.allclose(ours.positions, atoms.positions, atol=1e-6):
+        if ours is None or not same_structure(ours, atoms):
             raise CampaignError(f"{path}: not frame {i} of <results>/{scale}/culi/{CULI_DATASET_FILE} (made from "
                                 "another Cu-Li dataset?)")
         atoms.info["source_index"] = int(i)  # its index in the dataset's culi.extxyz
@@ -125,7 +125,7 @@ def run_dft_unit(unit: Unit, folder: Path) -> dict[str, Any]:
     from qallegro.training import load_run, train
 
     sp = unit.spec
-    root = folder.parents[len(Path(unit.id).parts) - 1]
+    root = unit.root(folder)
     source = unit.after[0]
     recorded = read_record(root, source)
     if recorded is None:

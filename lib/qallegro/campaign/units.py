@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qallegro.utils import atomic_write_json
+from qallegro.utils import atomic_write_json, pid_alive
 
 RECORD = "record.json"
 CLAIM = "unit.claim"
@@ -40,6 +40,10 @@ class Unit:
     spec: Mapping[str, Any] = field(default_factory=dict)
     after: tuple[str, ...] = ()
 
+    def root(self, folder: Path) -> Path:
+        """The campaign root that holds this unit's `folder` (`<root>/<unit id>`)."""
+        return folder.parents[len(Path(self.id).parts) - 1]
+
 
 def read_record(root: Path, unit_id: str) -> dict[str, Any] | None:
     """The record of a finished unit, or None."""
@@ -50,16 +54,6 @@ def read_record(root: Path, unit_id: str) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except ValueError as err:
         raise ValueError(f"{path}: unreadable record ({err}); delete it to run the unit again") from err
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Claim:
@@ -133,7 +127,7 @@ class UnitQueue:
         except ValueError:  # a claim being written right now, or a corrupt one: stale only when old
             return time.time() - path.stat().st_mtime > self.grace_s
         if owner.get("host") == self.host and isinstance(owner.get("pid"), int):
-            return not _alive(owner["pid"])
+            return not pid_alive(owner["pid"])
         return age > self.grace_s
 
     def claim(self, unit: Unit) -> Claim | None:

@@ -19,7 +19,7 @@ from ase import Atoms
 
 from qallegro.culi.labelers import Labeler, LabelError, get_labeler
 from qallegro.data.errors import ChecksumError, InvalidDataError, MissingDataError
-from qallegro.utils import atomic_write_json, atomic_write_text, sha256_file
+from qallegro.utils import atomic_write_json, atomic_write_text, pid_alive, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,12 @@ def reference_files(data_dir: str | os.PathLike | None = None) -> dict[str, Path
             raise ChecksumError(f"sha256 differs from {sums_path}; the file is corrupt or another version", path)
         out[key] = path
     return out
+
+
+def same_structure(a: Atoms, b: Atoms) -> bool:
+    """Whether `a` and `b` are one structure: the same atoms at the same positions (to 1e-6 Å, what extxyz keeps)."""
+    return len(a) == len(b) and bool((a.numbers == b.numbers).all()) and \
+        np.allclose(a.positions, b.positions, atol=1e-6)
 
 
 def elemental_references(frames: list[Atoms]) -> dict[str, float]:
@@ -245,13 +251,12 @@ def _claim(path: Path) -> bool:
     except FileExistsError:
         try:
             pid = int(path.read_text().strip() or 0)
-            os.kill(pid, 0)
+        except (ValueError, FileNotFoundError):
+            pid = 0
+        if pid and pid_alive(pid):
             return False
-        except (ValueError, ProcessLookupError, FileNotFoundError):
-            path.unlink(missing_ok=True)
-            return _claim(path)
-        except PermissionError:
-            return False
+        path.unlink(missing_ok=True)
+        return _claim(path)
     with os.fdopen(fd, "w") as fh:
         fh.write(str(os.getpid()))
     return True
@@ -309,8 +314,7 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 16, max_electrons: int 
         if not path.exists():
             return None
         old = read(path)
-        if len(old) == len(atoms) and (old.numbers == atoms.numbers).all() and \
-                np.allclose(old.positions, atoms.positions, atol=1e-6):
+        if same_structure(old, atoms):
             return old
         log.warning("%s: saved for another structure (the dataset was regenerated?); labelling again", path)
         return None
