@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase.build import bulk
-from ase.io import read
+from ase.io import read, write
 from qallegro.culi.labelers import GPAWLabeler, LabelError, LabelerUnavailable, SevenNetLabeler, get_labeler
 from qallegro.culi.structures import make_slab
 from qallegro.culi.validation import labeller_error, reference_files
@@ -116,3 +118,48 @@ def test_gpaw_worker_labels_a_cell_and_reports_a_failed_scf() -> None:
     loose = GPAWLabeler(ecut=250, kpt_density=8.0, eigenstates=1e-6)
     assert loose.settings()["eigenstates"] == 1e-6 and "eigenstates" not in GPAWLabeler().settings()
     assert np.abs(loose.label(atoms)["forces"] - labels["forces"]).max() < 5e-3
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _gpaw_installed(), reason="GPAW not installed for /usr/bin/python3 (apt-get gpaw)")
+def test_gpaw_scf_killed_midway_resumes_from_its_saved_density(tmp_path: Path) -> None:
+    from qallegro.culi.labelers import WORKER
+
+    atoms = bulk("Cu", "fcc", a=3.63, cubic=True)
+    atoms.rattle(0.05, seed=1)
+    write(tmp_path / "in.extxyz", atoms, format="extxyz")
+    base = {"ecut_eV": 300, "xc": "PBE", "kpts": [2, 2, 2], "occupations": {"name": "fermi-dirac", "width_eV": 0.1},
+            "maxiter": 300, "stress": False}
+    restart = {"restart": str(tmp_path / "r.gpw"), "restart_every": 3}
+
+    def worker(name: str, settings: dict) -> tuple[int, int]:
+        (tmp_path / f"{name}.json").write_text(json.dumps(settings))
+        proc = subprocess.run(["/usr/bin/python3", str(WORKER), str(tmp_path / "in.extxyz"),
+                               str(tmp_path / f"{name}.extxyz"), str(tmp_path / f"{name}.json")],
+                              capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        log = (tmp_path / f"{name}.extxyz.gpaw.txt").read_text()
+        return proc.returncode, sum(line.startswith("iter:") for line in log.splitlines())
+
+    assert worker("fresh", base)[0] == 0
+    rc, cut_iters = worker("cut", {**base, **restart, "maxiter": 6})  # the SCF stopped after 6 iterations
+    assert rc == 2 and cut_iters == 6 and (tmp_path / "r.gpw").exists()
+    rc, resumed_iters = worker("resumed", {**base, **restart})
+    _, fresh_iters = worker("fresh", base)
+    assert rc == 0 and "Reading from" in (tmp_path / "resumed.extxyz.gpaw.txt").read_text()
+    assert resumed_iters < fresh_iters  # it started from the saved density, not from scratch
+    fresh, resumed = read(tmp_path / "fresh.extxyz"), read(tmp_path / "resumed.extxyz")
+    assert resumed.get_potential_energy() == pytest.approx(fresh.get_potential_energy(), abs=1e-4)
+    assert np.abs(resumed.get_forces() - fresh.get_forces()).max() < 1e-2
+    # the labeller names the file after the structure and settings (not maxiter) and removes it once labelled
+    lab = GPAWLabeler(ecut=250, kpt_density=8.0, maxiter=3, restart_dir=tmp_path / "restart", restart_every=2)
+    with pytest.raises(LabelError, match="SCF not converged"):
+        lab.label(atoms)
+    path = lab.restart_file(atoms)
+    assert path.exists() and GPAWLabeler(ecut=250, kpt_density=8.0, restart_dir=tmp_path / "restart"
+                                         ).restart_file(atoms) == path
+    moved = atoms.copy()
+    moved.positions[0, 0] += 0.01
+    assert lab.restart_file(moved) != path and GPAWLabeler(ecut=300, kpt_density=8.0, restart_dir=tmp_path / "restart"
+                                                           ).restart_file(atoms) != path
+    GPAWLabeler(ecut=250, kpt_density=8.0, restart_dir=tmp_path / "restart").label(atoms)
+    assert not path.exists()

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("--json", default=None, help="write the full result (per cell and summary) to this file")
     v.set_defaults(func=_validate)
 
-    d = sub.add_parser("gpaw-subset", help="label small frames of a generated dataset with GPAW and compare")
+    d = sub.add_parser("gpaw-subset", help="label a subset of a generated dataset with GPAW and compare")
     d.add_argument("--scale", choices=SCALES, default="quick")
     d.add_argument("--out", default=None, help="dataset folder (default <results>/<scale>/culi)")
     d.add_argument("-n", type=int, default=16, help="number of frames, taken in turn from each category")
@@ -56,6 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--gpaw-python", default=None)
     d.add_argument("--gpaw-eigenstates", type=float, default=None,
                    help="SCF eigenstate criterion (eV^2 per electron; default GPAW's 4e-8)")
+    d.add_argument("--gpaw-timeout", type=float, default=None,
+                   help="seconds per frame (default: no limit; a killed SCF resumes from <work>/restart/)")
     d.set_defaults(func=_gpaw_subset)
     culi.set_defaults(func=lambda args: (culi.print_help(), 2)[1])
 
@@ -137,7 +139,7 @@ def _gpaw_subset(args: argparse.Namespace) -> int:
 
     set_threads(1)
     folder = dataset_folder(args.out, args.scale)
-    labeler = GPAWLabeler(**_gpaw_options(args), eigenstates=args.gpaw_eigenstates)
+    labeler = GPAWLabeler(**_gpaw_options(args), eigenstates=args.gpaw_eigenstates, timeout=args.gpaw_timeout)
     result = gpaw_subset(folder, n=args.n, max_electrons=args.max_electrons, seed=args.seed, work=args.work,
                          table=args.table, split=args.split, labeler=labeler, label_missing=not args.no_new)
     print(json.dumps(result["summary"], indent=2))

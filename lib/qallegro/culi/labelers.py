@@ -6,11 +6,13 @@ stored in the dataset's provenance; a dataset never mixes labellers or settings 
 
 GPAW is not a Python dependency of qallegro: it runs in a subprocess of an interpreter that has it (default
 `/usr/bin/python3` with the Debian packages `gpaw gpaw-data`; `$QALLEGRO_GPAW_PYTHON` or `python=` to change),
-one frame per process, exchanging extxyz files with `gpaw_worker.py`.
+one frame per process, exchanging extxyz files with `gpaw_worker.py`; with `restart_dir` a killed SCF resumes
+from its last saved density.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -150,14 +152,17 @@ class GPAWLabeler(Labeler):
     k-points: n_i = max(1, ceil(kpt_density / |a_i|)) along each cell vector, 1 along a vacuum direction;
     `kpt_density` = 32 Å follows the paper's "minimum density of 32/Å" (VASP's length rule). `eigenstates`: the
     SCF's eigenstate criterion (eV^2 per valence electron; None: GPAW's default, 4e-8), which large Li slabs with
-    15 Å of vacuum reach only slowly or not at all once energy and density have converged.
+    15 Å of vacuum reach only slowly or not at all once energy and density have converged. `restart_dir`: each
+    structure's SCF density is saved there every `restart_every` iterations (`<structure hash>.gpw`, removed once
+    labelled), so that a killed or timed-out SCF resumes from it. `timeout`: seconds per structure (None: none).
     """
 
     name = "gpaw"
 
     def __init__(self, ecut: float = 500.0, kpt_density: float = 32.0, smearing: float = 0.1, xc: str = "PBE",
                  python: str | None = None, timeout: float | None = 7200.0, maxiter: int = 300,
-                 workdir: str | os.PathLike | None = None, eigenstates: float | None = None) -> None:
+                 workdir: str | os.PathLike | None = None, eigenstates: float | None = None,
+                 restart_dir: str | os.PathLike | None = None, restart_every: int = 5) -> None:
         self.ecut = float(ecut)
         self.kpt_density = float(kpt_density)
         self.smearing = float(smearing)
@@ -167,6 +172,8 @@ class GPAWLabeler(Labeler):
         self.python = python or os.environ.get("QALLEGRO_GPAW_PYTHON") or "/usr/bin/python3"
         self.timeout = timeout
         self.workdir = Path(workdir) if workdir else None
+        self.restart_dir = Path(restart_dir) if restart_dir else None
+        self.restart_every = int(restart_every)
 
     def settings(self) -> dict[str, Any]:
         return {"labeler": self.name, "mode": "pw", "ecut_eV": self.ecut, "xc": self.xc,
@@ -179,6 +186,16 @@ class GPAWLabeler(Labeler):
         lengths = atoms.cell.lengths()
         return tuple(1 if vac else max(1, math.ceil(self.kpt_density / length - 1e-9))
                      for length, vac in zip(lengths, vacuum_axes(atoms)))  # type: ignore[return-value]
+
+    def restart_file(self, atoms: Atoms) -> Path | None:
+        """Where the SCF state of `atoms` (at these settings) is saved while it runs; None without `restart_dir`."""
+        if self.restart_dir is None:
+            return None
+        physics = {k: v for k, v in self.settings().items() if k != "maxiter"}
+        key = hashlib.sha256(json.dumps(physics, sort_keys=True).encode())
+        for array in (atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc):
+            key.update(np.ascontiguousarray(array).tobytes())
+        return self.restart_dir / f"{key.hexdigest()[:16]}.gpw"
 
     def _run(self, args: list[str], timeout: float | None = 120.0) -> subprocess.CompletedProcess:
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
@@ -212,6 +229,10 @@ class GPAWLabeler(Labeler):
 
         work = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
         params = {**self.settings(), "kpts": list(self.kpts(work)), "stress": not has_vacuum(work)}
+        restart = self.restart_file(work)
+        if restart is not None:
+            restart.parent.mkdir(parents=True, exist_ok=True)
+            params.update(restart=str(restart.resolve()), restart_every=self.restart_every)
         if self.workdir:
             self.workdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="gpaw-", dir=self.workdir) as tmp:
@@ -226,6 +247,8 @@ class GPAWLabeler(Labeler):
                 tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
                 raise LabelError(f"GPAW worker failed (exit {proc.returncode}): {' | '.join(tail)}")
             out = read(dst, format="extxyz")
+        if restart is not None:
+            restart.unlink(missing_ok=True)
         results = {"energy": out.get_potential_energy(), "forces": out.get_forces()}
         if params["stress"]:
             results["stress"] = out.get_stress(voigt=True)

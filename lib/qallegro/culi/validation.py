@@ -277,7 +277,8 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 16, max_electrons: int 
     (default SevenNet-0; it computes its own elemental references). Each reference result is saved in `work`
     (default `<dataset_dir>/gpaw-subset`) as soon as it is done, so an interrupted run resumes, and several
     processes may label one subset at once (each frame is claimed by one, `<frame>.claim`); a saved result
-    whose structure is not the dataset's frame any more (a regenerated dataset) is labelled again.
+    whose structure is not the dataset's frame any more (a regenerated dataset) is labelled again. A GPAW
+    labeller without a `restart_dir` gets `work/restart/`: a killed frame's SCF resumes from its saved density.
     `label_missing=False` labels nothing new: the table holds the selected frames already labelled (the
     elemental references must be). Writes the comparison table (CSV) and its provenance (JSON beside it) to
     `table`; `selection.n_labelled` says how many of the `n` frames it holds.
@@ -292,6 +293,8 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 16, max_electrons: int 
     lab.check()
     work = Path(work) if work else folder / "gpaw-subset"
     work.mkdir(parents=True, exist_ok=True)
+    if getattr(lab, "restart_dir", False) is None:  # a GPAW labeller: killed SCFs resume from work/restart/
+        lab.restart_dir = work / "restart"
     among = None
     if split is not None:
         from qallegro.data.culi import SPLITS_FILE
