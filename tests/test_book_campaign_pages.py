@@ -193,7 +193,7 @@ def test_md_runs_say_why_a_model_did_not_run(tmp_path: Path) -> None:
     runs, skipped = experiments.md_runs(finals, {"steps": 2, "dt_fs": 0.5, "temperature_K": 300.0}, seed=0)
     assert runs == {} and ("qm9", "allegro") not in skipped  # energy-only data: no MD
     # one model: run whatever its seed; several: the one of the stated seed
-    assert skipped[("rmd17-benzene", "mlp")] == "checkpoint absent in m/ (models are not committed)"
+    assert skipped[("rmd17-benzene", "mlp")] == "no config.yaml in m/"
     assert skipped[("rmd17-benzene", "allegro")].startswith("no model of seed 0")
     fake = {"etot": np.array([1.0, 1.002, 0.999]), "n_atoms": 12, "max_abs_drift_per_atom_eV": 0.002 / 12,
             "drift_slope_eV_per_ps": 0.0012, "etot_std_eV": 0.001, "ekin_std_eV": 0.01, "temperature_K": 290.0,
@@ -204,11 +204,38 @@ def test_md_runs_say_why_a_model_did_not_run(tmp_path: Path) -> None:
     assert table.loc[("rMD17-benzene", "Allegro+MLP"), "std E_tot / std E_kin"] == pytest.approx(0.1)
     assert table.loc[("rMD17-benzene", "Allegro+MLP"), "model seed"] == "5"
     assert table.loc[("rMD17-benzene", "Allegro"), "status"] == "no model"
+    assert table.loc[("rMD17-benzene", "Allegro+MLP"), "model"] == "its training run"
     facts = md_facts(table)
-    assert facts == {"n_ran": "1", "n_skipped": "1", "all_finite": "every run stayed finite",
+    assert facts == {"n_ran": "1", "n_skipped": "1", "all_finite": "every run stayed finite", "retrained": "",
                      "worst_drift": f"{1e3 * 0.002 / 12:.2g} meV/atom", "ratio_max": "0.1"}
     nan = {**fake, "etot": np.array([1.0, np.nan, np.nan])}
     assert md_facts(md_table({("rmd17-benzene", "mlp"): nan}, {}, labels))["all_finite"] == "1 of 1 runs diverged"
+
+
+def test_md_runs_retrain_a_model_whose_checkpoint_is_absent(tmp_path: Path) -> None:
+    """Models are not committed: the page retrains one from its committed config beside its run, reproducing
+    the recorded test error bit for bit (CPU), and says so."""
+    from qallegro.pipeline import experiments
+    from qallegro.report.md import md_facts, md_table
+    from qallegro.training import resolve_config, train
+
+    cfg = resolve_config("rmd17-benzene", scale="smoke", overrides={"n_test": 5, "max_epochs": 2, "threads": 1})
+    res = train(cfg, run_dir=tmp_path / "run", progress=False)
+    (tmp_path / "run" / "checkpoint.pt").unlink()
+    (tmp_path / "run" / "model.pt").unlink(missing_ok=True)
+    final = rf.FinalRun(dataset="rmd17-benzene", variant="mlp", seed=0, transfer=False, val=res["val"],
+                        test=res["test"], epochs=2, wall_s=1.0, run_dir=str(tmp_path / "run"),
+                        chosen={"study": "s", "trial": 0, "params": {}})
+    finals = {("rmd17-benzene", "mlp"): [final]}
+    runs, skipped = experiments.md_runs(finals, {"steps": 3, "dt_fs": 0.5, "temperature_K": 300.0}, seed=0)
+    assert skipped == {} and (tmp_path / "run-retrained" / "checkpoint.pt").is_file()
+    run = runs["rmd17-benzene", "mlp"]
+    assert run["retrained"] == {"recorded": res["test"]["f_mae"], "here": res["test"]["f_mae"]}
+    assert len(run["etot"]) == 4 and np.isfinite(run["etot"]).all()
+    table = md_table(runs, skipped, rf.model_labels(finals))
+    shown = f"{1e3 * res['test']['f_mae']:.1f}"
+    assert table.iloc[0]["model"] == f"retrained here (test F MAE {shown}; recorded {shown} meV/Å)"
+    assert "1 of them retrained here" in md_facts(table)["retrained"]
 
 
 def _trials() -> pd.DataFrame:
@@ -428,7 +455,7 @@ def test_final_pages_render_the_campaign_records(results_dir: Path, tmp_path: Pa
     tables = html(out["final_training"])
     assert f">{format_number(mi.mean)}<" in tables and f">{format_number(mi.high)}<" in tables
     assert "NaN" not in tables
-    assert html(out["beyond_md"]).count("checkpoint absent") == sum(1 for ds, _ in finals if ds != "qm9")
+    assert html(out["beyond_md"]).count("no config.yaml") == sum(1 for ds, _ in finals if ds != "qm9")
     assert not any(p.name == "checkpoint.pt" for p in results_dir.rglob("*"))  # nothing was trained
     for page, nb in partial.items():  # overnight: the cut's notice (glued MyST) beside our rMD17 and QM9 rows
         text = shown(nb)
@@ -438,7 +465,7 @@ def test_final_pages_render_the_campaign_records(results_dir: Path, tmp_path: Pa
         assert ("Not run at the `overnight` scale" in text, "540 worker-minutes" in text) == (page != "table6",) * 2
     assert f">{format_number(mean_interval(aspirin).mean)}<" in html(partial["final_training"])
     assert "Allegro+MLP (ours, test" in html(partial["table6"])
-    assert html(partial["beyond_md"]).count("checkpoint absent") == sum(1 for ds, _ in overnight if ds != "qm9")
+    assert html(partial["beyond_md"]).count("no config.yaml") == sum(1 for ds, _ in overnight if ds != "qm9")
 
 
 def test_pages_where_the_scale_cuts_the_final_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
