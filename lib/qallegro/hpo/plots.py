@@ -37,7 +37,8 @@ def log_axis(ax: Any, which: str = "y", min_labels: int = 4) -> int:
     """Log scale on the `which` axis ("x" or "y") of `ax` with at least `min_labels` labelled ticks inside the
     drawn range where the range allows: labels at the decades, else at 1, 2 and 5, else at every integer
     multiple of each decade, else at steps of a half, a fifth, a tenth of the decade (narrow ranges such as
-    860-1,450); plain numbers, no minor labels. Returns how many labels are inside the range."""
+    860-1,450); plain numbers (powers of ten where the range spans more than four decades), no minor labels.
+    Returns how many labels are inside the range."""
     from matplotlib import ticker
 
     getattr(ax, f"set_{which}scale")("log")
@@ -51,7 +52,10 @@ def log_axis(ax: Any, which: str = "y", min_labels: int = 4) -> int:
         if count >= min_labels:
             break
     axis.set_major_locator(locator)
-    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    if high > 1e4 * low:  # many decades: every label a power of ten, not "100" beside "1e+10"
+        axis.set_major_formatter(ticker.LogFormatterMathtext())
+    else:
+        axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(ticker.NullFormatter())
     return count
 
