@@ -124,17 +124,38 @@ def sweep_records(scale: str) -> list[dict[str, Any]]:
             for unit in ablation.sweep_units(scale, name) if (rec := read_record(root, unit.id)) is not None]
 
 
+def split_sizes(dataset: str, scale: str) -> dict[str, int]:
+    """The frames in each split of a generated dataset (`n_train`, `n_val`, `n_test`), from its committed
+    provenance (Cu-Li: `results/<scale>/culi/provenance.json`); {} where the splits are larger than any run takes
+    (rMD17, QM9) or no provenance is there."""
+    import json
+
+    from qallegro.data.culi import dataset_folder
+    from qallegro.paths import CULI_PROVENANCE_FILE
+
+    if dataset != "culi":
+        return {}
+    path = dataset_folder(None, scale) / CULI_PROVENANCE_FILE
+    if not path.is_file():
+        return {}
+    split = json.loads(path.read_text()).get("split") or {}
+    return {k: int(split[k]) for k in ("n_train", "n_val", "n_test") if isinstance(split.get(k), int)}
+
+
 def training_sizes(dataset: str, scale: str) -> dict[str, str]:
     """What the training runs of `scale` take of each split of `dataset` ("train / val / test", "all" for a
-    whole split), by use: at a scale whose book the campaign computes, its head ablation (or why it is cut) and
-    its HPO trials; otherwise the scale's training defaults (`qallegro.training.resolve_config`)."""
+    whole split; at most what the split holds), by use: at a scale whose book the campaign computes, its head
+    ablation (or why it is cut) and its HPO trials; otherwise the scale's training defaults
+    (`qallegro.training.resolve_config`)."""
     from qallegro.hpo.records import hpo_settings
     from qallegro.scales import settings as scale_settings
     from qallegro.training import resolve_config
 
+    available = split_sizes(dataset, scale)
+
     def sizes(overrides: dict[str, Any], keys: tuple[str, ...] = ("n_train", "n_val", "n_test")) -> str:
         cfg = resolve_config(dataset, scale=scale, overrides=overrides)
-        return " / ".join("all" if cfg[k] is None else f"{cfg[k]:,}" for k in keys)
+        return " / ".join("all" if cfg[k] is None else f"{min(cfg[k], available.get(k, cfg[k])):,}" for k in keys)
 
     campaign = ablation.settings(scale)
     if not campaign.get("run_with_book"):
