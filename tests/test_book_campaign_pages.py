@@ -576,7 +576,13 @@ def test_random_trials_count_those_started_before_the_start_up_trials_finished()
 
     text = initial_designs({("rmd17-benzene", "allegro"): trials, ("qm9", "mlp"): trials},
                            {("rmd17-benzene", "allegro"): {"n_startup_trials": 3}, ("qm9", "mlp"): {}})
-    assert text == "rMD17-benzene Allegro 4 of 6 (67%)"  # a sampler without start-up trials is left out
+    assert text == "rMD17-benzene Allegro 4 of 6 started (67%)"  # a sampler without start-up trials is left out
+    from qallegro.report.studies import failed_counts
+
+    failed = trials.assign(state=["COMPLETE"] * 4 + ["FAIL"] * 2)
+    assert failed_counts({("rmd17-benzene", "allegro"): failed, ("qm9", "mlp"): trials}) == \
+        "2 (rMD17-benzene Allegro 2)"
+    assert failed_counts({("qm9", "mlp"): trials}) == "none"
 
 
 def test_sampler_options_merge_defaults_preset_and_study() -> None:

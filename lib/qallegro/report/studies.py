@@ -127,6 +127,13 @@ def complete_counts(trials: Mapping[Any, pd.DataFrame]) -> str:
     return " to ".join(dict.fromkeys(str(n) for n in (counts[0], counts[-1]))) if counts else "0"
 
 
+def failed_counts(trials: Mapping[tuple[str, str], pd.DataFrame]) -> str:
+    """The studies' failed trials in words: "none", or "3 (rMD17-benzene Allegro 2, QM9 Allegro+MLP 1)"."""
+    failed = {key: int((t["state"] == "FAIL").sum()) for key, t in trials.items()}
+    parts = [f"{DATASET_LABELS[d]} {VARIANT_LABELS[v]} {n}" for (d, v), n in failed.items() if n]
+    return f"{sum(failed.values())} ({', '.join(parts)})" if parts else "none"
+
+
 def ranking(table: pd.DataFrame, dataset_label: str, column: str, unit: str) -> str:
     """The variants of one dataset in a `qallegro.pipeline.compare.best_points` table, lowest `column` first:
     "Allegro+QDI 41 meV/Å, Allegro 45 meV/Å, ..." (rows without a value are left out)."""
@@ -147,7 +154,8 @@ def random_trials(trials: pd.DataFrame, n_startup: int) -> int:
 
 def initial_designs(trials: Mapping[tuple[str, str], pd.DataFrame],
                     options: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
-    """The studies' random trials (`random_trials`) in words: "rMD17-benzene Allegro 12 of 40 (30%), ...", from
+    """The studies' random trials (`random_trials`) in words: "rMD17-benzene Allegro 12 of 40 started (30%), ...",
+    from
     each study's sampler options (`qallegro.hpo.study.sampler_options`); "" when no sampler has random start-up
     trials (`n_startup_trials`)."""
     out = []
@@ -156,7 +164,8 @@ def initial_designs(trials: Mapping[tuple[str, str], pd.DataFrame],
         if n is None:
             continue
         k = random_trials(t, int(n))
-        out.append(f"{DATASET_LABELS[dataset]} {VARIANT_LABELS[variant]} {k} of {len(t)} ({100 * k / len(t):.0f}%)")
+        out.append(f"{DATASET_LABELS[dataset]} {VARIANT_LABELS[variant]} {k} of {len(t)} started "
+                   f"({100 * k / len(t):.0f}%)")
     return ", ".join(out)
 
 
