@@ -622,3 +622,12 @@ def test_pilot_sentence_names_what_was_piloted_and_what_was_not() -> None:
                     "6 to 8 seeds at its spread); Cu-Li and rMD17-aspirin had no pilot of their own, so the "
                     "spread shown here is measured after the fact.")
     assert pilot_sentence({}, {"culi": 5}).startswith("No pilot")
+
+
+def test_negative_interval_bounds_are_explained(tmp_path: Path) -> None:
+    spread = {("rmd17-benzene", "qdi"): [_run("rmd17-benzene", "qdi", s, f, 0.001, tmp_path / str(s))
+                                          for s, f in ((0, 0.001), (1, 0.001), (2, 0.2))]}
+    note = rf.negative_bound_note(spread, "val")
+    assert note.startswith("1 of these intervals reach below zero (rMD17-benzene Allegro+QDI (force))")
+    tight = {("rmd17-benzene", "qdi"): spread["rmd17-benzene", "qdi"][:2]}
+    assert rf.negative_bound_note(tight, "val") == ""
