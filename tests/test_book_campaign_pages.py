@@ -631,3 +631,12 @@ def test_negative_interval_bounds_are_explained(tmp_path: Path) -> None:
     assert note.startswith("1 of these intervals reach below zero (rMD17-benzene Allegro+QDI (force))")
     tight = {("rmd17-benzene", "qdi"): spread["rmd17-benzene", "qdi"][:2]}
     assert rf.negative_bound_note(tight, "val") == ""
+
+
+def test_generation_note_gives_the_campaigns_own_time_where_it_differs() -> None:
+    from qallegro.report.culi import generation_note
+
+    prov = {"labelling_seconds": 1500.0}
+    assert generation_note(prov, {"labelling_seconds": 4560.0}).endswith("took 76 minutes")
+    assert generation_note(prov, {"labelling_seconds": 1600.0}) == ""  # within 20%: the same
+    assert generation_note(prov, None) == ""

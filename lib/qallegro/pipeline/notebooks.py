@@ -145,7 +145,8 @@ _MOO_NAMES = tuple(nb.name for nb in _MOO)
 # campaign preset in its key.
 _PAGES: tuple[Notebook, ...] = (
     Notebook("culi_dataset", "culi_dataset.ipynb", presets=("culi",), datasets=("culi",),
-             inputs=("data/culi/*.json", "data/culi/*.csv", "results/{scale}/campaign/labels/culi/*/record.json"),
+             inputs=("data/culi/*.json", "data/culi/*.csv", "results/{scale}/campaign/labels/culi/*/record.json",
+                     "results/{scale}/campaign/data/culi/record.json"),
              results=("data/culi/*.json", "data/culi/*.csv", "results/{scale}/culi/provenance.json",
                       "results/{scale}/campaign/labels/culi/*/record.json")),
     Notebook("culi_split", "culi_split.ipynb", inputs=("results/{scale}/culi/provenance.json",),

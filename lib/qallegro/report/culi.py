@@ -101,6 +101,19 @@ def _span(values: pd.Series) -> str:
     return low if low == high else f"{low}-{high}"
 
 
+def generation_note(prov: Mapping[str, Any], record: Mapping[str, Any] | None) -> str:
+    """Where the campaign's own generation of the set (its `data/culi` unit's record, as on the reproducibility
+    page) took another time than this provenance's, a clause giving it ("; the campaign's generation: 76
+    minutes"); else ""."""
+    if not record or not record.get("labelling_seconds") or not prov.get("labelling_seconds"):
+        return ""
+    ours, theirs = float(prov["labelling_seconds"]), float(record["labelling_seconds"])
+    if abs(ours - theirs) <= 0.2 * theirs:
+        return ""
+    return (f"; the campaign's generation of this scale's set, the data/culi unit of the reproducibility page, "
+            f"took {_minutes(theirs)}")
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} s"
 
