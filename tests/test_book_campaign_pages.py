@@ -62,7 +62,7 @@ def test_error_table_means_intervals_and_paper(tmp_path: Path) -> None:
     assert mlp["ours: mean"] == pytest.approx(50.0) and mlp["seeds"] == 1 and pd.isna(mlp["ours: 95% CI low"])
     assert pd.isna(table.loc[("Cu-Li", "Allegro"), "ours: mean"]) and table.loc[("Cu-Li", "Allegro"), "seeds"] == 0
     # the paper's Allegro [12] retraining appears as its own row where the paper has it
-    assert ("rMD17-aspirin", "Allegro [12] (the paper's retraining)") in table.index
+    assert ("rMD17-aspirin", "Allegro [12] (the paper's column, as printed)") in table.index
     shown = rf.error_units("Table 5")
     assert shown["paper"] == "meV/atom as printed" and shown["ours: mean"] == "meV/atom"
 
