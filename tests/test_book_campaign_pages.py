@@ -640,3 +640,12 @@ def test_generation_note_gives_the_campaigns_own_time_where_it_differs() -> None
     assert generation_note(prov, {"labelling_seconds": 4560.0}).endswith("took 76 minutes")
     assert generation_note(prov, {"labelling_seconds": 1600.0}) == ""  # within 20%: the same
     assert generation_note(prov, None) == ""
+
+
+def test_paper_count_note_only_where_the_papers_counts_do_not_add_up() -> None:
+    from qallegro.report.culi import paper_count_note
+
+    counts = {"slab": 26, "surface_vacancy": 34, "supercell_vacancy": 34, "adatom": 537, "md": 11_000}
+    assert paper_count_note(counts, 11_635) == ("The paper's frames per category add up to 11,631, against its "
+                                                "stated total of 11,635; it does not say where the other 4 are.")
+    assert paper_count_note(counts, 11_631) == ""

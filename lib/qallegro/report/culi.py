@@ -114,6 +114,15 @@ def generation_note(prov: Mapping[str, Any], record: Mapping[str, Any] | None) -
             f"took {_minutes(theirs)}")
 
 
+def paper_count_note(paper_counts: Mapping[str, int], total: int) -> str:
+    """Where the paper's frames per category do not add up to its stated total, a sentence saying so; else ""."""
+    counted = sum(int(v) for v in paper_counts.values())
+    if counted == total:
+        return ""
+    return (f"The paper's frames per category add up to {counted:,}, against its stated total of {total:,}; it "
+            f"does not say where the other {abs(total - counted):,} {'are' if total > counted else 'come from'}.")
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} s"
 
