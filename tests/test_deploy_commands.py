@@ -255,3 +255,46 @@ def test_readme_lammps_example_runs_with_an_exported_model(model_file, tmp_path:
         assert (atoms.numbers == 3).sum() == pytest.approx(27, abs=8)
     finally:
         lmp.close()
+
+
+def test_misused_options_are_one_line_errors(model_file, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Values that used to run on to NaN or end in a traceback: each is one line naming the option."""
+    from qallegro.cli import main
+
+    structure = tmp_path / "cell.extxyz"
+    ase.io.write(structure, culi_cell(1))
+    model = str(model_file[1])
+    cases = {("md", model, str(structure), "--temperature", "-100"): "temperature -100.0 K: must be >= 0",
+             ("md", model, str(structure), "--ensemble", "nvt", "--friction", "-1"): "friction -1.0 1/fs",
+             ("evaluate", model, "rmd17-benzene", "--max-frames", "0"): "max_frames 0: must be at least 1",
+             ("export", model, "-o", str(tmp_path)): f"{tmp_path}: is a folder",
+             ("lammps", model, "in.lmp", "--types", "Li,Cu", "--log", str(tmp_path / "no" / "log")):
+                 "its folder does not exist",
+             ("lammps", str(tmp_path / "absent.pt2"), "in.lmp", "--types", "Li,Cu"): "no model at"}
+    for args, message in cases.items():
+        rc = main([*args, "-o", str(tmp_path / "out")] if args[0] in ("md", "evaluate") else list(args))
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and message in err[0], (args, err)
+    assert not (tmp_path / "out" / "md.traj").exists()
+
+
+def test_calculator_refuses_nan_positions_with_a_kept_neighbour_list(model_file):
+    """With a skin the pairs are reused; NaN positions must not pass as 'not moved' (every edge would drop and the
+    energy stay finite)."""
+    atoms = culi_cell(2)
+    atoms.calc = Calculator(model_file[0], skin=1.0)
+    atoms.get_potential_energy()
+    atoms.positions[0] = np.nan
+    with pytest.raises(ValueError, match=r"positions contain NaN or inf \(atom\(s\) \[0\]\)"):
+        atoms.get_potential_energy()
+
+
+def test_evaluate_reads_the_culi_set_the_model_was_trained_on(model_file, tmp_path: Path):
+    from qallegro.deploy.evaluate import training_dataset_options
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("dataset: culi\ndataset_options: {scale: smoke}\n")
+    assert training_dataset_options(run, model_file[0], "culi") == {"scale": "smoke"}
+    assert training_dataset_options(run, model_file[0], "rmd17-benzene") == {}
+    assert training_dataset_options(model_file[1], model_file[0], "culi") == {}  # a bare model.pt: no config

@@ -274,3 +274,19 @@ def test_dashboard_opens_every_study_the_book_shows(tmp_path: Path):
         finally:
             server.shutdown()
             server.server_close()
+
+
+def test_dashboard_port_problems_are_named_before_it_starts() -> None:
+    import socket
+
+    from qallegro.hpo.artifacts_cli import port_problem
+
+    assert port_problem("127.0.0.1", 99999) == "not a TCP port (1-65535)"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert port_problem("127.0.0.1", busy.getsockname()[1]).startswith("cannot listen on 127.0.0.1")
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    assert port_problem("127.0.0.1", port) is None

@@ -30,6 +30,9 @@ class VerletList:
         self._pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __call__(self, pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> tuple[np.ndarray, ...]:
+        bad = ~np.isfinite(pos).all(axis=1)
+        if bad.any():  # a kept list would compare NaN distances as "not moved" and silently drop every edge
+            raise ValueError(f"positions contain NaN or inf (atom(s) {np.flatnonzero(bad)[:10].tolist()})")
         stale = (self._ref is None or self.skin == 0 or pos.shape != self._ref[0].shape
                  or not np.array_equal(cell, self._ref[1]) or not np.array_equal(pbc, self._ref[2])
                  or np.einsum("ij,ij->i", pos - self._ref[0], pos - self._ref[0]).max(initial=0.0)

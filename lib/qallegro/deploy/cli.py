@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from qallegro.scales import SCALES
+
 MODEL_HELP = "a training run directory, a model.pt or an exported .pt2"
 
 
@@ -26,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                 "ASE-readable file with energies and forces (e.g. extxyz)")
     p.add_argument("-o", "--out", metavar="DIR", help="output folder (default evaluate-<model>-<data>)")
     p.add_argument("--max-frames", type=int, help="only the first N structures")
+    p.add_argument("--scale", choices=SCALES, default=None,
+                   help="the generated Cu-Li set to read (default: the one the model was trained on, else quick)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_evaluate)
 
@@ -65,6 +69,8 @@ def _fail(command: str, err: BaseException) -> int:
 def _export(args: argparse.Namespace) -> int:
     from qallegro.deploy.export import export_model, load_potential, run_provenance
 
+    if Path(args.output).is_dir():
+        return _fail("export", ValueError(f"{args.output}: is a folder; give the .pt2 file to write"))
     try:
         model = load_potential(args.model)
         prov = run_provenance(args.model) if Path(args.model).is_dir() else {"model_file": Path(args.model).name}
@@ -81,7 +87,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     out = args.out or f"evaluate-{Path(args.model).stem}-{Path(args.data.replace(':', '-')).stem}"
     try:
-        record = evaluate_model(args.model, args.data, out, args.max_frames, progress=not args.no_progress)
+        record = evaluate_model(args.model, args.data, out, args.max_frames, progress=not args.no_progress,
+                                options={"scale": args.scale} if args.scale else None)
     except (DataError, FileNotFoundError, ValueError) as err:
         return _fail("evaluate", err)
     print(json.dumps({k: v for k, v in record.items() if k not in ("per_species", "per_category")}, indent=2))
@@ -106,6 +113,10 @@ def _md(args: argparse.Namespace) -> int:
 def _lammps(args: argparse.Namespace) -> int:
     from qallegro.deploy.lammps import run_input
 
+    if not Path(args.log).resolve().parent.is_dir():
+        return _fail("lammps", FileNotFoundError(f"--log {args.log}: its folder does not exist"))
+    if not Path(args.model).exists():
+        return _fail("lammps", FileNotFoundError(f"no model at {args.model}"))
     try:
         lmp = run_input(args.model, args.input, args.types, cmdargs=["-log", args.log], skin=args.skin)
     except (FileNotFoundError, ValueError, ImportError) as err:

@@ -20,14 +20,18 @@ from qallegro.data.graph import atoms_to_graph
 from qallegro.utils import atomic_write_bytes, atomic_write_json
 
 
-def read_structures(data: str, max_frames: int | None = None) -> tuple[list[Atoms], str]:
-    """Structures from a dataset name (`NAME` = its test split, or `NAME:SPLIT`) or any ASE-readable file with
-    energies and forces; and a label for them. Errors name the file or dataset and the problem."""
+def read_structures(data: str, max_frames: int | None = None, options: dict[str, Any] | None = None
+                    ) -> tuple[list[Atoms], str]:
+    """Structures from a dataset name (`NAME` = its test split, or `NAME:SPLIT`, loaded with `options`, e.g. a
+    Cu-Li `scale`) or any ASE-readable file with energies and forces; and a label for them. Errors name the file
+    or dataset and the problem."""
     from qallegro.data import DATASETS, load_dataset
 
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames {max_frames}: must be at least 1 (leave it out for every structure)")
     name, _, split = data.partition(":")
     if name in DATASETS:
-        opts = {"max_frames": max_frames} if max_frames else {}
+        opts = {**(options or {}), **({"max_frames": max_frames} if max_frames else {})}
         return load_dataset(name, split or "test", **opts), f"{name}:{split or 'test'}"
     path = Path(data)
     if not path.is_file():
@@ -124,14 +128,29 @@ def parity_plot(pred: dict[str, Any], path: str | Path, title: str) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def training_dataset_options(model_path: str | Path, model: torch.nn.Module, dataset: str) -> dict[str, Any]:
+    """The dataset options (e.g. the Cu-Li `scale`) the model was trained with, where it was trained on
+    `dataset` and its training config is at hand (a run folder's `config.yaml`, an export's provenance); else {}."""
+    import yaml
+
+    config_file = Path(model_path) / "config.yaml"
+    if config_file.is_file():
+        config = yaml.safe_load(config_file.read_text()) or {}
+    else:
+        config = ((getattr(model, "meta", None) or {}).get("provenance") or {}).get("config") or {}
+    return dict(config.get("dataset_options") or {}) if config.get("dataset") == dataset else {}
+
+
 def evaluate_model(model_path: str | Path, data: str, out_dir: str | Path, max_frames: int | None = None,
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate the model at `model_path` (export, model.pt or run folder) on `data`; write `metrics.json` and
-    `parity.png` to `out_dir` and return the record."""
+    `parity.png` to `out_dir` and return the record. A dataset is read with the options the model was trained
+    with (`training_dataset_options`), updated by `options`."""
     from qallegro.deploy.export import load_potential
 
     model = load_potential(model_path)
-    frames, label = read_structures(data, max_frames)
+    trained = training_dataset_options(model_path, model, data.partition(":")[0])
+    frames, label = read_structures(data, max_frames, {**trained, **(options or {})})
     pred = predict_structures(model, frames, progress)
     record = {"model": str(model_path), "data": label, **error_metrics(pred)}
     out_dir = Path(out_dir)

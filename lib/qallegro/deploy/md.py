@@ -86,6 +86,10 @@ def run_md(model: Any, atoms: Atoms, out_dir: str | Path, ensemble: str = "nve",
         raise ValueError(f"ensemble {ensemble!r}: expected one of {', '.join(ENSEMBLES)}")
     if steps < 1 or dt_fs <= 0 or interval < 1:
         raise ValueError(f"need steps >= 1, dt > 0 and interval >= 1; got {steps}, {dt_fs}, {interval}")
+    if not temperature_K >= 0:  # also NaN
+        raise ValueError(f"temperature {temperature_K} K: must be >= 0")
+    if ensemble == "nvt" and not friction_per_fs > 0:
+        raise ValueError(f"friction {friction_per_fs} 1/fs: the Langevin thermostat needs a friction > 0")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     atoms = atoms.copy()

@@ -84,6 +84,21 @@ def dashboard_command(storage: str, folder: str, host: str, port: int) -> list[s
             "--host", host, "--port", str(port)]
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why the dashboard cannot listen on `host`:`port` (out of range, in use, not permitted), or None."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        return "not a TCP port (1-65535)"
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as err:
+        return f"cannot listen on {host} ({err.strerror or err})"
+    return None
+
+
 def _dashboard(args: argparse.Namespace) -> int:
     import os
 
@@ -95,6 +110,9 @@ def _dashboard(args: argparse.Namespace) -> int:
     cmd = dashboard_command(op.storage.url, str(op.folder), args.host, args.port)
     if not os.access(cmd[0], os.X_OK):
         print("qallegro hpo dashboard: optuna-dashboard is not installed (make install installs it)", file=sys.stderr)
+        return 2
+    if problem := port_problem(args.host, args.port):
+        print(f"qallegro hpo dashboard: --port {args.port}: {problem}", file=sys.stderr)
         return 2
     print(f"study {op.name}: http://{args.host}:{args.port}/dashboard/", flush=True)
     os.execv(cmd[0], cmd)
