@@ -256,12 +256,14 @@ def interval_table(finals: Finals, dataset: str, split: str = "test") -> pd.Data
     return pd.DataFrame(rows).set_index("model")
 
 
-def negative_bound_note(finals: Finals, split: str) -> str:
-    """A sentence on the 95% intervals of our errors on `split` whose lower end is below zero (which no error can
-    be): t intervals over few seeds with a large spread; "" when there are none."""
-    metrics = {"f_mae": "force", "e_mae": "energy per atom", "etot_mae": "energy per molecule"}
-    found = [f"{DATASET_LABELS[ds]} {runs[0].label} ({name})" for (ds, _), runs in finals.items() if runs
-             for key, name in metrics.items()
+METRIC_NAMES = {"f_mae": "force", "e_mae": "energy per atom", "etot_mae": "energy per molecule"}
+
+
+def negative_bound_note(finals: Finals, split: str, metrics: Sequence[str] = tuple(METRIC_NAMES)) -> str:
+    """A sentence on the 95% intervals of our errors (`metrics`, keys of `METRIC_NAMES`) on `split` whose lower
+    end is below zero (which no error can be): t intervals over few seeds with a large spread; "" when none."""
+    found = [f"{DATASET_LABELS[ds]} {runs[0].label} ({METRIC_NAMES[key]})" for (ds, _), runs in finals.items()
+             if runs for key in metrics
              if (low := metric_summary(runs, split, key)["low"]) is not None and low < 0]
     if not found:
         return ""
