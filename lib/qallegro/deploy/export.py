@@ -15,6 +15,7 @@ versions and the training run's provenance. Using it without qallegro (`neighbou
 
     extra = {"qallegro.json": ""}
     program = torch.export.load("model.pt2", extra_files=extra).module()
+    meta = json.loads(extra["qallegro.json"])
     energy, atomic_energy, forces, stress, bad_species = program(
         pos, cell[None], pbc[None], torch.stack([i, j]), S.double(), torch.zeros(n, dtype=torch.long),
         torch.tensor([0, n]), numbers, *([torch.empty(max(2, nmax), 0)] if meta["needs_padding"] else []))
