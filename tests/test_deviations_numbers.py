@@ -578,7 +578,7 @@ def final_training_plan() -> list[str]:
     return [f"trains each chosen configuration with {len(campaign['finals']['seeds'])} seeds for "
             f"{final['max_epochs']} epochs (aspirin and QM9: {by['qm9']['max_epochs']}) on {final['n_train']} "
             f"structures (QM9: {by['qm9']['n_train']:,} molecules)",
-            f"The book's {campaign['target_hours']}-hour budget cuts these runs"]
+            f"The book's {campaign['target_hours']}-hour budget cuts the Cu-Li runs"]
 
 
 @hpo_case
