@@ -130,12 +130,11 @@ def split_sizes(dataset: str, scale: str) -> dict[str, int]:
     (rMD17, QM9) or no provenance is there."""
     import json
 
-    from qallegro.data.culi import dataset_folder
-    from qallegro.paths import CULI_PROVENANCE_FILE
+    from qallegro.paths import CULI_PROVENANCE_FILE, results_root
 
     if dataset != "culi":
         return {}
-    path = dataset_folder(None, scale) / CULI_PROVENANCE_FILE
+    path = results_root() / scale / "culi" / CULI_PROVENANCE_FILE  # committed; the dataset beside it need not be
     if not path.is_file():
         return {}
     split = json.loads(path.read_text()).get("split") or {}
