@@ -130,11 +130,11 @@ def split_sizes(dataset: str, scale: str) -> dict[str, int]:
     (rMD17, QM9) or no provenance is there."""
     import json
 
-    from qallegro.paths import CULI_PROVENANCE_FILE, results_root
+    from qallegro.paths import CULI_PROVENANCE_FILE, culi_dir
 
     if dataset != "culi":
         return {}
-    path = results_root() / scale / "culi" / CULI_PROVENANCE_FILE  # committed; the dataset beside it need not be
+    path = culi_dir(scale) / CULI_PROVENANCE_FILE  # committed; the dataset beside it need not be
     if not path.is_file():
         return {}
     split = json.loads(path.read_text()).get("split") or {}

@@ -19,6 +19,7 @@ import sys
 
 
 def _same_structure(a, b):
+    """`qallegro.culi.validation.same_structure` with the cell and periodicity too; this interpreter has no qallegro."""
     import numpy as np
 
     return (len(a) == len(b) and (a.numbers == b.numbers).all() and np.allclose(a.positions, b.positions, atol=1e-8)

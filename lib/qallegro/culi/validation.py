@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from qallegro.culi.labelers import Labeler, LabelError, get_labeler
+from qallegro.culi.labelers import GPAWLabeler, Labeler, LabelError, get_labeler
 from qallegro.data.errors import ChecksumError, InvalidDataError, MissingDataError
 from qallegro.utils import atomic_write_json, atomic_write_text, pid_alive, sha256_file
 
@@ -293,7 +293,7 @@ def gpaw_subset(dataset_dir: str | os.PathLike, n: int = 16, max_electrons: int 
     lab.check()
     work = Path(work) if work else folder / "gpaw-subset"
     work.mkdir(parents=True, exist_ok=True)
-    if getattr(lab, "restart_dir", False) is None:  # a GPAW labeller: killed SCFs resume from work/restart/
+    if isinstance(lab, GPAWLabeler) and lab.restart_dir is None:  # killed SCFs resume from work/restart/
         lab.restart_dir = work / "restart"
     among = None
     if split is not None:

@@ -103,8 +103,8 @@ def _span(values: pd.Series) -> str:
 
 def generation_note(prov: Mapping[str, Any], record: Mapping[str, Any] | None) -> str:
     """Where the campaign's own generation of the set (its `data/culi` unit's record, as on the reproducibility
-    page) took another time than this provenance's, a clause giving it ("; the campaign's generation: 76
-    minutes"); else ""."""
+    page) took another time than this provenance's, a clause giving it ("; the campaign's generation of this
+    scale's set, ... took 76 minutes"); else ""."""
     if not record or not record.get("labelling_seconds") or not prov.get("labelling_seconds"):
         return ""
     ours, theirs = float(prov["labelling_seconds"]), float(record["labelling_seconds"])

@@ -155,8 +155,7 @@ def random_trials(trials: pd.DataFrame, n_startup: int) -> int:
 def initial_designs(trials: Mapping[tuple[str, str], pd.DataFrame],
                     options: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
     """The studies' random trials (`random_trials`) in words: "rMD17-benzene Allegro 12 of 40 started (30%), ...",
-    from
-    each study's sampler options (`qallegro.hpo.study.sampler_options`); "" when no sampler has random start-up
+    from each study's sampler options (`qallegro.hpo.study.sampler_options`); "" when no sampler has random start-up
     trials (`n_startup_trials`)."""
     out = []
     for (dataset, variant), t in trials.items():
