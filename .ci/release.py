@@ -2,7 +2,8 @@
 """Tag a release: `make release VERSION=X.Y.Z` (or `.ci/release.py X.Y.Z [--repo DIR]`).
 
 Checks that `qallegro.__version__` (lib/qallegro/__init__.py), `CITATION.cff`, `.zenodo.json` and a
-`## [X.Y.Z]` heading of CHANGELOG.md agree with X.Y.Z, that the working tree is clean (no change, no untracked
+`## [X.Y.Z] - YYYY-MM-DD` heading of CHANGELOG.md agree with X.Y.Z, that CITATION.cff's `date-released` is that
+heading's date, that the working tree is clean (no change, no untracked
 file) and that the tag does not exist yet; then creates the annotated tag `vX.Y.Z` on HEAD. It never pushes:
 `git push origin vX.Y.Z` publishes the release (Zenodo archives it from `.zenodo.json`).
 A failed check is one line naming the file and the problem, exit status 2.
@@ -68,9 +69,16 @@ def check(repo: Path, version: str) -> None:
     for name, found in versions(repo).items():
         if found != version:
             raise ReleaseError(f"{name}: version {found!r}, not {version!r}")
-    heading = re.compile(rf"^## \[{re.escape(version)}\](\s|$)", re.MULTILINE)
-    if not heading.search((repo / "CHANGELOG.md").read_text()):
+    changelog = (repo / "CHANGELOG.md").read_text()
+    heading = re.compile(rf"^## \[{re.escape(version)}\](.*)$", re.MULTILINE).search(changelog)
+    if not heading:
         raise ReleaseError(f"CHANGELOG.md: no '## [{version}]' heading")
+    date = re.fullmatch(r" - (\d{4}-\d{2}-\d{2})\s*", heading.group(1))
+    if not date:
+        raise ReleaseError(f"CHANGELOG.md: the '## [{version}]' heading has no ' - YYYY-MM-DD' date")
+    released = str(yaml.safe_load((repo / "CITATION.cff").read_text()).get("date-released"))
+    if released != date.group(1):
+        raise ReleaseError(f"CITATION.cff: date-released {released!r}, not the changelog's {date.group(1)!r}")
     dirty = git(repo, "status", "--porcelain").splitlines()
     if dirty:
         shown = ", ".join(line[3:] for line in dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")

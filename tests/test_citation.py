@@ -29,7 +29,9 @@ def test_citation_metadata_carries_the_version_license_and_the_paper() -> None:
 
 
 def test_changelog_has_the_current_release_and_the_cli_prints_the_version() -> None:
-    assert f"## [{__version__}]" in (ROOT / "CHANGELOG.md").read_text()
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    released = yaml.safe_load((ROOT / "CITATION.cff").read_text())["date-released"]
+    assert f"## [{__version__}] - {released}\n" in changelog
     out = subprocess.run([sys.executable, "-m", "qallegro.cli", "--version"], capture_output=True, text=True,
                          env={"PYTHONPATH": str(ROOT / "lib")}, timeout=120, check=True)
     assert out.stdout.strip() == f"qallegro {__version__}"

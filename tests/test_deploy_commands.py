@@ -228,6 +228,21 @@ def test_lammps_type_maps_that_do_not_fit_are_named(model_file, tmp_path: Path):
         run_input(model_file[1], tmp_path / "nofix.lmp", "Cu,Li")
 
 
+def test_lammps_bad_types_and_skin_fail_before_lammps_starts(model_file, tmp_path: Path, monkeypatch):
+    import qallegro.deploy.lammps as L
+
+    script = write_lammps(tmp_path, culi_cell(8), ["Cu", "Li"])
+
+    def started(*args, **kwargs):
+        raise AssertionError("LAMMPS was started")
+
+    monkeypatch.setattr(L, "open_lammps", started)
+    with pytest.raises(ValueError, match="type map 'Cu,Xx': not element symbols: Xx"):
+        L.run_input(model_file[1], script, "Cu,Xx")
+    with pytest.raises(ValueError, match="skin must be >= 0 Å, got -1"):
+        L.run_input(model_file[1], script, "Cu,Li", skin=-1.0)
+
+
 def test_readme_lammps_example_runs_with_an_exported_model(model_file, tmp_path: Path):
     from qallegro.deploy.export import export_model
 

@@ -115,8 +115,10 @@ def test_pick_exports_the_front_model_within_the_budget(study, tmp_path: Path):
 
     with pytest.raises(ValueError, match=f"study {NAME}: no front model runs in <= 1e-09 ms per structure here"):
         pick(op, tmp_path / "x.pt2", max_time_ms=1e-9)
-    proc = cli(results, "pick", NAME, "--scale", "smoke", "--max-error", "0", "-o", str(tmp_path / "x.pt2"))
-    assert proc.returncode == 2 and "no front model has error <= 0" in proc.stderr
+    proc = cli(results, "pick", NAME, "--scale", "smoke", "--max-error", "1e-12", "-o", str(tmp_path / "x.pt2"))
+    assert proc.returncode == 2 and "no front model has error <= 1e-12" in proc.stderr
+    proc = cli(results, "pick", NAME, "--scale", "smoke", "--max-time-ms", "-5", "-o", str(tmp_path / "x.pt2"))
+    assert proc.returncode == 2 and "--max-time-ms -5: must be positive" in proc.stderr
     assert not (tmp_path / "x.pt2").exists()
 
 

@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / ".ci" / "release.py"
 NEW = "9.8.7"  # a version this repository never had
+DATE = "2031-02-03"
 
 
 def git(repo: Path, *args: str) -> str:
@@ -28,7 +29,7 @@ def bump(repo: Path, version: str, skip: str = "") -> None:
         "lib/qallegro/__init__.py": (r'^__version__ = "[^"]*"', f'__version__ = "{version}"'),
         "CITATION.cff": (r'^version: "[^"]*"', f'version: "{version}"'),
         ".zenodo.json": (r'"version": "[^"]*"', f'"version": "{version}"'),
-        "CHANGELOG.md": (r"^## \[Unreleased\]", f"## [Unreleased]\n\n## [{version}]"),
+        "CHANGELOG.md": (r"^## \[Unreleased\]", f"## [Unreleased]\n\n## [{version}] - {DATE}"),
     }
     for name, (pattern, text) in edits.items():
         if name != skip:
@@ -36,6 +37,10 @@ def bump(repo: Path, version: str, skip: str = "") -> None:
             new, count = re.subn(pattern, text, path.read_text(), count=1, flags=re.MULTILINE)
             assert count == 1, name
             path.write_text(new)
+    if skip != "CITATION.cff":
+        cff = repo / "CITATION.cff"
+        cff.write_text(re.sub(r'^date-released: "[^"]*"', f'date-released: "{DATE}"', cff.read_text(), count=1,
+                              flags=re.MULTILINE))
 
 
 @pytest.fixture()
@@ -84,6 +89,22 @@ def test_a_file_that_disagrees_is_named_and_nothing_is_tagged(clone: Path, skip:
         assert f"no '## [{NEW}]' heading" in lines[0]
     else:
         assert f"not '{NEW}'" in lines[0]
+    assert not git(clone, "tag", "-l", f"v{NEW}").strip()
+
+
+def test_a_release_date_that_disagrees_or_is_missing_is_named(clone: Path) -> None:
+    bump(clone, NEW)
+    cff = clone / "CITATION.cff"
+    cff.write_text(cff.read_text().replace(f'date-released: "{DATE}"', 'date-released: "2031-02-04"'))
+    commit(clone, "a release date that disagrees")
+    proc = release(clone, NEW)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"release: CITATION.cff: date-released '2031-02-04', not the changelog's '{DATE}'"
+    changelog = clone / "CHANGELOG.md"
+    changelog.write_text(changelog.read_text().replace(f"## [{NEW}] - {DATE}", f"## [{NEW}]"))
+    commit(clone, "no date in the heading")
+    proc = release(clone, NEW)
+    assert proc.returncode == 2 and "the '## [9.8.7]' heading has no ' - YYYY-MM-DD' date" in proc.stderr
     assert not git(clone, "tag", "-l", f"v{NEW}").strip()
 
 

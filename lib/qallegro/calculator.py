@@ -23,7 +23,7 @@ class VerletList:
 
     def __init__(self, r_max: float, skin: float) -> None:
         if skin < 0:
-            raise ValueError(f"neighbour-list skin must be >= 0 Å, got {skin}")
+            raise ModelError(f"neighbour-list skin must be >= 0 Å, got {skin}")
         self.r_max, self.skin = r_max, skin
         self.builds = 0
         self._ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -32,7 +32,7 @@ class VerletList:
     def __call__(self, pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> tuple[np.ndarray, ...]:
         bad = ~np.isfinite(pos).all(axis=1)
         if bad.any():  # a kept list would compare NaN distances as "not moved" and silently drop every edge
-            raise ValueError(f"positions contain NaN or inf (atom(s) {np.flatnonzero(bad)[:10].tolist()})")
+            raise ModelError(f"positions contain NaN or inf (atom(s) {np.flatnonzero(bad)[:10].tolist()})")
         stale = (self._ref is None or self.skin == 0 or pos.shape != self._ref[0].shape
                  or not np.array_equal(cell, self._ref[1]) or not np.array_equal(pbc, self._ref[2])
                  or np.einsum("ij,ij->i", pos - self._ref[0], pos - self._ref[0]).max(initial=0.0)
@@ -94,10 +94,10 @@ class Calculator(ASECalculator):
         atoms = self.atoms
         want_stress = "stress" in properties
         if want_stress and not atoms.pbc.all():
-            raise ValueError("stress needs a structure periodic along all three axes")
+            raise ModelError("stress needs a structure periodic along all three axes")
         unknown = sorted(set(atoms.numbers.tolist()) - set(self.model.species))
         if unknown:
-            raise ValueError(f"species {unknown} not in the model's species {self.model.species}")
+            raise ModelError(f"species {unknown} not in the model's species {self.model.species}")
         out = self.model(self._graph(atoms), compute_forces=True, compute_stress=want_stress)
         energy = float(out["energy"].detach().sum())
         self.results = {

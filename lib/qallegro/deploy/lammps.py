@@ -127,6 +127,9 @@ def run_input(model: Any, script: str | Path, type_map: str | list[str], cmdargs
     m = FIX_RE.search(text)
     if m is None:
         raise ValueError(f"{script}: no 'fix ID all external pf/callback N M' line for the qallegro model")
+    parse_type_map(type_map)  # bad --types or --skin fail before LAMMPS starts
+    if skin < 0:
+        raise ValueError(f"neighbour-list skin must be >= 0 Å, got {skin}")
     end = text.find("\n", m.end())
     head, tail = (text, "") if end < 0 else (text[:end + 1], text[end + 1:])
     lmp = open_lammps(cmdargs)

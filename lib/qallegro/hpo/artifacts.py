@@ -128,6 +128,9 @@ def pick(op: Any, output: str | Path, max_time_ms: float | None = None, max_erro
 
     if (max_time_ms is None) == (max_error is None):
         raise HpoError("give exactly one budget: --max-time-ms or --max-error")
+    budget = max_time_ms if max_error is None else max_error
+    if not budget > 0:
+        raise HpoError(f"{'--max-time-ms' if max_error is None else '--max-error'} {budget:g}: must be positive")
     points = front(op)
     rows = [r for r in points if r["present"]]
     skipped = [r["number"] for r in points if r["model"] and not r["present"]]
