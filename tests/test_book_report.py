@@ -479,3 +479,20 @@ def test_relative_figure_shows_qm9_once_and_outlying_ratios_on_a_labelled_log_ax
     labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     assert len(labels) >= 4 and "10" in labels and "1" in labels, labels
     plt.close("all")
+
+
+def test_gpaw_subset_tables_put_energies_in_mev_per_atom_and_agree_with_the_frames() -> None:
+    """The committed GPAW subset: per-frame errors and per-category MAEs in one unit (meV/atom), the categories'
+    MAE recomputed from the frames' signed errors."""
+    from qallegro.report.culi import gpaw_subset
+
+    root = Path(__file__).resolve().parents[1]
+    subset = gpaw_subset(root / "data" / "culi" / "gpaw_subset_overnight.csv")
+    raw = pd.read_csv(root / "data" / "culi" / "gpaw_subset_overnight.csv")
+    frames, categories = subset["frames"], subset["categories"]
+    assert frames["formation-energy error"].tolist() == pytest.approx((1000 * raw["e_form_error_eV_atom"]).tolist())
+    by_category = frames.groupby("category")["formation-energy error"].apply(lambda e: e.abs().mean())
+    for category, mae in by_category.items():
+        assert categories.loc[category, "formation-energy MAE"] == pytest.approx(mae, rel=1e-4)
+    assert categories.loc["all", "formation-energy MAE"] == pytest.approx(
+        frames["formation-energy error"].abs().mean(), rel=1e-4)

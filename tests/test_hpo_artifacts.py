@@ -292,3 +292,40 @@ def test_dashboard_port_problems_are_named_before_it_starts() -> None:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
     assert port_problem("127.0.0.1", port) is None
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_dashboard_stops_on_ctrl_c_or_sigterm_without_a_traceback(results_dir: Path, sig: str) -> None:
+    """`qallegro hpo dashboard` serves a committed study until Ctrl-C (SIGINT) or SIGTERM, then stops its server
+    (the port is free again) with one line and exit status 0."""
+    import shutil
+    import signal
+
+    from qallegro.hpo.artifacts_cli import port_problem
+
+    journal = sorted(ROOT.glob("results/overnight/hpo/*/journal.log"))[0]
+    copy = results_dir / "overnight" / "hpo" / journal.parent.name / "journal.log"
+    copy.parent.mkdir(parents=True)
+    shutil.copy(journal, copy)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "QALLEGRO_RESULTS": str(results_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "qallegro.cli", "hpo", "dashboard", journal.parent.name,
+                             "--scale", "overnight", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/dashboard/", timeout=2) as r:
+                    assert r.status == 200
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the dashboard did not answer within 60 s")
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and err.strip().endswith("qallegro hpo dashboard: stopped"), err
+    assert port_problem("127.0.0.1", port) is None  # the server went with it

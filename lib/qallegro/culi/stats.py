@@ -74,8 +74,10 @@ def fig7_structures(scale: str = "paper") -> dict[str, Atoms]:
     return out
 
 
-def draw_structures(structures: dict[str, Atoms], rotation: str = "-90x", axes=None, radii: float = 0.9):
-    """Side views with `ase.visualize.plot.plot_atoms` (Li green, Cu blue); returns the matplotlib Figure."""
+def draw_structures(structures: dict[str, Atoms], rotation: str = "-90x", axes=None, radii: float = 0.9,
+                    bar: float = 10.0):
+    """Side views with `ase.visualize.plot.plot_atoms` (Li green, Cu blue), every panel on one length scale with
+    a `bar` Å scale bar in the first; returns the matplotlib Figure."""
     import matplotlib.pyplot as plt
     from ase.visualize.plot import plot_atoms
 
@@ -87,4 +89,16 @@ def draw_structures(structures: dict[str, Atoms], rotation: str = "-90x", axes=N
                    colors=[COLORS.get(s, "#888888") for s in atoms.get_chemical_symbols()])
         ax.set_title(name)
         ax.set_axis_off()
+    used = axes[: len(structures)]
+    limits = [(ax.get_xlim(), ax.get_ylim()) for ax in used]
+    width = max(x[1] - x[0] for x, _ in limits)
+    height = max(y[1] - y[0] for _, y in limits)
+    for ax, (x, y) in zip(used, limits):
+        ax.set_xlim(sum(x) / 2 - width / 2, sum(x) / 2 + width / 2)
+        ax.set_ylim(sum(y) / 2 - height / 2, sum(y) / 2 + height / 2)
+        ax.set_aspect("equal")
+    if bar and len(used):
+        x0, y0 = used[0].get_xlim()[0] + 0.05 * width, used[0].get_ylim()[0] + 0.02 * height
+        used[0].plot([x0, x0 + bar], [y0, y0], color="black", linewidth=2)
+        used[0].text(x0 + bar / 2, y0 + 0.01 * height, f"{bar:g} Å", ha="center", va="bottom")
     return axes[0].figure

@@ -110,16 +110,23 @@ def parity_plot(pred: dict[str, Any], path: str | Path, title: str) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
-    pairs = ((pred["energy_ref"] / pred["n_atoms"], pred["energy"] / pred["n_atoms"], "energy (eV/atom)"),
-             (pred["forces_ref"].ravel(), pred["forces"].ravel(), "force components (eV/Å)"))
-    for ax, (ref, est, label) in zip(axes, pairs):
+    e_ref, e_est = pred["energy_ref"] / pred["n_atoms"], pred["energy"] / pred["n_atoms"]
+    mean = float(e_ref.mean())  # energies per atom about their mean, so the tick labels stay short
+    pairs = ((1e3 * (e_ref - mean), 1e3 * (e_est - mean), "meV/atom",
+              f"energy per atom, from the reference mean {mean:.4f} eV/atom"),
+             (pred["forces_ref"].ravel(), pred["forces"].ravel(), "eV/Å", "force components"))
+    for ax, (ref, est, unit, what) in zip(axes, pairs):
         ax.scatter(ref, est, s=4, alpha=0.5)
         lo, hi = float(min(ref.min(), est.min())), float(max(ref.max(), est.max()))
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-        ax.set_xlabel(f"reference {label}")
-        ax.set_ylabel(f"predicted {label}")
+        ax.set_title(what, fontsize=10)
+        ax.set_xlabel(f"reference ({unit})")
+        ax.set_ylabel(f"predicted ({unit})")
+        for axis in (ax.xaxis, ax.yaxis):  # long energy labels (e.g. -838.95 eV/atom) would overlap
+            axis.set_major_locator(MaxNLocator(nbins=4))
     fig.suptitle(title)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -114,9 +114,33 @@ def _dashboard(args: argparse.Namespace) -> int:
     if problem := port_problem(args.host, args.port):
         print(f"qallegro hpo dashboard: --port {args.port}: {problem}", file=sys.stderr)
         return 2
-    print(f"study {op.name}: http://{args.host}:{args.port}/dashboard/", flush=True)
-    os.execv(cmd[0], cmd)
-    return 0
+    print(f"study {op.name}: http://{args.host}:{args.port}/dashboard/ (Ctrl-C stops it)", flush=True)
+    return serve(cmd)
+
+
+def serve(cmd: list[str]) -> int:
+    """Run the dashboard `cmd` in its own session until it exits; Ctrl-C or SIGTERM stop it without a traceback."""
+    import signal
+    import subprocess
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # its own session: the terminal's Ctrl-C reaches this process only, which stops the server quietly
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        print("qallegro hpo dashboard: stopped", file=sys.stderr)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _pick(args: argparse.Namespace) -> int:

@@ -89,7 +89,7 @@ def split_summary(prov: Mapping[str, Any]) -> str:
     held = ", ".join(split.get("ood_groups", [])) or "no interface"
     return (f"The set at this scale has {n:,} frames, split by group (split version {split['split_version']}; "
             "version 1 was a random split of single frames): "
-            f"MD blocks of {split['block_fs']:g} fs; the longest force decorrelation time is {max(decor):.0f} fs, so "
+            f"MD blocks of {split['block_fs']:g} fs; the longest force decorrelation time is {max(decor):.1f} fs, so "
             f"the buffer between blocks of different splits is {split['buffer_fs']:g} fs "
             f"({split.get('n_dropped', 0)} frames dropped). Held out whole: {held} "
             f"({split.get('n_ood', 0)} frames).")
@@ -146,7 +146,8 @@ def gpaw_subset(table: Path) -> dict[str, Any] | None:
         "formation-energy MAE": {k: 1000 * v["e_form_mae_eV_atom"] for k, v in cats.items()}})
     categories.index.name = "category"
     frames = rows[["category", "composition", "n_atoms", "split", "force_mae_meV_A", "e_form_error_eV_atom",
-                   "gpaw_seconds"]].replace({"category": CATEGORY_LABELS}).rename(columns={
+                   "gpaw_seconds"]].replace({"category": CATEGORY_LABELS}).assign(
+        e_form_error_eV_atom=lambda d: 1000 * d["e_form_error_eV_atom"]).rename(columns={
         "n_atoms": "atoms", "force_mae_meV_A": "force MAE", "e_form_error_eV_atom": "formation-energy error",
         "gpaw_seconds": "GPAW time"})
     splits = " and ".join(SPLIT_LABELS.get(s, s) for s in str(sel.get("split") or "").split(",") if s)
