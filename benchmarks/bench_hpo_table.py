@@ -7,11 +7,17 @@ recorded, then compare samplers and MO-ASHA on it as hypervolume against epochs 
     # compare (minutes): 20 seeds, budget 30 full trainings' epochs
     python benchmarks/bench_hpo_table.py compare --table benchmarks/results/lctable-benzene/table.csv --seeds 20
 
+    # bounds (seconds): is the target reachable on this table at all? (after compare)
+    python benchmarks/bench_hpo_table.py bounds --table benchmarks/results/lctable-benzene/table.csv
+
 `compare` prints the median [q25, q75] hypervolume per method at a grid of epoch budgets, the final median
 hypervolume of the best full-fidelity sampler and the epochs MO-ASHA needs to reach it (target: at most a third;
 `mo-asha` counts only configurations trained to the last epoch, `mo-asha-reached` every configuration at the
 last epoch it reached, i.e. the models a study has),
-and writes `<table folder>/compare.csv`, `compare-summary.csv`, `compare.json` and `compare.png`.
+and writes `<table folder>/compare.csv`, `compare-summary.csv`, `compare.json` and `compare.png`. `bounds` writes
+`bounds.json`: the fewest configurations an oracle must train to the end to reach that sampler's final median (a
+lower bound for any search), and synchronous successive halving (MO-ASHA's schedule in hindsight) over a grid of
+rungs and eta (1 or 3 first epochs; eta 3, 5, 9), each with its epochs and final hypervolume.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from qallegro.hpo.lctable import (
     compare_on_table,
     compute_to_reach,
     front_hypervolume,
+    oracle_epochs,
     plot_table_comparison,
+    successive_halving,
     summarise,
 )
 from qallegro.utils import atomic_write_json, atomic_write_text, environment_record, set_threads
@@ -81,6 +89,27 @@ def compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def bounds(args: argparse.Namespace) -> int:
+    import json
+
+    table = Table.read(args.table)
+    folder = Path(args.table).parent
+    record = json.loads((folder / "compare.json").read_text())
+    best = record["best_full_fidelity"]
+    target = float(record["final_median"][best])
+    result = {"table": str(args.table), "target_method": best, "target": target,
+              "budget_epochs": record["budget_epochs"], "oracle": oracle_epochs(table, target),
+              "successive_halving": [successive_halving(table, m, eta) for m in (1, 3) for eta in (3, 5, 9)]}
+    atomic_write_json(folder / "bounds.json", result)
+    o = result["oracle"]
+    print(f"target: {best}'s final median hypervolume {target:.4f}; an oracle needs {o['configs']} configurations "
+          f"({o['epochs']} epochs)")
+    for s in result["successive_halving"]:
+        print(f"successive halving rungs {s['rungs']} eta {s['eta']}: {s['epochs']} epochs, hypervolume "
+              f"{s['hypervolume']:.4f} ({s['trained']} trained to the end)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -106,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--budget-trials", type=int, default=30, help="budget in full trainings' epochs")
     c.add_argument("--min-epochs", type=int, default=1)
     c.add_argument("--eta", type=int, default=3)
+    d = sub.add_parser("bounds", help="an oracle's and synchronous successive halving's epochs to reach the target")
+    d.add_argument("--table", type=Path, required=True)
     args = ap.parse_args(argv)
     set_threads(1)
     if args.cmd == "build":
@@ -113,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                          scale=args.scale, seed=args.seed, limit=args.limit, runs=args.runs)
         print(f"{df['config'].nunique()} configurations in {args.out / 'table.csv'}")
         return 0
-    return compare(args)
+    return bounds(args) if args.cmd == "bounds" else compare(args)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from qallegro.hpo.lctable import Table, compare_on_table, compute_to_reach, replay_asha, replay_sampler, summarise
+from qallegro.hpo.lctable import (
+    REFERENCE,
+    Table,
+    compare_on_table,
+    compute_to_reach,
+    front_indices,
+    oracle_epochs,
+    replay_asha,
+    replay_sampler,
+    successive_halving,
+    summarise,
+)
 from qallegro.hpo.multifidelity import crowding_distance, promoted, rungs, selection_order
 
 
@@ -303,3 +314,37 @@ def test_table_reads_the_space_stored_with_it(tmp_path: Path) -> None:
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     preset = load_space("allegro", "quick", dataset="rmd17-benzene")["r_max"]
     assert (Table.read(path).space["r_max"].low, Table.read(path).space["r_max"].high) == (preset.low, preset.high)
+
+
+def _hand_table() -> Table:
+    """Six configurations, four epochs: (error at the last epoch, inference) = A (1, 4), B (2, 2), C (4, 1) on the
+    front, D (3, 3) and E (5, 5) behind it, F (6, 6) last; at epoch 1, D looks best and C worst."""
+    last = np.array([1.0, 2.0, 4.0, 3.0, 5.0, 6.0])
+    first = np.array([5.0, 4.0, 9.0, 1.0, 6.0, 7.0])
+    errors = np.stack([first, (first + last) / 2, (first + 3 * last) / 4, last], axis=1)
+    return Table([{"x": i} for i in range(6)], errors, np.array([4.0, 2.0, 1.0, 3.0, 5.0, 6.0]))
+
+
+def test_front_and_oracle_by_hand() -> None:
+    t = _hand_table()
+    assert front_indices(t) == [0, 1, 2]
+    # normalised by the last-epoch span (error 1..6, time 1..6): A (0, 0.6), B (0.2, 0.2), C (0.6, 0)
+    r = REFERENCE[0]
+    hv_b = (r - 0.2) ** 2
+    hv_ab = (r - 0.0) * (r - 0.6) + (r - 0.2) * (0.6 - 0.2)
+    assert oracle_epochs(t, hv_b) == {"configs": 1, "epochs": 4, "hypervolume": pytest.approx(hv_b)}
+    assert oracle_epochs(t, hv_b + 1e-6) == {"configs": 2, "epochs": 8, "hypervolume": pytest.approx(hv_ab)}
+    assert oracle_epochs(t, 2.0)["configs"] is None
+
+
+def test_synchronous_successive_halving_by_hand() -> None:
+    """Rungs 1, 2, 4 (eta 2): all six at epoch 1 (6 epochs), the best three by rank then crowding at epoch 1
+    train to 2 (3 more), the best one of those to 4 (2 more)."""
+    t = _hand_table()
+    out = successive_halving(t, 1, 2)
+    assert out["rungs"] == [1, 2, 4] and out["epochs"] == 6 + 3 * 1 + 1 * 2 and out["trained"] == 1
+    # epoch 1 (error, time): A (5, 4), B (4, 2), C (9, 1), D (1, 3), E (6, 5), F (7, 6): rank 0 is D, B, C, with
+    # the extremes C and D first (infinite crowding; ties by position: C). Epoch 2: C (6.5, 1), D (2, 3), B (3, 2),
+    # all rank 0; the extremes C and D tie again and C, first in the rung, trains to the end: (0.6, 0) normalised.
+    r = REFERENCE[0]
+    assert out["hypervolume"] == pytest.approx((r - 0.6) * (r - 0.0))

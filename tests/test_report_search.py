@@ -16,6 +16,7 @@ from qallegro.report.search import (
     problems_cells,
     problems_summary,
     small_budget_verdicts,
+    table_bounds,
     table_comparison,
     table_front_hv,
     variants_compared,
@@ -163,3 +164,24 @@ def test_overhead_and_workers_targets() -> None:
     assert workers_summary({"median_ratio": {"real": 1.87}})["meets_target"] is True
     assert workers_summary({"median_ratio": {"real": 1.5}})["meets_target"] is False
     assert workers_summary({})["meets_target"] is False
+
+
+@pytest.mark.parametrize(("schedules", "says"), [
+    ([(300, 1.0, 9), (500, 1.2, 4)], "1 of the 2 schedules reach it, with 500 epochs; none within a third of the "
+                                     "budget (300). Deciding every rung in hindsight"),
+    ([(280, 1.2, 3), (500, 1.2, 4)], "2 of the 2 schedules reach it, with 280 to 500 epochs; 1 within a third"),
+    ([(300, 1.0, 9)], "None of the 1 schedules reaches it."),
+])
+def test_table_bounds_sentences_follow_the_record(tmp_path: Path, schedules: list, says: str) -> None:
+    _table_csv(tmp_path / "table.csv", [(1.0, 3.0), (3.0, 1.0), (2.0, 2.0)])
+    record = {"target": 1.1, "budget_epochs": 900, "oracle": {"configs": 2, "epochs": 54, "hypervolume": 1.15},
+              "successive_halving": [{"rungs": [1, 3, 9, 27], "eta": 3, "epochs": e, "hypervolume": hv,
+                                      "trained": n} for e, hv, n in schedules]}
+    (tmp_path / "bounds.json").write_text(json.dumps(record))
+    out = table_bounds(tmp_path)
+    assert says in out["text"]
+    assert "would train 2 configurations to the end (54 epochs, 0.06 of the budget)" in out["text"]
+    assert ("Deciding every rung in hindsight" in out["text"]) == ("none within" in says)
+    front = table_front_hv(tmp_path / "table.csv")
+    assert out["table"]["hypervolume"].tolist() == pytest.approx([hv / front for _, hv, _ in schedules])
+    assert table_bounds(tmp_path / "absent") == {}

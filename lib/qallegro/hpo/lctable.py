@@ -249,6 +249,48 @@ def _space_of(table: Table) -> dict:
     return out
 
 
+def front_indices(table: Table) -> list[int]:
+    """The configurations on the table's last-epoch front (none of the others is at least as good in both
+    objectives and better in one)."""
+    f = table.final()
+    return [i for i in range(len(f)) if not ((f <= f[i]).all(axis=1) & (f < f[i]).any(axis=1)).any()]
+
+
+def oracle_epochs(table: Table, target: float) -> dict[str, Any]:
+    """A lower bound for any search on `table`: the fewest configurations that, trained to the last epoch,
+    reach hypervolume `target` (exhaustive over subsets of the front), and their epochs. `configs`/`epochs` are
+    None when even the whole front stays below `target`."""
+    import itertools
+
+    norm, front = _normaliser(table), front_indices(table)
+    for k in range(1, len(front) + 1):
+        best = max(hypervolume_2d(norm(table.final()[list(s)]), REFERENCE) for s in itertools.combinations(front, k))
+        if best >= target - 1e-12:
+            return {"configs": k, "epochs": k * table.epochs, "hypervolume": float(best)}
+    return {"configs": None, "epochs": None, "hypervolume": float(hypervolume_2d(norm(table.final()[front]),
+                                                                                   REFERENCE))}
+
+
+def successive_halving(table: Table, min_epochs: int, eta: int) -> dict[str, Any]:
+    """Synchronous successive halving on `table`, the hindsight form of MO-ASHA's schedule: every configuration
+    trains to the first rung of `rungs(min_epochs, E, eta)`, then the best max(1, n // eta) of the n at each rung
+    (non-dominated rank, then crowding distance) train on. Returns the rungs, the epochs spent, the hypervolume of
+    the configurations trained to the last epoch, and how many there are."""
+    from qallegro.hpo.multifidelity import selection_order
+
+    ladder = rungs(min_epochs, table.epochs, eta)
+    alive, spent, done = np.arange(len(table.params)), 0, 0
+    for r in ladder:
+        spent += len(alive) * (r - done)
+        done = r
+        if r == table.epochs:
+            break
+        values = np.stack([table.errors[alive, r - 1], table.inference[alive]], axis=1)
+        alive = alive[selection_order(values)[: max(1, len(alive) // eta)]]
+    hv = hypervolume_2d(_normaliser(table)(table.final()[alive]), REFERENCE)
+    return {"rungs": ladder, "eta": eta, "epochs": int(spent), "hypervolume": float(hv), "trained": len(alive)}
+
+
 def compare_on_table(table: Table, *, methods: list[str], seeds: int, budget: int,
                      sampler_options: dict[str, dict] | None = None, min_epochs: int = 1,
                      eta: int = 3) -> pd.DataFrame:

@@ -121,7 +121,7 @@ _FIG2 = ("data/paper/fig2_pareto_points.csv",)
 # the search page reads the benchmark records of the samplers (test problems, learning-curve table, overhead, workers)
 _SEARCH = ("benchmarks/results/hpo-problems/hpo-problems.json", "benchmarks/results/lctable-benzene/compare.json",
            "benchmarks/results/lctable-benzene/compare-summary.csv", "benchmarks/results/lctable-benzene/table.csv",
-           "benchmarks/results/hpo-overhead.json",
+           "benchmarks/results/lctable-benzene/bounds.json", "benchmarks/results/hpo-overhead.json",
            "benchmarks/results/hpo-workers.json")
 
 

@@ -183,6 +183,48 @@ def table_comparison(folder: str | Path, samplers: Sequence[str] = SAMPLER_ORDER
     return out
 
 
+def table_bounds(folder: str | Path) -> dict[str, Any]:
+    """`bench_hpo_table.py bounds` in `folder`: the grid of synchronous successive-halving schedules as a table
+    (hypervolumes as fractions of the table's whole front) and a sentence on whether the MO-ASHA target is
+    reachable on the table at all (an oracle's epochs) and by successive halving; {} without the record."""
+    folder = Path(folder)
+    record = read_json(folder / "bounds.json")
+    if not record:
+        return {}
+    front = table_front_hv(folder / "table.csv")
+    target, budget, oracle = record["target"], int(record["budget_epochs"]), record["oracle"]
+    third = ASHA_COMPUTE_TARGET * budget
+    rows = [{"rungs (epochs)": "-".join(map(str, s["rungs"])), "eta": s["eta"], "epochs": s["epochs"],
+             "trained to the end": s["trained"], "hypervolume": s["hypervolume"] / front,
+             "reaches the target": "yes" if s["hypervolume"] >= target - 1e-12 else "no"} for s in
+            record["successive_halving"]]
+    reach = [s for s in record["successive_halving"] if s["hypervolume"] >= target - 1e-12]
+    fast = [s for s in reach if s["epochs"] <= third + 1e-9]
+    if oracle["epochs"] is None:
+        first = "Even the table's whole front stays below it, so no search on this table can reach it."
+    else:
+        first = (f"An oracle that knew the table would train {oracle['configs']} configurations to the end "
+                 f"({oracle['epochs']:,} epochs, {oracle['epochs'] / budget:.2f} of the budget) to reach it, so the "
+                 "table does not rule the target out.")
+    if not reach:
+        second = f"None of the {len(rows)} schedules reaches it"
+    else:
+        spent = sorted(s["epochs"] for s in reach)
+        second = (f"{len(reach)} of the {len(rows)} schedules reach it, with {spent[0]:,}"
+                  + (f" to {spent[-1]:,}" if len(spent) > 1 else "") + " epochs; "
+                  + (f"{len(fast)} within" if fast else "none within") + f" a third of the budget ({third:.0f})")
+    text = (f"{first} Synchronous successive halving, MO-ASHA's schedule in hindsight (every configuration trains "
+            "to the first rung, then the best 1/eta of each rung by non-dominated rank and crowding distance train "
+            f"on), was run on the table for first rungs of 1 and 3 epochs and eta 3, 5 and 9: {second}.")
+    if reach and not fast:
+        kept = sorted(s["trained"] for s in reach)
+        text += (" Deciding every rung in hindsight does not meet the target either, so the ranking after the early "
+                 "epochs limits successive halving on this table: the schedules that reach it train "
+                 f"{kept[0]}" + (f" to {kept[-1]}" if kept[-1] != kept[0] else "")
+                 + f" configurations to the end, the oracle {oracle['configs']}.")
+    return {"record": record, "table": pd.DataFrame(rows), "text": text, "reachable_fast": bool(fast)}
+
+
 def plot_table(table: Mapping[str, Any], title: str | None = None) -> Any:
     """`table_comparison` as a figure: per method, the median (line) and interquartile range (band) over seeds of
     the hypervolume as a fraction of the table's whole front against the epochs consumed. A method whose seeds
