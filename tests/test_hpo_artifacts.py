@@ -64,6 +64,12 @@ def test_each_trial_keeps_config_learning_curve_and_weights_as_artifacts(study, 
             out = tmp_path / f"{t.number}-{name}"
             download_artifact(artifact_store=artifact_store(op.folder), file_path=str(out), artifact_id=artifact_id)
             assert out.read_bytes() == (Path(t.user_attrs["trial_dir"]) / name).read_bytes()
+        from optuna.artifacts import get_all_artifact_meta
+        from qallegro.hpo.optuna_api import storage_of
+
+        types = {m.filename: m.mimetype for m in get_all_artifact_meta(t, storage=storage_of(op.study))}
+        assert types == {"config.yaml": "application/yaml", "epochs.csv": "text/csv",
+                         "metrics.json": "application/json", "model.pt": "application/octet-stream"}
     # the weights pick uses: the artifact, or (studies from before artifacts) the trial folder's model.pt
     from qallegro.hpo.artifacts import _model_file
 

@@ -25,6 +25,9 @@ from qallegro.errors import HpoError
 from qallegro.paths import local
 
 ARTIFACT_FILES = ("config.yaml", "epochs.csv", "metrics.json", "model.pt")
+# stated, not guessed from the extension (Python's table calls .pt "application/vnd.snesdev-page-table")
+MIMETYPES = {"config.yaml": "application/yaml", "epochs.csv": "text/csv", "metrics.json": "application/json",
+             "model.pt": "application/octet-stream"}
 ATTR = "artifacts"
 
 
@@ -42,7 +45,8 @@ def artifact_store(folder: str | Path) -> FileSystemArtifactStore:
 def upload_trial_artifacts(trial: optuna.Trial, trial_dir: str | Path, folder: str | Path) -> dict[str, str]:
     """Upload the run files of `trial_dir` as artifacts of `trial`; record and return {file name: artifact id}."""
     store = artifact_store(folder)
-    ids = {name: upload_artifact(artifact_store=store, file_path=str(Path(trial_dir) / name), study_or_trial=trial)
+    ids = {name: upload_artifact(artifact_store=store, file_path=str(Path(trial_dir) / name), study_or_trial=trial,
+                                 mimetype=MIMETYPES[name])
            for name in ARTIFACT_FILES if (Path(trial_dir) / name).is_file()}
     trial.set_user_attr(ATTR, ids)
     return ids
