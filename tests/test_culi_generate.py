@@ -133,6 +133,29 @@ def test_every_category_every_info_key_and_provenance(reference: Path) -> None:
     assert np.allclose(check.get_forces(), relaxed[0].get_forces(), atol=1e-6)
 
 
+def test_generation_runs_on_one_torch_thread_whatever_the_caller_set(tmp_path: Path) -> None:
+    """SevenNet-0's float32 sums change in the last bits with torch's thread count and melt-quench MD amplifies
+    that, so `generate` labels on one thread (and gives the caller's count back)."""
+    import torch
+
+    seen: list[int] = []
+
+    class Counting(Interrupt):
+        def calculate(self, atoms=None, properties=("energy",), system_changes=("positions",)):
+            seen.append(torch.get_num_threads())
+            super().calculate(atoms, properties, system_changes)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        prov = _run(tmp_path / "out", driver=PairDriver(Counting()))
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+        assert prov["environment"]["hardware"]["torch_threads"] == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_same_seed_same_dataset_other_seed_differs(reference: Path, tmp_path: Path) -> None:
     _run(tmp_path / "again")
     assert (tmp_path / "again" / "culi.extxyz").read_bytes() == (reference / "culi.extxyz").read_bytes()

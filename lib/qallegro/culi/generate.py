@@ -20,7 +20,8 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -354,6 +355,21 @@ def _explain_mismatch(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run with one torch thread, then give the caller's count back. SevenNet-0's float32 sums change in their last
+    bits with the thread count (up to 3e-7 eV/Å between 1 and 2 threads, measured) and melt-quench MD amplifies
+    that into other trajectories, so a dataset's bytes are reproducible only at a fixed count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def generate(scale: str = "quick", labeler: str | Labeler = "sevenn", seed: int = 0, out: str | Path | None = None,
              settings: dict[str, Any] | None = None, driver: Labeler | None = None, retry_failed: bool = False,
              progress: bool = True, labeler_options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -405,34 +421,35 @@ def generate(scale: str = "quick", labeler: str | Labeler = "sevenn", seed: int 
     todo = [t for t in tasks if str(t.index) not in done or (retry_failed and done[str(t.index)]["failures"])]
     if not todo and (finished := _finished(out, digest)) is not None:
         return finished  # the generation's provenance (its commit and environment), not this re-check's
-    from tqdm.auto import tqdm
+    with one_torch_thread():
+        from tqdm.auto import tqdm
 
-    bar = tqdm(total=sum(t.n_frames for t in tasks), initial=sum(d["n_frames"] for d in done.values()),
-               unit="frame", desc=f"culi {scale}", disable=not progress)
-    for task in todo:
-        t0 = time.perf_counter()
-        ckpt = out / "work" / f"{task.index:05d}.npz"
-        shown = [0]
+        bar = tqdm(total=sum(t.n_frames for t in tasks), initial=sum(d["n_frames"] for d in done.values()),
+                   unit="frame", desc=f"culi {scale}", disable=not progress)
+        for task in todo:
+            t0 = time.perf_counter()
+            ckpt = out / "work" / f"{task.index:05d}.npz"
+            shown = [0]
 
-        def tick(shown: list[int] = shown) -> None:
-            shown[0] += 1
-            bar.update(1)
+            def tick(shown: list[int] = shown) -> None:
+                shown[0] += 1
+                bar.update(1)
 
-        frames, failures = run_task(task, builder, drv, lab, settings, seed, checkpoint=ckpt, on_frame=tick)
-        part = out / "parts" / f"{task.index:05d}.extxyz"
-        atomic_write_text(part, frames_to_text(frames))
-        done[str(task.index)] = {"id": task.id, "category": task.category, "n_frames": len(frames),
-                                 "failures": failures, "seconds": round(time.perf_counter() - t0, 3),
-                                 "n_atoms": task.n_atoms}
-        atomic_write_json(state_path, state)
-        ckpt.unlink(missing_ok=True)
-        bar.update(len(frames) - shown[0])
-        for f in failures:
-            log.warning("failure in %s: %s", task.id, f)
-        log.info("task %d/%d %s: %d frames in %.1f s", task.index + 1, len(tasks), task.id, len(frames),
-                 done[str(task.index)]["seconds"])
-    bar.close()
-    return finalize(out, tasks, state, record, lab, drv, scale, log)
+            frames, failures = run_task(task, builder, drv, lab, settings, seed, checkpoint=ckpt, on_frame=tick)
+            part = out / "parts" / f"{task.index:05d}.extxyz"
+            atomic_write_text(part, frames_to_text(frames))
+            done[str(task.index)] = {"id": task.id, "category": task.category, "n_frames": len(frames),
+                                     "failures": failures, "seconds": round(time.perf_counter() - t0, 3),
+                                     "n_atoms": task.n_atoms}
+            atomic_write_json(state_path, state)
+            ckpt.unlink(missing_ok=True)
+            bar.update(len(frames) - shown[0])
+            for f in failures:
+                log.warning("failure in %s: %s", task.id, f)
+            log.info("task %d/%d %s: %d frames in %.1f s", task.index + 1, len(tasks), task.id, len(frames),
+                     done[str(task.index)]["seconds"])
+        bar.close()
+        return finalize(out, tasks, state, record, lab, drv, scale, log)
 
 
 def _finished(out: Path, digest: str) -> dict[str, Any] | None:
