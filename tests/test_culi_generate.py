@@ -133,9 +133,10 @@ def test_every_category_every_info_key_and_provenance(reference: Path) -> None:
     assert np.allclose(check.get_forces(), relaxed[0].get_forces(), atol=1e-6)
 
 
-def test_generation_runs_on_one_torch_thread_whatever_the_caller_set(tmp_path: Path) -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_generation_runs_on_its_thread_count_whatever_the_caller_set(tmp_path: Path, threads: int) -> None:
     """SevenNet-0's float32 sums change in the last bits with torch's thread count and melt-quench MD amplifies
-    that, so `generate` labels on one thread (and gives the caller's count back)."""
+    that, so `generate` labels on its own `threads` (default 1), records it, and gives the caller's count back."""
     import torch
 
     seen: list[int] = []
@@ -146,14 +147,17 @@ def test_generation_runs_on_one_torch_thread_whatever_the_caller_set(tmp_path: P
             super().calculate(atoms, properties, system_changes)
 
     before = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(3)
     try:
-        prov = _run(tmp_path / "out", driver=PairDriver(Counting()))
-        assert seen and set(seen) == {1}
-        assert torch.get_num_threads() == 2
-        assert prov["environment"]["hardware"]["torch_threads"] == 1
+        prov = _run(tmp_path / "out", driver=PairDriver(Counting()), **({"threads": 2} if threads == 2 else {}))
+        assert seen and set(seen) == {threads}
+        assert torch.get_num_threads() == 3
+        assert prov["environment"]["hardware"]["torch_threads"] == threads
     finally:
         torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="threads must be >= 1, got 0"):
+        _run(tmp_path / "none", threads=0)
+    assert not (tmp_path / "none").exists()
 
 
 def test_same_seed_same_dataset_other_seed_differs(reference: Path, tmp_path: Path) -> None:
@@ -330,6 +334,9 @@ def test_cli_plan_only_prints_the_scale_counts(capsys: pytest.CaptureFixture[str
     md_line = next(line for line in out.splitlines() if line.startswith("md "))
     assert md_line.split()[1:3] == ["1", str(frames["md"])]
     assert not results_dir.exists()  # nothing written
+    assert main(["culi", "generate", "--scale", "smoke", "--threads", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "qallegro culi generate: --threads 0: must be at least 1"
+    assert not results_dir.exists()
 
 
 def test_reference_subset_comparison_aligns_frames_and_resumes(reference: Path, tmp_path: Path) -> None:

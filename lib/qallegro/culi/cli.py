@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", default=None, help="dataset folder (default <results>/<scale>/culi[-gpaw])")
     g.add_argument("--retry-failed", action="store_true", help="re-run structures that recorded failures")
+    g.add_argument("--threads", type=int, default=1,
+                   help="torch threads of the labeller and MD (default 1; the bytes of a dataset depend on it)")
     g.add_argument("--gpaw-ecut", type=float, default=500.0, help="GPAW plane-wave cutoff (eV)")
     g.add_argument("--gpaw-kpt-density", type=float, default=32.0, help="k-points: n_i = ceil(density / |a_i|)")
     g.add_argument("--gpaw-python", default=None, help="interpreter with GPAW (default /usr/bin/python3)")
@@ -71,11 +73,14 @@ def _generate(args: argparse.Namespace) -> int:
     from qallegro.utils import set_threads
 
     set_threads(1)
+    if args.threads < 1:
+        print(f"qallegro culi generate: --threads {args.threads}: must be at least 1", file=sys.stderr)
+        return 2
     if args.plan_only:
         return _print_plan(args.scale, args.seed)
     options = _gpaw_options(args) if args.labeler == "gpaw" else {}
     prov = generate(args.scale, args.labeler, seed=args.seed, out=args.out, retry_failed=args.retry_failed,
-                    progress=not args.no_progress, labeler_options=options)
+                    progress=not args.no_progress, labeler_options=options, threads=args.threads)
     print(f"{prov['n_frames']} frames in {prov['folder']}/culi.extxyz ({prov['labelling_seconds']:.0f} s of "
           "structure building, relaxation, MD and labelling)")
     print("frames per category: " + ", ".join(f"{k} {v}" for k, v in prov["counts"].items()))

@@ -356,14 +356,14 @@ def _explain_mismatch(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 
 @contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run with one torch thread, then give the caller's count back. SevenNet-0's float32 sums change in their last
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with `n` torch threads, then give the caller's count back. SevenNet-0's float32 sums change in their last
     bits with the thread count (up to 3e-7 eV/Å between 1 and 2 threads, measured) and melt-quench MD amplifies
-    that into other trajectories, so a dataset's bytes are reproducible only at a fixed count."""
+    that into other trajectories, so a dataset's bytes are reproducible only at a given count."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(n)
     try:
         yield
     finally:
@@ -372,15 +372,19 @@ def one_torch_thread() -> Iterator[None]:
 
 def generate(scale: str = "quick", labeler: str | Labeler = "sevenn", seed: int = 0, out: str | Path | None = None,
              settings: dict[str, Any] | None = None, driver: Labeler | None = None, retry_failed: bool = False,
-             progress: bool = True, labeler_options: dict[str, Any] | None = None) -> dict[str, Any]:
+             progress: bool = True, labeler_options: dict[str, Any] | None = None, threads: int = 1) -> dict[str, Any]:
     """Generate (or resume) a Cu-Li dataset; return its provenance dict.
 
     `settings` replaces the scale's preset (tests use tiny ones); `driver` (default SevenNet-0) runs relaxations
     and MD; when `labeler` is the driver's kind the driver's own energies and forces are the labels, otherwise the
     chosen frames are relabelled (GPAW: one subprocess per frame). `retry_failed` re-runs tasks with failures.
+    `threads`: torch threads while it runs, whatever the caller set (`torch_threads`; the provenance's
+    environment records it): the same settings, seed and thread count give the same bytes.
     """
     from qallegro.scales import settings as scale_settings
 
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
     settings = settings if settings is not None else scale_settings("culi", scale)
     lab = get_labeler(labeler, **(labeler_options or {}))
     lab.check()
@@ -421,7 +425,7 @@ def generate(scale: str = "quick", labeler: str | Labeler = "sevenn", seed: int 
     todo = [t for t in tasks if str(t.index) not in done or (retry_failed and done[str(t.index)]["failures"])]
     if not todo and (finished := _finished(out, digest)) is not None:
         return finished  # the generation's provenance (its commit and environment), not this re-check's
-    with one_torch_thread():
+    with torch_threads(threads):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=sum(t.n_frames for t in tasks), initial=sum(d["n_frames"] for d in done.values()),
