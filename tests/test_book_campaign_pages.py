@@ -131,8 +131,17 @@ def test_curves_figure_labels_enough_log_ticks(tmp_path: Path) -> None:
             for s in (0, 1)]
     fig = curves_figure(rf.final_curves({("culi", "mlp"): runs}, "culi", "val_f_mae"), "(e) Cu-Li", "meV/Å")
     ax = fig.axes[0]
-    assert ax.get_legend().get_texts()[0].get_text() == "Allegro+MLP (mean of 2 seeds)"
+    assert ax.get_legend().get_texts()[0].get_text() == "Allegro+MLP (median of 2 seeds)"
     assert len(ax.collections) == 1  # the band over seeds
+    plt.close(fig)
+    # a diverged seed: the line is the median, and the axis stays on the medians' range (the band runs off it)
+    runs.append(_run("culi", "mlp", 2, 0.05, 0.5, tmp_path / "2", epochs=[0.06, 0.05, 1.3e5]))
+    curves = rf.final_curves({("culi", "mlp"): runs}, "culi", "val_f_mae")
+    fig = curves_figure(curves, "(e) Cu-Li", "meV/Å")
+    line = fig.axes[0].lines[0].get_ydata()
+    assert list(line) == pytest.approx([60.0, 50.0, 40.0])  # meV/Å, the median of three
+    assert fig.axes[0].get_ylim()[1] == pytest.approx(3 * 60.0)
+    assert curves["Allegro+MLP"][0]["high"].max() == pytest.approx(1.3e8)
     plt.close(fig)
 
 
@@ -283,9 +292,18 @@ def test_study_facts_and_trials_table() -> None:
     pts = paper.fig2_points()
     best = pts[(pts["dataset"] == "culi") & (pts["variant"] == "qdi")]["val_mae"].min()
     assert facts["paper_best"] == f"{best * 1e3:.1f} meV/Å"
+    assert facts["front_words"] == "1 of them is on the front of the re-timed members"
+    assert facts["timing"] == "the first 20 structures of the test split"
+    assert study_facts(trials, "culi", "qdi", "tpe", 40, {}, 200, paper.fig2_points(),
+                       n_test=150)["timing"] == "all 150 structures of the test split"
     table, units = trials_table(trials, ["r_max"], "culi")
-    assert table.loc[1, "validation force MAE"] == pytest.approx(40.0) and units["inference time"] == "s"
-    assert table.loc[3, "validation force MAE"] is None and table.loc[1, "on the front"]
+    assert table.loc[1, "validation force MAE"] == pytest.approx(40.0) and units["re-timed"] == "s"
+    assert table.loc[3, "validation force MAE"] is None and table.loc[1, "on the re-timed front"]
+    # every trial shows the time measured during the study; only the re-timed member its re-timed time
+    assert table["inference time during the study"].tolist()[:3] == [1.0, 2.0, 0.5]
+    assert table.loc[1, "re-timed"] == 1.5 and table.loc[0, "re-timed"] is None
+    plain, _ = trials_table(_trials().rename(columns={"total_inference_s": tim}), ["r_max"], "culi")
+    assert "inference time" in plain.columns and "on the front" in plain.columns and "re-timed" not in plain
     assert complete_counts({"a": trials, "b": trials.iloc[:2]}) == "2 to 3"
     assert complete_counts({"a": trials}) == "3"
     best_pts = pd.DataFrame({"dataset": ["Cu-Li"] * 3, "variant": ["Allegro", "Allegro+MLP", "Allegro+QDI"],
@@ -394,8 +412,9 @@ def test_budget_facts_from_a_preset_section(tmp_path: Path) -> None:
 
     finals = {("culi", "mlp"): [_run("culi", "mlp", s, 0.05, 0.5, tmp_path / str(s)) for s in (0, 1, 2)],
               ("qm9", "mlp"): [_run("qm9", "mlp", 0, 0.0, 0.5, tmp_path / "q", epochs=[0.3, 0.2])]}
-    facts = rf.budget_facts({"n_trials": 4, "final_overrides_by_dataset": {"qm9": {"max_epochs": 2}}}, finals,
-                            {"qm9": 300})
+    facts = rf.budget_facts({"n_trials": 4, "final_overrides_by_dataset": {"qm9": {"max_epochs": 2},
+                                                                           "rmd17-aspirin": {"n_test": 500}}},
+                            finals, {"qm9": 300})  # aspirin has no final run here: its budget is not stated
     assert facts == {"budget": "the training preset's full budget", "budget_by_dataset": "QM9: 2 epochs",
                      "epochs_range": "2 to 3", "seeds_per_model": "1 to 3", "paper_epochs": "QM9 300",
                      "diverged": ""}
@@ -649,3 +668,12 @@ def test_paper_count_note_only_where_the_papers_counts_do_not_add_up() -> None:
     assert paper_count_note(counts, 11_635) == ("The paper's frames per category add up to 11,631, against its "
                                                 "stated total of 11,635; it does not say where the other 4 are.")
     assert paper_count_note(counts, 11_631) == ""
+
+
+def test_derived_display_signs_every_percentage_and_names_its_split() -> None:
+    derived = pd.DataFrame({"ours (%)": [18.24, -3.0, None], "paper (%)": [-12.7, 5.0, -1.0]},
+                           index=pd.Index(["a", "b", "c"], name="comparison"))
+    shown = rf.derived_display(derived)
+    assert shown.to_dict("list") == {"ours: validation, mean over seeds (%)": ["+18.2", "-3.0", "–"],
+                                     "paper: Tables 4-5, one run (%)": ["-12.7", "+5.0", "-1.0"]}
+    assert shown.index.name == "comparison"

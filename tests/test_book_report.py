@@ -326,7 +326,7 @@ def test_culi_split_summary_and_tables_from_provenance() -> None:
                                                 "test": {"md": 5, "slab": 1}, "ood": {"md": 20},
                                                 "dropped": {"md": 6}}}}
     text = culi.split_summary(v2)
-    assert "blocks of 150 fs" in text and "41 fs" in text and "42 fs" in text and "Li/Cu(111) (20 frames)" in text
+    assert "blocks of 150 fs" in text and "41.2 fs" in text and "42 fs" in text and "Li/Cu(111) (20 frames)" in text
     counts = culi.split_counts(v2)
     assert counts.loc["all", "training"] == 60 and counts.loc["slab", "validation"] == 0
     assert counts.loc["melt-quench MD", "held-out interface"] == 20 and counts.loc["all", "dropped (buffers)"] == 6

@@ -132,7 +132,9 @@ def sentence(row: Mapping[str, Any]) -> str:
             f"{p['time_low']:+.1f}, {p['time_high']:+.1f}] over {p['rounds']} rounds")
 
 
-RULE = ("a study shows a trade-off when two re-timed front members differ beyond the spread in error "
+RULE = ("a study shows a trade-off when two members of its front (the front of the times measured during the study, "
+        "all re-timed together after it, so some fall off the re-timed front its page marks) differ beyond the "
+        "spread in error "
         "(1.96·√2 × the ablation's seed spread) and in time (paired 95% CI over interleaved rounds), the more "
         "accurate being slower and neither behind a third member in both; contradicted when one member is the most "
         "accurate and the fastest beyond both")

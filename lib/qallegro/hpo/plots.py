@@ -15,8 +15,9 @@ from qallegro.hpo.objective import objective_names
 from qallegro.models.variants import VARIANT_COLOURS, VARIANT_LABELS
 
 COLOURS = VARIANT_COLOURS  # name -> colour of every registered variant (the variant registry's)
-AXIS = {"val_f_mae": "validation force MAE (eV/Å)", "val_e_mae": "validation energy MAE (eV/atom)",
-        "inference_total_s": "total inference time on the test set (s)"}
+AXIS = {"val_f_mae": "validation force MAE (meV/Å)", "val_e_mae": "validation energy MAE (meV/atom)",
+        "inference_total_s": "inference time, timed test set (CPU s)"}
+MILLI = {"val_f_mae", "val_e_mae"}  # recorded in eV units, drawn in meV
 
 
 def _setup():
@@ -67,22 +68,28 @@ UNITLESS_PAPER_ERROR = {"qm9": "the paper's validation error (top axis: as print
 def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None = None, paper: bool = True,
                 ax=None):
     """Complete trials (light), their Pareto front (line) and, when `paper`, the paper's Fig. 2 points of the
-    same dataset (hollow markers; T4 GPU, whole test set: compare shapes, not absolute times). Log axes.
+    same dataset (hollow markers; T4 GPU, whole test set: compare shapes, not absolute times). Log axes, errors in
+    meV. When the front was re-timed after the study (`qallegro.report.studies.apply_retime`), the trials are
+    drawn at the times measured during the study and the front at its re-timed ones, each so labelled.
     Draws into `ax` when given (several studies in one panel: call once per study, `paper` on one of them)."""
     plt, sns = _setup()
     err, tim = objective_names(dataset)
-    done = df[df["state"] == "COMPLETE"]
+    done = df[df["state"] == "COMPLETE"].copy()
+    done[err] = 1e3 * done[err].astype(float)
+    during = f"{tim}_during_study"
+    retimed = during in done.columns and (done[during] != done[tim]).any()
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(6.4, 4.6))
     fig = ax.figure
     colour = COLOURS.get(variant, "black")
-    sns.scatterplot(data=done, x=err, y=tim, ax=ax, color=colour, alpha=0.35, s=30,
-                    label=f"{VARIANT_LABELS.get(variant, variant)}: trials (this run)")
+    label = VARIANT_LABELS.get(variant, variant)
+    sns.scatterplot(data=done, x=err, y=during if retimed else tim, ax=ax, color=colour, alpha=0.35, s=30,
+                    label=f"{label}: trials ({'timed during the study' if retimed else 'this run'})")
     front = done[done["pareto"]].sort_values(err)
     ax.step(front[err], front[tim], where="post", color=colour, lw=1.5)
     sns.scatterplot(data=front, x=err, y=tim, ax=ax, color=colour, s=60, marker="o", edgecolor="black",
-                    label=f"{VARIANT_LABELS.get(variant, variant)}: Pareto front (this run)")
+                    label=f"{label}: Pareto front ({'re-timed together after the study' if retimed else 'this run'})")
     unitless = paper and dataset in UNITLESS_PAPER_ERROR
     if paper:
         from qallegro.paper import fig2_points
@@ -96,7 +103,8 @@ def plot_pareto(df: pd.DataFrame, dataset: str, variant: str, title: str | None 
             pax.set_xlabel(UNITLESS_PAPER_ERROR[dataset])
         for var, grp in pts.groupby("variant"):
             grp = grp.sort_values("val_mae")
-            pax.plot(grp["val_mae"], grp["inference_time_s"], ls="--", lw=1, color=COLOURS.get(var, "grey"),
+            pax.plot(grp["val_mae"] * (1 if unitless else 1e3), grp["inference_time_s"], ls="--", lw=1,
+                     color=COLOURS.get(var, "grey"),
                      marker="s", mfc="none", label=f"paper Fig. 2: {VARIANT_LABELS.get(var, var)} (T4)")
         if unitless:
             log_axis(pax, "x")
@@ -135,7 +143,8 @@ def plot_hypervolume(hv: pd.DataFrame, title: str | None = None):
     ref = hv.attrs.get("reference")
     ax.set_xlabel("complete trials")
     ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-    ax.set_ylabel("hypervolume" + (f"\n(reference: error {ref[0]:.3g}, time {ref[1]:.3g} s)"
+    units = hv.attrs.get("reference_units") or ["", "s"]
+    ax.set_ylabel("hypervolume" + (f"\n(reference: error {ref[0]:.3g} {units[0]}, time {ref[1]:.3g} {units[1]})"
                                    if ref is not None else ""))
     ax.set_title(title or "hypervolume history")
     fig.tight_layout()

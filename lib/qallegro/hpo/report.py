@@ -62,6 +62,7 @@ def hypervolume_frame(df: pd.DataFrame, dataset: str, reference: np.ndarray | No
     out = pd.DataFrame({"n_complete": np.arange(1, len(pts) + 1), "number": done["number"].to_numpy(),
                         "hypervolume": hv})
     out.attrs["reference"] = ref.tolist()
+    out.attrs["reference_units"] = ["eV/atom" if names[0] == "val_e_mae" else "eV/Å", "s"]
     return out
 
 

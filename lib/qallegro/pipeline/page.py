@@ -142,17 +142,19 @@ def footer_markdown(record: dict[str, Any] | None, current: bool | None, build_c
 
 _STORED_TABLE = re.compile(r"<table[^>]*class=\"dataframe\".*?</table>", re.DOTALL)
 _PANDAS_MISSING = {"NaN", "nan", "None", "<NA>", "NaT"}
+# the objectives' record names in a stored table, in words with the units the records hold
+RECORD_NAMES = {"val_f_mae": "validation force MAE (eV/Å)", "val_e_mae": "validation energy MAE (eV/atom)",
+                "inference_total_s": "inference time of the timed test structures (CPU s)"}
 
 
 def stored_table(html: str):
     """A pandas HTML table (as a notebook stored it) as a DataFrame of its displayed strings: the header levels
-    joined, the objectives' record names as the plots label them (`qallegro.hpo.plots.AXIS`), a 0..N-1 index
+    joined, the objectives' record names in words with their recorded units (`RECORD_NAMES`), a 0..N-1 index
     column dropped, pandas' missing values as "–", rows with nothing in them dropped."""
     from io import StringIO
 
     import pandas as pd
 
-    from qallegro.hpo.plots import AXIS
     from qallegro.report.tables import MISSING
 
     ncols = pd.read_html(StringIO(html))[0].shape[1]
@@ -162,7 +164,7 @@ def stored_table(html: str):
         parts = col if isinstance(col, tuple) else (col,)
         kept = [str(p) for p in parts if not str(p).startswith("Unnamed:")]
         name = " ".join(dict.fromkeys(kept))
-        names.append(AXIS.get(name, name))
+        names.append(RECORD_NAMES.get(name, name))
     df.columns = names
     first = df.columns[0]
     if first == "" and list(df[first]) == [str(i) for i in range(len(df))]:

@@ -180,9 +180,12 @@ def relative_figure(records: Sequence[Mapping[str, Any]], split: str = "test", e
         ax.set_xticks(range(len(HEADS)), ["Allegro", "+MLP", "+QDI"])
         ax.set_title(DATASET_LABELS[dataset], fontsize=10)
         ax.set_ylabel(f"{'energy' if metric == 'e_mae' else 'force'} error / Allegro's ({split})")
-        ax.legend(fontsize=8, loc="best")
+    entries = {label: h for ax in axes.flat for h, label in zip(*ax.get_legend_handles_labels())}
     fig.suptitle("energies (datasets with forces)" if energy else "forces (QM9: energies)", fontsize=11)
-    fig.tight_layout()
+    if entries:  # one legend below the panels: inside them it covered seeds' points
+        fig.legend(list(entries.values()), list(entries), fontsize=8, loc="lower center", ncols=len(entries),
+                   frameon=False)
+    fig.tight_layout(rect=(0, 0.04 if entries else 0, 1, 1))
     return fig
 
 

@@ -56,9 +56,10 @@ def spread_gadgets(graph: Any, factor: float = 2.0) -> Any:
 
 
 def curves_figure(curves: Mapping[str, tuple[pd.DataFrame, str]], title: str, ylabel: str) -> Any:
-    """One panel of mean learning curves over seeds (`curves`: legend label -> (`report.finals.mean_curve`
-    frame, colour)): the mean per epoch, a band from the lowest to the highest seed, the number of seeds in the
-    legend; log error axis with enough labels, integer epochs, sized for the page."""
+    """One panel of learning curves over seeds (`curves`: legend label -> (`report.finals.mean_curve` frame,
+    colour)): the median per epoch (a diverged seed would carry a mean), a band from the lowest to the highest
+    seed, the number of seeds in the legend; log error axis with enough labels from the medians' range (a band
+    beyond three times the highest median runs off the top), integer epochs, sized for the page."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     from matplotlib.ticker import MaxNLocator
@@ -67,13 +68,17 @@ def curves_figure(curves: Mapping[str, tuple[pd.DataFrame, str]], title: str, yl
     fig, ax = plt.subplots(figsize=figsize(0.6))
     for label, (df, colour) in curves.items():
         n = int(df["n"].max())
-        ax.plot(df["epoch"], df["mean"], marker="o", ms=3, color=colour,
-                label=f"{label} (mean of {n} seed{'s' if n > 1 else ''})")
+        ax.plot(df["epoch"], df["median"], marker="o", ms=3, color=colour,
+                label=f"{label} ({'median of ' if n > 1 else ''}{n} seed{'s' if n > 1 else ''})")
         if n > 1:
             ax.fill_between(df["epoch"], df["low"], df["high"], color=colour, alpha=0.2, lw=0)
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+    if curves:
+        top = 3 * max(float(df["median"].max()) for df, _ in curves.values())
+        bottom = min(float(df["low"].min()) for df, _ in curves.values()) / 1.5
+        ax.set_ylim(bottom, top)
     log_axis(ax, "y")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize=9, loc="upper right")
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig

@@ -63,12 +63,21 @@ def budget_words(budget: Mapping[str, Any]) -> str:
     return text
 
 
+def timing_words(max_structures: int | None, n_test: int | None) -> str:
+    """The timing set in words: the first `max_structures` of the test split, or all of it when the split
+    (`n_test` frames, where known) holds no more."""
+    if not max_structures or (n_test is not None and n_test <= max_structures):
+        return f"all {n_test:,} structures of the test split" if n_test else "the whole test split"
+    return f"the first {max_structures:,} structures of the test split"
+
+
 def study_facts(trials: pd.DataFrame, dataset: str, variant: str, sampler: str, target: int,
-                budget: Mapping[str, Any], max_structures: int | None, paper_points: pd.DataFrame
-                ) -> dict[str, Any]:
+                budget: Mapping[str, Any], max_structures: int | None, paper_points: pd.DataFrame,
+                n_test: int | None = None) -> dict[str, Any]:
     """The numbers a study page quotes: the case, the error measured, trials complete and on the front, the most
-    accurate trial's error and time, the trial budget and timing set, and the paper's most accurate Fig. 2
-    point of the same case (`paper_points`: `qallegro.paper.fig2_points()`)."""
+    accurate trial's error and time, the trial budget and timing set (`n_test`: the test split's frames, where
+    the timing cap may exceed them), and the paper's most accurate Fig. 2 point of the same case
+    (`paper_points`: `qallegro.paper.fig2_points()`)."""
     err, tim = objective_names(dataset)
     done = trials[trials["state"] == "COMPLETE"]
     if done.empty:
@@ -87,28 +96,46 @@ def study_facts(trials: pd.DataFrame, dataset: str, variant: str, sampler: str, 
     return {"case": f"{VARIANT_LABELS[variant]} on {DATASET_LABELS[dataset]}",
             "error_name": f"validation {'energy' if err == 'val_e_mae' else 'force'} MAE",
             "n_complete": len(done), "n_front": len(front), "n_target": target,
+            "front_words": f"{len(front)} of them {'is' if len(front) == 1 else 'are'} on the front"
+                           + (" of the re-timed members" if TIME_SOURCE in trials.columns
+                              and (front[TIME_SOURCE] == "re-timed").any() else ""),
             "best_error": f"{best[err] * 1e3:.1f} {unit}", "best_time": f"{best[tim]:.3g} s",
             "sampler_name": sampler, "paper_best": paper_best, "paper_points": len(mine),
             "budget": budget_words(budget),
-            "timing": f"the first {max_structures or 'all'} test structures",
+            "timing": timing_words(max_structures, n_test),
             "time_source": ("re-timed together after the study (the campaign's retime unit, median of its rounds)"
-                            if retimed else "as measured during the study")}
+                            if retimed else "as measured during the study"),
+            "table_note": ("Each trial's inference time was measured during the study, while the machine's load "
+                           "changed; the members of the study's front were then re-timed together in interleaved "
+                           "rounds (\"re-timed\"), and the front is recomputed among them (\"on the re-timed "
+                           "front\"). Times measured at different moments are not compared, so a trial off the front "
+                           "can show a shorter time during the study than a front member's re-timed one; the figure "
+                           "draws the trials at their times during the study and the front at its re-timed times."
+                           if retimed else "The front is that of the times measured during the study.")}
 
 
 def trials_table(trials: pd.DataFrame, params: Sequence[str], dataset: str) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Every trial of a study for display: number, state, the two objectives in meV and seconds, the
-    hyperparameters, on the front or not; and the units of its columns (for `display_table`)."""
+    """Every trial of a study for display: number, state, the error in meV, the inference time measured during
+    the study and, for the members re-timed together after it, their re-timed time, the hyperparameters, and
+    whether the trial is on the front (of the re-timed members, where the front was re-timed); and the units of
+    its columns (for `display_table`)."""
     err, tim = objective_names(dataset)
     err_label = "validation energy MAE" if err == "val_e_mae" else "validation force MAE"
-    cols = ["number", "state", err, tim, *params, "pareto"]
-    if TIME_SOURCE in trials.columns:
-        cols.append(TIME_SOURCE)
-    out = trials[cols].copy()
+    during = f"{tim}_during_study"
+    retimed = during in trials.columns
+    out = trials[["number", "state", err, *([during, tim] if retimed else [tim]), *params, "pareto"]].copy()
     out[err] = 1e3 * out[err].astype(float)
-    out = out.rename(columns={"number": "trial", err: err_label, tim: "inference time", "pareto": "on the front"})
-    out["on the front"] = out["on the front"].astype(bool)
+    if retimed:
+        out[tim] = out[tim].where(trials[TIME_SOURCE] == "re-timed")
+    front = "on the re-timed front" if retimed else "on the front"
+    names = {"number": "trial", err: err_label, "pareto": front}
+    names.update({during: "inference time during the study", tim: "re-timed"} if retimed
+                 else {tim: "inference time"})
+    out = out.rename(columns=names)
+    out[front] = out[front].astype(bool)
     out = out.replace({np.nan: None})
-    units = {err_label: "meV/atom" if err == "val_e_mae" else "meV/Å", "inference time": "s", "r_max": "Å"}
+    units = {err_label: "meV/atom" if err == "val_e_mae" else "meV/Å", "inference time": "s",
+             "inference time during the study": "s", "re-timed": "s", "r_max": "Å"}
     return out.set_index("trial"), units
 
 
