@@ -95,6 +95,13 @@ def test_verdicts_default_to_not_tested_and_are_read_from_the_records_file(tmp_p
     cell = claims.verdict_table({"qdi-13": ours}, evidence=False).set_index("claim").loc[
         claims.CLAIMS["qdi-13"].text, "ours (95% CI, seeds)"]
     assert cell == "QDI vs MLP: +3.9% [-2.4, +10.3], n = 5; parts: 1 inconclusive of 1"
+    # where the validation split (the paper's) judges otherwise, the verdict says so; where it agrees, nothing
+    split = {"qdi-13": {**verdicts["qdi-13"], "verdict_val": "inconclusive"}}
+    assert claims.verdict_table(split, short=True)["verdict"].iloc[0] == \
+        "contradicted (validation split: inconclusive)"
+    assert "*contradicted*; on the validation split, the paper's: *inconclusive*" in claims.evidence_markdown(split)
+    same = {"qdi-13": {**verdicts["qdi-13"], "verdict_val": "contradicted"}}
+    assert claims.verdict_table(same, short=True)["verdict"].iloc[0] == "contradicted"
     from qallegro.report.tables import display_table
 
     html = display_table(full.reset_index()[["claim", "page"]])._repr_html_()

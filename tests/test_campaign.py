@@ -338,6 +338,12 @@ def test_claim_bundles_combine_their_comparisons() -> None:
     assert out["qdi-13"]["verdict"] == stats.SUPPORTED and "over 4 seeds" in out["qdi-13"]["evidence"]
     assert out["mlp-forces"]["verdict"] == stats.NOT_TESTABLE   # no rMD17 runs
     assert out["mlp-forces"]["tally"] == "1 supported, 2 not testable of 3"
+    # the validation split, judged by the same rule, beside it
+    both = verdict_table(recs, splits=("test", "val"))
+    val = {r["claim"]: r for r in claim_verdicts(both, split="val")}
+    test = {r["claim"]: r for r in claim_verdicts(both)}
+    assert test["qdi-13"]["verdict_val"] == val["qdi-13"]["verdict"] and "verdict_val" not in val["qdi-13"]
+    assert "verdict_val" not in out["qdi-13"]  # rows of the test split only: nothing to set beside it
     qdi_mlp = next(r for r in verdict_table(recs) if r["claim"] == "culi-f-qdi-mlp" and r["split"] == "test")
     assert out["qdi-13"]["ours"][0] == (f"Allegro+QDI vs Allegro+MLP, Cu-Li forces: {qdi_mlp['percent']:+.1f}% "
                                         f"[{qdi_mlp['percent_low']:+.1f}, {qdi_mlp['percent_high']:+.1f}], n = 4")

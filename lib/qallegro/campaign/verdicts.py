@@ -72,17 +72,24 @@ def _sentence(row: Mapping[str, Any]) -> str:
 
 def claim_verdicts(rows: Iterable[Mapping[str, Any]], split: str = "test", page: str = "ablation"
                    ) -> list[dict[str, Any]]:
-    """The records of the book's claims page: one per bundle with its verdict, evidence and the comparisons."""
+    """The records of the book's claims page: one per bundle with its verdict on `split`, evidence and the
+    comparisons; and, where the rows hold the validation split too (the split of the paper's Tables 4-5), the
+    verdict the same rule gives on it (`verdict_val`), so that a page can say where the two differ."""
+    rows = list(rows)
     by_id = {r["claim"]: r for r in rows if r["split"] == split}
+    by_val = {r["claim"]: r for r in rows if r["split"] == "val"}
     out = []
     for key, ids in BUNDLES.items():
         parts = [by_id.get(i) for i in ids]
         found = [p for p in parts if p is not None]
         part_verdicts = [p["verdict"] if p is not None else stats.NOT_TESTABLE for p in parts]
         items = [_sentence(p) for p in found]
-        out.append({"claim": key, "verdict": combine(part_verdicts), "evidence": "; ".join(items), "items": items,
-                    "ours": [_short(p) for p in found], "tally": tally(part_verdicts), "page": page,
-                    "comparisons": list(ids)})
+        rec = {"claim": key, "verdict": combine(part_verdicts), "evidence": "; ".join(items), "items": items,
+               "ours": [_short(p) for p in found], "tally": tally(part_verdicts), "page": page,
+               "comparisons": list(ids)}
+        if split != "val" and any(i in by_val for i in ids):
+            rec["verdict_val"] = combine(by_val[i]["verdict"] if i in by_val else stats.NOT_TESTABLE for i in ids)
+        out.append(rec)
     return out
 
 

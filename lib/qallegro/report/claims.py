@@ -161,7 +161,8 @@ def read_verdicts(path: Path) -> dict[str, dict[str, Any]]:
 
 def verdict_table(verdicts: Mapping[str, Mapping[str, Any]], short: bool = False,
                   evidence: bool = True) -> pd.DataFrame:
-    """One row per claim of `CLAIMS`: the claim, our verdict ("not tested at this scale" without a record),
+    """One row per claim of `CLAIMS`: the claim, our verdict ("not tested at this scale" without a record; with
+    the validation split's where that differs, `verdict_val`),
     and (unless `short`) where the paper says it, the paper's evidence, ours (the full evidence, or without
     `evidence` the short form: each comparison's difference, interval and seeds, and the parts' verdicts counted;
     `evidence_markdown` gives the rest) and the page that shows it."""
@@ -169,6 +170,8 @@ def verdict_table(verdicts: Mapping[str, Mapping[str, Any]], short: bool = False
     for key, claim in CLAIMS.items():
         rec = verdicts.get(key, {})
         row = {"claim": claim.text, "verdict": rec.get("verdict", NOT_TESTED)}
+        if rec.get("verdict_val") not in (None, row["verdict"]):  # the paper's split judges otherwise: say so
+            row["verdict"] += f" (validation split: {rec['verdict_val']})"
         if not short:
             row.update({"where in the paper": claim.where, "the paper's evidence": paper_evidence(claim)})
             if evidence:
@@ -195,7 +198,9 @@ def evidence_markdown(verdicts: Mapping[str, Mapping[str, Any]], page: str | Non
             continue
         link = page_link(rec["page"]) if rec.get("page") and page is None else None
         where = f" (shown on [{link}]({rec['page']}.ipynb))" if link else ""  # a MyST link to the notebook page
-        lines = [f"**{claim.text}**: *{rec['verdict']}*{where}."]
+        val = (f"; on the validation split, the paper's: *{rec['verdict_val']}*"
+               if rec.get("verdict_val") not in (None, rec["verdict"]) else "")
+        lines = [f"**{claim.text}**: *{rec['verdict']}*{val}{where}."]
         if rec.get("rule"):
             lines.append(f"How the verdict is computed: {rec['rule']}.")
         items = rec.get("items") or ([rec["evidence"]] if rec.get("evidence") else [])
