@@ -215,8 +215,8 @@ def dft_scores(records: list[Mapping[str, Any]], n_labelled: int | None = None) 
                "their ablation runs' configs; "
                + ("their validation and test errors equal the ablation records' to the last digit: they are the "
                   "same models. " if same else
-                  ("" if same_data else "the Cu-Li frames generated here are not bit-identical to those the "
-                   "campaign trained on (another sha256), ")
+                  ("" if same_data else "the Cu-Li set generated here has another sha256 than the one the "
+                   "campaign trained on (data/culi/README.md says where the two differ), ")
                   + f"so they are not the ablation's very models: their test force MAE is within {off:.1%} of the "
                   "ablation records'. ")
                if retrained else "")
