@@ -215,10 +215,10 @@ def dft_scores(records: list[Mapping[str, Any]], n_labelled: int | None = None) 
                "their ablation runs' configs; "
                + ("their validation and test errors equal the ablation records' to the last digit: they are the "
                   "same models. " if same else
-                  ("" if same_data else "the Cu-Li set generated here has another sha256 than the one the "
-                   "campaign trained on (data/culi/README.md says where the two differ), ")
-                  + f"so they are not the ablation's very models: their test force MAE is within {off:.1%} of the "
-                  "ablation records'. ")
+                  f"they are not the ablation's very models: their test force MAE is within {off:.1%} of the "
+                  "ablation records'"
+                  + ("" if same_data else " (and the Cu-Li set generated here has another sha256 than the one the "
+                     "campaign trained on: data/culi/README.md says where the two differ)") + ". ")
                if retrained else "")
             + (f"The subset holds {n_labelled} labelled frames now: run the labels units again (delete their "
                "records) to score the models on all of them. " if n_labelled and n_labelled > max(n) else ""))
