@@ -57,9 +57,10 @@ def test_plots_leave_the_backend_alone_and_label_log_axes() -> None:
         for axis in (ax.xaxis, ax.yaxis):
             assert isinstance(axis.get_minor_formatter(), ticker.NullFormatter)
             assert not [t.get_text() for t in axis.get_minorticklabels() if t.get_text()]
-        # a span below one decade: plain numbers at every multiple (0.05, 0.06, ...), not only 0.1
+        # a span below one decade (errors in meV/Å): plain numbers at every multiple (50, 60, ...), not only 100
         shown = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
-        assert "0.05" in shown and "0.07" in shown and all("10^" not in s and "$" not in s for s in shown)
+        assert "50" in shown and "70" in shown and all("10^" not in s and "$" not in s for s in shown)
+        assert "meV/Å" in ax.get_xlabel()
         plt.close(fig)
         # into a given axes (several studies per panel), with the paper's points spanning decades
         fig, ax = plt.subplots()
@@ -68,13 +69,13 @@ def test_plots_leave_the_backend_alone_and_label_log_axes() -> None:
         ys = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
         assert "1" in ys and "10" in ys  # decades only over the paper's 20-60 s and our 0.3-0.5 s
         plt.close(fig)
-        # QM9: the paper's unitless errors on an axis of their own (top), ours in eV/atom below, one legend
+        # QM9: the paper's unitless errors on an axis of their own (top), ours in meV/atom below, one legend
         qm9 = pd.DataFrame({"state": ["COMPLETE"] * 3, "val_e_mae": [0.02, 0.03, 0.05],
                             "inference_total_s": [0.5, 0.4, 0.3], "pareto": [True, True, True]})
         fig = plot_pareto(qm9, "qm9", "allegro")
         ours, top = fig.axes
-        assert "eV/atom" in ours.get_xlabel() and "no unit" in top.get_xlabel()
-        assert not ours.get_lines() or all(min(line.get_xdata()) < 0.1 for line in ours.get_lines())
+        assert "meV/atom" in ours.get_xlabel() and "no unit" in top.get_xlabel()
+        assert not ours.get_lines() or all(min(line.get_xdata()) == 20.0 for line in ours.get_lines())  # 0.02 eV
         assert top.get_lines() and min(min(line.get_xdata()) for line in top.get_lines()) > 0.5  # the paper's
         assert any("paper Fig. 2" in t.get_text() for t in ours.get_legend().get_texts())
         plt.close(fig)
