@@ -16,15 +16,20 @@ from qallegro.data.neighbors import neighbor_list
 from qallegro.errors import ModelError
 
 
+def check_skin(skin: float) -> float:
+    """`skin` (Å), or a ModelError when it is negative."""
+    if skin < 0:
+        raise ModelError(f"neighbour-list skin must be >= 0 Å, got {skin}")
+    return skin
+
+
 class VerletList:
     """Candidate pairs within `r_max + skin`, reused while no atom has moved more than `skin / 2` and the cell,
     periodicity and atom count are unchanged; every call keeps the candidates closer than `r_max`, so the edges
     equal a fresh neighbour list's (`skin = 0`: a fresh list at every call)."""
 
     def __init__(self, r_max: float, skin: float) -> None:
-        if skin < 0:
-            raise ModelError(f"neighbour-list skin must be >= 0 Å, got {skin}")
-        self.r_max, self.skin = r_max, skin
+        self.r_max, self.skin = r_max, check_skin(skin)
         self.builds = 0
         self._ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None

@@ -20,7 +20,7 @@ import torch
 from ase import Atoms
 
 from qallegro.data.graph import EDGE_INDEX, PTR, Graph, atoms_to_graph, collate, to
-from qallegro.utils import hardware_info
+from qallegro.utils import hardware_info, torch_threads
 
 
 def _graphs(structures: Sequence[Graph] | Sequence[Atoms], r_max: float) -> tuple[list[Graph], float | None]:
@@ -93,20 +93,17 @@ def inference_time(model: torch.nn.Module, structures: Sequence[Graph] | Sequenc
     graphs, graph_s = _graphs(structures, r_max)
     device = next(model.parameters()).device
     batches = [to(collate(graphs[k:k + batch_size]), device) for k in range(0, len(graphs), batch_size)]
-    previous = torch.get_num_threads()
     was_training = model.training
     model.eval()
     try:
-        if threads is not None:
-            torch.set_num_threads(int(threads))
-        for _ in range(warmup):
-            _one_pass(model, batches, device, clock)
-        times = [_one_pass(model, batches, device, clock) for _ in range(repeats)]
-        counted = matmul_flops(lambda: _one_pass(model, batches, device)) if flops else None
-        used_threads = torch.get_num_threads()
-        hardware = hardware_info()
+        with torch_threads(threads):
+            for _ in range(warmup):
+                _one_pass(model, batches, device, clock)
+            times = [_one_pass(model, batches, device, clock) for _ in range(repeats)]
+            counted = matmul_flops(lambda: _one_pass(model, batches, device)) if flops else None
+            used_threads = torch.get_num_threads()
+            hardware = hardware_info()
     finally:
-        torch.set_num_threads(previous)
         model.train(was_training)
     total = statistics.median(times) + ((graph_s or 0.0) if include_graphs else 0.0)
     n_atoms = sum(int(b[PTR][-1]) for b in batches)
@@ -147,10 +144,8 @@ def retime_interleaved(models: Mapping[str, torch.nn.Module], structures: Sequen
         graphs, _ = _graphs(structures, float(getattr(m, "r_max", None) or m.config["r_max"]))
         device = next(m.parameters()).device
         prepared[name] = [to(collate(graphs[k:k + batch_size]), device) for k in range(0, len(graphs), batch_size)]
-    previous = torch.get_num_threads()
     times: dict[str, list[float]] = {n: [] for n in names}
-    try:
-        torch.set_num_threads(int(threads))
+    with torch_threads(threads):
         for name in names:
             models[name].eval()
             for _ in range(warmup):
@@ -162,8 +157,6 @@ def retime_interleaved(models: Mapping[str, torch.nn.Module], structures: Sequen
                                              clock))
         flops = {n: matmul_flops(lambda n=n: _one_pass(models[n], prepared[n], next(models[n].parameters()).device))
                  for n in names}
-    finally:
-        torch.set_num_threads(previous)
     return {n: {"total_s": statistics.median(times[n]), "times_s": times[n], "rounds": rounds, "clock": clock,
                 "threads": threads, "n_structures": len(structures),
                 "matmul_flops_per_structure": flops[n] / len(structures)} for n in names}

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,20 @@ def set_threads(n: int | None = None) -> int:
     except RuntimeError:  # already set once in this process
         pass
     return n
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with `n` torch intra-op threads (None: as they are), then give the caller's count back."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        if n is not None:
+            torch.set_num_threads(int(n))
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def get_logger(name: str = "qallegro", logfile: PathLike | None = None) -> logging.Logger:

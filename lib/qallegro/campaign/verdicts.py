@@ -70,6 +70,11 @@ def _sentence(row: Mapping[str, Any]) -> str:
     return f"{head}: {stats.percent_clause(row)}"
 
 
+def _part_verdicts(rows: Mapping[str, Mapping[str, Any]], ids: Iterable[str]) -> list[str]:
+    """The verdict of each comparison `ids` in `rows` (by claim id); not testable where a comparison is missing."""
+    return [rows[i]["verdict"] if i in rows else stats.NOT_TESTABLE for i in ids]
+
+
 def claim_verdicts(rows: Iterable[Mapping[str, Any]], split: str = "test", page: str = "ablation"
                    ) -> list[dict[str, Any]]:
     """The records of the book's claims page: one per bundle with its verdict on `split`, evidence and the
@@ -82,13 +87,13 @@ def claim_verdicts(rows: Iterable[Mapping[str, Any]], split: str = "test", page:
     for key, ids in BUNDLES.items():
         parts = [by_id.get(i) for i in ids]
         found = [p for p in parts if p is not None]
-        part_verdicts = [p["verdict"] if p is not None else stats.NOT_TESTABLE for p in parts]
+        part_verdicts = _part_verdicts(by_id, ids)
         items = [_sentence(p) for p in found]
         rec = {"claim": key, "verdict": combine(part_verdicts), "evidence": "; ".join(items), "items": items,
                "ours": [_short(p) for p in found], "tally": tally(part_verdicts), "page": page,
                "comparisons": list(ids)}
         if split != "val" and any(i in by_val for i in ids):
-            rec["verdict_val"] = combine(by_val[i]["verdict"] if i in by_val else stats.NOT_TESTABLE for i in ids)
+            rec["verdict_val"] = combine(_part_verdicts(by_val, ids))
         out.append(rec)
     return out
 

@@ -20,8 +20,7 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ from qallegro.paths import CULI_PROVENANCE_FILE as PROVENANCE_FILE
 from qallegro.paths import CULI_SPLITS_FILE as SPLITS_FILE
 from qallegro.paths import culi_dir
 from qallegro.scales import check_scale
-from qallegro.utils import atomic_write_json, atomic_write_text, config_hash, get_logger, sha256_file
+from qallegro.utils import atomic_write_json, atomic_write_text, config_hash, get_logger, sha256_file, torch_threads
 
 CATEGORIES = ("slab", "surface_vacancy", "supercell_vacancy", "adatom", "md")
 FORMAT = 1
@@ -355,21 +354,6 @@ def _explain_mismatch(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run with `n` torch threads, then give the caller's count back. SevenNet-0's float32 sums change in their last
-    bits with the thread count (up to 3e-7 eV/Å between 1 and 2 threads, measured) and melt-quench MD amplifies
-    that into other trajectories, so a dataset's bytes are reproducible only at a given count."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def generate(scale: str = "quick", labeler: str | Labeler = "sevenn", seed: int = 0, out: str | Path | None = None,
              settings: dict[str, Any] | None = None, driver: Labeler | None = None, retry_failed: bool = False,
              progress: bool = True, labeler_options: dict[str, Any] | None = None, threads: int = 1) -> dict[str, Any]:
@@ -378,8 +362,10 @@ def generate(scale: str = "quick", labeler: str | Labeler = "sevenn", seed: int 
     `settings` replaces the scale's preset (tests use tiny ones); `driver` (default SevenNet-0) runs relaxations
     and MD; when `labeler` is the driver's kind the driver's own energies and forces are the labels, otherwise the
     chosen frames are relabelled (GPAW: one subprocess per frame). `retry_failed` re-runs tasks with failures.
-    `threads`: torch threads while it runs, whatever the caller set (`torch_threads`; the provenance's
-    environment records it): the same settings, seed and thread count give the same bytes.
+    `threads`: torch threads while it runs, whatever the caller set (the provenance's environment records it):
+    SevenNet-0's float32 sums change in their last bits with the thread count (up to 3e-7 eV/Å between 1 and 2
+    threads, measured) and melt-quench MD amplifies that into other trajectories, so the same settings and seed
+    give the same bytes only at the same thread count.
     """
     from qallegro.scales import settings as scale_settings
 

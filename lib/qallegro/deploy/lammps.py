@@ -120,6 +120,8 @@ def run_input(model: Any, script: str | Path, type_map: str | list[str], cmdargs
               skin: float = 1.0) -> Any:
     """Run the LAMMPS input `script` (a file) with `model` attached to its `fix ... external pf/callback`;
     returns the `lammps` instance (closed by the caller)."""
+    from qallegro.calculator import check_skin
+
     script = Path(script)
     if not script.is_file():
         raise FileNotFoundError(f"no LAMMPS input at {script}")
@@ -128,8 +130,7 @@ def run_input(model: Any, script: str | Path, type_map: str | list[str], cmdargs
     if m is None:
         raise ValueError(f"{script}: no 'fix ID all external pf/callback N M' line for the qallegro model")
     parse_type_map(type_map)  # bad --types or --skin fail before LAMMPS starts
-    if skin < 0:
-        raise ValueError(f"neighbour-list skin must be >= 0 Å, got {skin}")
+    check_skin(skin)
     end = text.find("\n", m.end())
     head, tail = (text, "") if end < 0 else (text[:end + 1], text[end + 1:])
     lmp = open_lammps(cmdargs)

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qallegro.hpo.multifidelity import promoted, rungs
+from qallegro.hpo.multifidelity import promoted, rungs, survivors
 from qallegro.hpo.optuna_api import storage_of, trial_id
-from qallegro.hpo.pareto import hypervolume_2d
+from qallegro.hpo.pareto import hypervolume_2d, pareto_mask
 from qallegro.utils import atomic_write_json, atomic_write_text
 
 REFERENCE = (1.1, 1.1)
@@ -252,8 +252,7 @@ def _space_of(table: Table) -> dict:
 def front_indices(table: Table) -> list[int]:
     """The configurations on the table's last-epoch front (none of the others is at least as good in both
     objectives and better in one)."""
-    f = table.final()
-    return [i for i in range(len(f)) if not ((f <= f[i]).all(axis=1) & (f < f[i]).any(axis=1)).any()]
+    return np.flatnonzero(pareto_mask(table.final())).tolist()
 
 
 def oracle_epochs(table: Table, target: float) -> dict[str, Any]:
@@ -262,13 +261,12 @@ def oracle_epochs(table: Table, target: float) -> dict[str, Any]:
     None when even the whole front stays below `target`."""
     import itertools
 
-    norm, front = _normaliser(table), front_indices(table)
+    final, front = _normaliser(table)(table.final()), front_indices(table)
     for k in range(1, len(front) + 1):
-        best = max(hypervolume_2d(norm(table.final()[list(s)]), REFERENCE) for s in itertools.combinations(front, k))
+        best = max(hypervolume_2d(final[list(s)], REFERENCE) for s in itertools.combinations(front, k))
         if best >= target - 1e-12:
             return {"configs": k, "epochs": k * table.epochs, "hypervolume": float(best)}
-    return {"configs": None, "epochs": None, "hypervolume": float(hypervolume_2d(norm(table.final()[front]),
-                                                                                   REFERENCE))}
+    return {"configs": None, "epochs": None, "hypervolume": float(hypervolume_2d(final[front], REFERENCE))}
 
 
 def successive_halving(table: Table, min_epochs: int, eta: int) -> dict[str, Any]:
@@ -276,8 +274,6 @@ def successive_halving(table: Table, min_epochs: int, eta: int) -> dict[str, Any
     trains to the first rung of `rungs(min_epochs, E, eta)`, then the best max(1, n // eta) of the n at each rung
     (non-dominated rank, then crowding distance) train on. Returns the rungs, the epochs spent, the hypervolume of
     the configurations trained to the last epoch, and how many there are."""
-    from qallegro.hpo.multifidelity import selection_order
-
     ladder = rungs(min_epochs, table.epochs, eta)
     alive, spent, done = np.arange(len(table.params)), 0, 0
     for r in ladder:
@@ -286,7 +282,7 @@ def successive_halving(table: Table, min_epochs: int, eta: int) -> dict[str, Any
         if r == table.epochs:
             break
         values = np.stack([table.errors[alive, r - 1], table.inference[alive]], axis=1)
-        alive = alive[selection_order(values)[: max(1, len(alive) // eta)]]
+        alive = alive[survivors(values, eta)]
     hv = hypervolume_2d(_normaliser(table)(table.final()[alive]), REFERENCE)
     return {"rungs": ladder, "eta": eta, "epochs": int(spent), "hypervolume": float(hv), "trained": len(alive)}
 

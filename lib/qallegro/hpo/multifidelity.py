@@ -66,10 +66,14 @@ def selection_order(values: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(values)), -crowd, rank))
 
 
+def survivors(values: np.ndarray, eta: int) -> np.ndarray:
+    """The rows of a rung's values [n, 2] that train on: the top max(1, n // eta) by `selection_order`."""
+    return selection_order(values)[: max(1, len(values) // eta)]
+
+
 def promoted(values: np.ndarray, index: int, eta: int) -> bool:
-    """Whether row `index` of the rung's values [n, 2] is among the top max(1, n // eta)."""
-    top = selection_order(values)[: max(1, len(values) // eta)]
-    return bool(index in top)
+    """Whether row `index` of the rung's values [n, 2] is among its `survivors`."""
+    return bool(index in survivors(values, eta))
 
 
 def rung_key(epochs: int) -> str:

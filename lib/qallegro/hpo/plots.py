@@ -17,7 +17,6 @@ from qallegro.models.variants import VARIANT_COLOURS, VARIANT_LABELS
 COLOURS = VARIANT_COLOURS  # name -> colour of every registered variant (the variant registry's)
 AXIS = {"val_f_mae": "validation force MAE (meV/Å)", "val_e_mae": "validation energy MAE (meV/atom)",
         "inference_total_s": "inference time, timed test set (CPU s)"}
-MILLI = {"val_f_mae", "val_e_mae"}  # recorded in eV units, drawn in meV
 
 
 def _setup():

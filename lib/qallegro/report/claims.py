@@ -159,6 +159,12 @@ def read_verdicts(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _val_differs(rec: Mapping[str, Any]) -> str | None:
+    """The verdict on the validation split (the paper's) where the record has one that differs from its verdict."""
+    val = rec.get("verdict_val")
+    return val if val not in (None, rec.get("verdict")) else None
+
+
 def verdict_table(verdicts: Mapping[str, Mapping[str, Any]], short: bool = False,
                   evidence: bool = True) -> pd.DataFrame:
     """One row per claim of `CLAIMS`: the claim, our verdict ("not tested at this scale" without a record; with
@@ -170,8 +176,8 @@ def verdict_table(verdicts: Mapping[str, Mapping[str, Any]], short: bool = False
     for key, claim in CLAIMS.items():
         rec = verdicts.get(key, {})
         row = {"claim": claim.text, "verdict": rec.get("verdict", NOT_TESTED)}
-        if rec.get("verdict_val") not in (None, row["verdict"]):  # the paper's split judges otherwise: say so
-            row["verdict"] += f" (validation split: {rec['verdict_val']})"
+        if val := _val_differs(rec):
+            row["verdict"] += f" (validation split: {val})"
         if not short:
             row.update({"where in the paper": claim.where, "the paper's evidence": paper_evidence(claim)})
             if evidence:
@@ -198,8 +204,7 @@ def evidence_markdown(verdicts: Mapping[str, Mapping[str, Any]], page: str | Non
             continue
         link = page_link(rec["page"]) if rec.get("page") and page is None else None
         where = f" (shown on [{link}]({rec['page']}.ipynb))" if link else ""  # a MyST link to the notebook page
-        val = (f"; on the validation split, the paper's: *{rec['verdict_val']}*"
-               if rec.get("verdict_val") not in (None, rec["verdict"]) else "")
+        val = f"; on the validation split, the paper's: *{other}*" if (other := _val_differs(rec)) else ""
         lines = [f"**{claim.text}**: *{rec['verdict']}*{val}{where}."]
         if rec.get("rule"):
             lines.append(f"How the verdict is computed: {rec['rule']}.")

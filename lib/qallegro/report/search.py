@@ -194,11 +194,12 @@ def table_bounds(folder: str | Path) -> dict[str, Any]:
     front = table_front_hv(folder / "table.csv")
     target, budget, oracle = record["target"], int(record["budget_epochs"]), record["oracle"]
     third = ASHA_COMPUTE_TARGET * budget
+    schedules = record["successive_halving"]
+    reaches = [s["hypervolume"] >= target - 1e-12 for s in schedules]
     rows = [{"rungs (epochs)": "-".join(map(str, s["rungs"])), "eta": s["eta"], "epochs": s["epochs"],
              "trained to the end": s["trained"], "hypervolume": s["hypervolume"] / front,
-             "reaches the target": "yes" if s["hypervolume"] >= target - 1e-12 else "no"} for s in
-            record["successive_halving"]]
-    reach = [s for s in record["successive_halving"] if s["hypervolume"] >= target - 1e-12]
+             "reaches the target": "yes" if ok else "no"} for s, ok in zip(schedules, reaches)]
+    reach = [s for s, ok in zip(schedules, reaches) if ok]
     fast = [s for s in reach if s["epochs"] <= third + 1e-9]
     if oracle["epochs"] is None:
         first = "Even the table's whole front stays below it, so no search on this table can reach it."

@@ -97,8 +97,7 @@ def study_facts(trials: pd.DataFrame, dataset: str, variant: str, sampler: str, 
             "error_name": f"validation {'energy' if err == 'val_e_mae' else 'force'} MAE",
             "n_complete": len(done), "n_front": len(front), "n_target": target,
             "front_words": f"{len(front)} of them {'is' if len(front) == 1 else 'are'} on the front"
-                           + (" of the re-timed members" if TIME_SOURCE in trials.columns
-                              and (front[TIME_SOURCE] == "re-timed").any() else ""),
+                           + (" of the re-timed members" if retimed else ""),
             "best_error": f"{best[err] * 1e3:.1f} {unit}", "best_time": f"{best[tim]:.3g} s",
             "sampler_name": sampler, "paper_best": paper_best, "paper_points": len(mine),
             "budget": budget_words(budget),
