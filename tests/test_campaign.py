@@ -388,6 +388,10 @@ def test_reproduce_status_reports_the_campaign_and_the_pages() -> None:
     first = out.stdout.splitlines()[0]
     assert first.startswith(f"campaign: {len(plan('overnight'))} units: ") and " done" in first
     assert "pages:" in out.stdout.splitlines()[1]
+    smoke = subprocess.run([sys.executable, "-m", "qallegro", "reproduce", "--scale", "smoke", "--status"],
+                           capture_output=True, text=True, timeout=300, cwd=ROOT)
+    pages = next(line for line in smoke.stdout.splitlines() if line.startswith("pages:"))
+    assert "0 of " in pages and "(book/ holds pages of scale overnight; running this scale replaces them)" in pages
 
 
 def test_sampler_comparison_runs_as_units_the_page_then_resumes(tmp_path: Path,

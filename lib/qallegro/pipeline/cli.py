@@ -55,9 +55,14 @@ def _reproduce(args: argparse.Namespace) -> int:
             print(f"campaign: {len(units)} units: " + ", ".join(f"{len(v)} {k}" for k, v in state.items()))
         steps = plan(NOTEBOOKS, args.scale, REPO / "book", only=args.only)
         stale = [st.notebook.name for st in steps if not st.cached]
+        from qallegro.pipeline.cache import built_by_other_code, stored_record
+
+        held = sorted({rec["scale"] for st in steps if (rec := stored_record(REPO / "book" / st.notebook.page))
+                       and rec.get("scale") and rec.get("scale") != args.scale})
         print(f"pages: {len(steps) - len(stale)} of {len(steps)} cached" + (f"; to run: {', '.join(stale)}"
-                                                                             if stale else ""))
-        from qallegro.pipeline.cache import built_by_other_code
+                                                                             if stale else "")
+              + (f" (book/ holds pages of scale {', '.join(held)}; running this scale replaces them)"
+                 if held else ""))
 
         other = built_by_other_code({st.notebook.name: REPO / "book" / st.notebook.page for st in steps
                                      if st.cached}, REPO)
