@@ -326,6 +326,19 @@ def test_study_source_and_page_parameters() -> None:
             assert by_name[name].params("paper")["sampler"] == MOO_SAMPLER
 
 
+def test_a_missing_study_of_another_sampler_names_the_command_that_makes_it(results_dir: Path) -> None:
+    """The README's papermill example: a study page with another sampler and seed than the campaign's says how to
+    make that study (and that the campaign's use other values)."""
+    from qallegro.pipeline.experiments import open_study
+
+    with pytest.raises(PipelineError) as err:
+        open_study("rmd17-benzene", "mlp", "smoke", "nsga2", 1)
+    msg = str(err.value)
+    assert "no study 'rmd17-benzene-mlp-nsga2-s1' at scale smoke" in msg and "\n" not in msg
+    assert msg.endswith("qallegro hpo run --dataset rmd17-benzene --variant mlp --sampler nsga2 --seed 1 "
+                        "--scale smoke")
+
+
 def test_verdict_of_reads_the_claims_file(results_dir: Path) -> None:
     from qallegro.report.claims import NOT_TESTED, verdict_of, verdicts_path
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import ase.io
@@ -241,6 +243,49 @@ def test_lammps_bad_types_and_skin_fail_before_lammps_starts(model_file, tmp_pat
         L.run_input(model_file[1], script, "Cu,Xx")
     with pytest.raises(ValueError, match="skin must be >= 0 Å, got -1"):
         L.run_input(model_file[1], script, "Cu,Li", skin=-1.0)
+
+
+def test_lammps_stops_when_the_model_fails_instead_of_running_without_forces(model_file, tmp_path: Path):
+    """An exception in the fix's callback cannot cross LAMMPS's C frames (ctypes prints and ignores it, and LAMMPS
+    ran on with zero forces): two atoms on one site make the model fail at step 0, and a run of 10^8 steps stops
+    there with one error naming the script and the step."""
+    from qallegro.deploy.lammps import run_input
+    from qallegro.errors import ModelError
+
+    atoms = culi_cell(9)
+    atoms.positions[1] = atoms.positions[0]
+    script = write_lammps(tmp_path, atoms, ["Cu", "Li"])
+    script.write_text(script.read_text().replace("run 0", "fix nve all nve\nrun 100000000"))
+    with pytest.raises(ModelError, match=r"in\.lmp: the qallegro model failed at LAMMPS step 0, which stopped the "
+                                         r"run: atoms 0 and 1 are 0.0e\+00 Å apart \(coincident"):
+        run_input(model_file[1], script, "Cu,Li")
+    proc = cli("lammps", str(model_file[1]), str(script), "--types", "Cu,Li", "--log", str(tmp_path / "log"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-2000:]
+    assert "Exception ignored" not in proc.stderr and "LAMMPS step 0" in proc.stderr
+
+
+def test_lammps_run_stops_on_ctrl_c(model_file, tmp_path: Path):
+    """Ctrl-C during a long LAMMPS run (the KeyboardInterrupt is raised inside the fix's callback) stops it: exit
+    130 and one line naming the log."""
+    script = write_lammps(tmp_path, culi_cell(10), ["Cu", "Li"])
+    script.write_text(script.read_text().replace("run 0", "fix nve all nve\nrun 100000000"))
+    log = tmp_path / "log.lammps"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
+    proc = subprocess.Popen([sys.executable, "-m", "qallegro.cli", "lammps", str(model_file[1]), str(script),
+                             "--types", "Cu,Li", "--log", str(log)], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while not (log.exists() and "Step" in log.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert proc.poll() is None, "the run ended before it was interrupted"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == f"qallegro lammps: interrupted; LAMMPS's log up to that step is {log}"
+    assert "Exception ignored" not in err
 
 
 def test_readme_lammps_example_runs_with_an_exported_model(model_file, tmp_path: Path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from qallegro.hpo.records import HpoSettings, hpo_settings
 from qallegro.hpo.space import load_space, paper_values
 from qallegro.pipeline.notebooks import MOO_RUNS
 
+ROOT = Path(__file__).resolve().parents[1]
 QUICK_SAMPLER_INIT = {"nsga2": "population_size", "tpe": "n_startup_trials", "gp": "n_startup_trials",
                       "samo-cobra": "n_init"}
 
@@ -210,6 +212,18 @@ def test_estimate_rates_and_unit_costs_against_an_independent_computation(result
     per_trial = (trial["max_epochs"] * trial["n_train"] * 0.015 + costs.trial_fixed[("rmd17-benzene", "allegro")]
                  + passes * per_pass)
     assert unit_seconds(study, costs) == pytest.approx(size * per_trial)
+
+
+def test_culi_rates_from_the_committed_provenance_alone(tmp_path: Path) -> None:
+    """A fresh clone has only the Cu-Li set's provenance (no plan.json/state.json): its seconds per category over
+    its structures; the three overnight melt-quench runs hold 59, 59 and 117 atoms for 660 steps each."""
+    shutil.copy(ROOT / "results" / "overnight" / "culi" / "provenance.json", tmp_path)
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    rates = culi_rates(tmp_path)
+    assert rates["md_s_per_atom_step"] == pytest.approx(prov["seconds_per_category"]["md"] / ((59 + 59 + 117) * 660))
+    for category in ("slab", "surface_vacancy", "supercell_vacancy", "adatom"):
+        assert rates["relax_s"][category] == pytest.approx(prov["seconds_per_category"][category]
+                                                           / prov["structures"][category])
 
 
 def test_estimate_names_what_it_cannot_scale_from(results_dir: Path) -> None:

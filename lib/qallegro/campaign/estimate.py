@@ -196,19 +196,32 @@ def measured_costs(reference: str, relative: Mapping[str, float] | None = None,
 
 
 def culi_rates(folder: Path) -> dict[str, Any]:
-    """Unit costs of a Cu-Li generation folder (`plan.json`, `state.json`): seconds per MD atom-step and the mean
-    seconds of one relaxed structure per category."""
+    """Unit costs of a Cu-Li generation folder: seconds per MD atom-step and the mean seconds of one relaxed
+    structure per category, from its task timings (`plan.json`, `state.json`) or, where only the committed
+    `provenance.json` is there (a fresh clone), from its seconds per category over the tasks of its plan (rebuilt
+    from its settings and seed)."""
+    from qallegro.culi.generate import make_plan
     from qallegro.culi.generate import schedule as md_schedule
+    from qallegro.paths import CULI_PROVENANCE_FILE
 
     folder = Path(folder)
     try:
         plan = json.loads((folder / "plan.json").read_text())
-        done = json.loads((folder / "state.json").read_text())["done"].values()
+        done = list(json.loads((folder / "state.json").read_text())["done"].values())
+        settings = plan["record"]["settings"]
     except FileNotFoundError as err:
-        raise CampaignError(f"{folder}: not a Cu-Li generation folder with timings ({err.filename} missing); "
-                            "give one with --culi-folder (any scale: the costs are per atom-step and per "
-                            "structure)") from err
-    steps = md_schedule(plan["record"]["settings"]).n_steps
+        if not (folder / CULI_PROVENANCE_FILE).is_file():
+            raise CampaignError(f"{folder}: not a Cu-Li generation folder with timings ({err.filename} missing); "
+                                "give one with --culi-folder (any scale: the costs are per atom-step and per "
+                                "structure)") from err
+        prov = json.loads((folder / CULI_PROVENANCE_FILE).read_text())
+        settings = prov["settings"]
+        tasks = make_plan(settings, int(prov["seed"]))
+        per_task = {c: float(s) / n for c, s in prov["seconds_per_category"].items()
+                    if (n := sum(t.category == c for t in tasks))}
+        done = [{"category": t.category, "n_atoms": t.n_atoms, "seconds": per_task[t.category]} for t in tasks
+                if t.category in per_task]
+    steps = md_schedule(settings).n_steps
     md = [d for d in done if d["category"] == "md"]
     relax: dict[str, list[float]] = defaultdict(list)
     for d in done:

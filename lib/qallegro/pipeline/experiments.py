@@ -41,7 +41,9 @@ def open_study(dataset: str, variant: str, scale: str, sampler: str, seed: int):
         if from_campaign(scale) and (sampler, seed) != (source["sampler"], source["seed"]):
             raise PipelineError(f"no study {name!r} at scale {scale}: the campaign's studies there use sampler "
                                 f"{source['sampler']!r}, seed {source['seed']} (papermill: -p sampler "
-                                f"{source['sampler']} -p seed {source['seed']})")
+                                f"{source['sampler']} -p seed {source['seed']}); make this one first: qallegro hpo "
+                                f"run --dataset {dataset} --variant {variant} --sampler {sampler} --seed {seed} "
+                                f"--scale {scale}")
         how = (f"qallegro reproduce --scale {scale} --campaign-only" if from_campaign(scale) else
                f"qallegro reproduce --scale {scale} --only moo-{dataset}-{variant}")
         raise PipelineError(f"{journal}: no study {name!r} at scale {scale}; run it first: {how}")
