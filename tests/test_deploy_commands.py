@@ -146,6 +146,27 @@ def test_md_frame_outside_the_file_is_one_line(model_file, suffix: str, tmp_path
         assert np.allclose(read_structure(structure, index).positions, frames[index].positions, atol=1e-6)
 
 
+def test_md_stops_on_ctrl_c_and_says_where_the_steps_are(model_file, tmp_path: Path):
+    ase.io.write(tmp_path / "cell.xyz", culi_cell(11))
+    out = tmp_path / "md"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
+    proc = subprocess.Popen([sys.executable, "-m", "qallegro.cli", "md", str(model_file[1]), str(tmp_path / "cell.xyz"),
+                             "--steps", "100000000", "--interval", "1", "--no-progress", "-o", str(out)],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 300
+        log = out / "md.log.part"
+        while not (log.exists() and len(log.read_text().splitlines()) > 3) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith(f"qallegro md: interrupted; the steps so far are in {out}")
+    assert len(ase.io.read(out / "md.traj.part", ":")) > 2
+
+
 def test_md_nvt_thermostat_holds_the_temperature(model_file, tmp_path: Path):
     structure = tmp_path / "cell.traj"
     ase.io.write(structure, culi_cell(4, (2, 2, 1)))

@@ -106,6 +106,10 @@ def _md(args: argparse.Namespace) -> int:
                          args.friction, args.interval, args.seed, args.skin, progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as err:
         return _fail("md", err)
+    except KeyboardInterrupt:  # an MD run does not resume: say where the steps so far are
+        print(f"qallegro md: interrupted; the steps so far are in {Path(out) / 'md.traj.part'} and "
+              f"{Path(out) / 'md.log.part'} (the same command starts again from the structure)", file=sys.stderr)
+        return 130
     print(json.dumps(summary, indent=2))
     return 0
 
