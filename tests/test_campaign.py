@@ -388,6 +388,10 @@ def test_reproduce_status_reports_the_campaign_and_the_pages() -> None:
     first = out.stdout.splitlines()[0]
     assert first.startswith(f"campaign: {len(plan('overnight'))} units: ") and " done" in first
     assert "pages:" in out.stdout.splitlines()[1]
+    dry = subprocess.run([sys.executable, "-m", "qallegro", "reproduce", "--scale", "overnight", "--campaign-only",
+                          "--dry-run"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert dry.returncode == 0 and dry.stdout.startswith(f"campaign at overnight: {len(plan('overnight'))} units, ")
+    assert "would run:" in dry.stdout and "running" not in dry.stderr
     smoke = subprocess.run([sys.executable, "-m", "qallegro", "reproduce", "--scale", "smoke", "--status"],
                            capture_output=True, text=True, timeout=300, cwd=ROOT)
     pages = next(line for line in smoke.stdout.splitlines() if line.startswith("pages:"))

@@ -349,6 +349,7 @@ def test_misused_options_are_one_line_errors(model_file, tmp_path: Path, capsys:
              ("md", model, str(structure), "--ensemble", "nvt", "--friction", "-1"): "friction -1.0 1/fs",
              ("evaluate", model, "rmd17-benzene", "--max-frames", "0"): "max_frames 0: must be at least 1",
              ("export", model, "-o", str(tmp_path)): f"{tmp_path}: is a folder",
+             ("export", model, "-o", model): f"{model}: exists and is not a .pt2 export; not overwritten",
              ("lammps", model, "in.lmp", "--types", "Li,Cu", "--log", str(tmp_path / "no" / "log")):
                  "its folder does not exist",
              ("lammps", str(tmp_path / "absent.pt2"), "in.lmp", "--types", "Li,Cu"): "no model at"}
@@ -357,6 +358,7 @@ def test_misused_options_are_one_line_errors(model_file, tmp_path: Path, capsys:
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(err) == 1 and message in err[0], (args, err)
     assert not (tmp_path / "out" / "md.traj").exists()
+    assert torch.load(model, weights_only=True)  # the trained model file is still the trained model
 
 
 def test_calculator_refuses_nan_positions_with_a_kept_neighbour_list(model_file):

@@ -71,6 +71,8 @@ def _export(args: argparse.Namespace) -> int:
 
     if Path(args.output).is_dir():
         return _fail("export", ValueError(f"{args.output}: is a folder; give the .pt2 file to write"))
+    if Path(args.output).exists() and Path(args.output).suffix != ".pt2":  # e.g. a run's model.pt or checkpoint
+        return _fail("export", ValueError(f"{args.output}: exists and is not a .pt2 export; not overwritten"))
     try:
         model = load_potential(args.model)
         prov = run_provenance(args.model) if Path(args.model).is_dir() else {"model_file": Path(args.model).name}

@@ -71,6 +71,16 @@ def _reproduce(args: argparse.Namespace) -> int:
                   f"differs from their commits {', '.join(sorted(set(other.values())))}; the cache key counts the "
                   f"version, not the code): {', '.join(other)}; `--force` re-runs them")
         return 0
+    if args.campaign_only and args.dry_run:  # list the campaign's units left to run, run nothing
+        from qallegro.campaign.plan import campaign_root
+        from qallegro.campaign.units import UnitQueue, status
+
+        units = campaign_units(args.scale)
+        state = status(units, UnitQueue(campaign_root(args.scale))) if units else {}
+        left = [u for k, v in state.items() if k != "done" for u in v]
+        print(f"campaign at {args.scale}: {len(units)} units, {len(units) - len(left)} done; would run: "
+              + (", ".join(str(u) for u in left) if left else "nothing"))
+        return 0
     if args.campaign_only:
         wait = run_campaign(args.scale)
         if wait:
