@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import ase.io
@@ -33,6 +34,24 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
     return subprocess.run([sys.executable, "-m", "qallegro.cli", *args], capture_output=True, text=True, env=env,
                           cwd=cwd, timeout=600)
+
+
+def interrupted(args: list[str], ready: Callable[[], bool]) -> tuple[int, str]:
+    """Run `qallegro ARGS`, send SIGINT once `ready()` holds (at most 300 s), return (exit code, stderr)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
+    proc = subprocess.Popen([sys.executable, "-m", "qallegro.cli", *args], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert proc.poll() is None, "the run ended before it was interrupted"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc.returncode, err
 
 
 def culi_cell(seed: int, reps: tuple[int, int, int] = (2, 1, 1)) -> Atoms:
@@ -149,20 +168,11 @@ def test_md_frame_outside_the_file_is_one_line(model_file, suffix: str, tmp_path
 def test_md_stops_on_ctrl_c_and_says_where_the_steps_are(model_file, tmp_path: Path):
     ase.io.write(tmp_path / "cell.xyz", culi_cell(11))
     out = tmp_path / "md"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
-    proc = subprocess.Popen([sys.executable, "-m", "qallegro.cli", "md", str(model_file[1]), str(tmp_path / "cell.xyz"),
-                             "--steps", "100000000", "--interval", "1", "--no-progress", "-o", str(out)],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 300
-        log = out / "md.log.part"
-        while not (log.exists() and len(log.read_text().splitlines()) > 3) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, err[-2000:]
+    log = out / "md.log.part"
+    rc, err = interrupted(["md", str(model_file[1]), str(tmp_path / "cell.xyz"), "--steps", "100000000",
+                           "--interval", "1", "--no-progress", "-o", str(out)],
+                          lambda: log.exists() and len(log.read_text().splitlines()) > 3)
+    assert rc == 130, err[-2000:]
     assert err.strip().splitlines()[-1].startswith(f"qallegro md: interrupted; the steps so far are in {out}")
     assert len(ase.io.read(out / "md.traj.part", ":")) > 2
 
@@ -291,20 +301,9 @@ def test_lammps_run_stops_on_ctrl_c(model_file, tmp_path: Path):
     script = write_lammps(tmp_path, culi_cell(10), ["Cu", "Li"])
     script.write_text(script.read_text().replace("run 0", "fix nve all nve\nrun 100000000"))
     log = tmp_path / "log.lammps"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
-    proc = subprocess.Popen([sys.executable, "-m", "qallegro.cli", "lammps", str(model_file[1]), str(script),
-                             "--types", "Cu,Li", "--log", str(log)], stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 300
-        while not (log.exists() and "Step" in log.read_text()) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert proc.poll() is None, "the run ended before it was interrupted"
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, err[-2000:]
+    rc, err = interrupted(["lammps", str(model_file[1]), str(script), "--types", "Cu,Li", "--log", str(log)],
+                          lambda: log.exists() and "Step" in log.read_text())
+    assert rc == 130, err[-2000:]
     assert err.strip().splitlines()[-1] == f"qallegro lammps: interrupted; LAMMPS's log up to that step is {log}"
     assert "Exception ignored" not in err
 

@@ -35,9 +35,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_reproduce)
 
 
+def _campaign_state(scale: str) -> tuple[list, dict[str, list[str]]]:
+    """The campaign's units at `scale` (none where the book does not run one) and their ids by state."""
+    from qallegro.campaign.plan import campaign_root
+    from qallegro.campaign.units import UnitQueue, status
+    from qallegro.pipeline.campaign import campaign_units
+
+    units = campaign_units(scale)
+    return units, (status(units, UnitQueue(campaign_root(scale))) if units else {})
+
+
 def _reproduce(args: argparse.Namespace) -> int:
     from qallegro.errors import PipelineError
-    from qallegro.pipeline.campaign import campaign_units, run_campaign
+    from qallegro.pipeline.campaign import run_campaign
     from qallegro.pipeline.notebooks import NOTEBOOKS
     from qallegro.pipeline.reproduce import REPO, plan, reproduce, reproduce_in_copy
     from qallegro.utils import sigterm_as_interrupt
@@ -46,12 +56,8 @@ def _reproduce(args: argparse.Namespace) -> int:
               "progress": sys.stderr.isatty()}
     sigterm_as_interrupt()  # a kill stops like Ctrl-C: the page in progress and the temporary copy are cleaned up
     if args.status:
-        from qallegro.campaign.plan import campaign_root
-        from qallegro.campaign.units import UnitQueue, status
-
-        units = campaign_units(args.scale)
+        units, state = _campaign_state(args.scale)
         if units:
-            state = status(units, UnitQueue(campaign_root(args.scale)))
             print(f"campaign: {len(units)} units: " + ", ".join(f"{len(v)} {k}" for k, v in state.items()))
         steps = plan(NOTEBOOKS, args.scale, REPO / "book", only=args.only)
         stale = [st.notebook.name for st in steps if not st.cached]
@@ -72,11 +78,7 @@ def _reproduce(args: argparse.Namespace) -> int:
                   f"version, not the code): {', '.join(other)}; `--force` re-runs them")
         return 0
     if args.campaign_only and args.dry_run:  # list the campaign's units left to run, run nothing
-        from qallegro.campaign.plan import campaign_root
-        from qallegro.campaign.units import UnitQueue, status
-
-        units = campaign_units(args.scale)
-        state = status(units, UnitQueue(campaign_root(args.scale))) if units else {}
+        units, state = _campaign_state(args.scale)
         left = [u for k, v in state.items() if k != "done" for u in v]
         print(f"campaign at {args.scale}: {len(units)} units, {len(units) - len(left)} done; would run: "
               + (", ".join(str(u) for u in left) if left else "nothing"))
